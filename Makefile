@@ -1,0 +1,29 @@
+# Two commands a new user needs: `make run` (the main job, no cluster, no GPU) and `make test`.
+# Both create the virtual environment in .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-all clean crd
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/heteropool render samples/granite-3vendor.yaml
+
+test: $(STAMP)
+	$(BIN)/pytest -m "not slow and not cluster" -q
+	$(BIN)/pytest -m "slow and not cluster" -q
+	$(BIN)/lint-imports
+
+crd: $(STAMP)
+	$(BIN)/heteropool crd --write
+
+clean:
+	rm -rf $(VENV) build *.egg-info

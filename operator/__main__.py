@@ -1,0 +1,5 @@
+"""`python -m heteropool` is the `heteropool` command."""
+
+from heteropool.cli import main
+
+raise SystemExit(main())

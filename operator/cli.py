@@ -1,0 +1,45 @@
+"""The `heteropool` command: one entry point, one subcommand per component.
+
+Each subcommand lives next to the component it starts and exposes two functions:
+`add_arguments(parser)` and `run(args) -> int`. They are imported only when chosen, so
+`heteropool render` never pays for the gateway's or the simulator's imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+# name -> (module holding add_arguments/run, one-line help)
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "render": ("heteropool.commands.render", "print the Kubernetes objects a pool manifest renders to"),
+    "crd": ("heteropool.commands.crd", "print (or --write) the HeteroInferencePool CRD"),
+    "sim": ("heteropool.sim.cli", "run a vLLM simulator replica (OpenAI API + vLLM metrics)"),
+}
+
+
+def _build_parser(command: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="heteropool",
+        description="One LLM inference pool across NVIDIA, AMD and Intel Gaudi on Kubernetes.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in _COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the chosen subcommand; returns the exit status."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    parser = _build_parser(command if command in _COMMANDS else None)
+    args = parser.parse_args(args_list)
+    module = importlib.import_module(_COMMANDS[args.command][0])
+    return int(module.run(args) or 0)

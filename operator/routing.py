@@ -1,0 +1,181 @@
+"""Contracts shared by everything that routes: the gateway, the fleet simulation, the weight loop.
+
+Two things live here and nowhere else:
+- the routing configuration format: the endpoint file (`heteropool gateway --endpoints`,
+  `heteropool weights --write`) and the routing ConfigMap the operator renders and rewrites;
+- the `Router` protocol: the picker seam that the gateway's policies implement and the fleet
+  simulation drives, so one picker implementation serves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+__all__ = [
+    "ROUTING_CONFIG_KEY",
+    "POLICY_NAMES",
+    "EndpointEntry",
+    "VendorRouting",
+    "RoutingConfig",
+    "RoutingConfigError",
+    "load_endpoint_entries",
+    "dump_endpoint_entries",
+    "EndpointView",
+    "RouteRequest",
+    "Router",
+    "NoEndpointError",
+]
+
+ROUTING_CONFIG_KEY = "routing.yaml"
+"""Key of the routing ConfigMap's data that holds the `RoutingConfig` document."""
+
+POLICY_NAMES: tuple[str, ...] = ("heteropool", "llm-d", "least-request", "round-robin")
+"""Routing policy names, default first."""
+
+
+class RoutingConfigError(ValueError):
+    """An endpoint file or routing document is malformed; the message names the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class EndpointEntry(_Model):
+    """One vLLM replica as the gateway sees it (one item of the endpoint file)."""
+
+    url: str = Field(pattern=r"^https?://", description="Base URL of the replica, e.g. http://10.0.0.5:8000.")
+    vendor: str = Field(min_length=1, description="Vendor group the replica belongs to (e.g. nvidia, amd).")
+    capacity: float | None = Field(
+        default=None, gt=0, description="Estimated output tokens/s the replica can serve (from the weight loop)."
+    )
+    block_size: int | None = Field(default=None, ge=1, description="vLLM --block-size of the replica.")
+    weight: float | None = Field(default=None, ge=0, description="Routing weight; higher gets more traffic.")
+
+
+class VendorRouting(_Model):
+    """Per-vendor routing facts the operator publishes for the gateway."""
+
+    weight: float = Field(ge=0, description="Share of traffic this vendor should get, relative to the others.")
+    capacity_tokens_per_s: float | None = Field(
+        default=None, alias="capacityTokensPerS", gt=0, description="Estimated capacity of one replica."
+    )
+    block_size: int = Field(ge=1, alias="blockSize", description="vLLM --block-size of this vendor's replicas.")
+    service: str | None = Field(default=None, description="Name of the vendor's headless Service.")
+
+
+class RoutingConfig(_Model):
+    """The document stored under `routing.yaml` in the pool's routing ConfigMap."""
+
+    pool: str = Field(description="Name of the HeteroInferencePool.")
+    model: str = Field(description="Served model name clients ask for.")
+    policy: str = Field(description="Routing policy name.")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Policy parameters.")
+    generation: int = Field(default=0, ge=0, description="Increments on every published change.")
+    updated_at: str | None = Field(default=None, alias="updatedAt", description="RFC 3339 time of the change.")
+    vendors: dict[str, VendorRouting] = Field(default_factory=dict)
+    endpoints: list[EndpointEntry] = Field(
+        default_factory=list, description="Per-endpoint overrides (capacity, weight) keyed by URL."
+    )
+
+
+_ENTRIES = TypeAdapter(list[EndpointEntry])
+
+
+def load_endpoint_entries(text: str, source: str = "endpoints") -> list[EndpointEntry]:
+    """Parse an endpoint file (a YAML or JSON list, or a mapping with an `endpoints` list).
+
+    Raises:
+        RoutingConfigError: naming the source and the offending item and field.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RoutingConfigError(f"{source}: not valid YAML or JSON: {exc}") from None
+    if isinstance(data, Mapping) and "endpoints" in data:
+        data = data["endpoints"]
+    if not isinstance(data, list):
+        raise RoutingConfigError(f"{source}: expected a list of endpoints, got {type(data).__name__}")
+    try:
+        return _ENTRIES.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RoutingConfigError(f"{source}[{where}]: {first['msg']}") from None
+
+
+def dump_endpoint_entries(entries: Sequence[EndpointEntry]) -> str:
+    """Serialise entries in the endpoint-file format (YAML, unset fields omitted)."""
+    return yaml.safe_dump(
+        [e.model_dump(mode="json", exclude_none=True) for e in entries], sort_keys=False
+    )
+
+
+# --- the picker seam -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointView:
+    """What a router knows of one endpoint at decision time (a snapshot, never mutated)."""
+
+    id: str
+    vendor: str
+    block_size: int = 16
+    capacity_tokens_per_s: float | None = None
+    weight: float | None = None
+    # Gateway-counted load.
+    in_flight: int = 0
+    queued_prompt_tokens: int = 0
+    # Last scraped engine state (None until a scrape succeeded).
+    num_running: int | None = None
+    num_waiting: int | None = None
+    kv_cache_usage: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRequest:
+    """One inference request as a router sees it."""
+
+    request_id: str
+    prompt: str
+    prompt_tokens: int
+    max_tokens: int
+
+
+class NoEndpointError(RuntimeError):
+    """No endpoint can take the request (none healthy, or all saturated)."""
+
+    def __init__(self, message: str, *, saturated: bool = False) -> None:
+        super().__init__(message)
+        self.saturated = saturated
+
+
+class Router(Protocol):
+    """A routing policy. One instance per pool; state (indexes, counters) lives on it.
+
+    `pick` is called once per request with the current endpoint snapshots; the hooks let a
+    stateful policy learn what happened. Simple policies implement the hooks as no-ops.
+    """
+
+    name: str
+
+    def pick(self, request: RouteRequest, endpoints: Sequence[EndpointView]) -> str:
+        """Return the id of the chosen endpoint; raise NoEndpointError if none fits."""
+        ...
+
+    def on_routed(self, request: RouteRequest, endpoint_id: str) -> None:
+        """The request was sent to endpoint_id (after any retry picked another one)."""
+        ...
+
+    def on_finished(self, request: RouteRequest, endpoint_id: str, *, ok: bool) -> None:
+        """The request ended on endpoint_id (successfully or not)."""
+        ...
+
+    def on_endpoints_removed(self, endpoint_ids: Sequence[str]) -> None:
+        """Forget state of endpoints that left the pool."""
+        ...
