@@ -19,7 +19,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -m "not slow and not cluster" -q
-	$(BIN)/pytest -m "slow and not cluster" -q
+	$(BIN)/pytest -m "slow and not cluster" -q || [ $$? -eq 5 ]
 	$(BIN)/lint-imports
 
 crd: $(STAMP)
