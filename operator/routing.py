@@ -59,9 +59,14 @@ class EndpointEntry(_Model):
 
 
 class VendorRouting(_Model):
-    """Per-vendor routing facts the operator publishes for the gateway."""
+    """Per-vendor-group routing facts the operator publishes for the gateway (keyed by group name).
 
-    weight: float = Field(ge=0, description="Share of traffic this vendor should get, relative to the others.")
+    `weight` is the group's share of the pool's traffic (the shares of all groups sum to 1);
+    `capacity_tokens_per_s` is per replica, so a gateway can weigh a group's endpoints by it.
+    """
+
+    vendor: str | None = Field(default=None, description="Vendor of the group (nvidia, amd, intel-gaudi, sim).")
+    weight: float = Field(ge=0, description="Share of the pool's traffic this group should get (0..1).")
     capacity_tokens_per_s: float | None = Field(
         default=None, alias="capacityTokensPerS", gt=0, description="Estimated capacity of one replica."
     )
@@ -128,6 +133,8 @@ class EndpointView:
     block_size: int = 16
     capacity_tokens_per_s: float | None = None
     weight: float | None = None
+    # KV cache size of the replica in tokens (sizes the prefix index); None = policy default.
+    kv_capacity_tokens: int | None = None
     # Gateway-counted load.
     in_flight: int = 0
     queued_prompt_tokens: int = 0

@@ -1,0 +1,3 @@
+"""Built-in filters (see each module's docstring)."""
+
+__all__: list[str] = []

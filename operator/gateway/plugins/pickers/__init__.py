@@ -1,0 +1,3 @@
+"""Built-in pickers (see each module's docstring)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Built-in producers (see each module's docstring)."""
+
+__all__: list[str] = []

@@ -1,0 +1,80 @@
+"""`capacity-load-scorer`: load normalised by capacity, with a bounded spill band.
+
+Behaviour: each endpoint's relative capacity is `c = capacity x weight / max(capacity x weight)`
+over the candidates (unknown capacity = mean of the known ones; none known = all equal), and its
+load `u = (in_flight + 1) / c` - the gateway's own in-flight counter (never stale), raised to
+the scraped `running + waiting` when that is higher (other gateway replicas' traffic), plus the
+request itself. So 5 requests on an H100 weigh less than 5 on a Gaudi 3. Score:
+`clamp(1 - (u - u_min) / band, 0, 1)` with `band = spillAbs + spillRel x u_min`.
+Combined with `prefix-affinity-scorer` (score = cached share p), a warm endpoint keeps its
+prompts until it is `p x band` more loaded than the least-loaded one; then the request spills
+to the least-loaded endpoint, which becomes warm too (bounded spill). Cold prompts (p = 0 for
+all) go to the lowest normalised load, i.e. spread in proportion to capacity.
+Parameters: `spillAbs` 16.0 (in-flight requests on the largest endpoint), `spillRel` 0.5.
+Example: ``{type: capacity-load-scorer, weight: 1, parameters: {spillAbs: 32}}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from heteropool.gateway.framework import CycleContext
+from heteropool.routing import EndpointView
+
+__all__ = ["CapacityLoadParams", "CapacityLoadScorer", "relative_capacities", "normalized_loads"]
+
+
+class CapacityLoadParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    spillAbs: float = Field(16.0, gt=0)
+    spillRel: float = Field(0.5, ge=0)
+
+
+def relative_capacities(endpoints: Sequence[EndpointView]) -> dict[str, float]:
+    """capacity x weight of each endpoint relative to the largest (0 for weight 0)."""
+    known = [e.capacity_tokens_per_s for e in endpoints if e.capacity_tokens_per_s]
+    default = sum(known) / len(known) if known else 1.0
+    eff = {
+        e.id: (e.capacity_tokens_per_s or default) * (1.0 if e.weight is None else e.weight)
+        for e in endpoints
+    }
+    top = max(eff.values(), default=0.0)
+    if top <= 0:
+        return {k: 1.0 for k in eff}
+    return {k: v / top for k, v in eff.items()}
+
+
+def normalized_loads(endpoints: Sequence[EndpointView], rel: Mapping[str, float]) -> dict[str, float]:
+    """(load + 1) / relative capacity; infinite for a zero-capacity endpoint."""
+    out: dict[str, float] = {}
+    for e in endpoints:
+        load = e.in_flight
+        if e.num_running is not None:
+            scraped = e.num_running + (e.num_waiting or 0)
+            if scraped > load:
+                load = scraped
+        c = rel.get(e.id, 1.0)
+        out[e.id] = (load + 1) / c if c > 0 else float("inf")
+    return out
+
+
+class CapacityLoadScorer:
+    type_name: ClassVar[str] = "capacity-load-scorer"
+
+    def __init__(self, params: CapacityLoadParams) -> None:
+        self.params = params
+
+    def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
+        rel = ctx.relative_capacity
+        if rel is None:
+            rel = ctx.relative_capacity = relative_capacities(endpoints)
+        loads = normalized_loads(endpoints, rel)
+        u_min = min(loads.values(), default=0.0)
+        if u_min == float("inf"):
+            return {k: 0.0 for k in loads}
+        band = self.params.spillAbs + self.params.spillRel * u_min
+        return {k: max(0.0, 1.0 - (u - u_min) / band) for k, u in loads.items()}
