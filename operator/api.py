@@ -1,0 +1,406 @@
+"""The HeteroInferencePool API: pydantic models of spec and status, the one source of the CRD schema.
+
+Field descriptions become the CRD's descriptions (`kubectl explain hip.spec...`), constraints become
+schema enums, ranges and patterns, and cross-field rules are written once here as CEL
+(`x-kubernetes-validations`) and, where the operator must also judge them, in `semantics.py`.
+Defaults live in these models, not in the CRD, so stored objects stay exactly as users wrote them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "GROUP",
+    "VERSION",
+    "KIND",
+    "PLURAL",
+    "SINGULAR",
+    "SHORT_NAMES",
+    "VENDOR_NAMES",
+    "DURATION_PATTERN",
+    "Duration",
+    "SecretKeyRef",
+    "ModelCache",
+    "ModelSpec",
+    "EnvVar",
+    "ResourceRequirements",
+    "VllmArgs",
+    "MultusNetwork",
+    "RdmaResource",
+    "NcclSettings",
+    "RoceSpec",
+    "VendorGroup",
+    "GatewayServiceSpec",
+    "RoutingSpec",
+    "GatewaySpec",
+    "WeightsSpec",
+    "HeteroInferencePoolSpec",
+    "Condition",
+    "VendorStatus",
+    "GatewayStatus",
+    "HeteroInferencePoolStatus",
+    "parse_duration_s",
+]
+
+GROUP = "heteropool.dev"
+VERSION = "v1alpha1"
+KIND = "HeteroInferencePool"
+PLURAL = "heteroinferencepools"
+SINGULAR = "heteroinferencepool"
+SHORT_NAMES = ("hip",)
+
+VendorName = Literal["nvidia", "amd", "intel-gaudi", "sim"]
+VENDOR_NAMES: tuple[str, ...] = ("nvidia", "amd", "intel-gaudi", "sim")
+"""Vendors this version renders; adding one means a profile in vendors.py and a name here."""
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+_DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+Duration = Annotated[
+    str,
+    Field(pattern=DURATION_PATTERN, max_length=32, json_schema_extra={"example": "15s"}),
+]
+"""A Go-style duration such as `15s`, `2m`, `1h30m` or `500ms`."""
+
+DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+QuantityValue = Annotated[
+    int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})
+]
+
+
+def parse_duration_s(text: str) -> float:
+    """Seconds in a Go-style duration (`1h30m` -> 5400.0).
+
+    Raises:
+        ValueError: the text is not a duration of ms/s/m/h parts.
+    """
+    import re
+
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"not a duration (use e.g. 15s, 2m, 1h30m): {text!r}")
+    return sum(
+        float(number) * _DURATION_UNITS_S[unit]
+        for number, unit in re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", text)
+    )
+
+
+class _Spec(BaseModel):
+    """Base of every API model: camelCase on the wire, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+
+# --- model --------------------------------------------------------------------------------------
+
+
+class SecretKeyRef(_Spec):
+    name: str = Field(min_length=1, max_length=253, description="Name of a Secret in the pool's namespace.")
+    key: str = Field("token", min_length=1, max_length=253, description="Key in the Secret. Default: token.")
+
+
+class ModelCache(_Spec):
+    claim_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=253,
+        description="PersistentVolumeClaim holding the Hugging Face cache; an emptyDir when unset.",
+    )
+    size_limit: str = Field(
+        "100Gi", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)?$", description="emptyDir size limit. Default: 100Gi."
+    )
+
+
+class ModelSpec(_Spec):
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        description="Model to serve: a Hugging Face id (ibm-granite/granite-4.1-8b) or a path in the cache.",
+    )
+    served_name: str | None = Field(
+        None, min_length=1, max_length=256, description="Name clients ask for (--served-model-name). Default: name."
+    )
+    revision: str | None = Field(None, min_length=1, max_length=128, description="Model revision (branch, tag or commit).")
+    hf_token_secret_ref: SecretKeyRef | None = Field(
+        None, description="Secret key holding a Hugging Face token, passed as HF_TOKEN."
+    )
+    max_model_len: int | None = Field(None, ge=16, le=10_485_760, description="--max-model-len for every replica.")
+    extra_args: list[str] = Field(
+        default_factory=list, max_length=64, description="vLLM arguments added to every replica, after the rendered ones."
+    )
+    cache: ModelCache = Field(default_factory=ModelCache, description="Where model weights are cached.")
+
+    @property
+    def effective_served_name(self) -> str:
+        return self.served_name or self.name
+
+
+# --- vendor groups ------------------------------------------------------------------------------
+
+
+class EnvVar(_Spec):
+    name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+    value: str | None = Field(None, description="Literal value.")
+    value_from: dict[str, Any] | None = Field(None, description="A Kubernetes EnvVarSource (secretKeyRef, fieldRef, ...).")
+
+
+class ResourceRequirements(_Spec):
+    requests: dict[str, QuantityValue] = Field(default_factory=dict, description="Merged over the vendor defaults.")
+    limits: dict[str, QuantityValue] = Field(default_factory=dict, description="Merged over the vendor defaults.")
+
+
+class VllmArgs(_Spec):
+    block_size: Literal[8, 16, 32, 64, 128, 256] | None = Field(
+        None, description="--block-size (tokens per KV block). Default: the vendor's (16 on GPUs, 128 on Gaudi)."
+    )
+    max_num_seqs: int | None = Field(None, ge=1, le=4096, description="--max-num-seqs. Default: the vendor's.")
+    max_num_batched_tokens: int | None = Field(None, ge=16, le=1_048_576, description="--max-num-batched-tokens.")
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="--gpu-memory-utilization, a fraction of device memory (0, 1]."
+    )
+    enable_prefix_caching: bool = Field(True, description="--enable-prefix-caching. Default: true.")
+    kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] | None = Field(None, description="--kv-cache-dtype.")
+    extra_args: list[str] = Field(default_factory=list, max_length=64, description="Further vLLM arguments for this group.")
+
+
+class MultusNetwork(_Spec):
+    name: str = Field(min_length=1, max_length=253, description="NetworkAttachmentDefinition name.")
+    namespace: str | None = Field(None, min_length=1, max_length=63, description="Its namespace, if not the pool's.")
+    interface: str = Field(
+        min_length=1, max_length=15, pattern=r"^[a-zA-Z0-9_.-]+$", description="Interface name inside the pod (net1, ...)."
+    )
+
+
+class RdmaResource(_Spec):
+    name: str = Field(
+        "rdma/rdma_shared_device_a",
+        min_length=3,
+        max_length=253,
+        pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?$",
+        description="Device-plugin resource of the RDMA NIC (rdma/rdma_shared_device_a, amd.com/nic, ...).",
+    )
+    count: int = Field(1, ge=1, le=64, description="How many of it each replica requests.")
+
+
+class NcclSettings(_Spec):
+    ib_hca: str | None = Field(None, max_length=512, description="NCCL_IB_HCA, e.g. mlx5_0,mlx5_1 or =ionic_0.")
+    gid_index: int | None = Field(
+        None, ge=0, le=255, description="NCCL_IB_GID_INDEX (fabric-specific: 3 on mlx5 RoCEv2, 1 on AMD Pollara)."
+    )
+    socket_ifname: str | None = Field(
+        None, max_length=256, description="NCCL_SOCKET_IFNAME. Default: =<first network's interface>."
+    )
+
+
+class RoceSpec(_Spec):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.enabled) && !self.enabled) || (has(self.networks) && self.networks.size() > 0)",
+                    "message": "roce.networks must list at least one Multus network when roce is enabled",
+                    "fieldPath": ".networks",
+                }
+            ]
+        }
+    )
+
+    enabled: bool = Field(True, description="Render the RoCE parts. Default: true when the block is present.")
+    networks: list[MultusNetwork] = Field(
+        default_factory=list, max_length=16, description="Multus networks attached to each replica (JSON annotation)."
+    )
+    rdma_resource: RdmaResource = Field(default_factory=RdmaResource, description="RDMA device resource to request.")
+    nccl: NcclSettings = Field(default_factory=NcclSettings, description="Collective-library (NCCL/RCCL) settings.")
+
+
+class VendorGroup(_Spec):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.vendor != 'sim' || !has(self.roce)",
+                    "message": "roce is not available for the sim vendor",
+                    "fieldPath": ".roce",
+                },
+            ]
+        }
+    )
+
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=24,
+        pattern=DNS_LABEL_PATTERN,
+        description="Group name, unique in the pool; names the rendered objects. Default: the vendor.",
+    )
+    vendor: VendorName = Field(description="Accelerator vendor: nvidia, amd, intel-gaudi, or sim (CPU simulator).")
+    accelerator: str | None = Field(
+        None,
+        min_length=1,
+        max_length=32,
+        pattern=r"^[a-z0-9][-a-z0-9]*$",
+        description="Accelerator model (h100-nvl, mi325x, gaudi3, ...): the capacity prior, and the profile a sim group emulates.",
+    )
+    replicas: int = Field(1, ge=0, le=512, description="vLLM replicas of this group. Default: 1.")
+    accelerators_per_replica: int = Field(
+        1, ge=1, le=16, description="Devices per replica; also --tensor-parallel-size. Default: 1."
+    )
+    image: str | None = Field(None, min_length=1, max_length=512, description="Container image. Default: the vendor's vLLM image.")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, description="Image pull policy.")
+    image_pull_secrets: list[str] = Field(default_factory=list, max_length=16, description="Secrets for pulling the image.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the replicas require.")
+    affinity: dict[str, Any] | None = Field(None, description="A Kubernetes Affinity for the replicas.")
+    tolerations: list[dict[str, Any]] = Field(
+        default_factory=list, max_length=32, description="Tolerations added to the vendor's defaults."
+    )
+    resources: ResourceRequirements = Field(
+        default_factory=ResourceRequirements, description="Requests and limits merged over the vendor defaults."
+    )
+    env: list[EnvVar] = Field(default_factory=list, max_length=128, description="Environment added to (and overriding) the vendor's.")
+    vllm: VllmArgs = Field(default_factory=VllmArgs, description="vLLM engine arguments for this group.")
+    roce: RoceSpec | None = Field(None, description="RoCE/RDMA networking for multi-node collectives and KV transfer.")
+    startup_timeout: Duration | None = Field(
+        None, description="How long a replica may take to start (the startupProbe budget). Default: the vendor's."
+    )
+    shm_size: str | None = Field(
+        None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi)?$", description="/dev/shm size. Default: the vendor's."
+    )
+    runtime_class_name: str | None = Field(None, min_length=1, max_length=253, description="Pod RuntimeClass (e.g. nvidia).")
+
+    @property
+    def group_name(self) -> str:
+        return self.name or self.vendor
+
+
+# --- gateway and weights ------------------------------------------------------------------------
+
+
+class GatewayServiceSpec(_Spec):
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field("ClusterIP", description="Service type. Default: ClusterIP.")
+    port: int = Field(80, ge=1, le=65535, description="Service port. Default: 80.")
+
+
+class RoutingSpec(_Spec):
+    policy: Literal["heteropool", "llm-d", "least-request", "round-robin"] = Field(
+        "heteropool",
+        description="Routing policy: heteropool (cache-, load- and capacity-aware; default), llm-d, least-request, round-robin.",
+    )
+    parameters: dict[str, int | float | str | bool] = Field(
+        default_factory=dict,
+        description="Policy parameters; the gateway rejects unknown ones by name.",
+        json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+
+
+class GatewaySpec(_Spec):
+    replicas: int = Field(2, ge=0, le=64, description="Gateway replicas. Default: 2.")
+    image: str | None = Field(None, min_length=1, max_length=512, description="Gateway image. Default: the heteropool image.")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None)
+    service: GatewayServiceSpec = Field(default_factory=GatewayServiceSpec)
+    routing: RoutingSpec = Field(default_factory=RoutingSpec)
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        None, description="Secret key holding a bearer token clients must send; no check when unset."
+    )
+
+
+class WeightsSpec(_Spec):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.mode) || self.mode != 'static' || (has(self.static) && self.static.size() > 0)",
+                    "message": "weights.static must give a weight per vendor group when mode is static",
+                    "fieldPath": ".static",
+                }
+            ]
+        }
+    )
+
+    mode: Literal["auto", "static"] = Field(
+        "auto", description="auto: rewritten from observed capacity; static: the weights below. Default: auto."
+    )
+    interval: Duration = Field("15s", description="How often metrics are scraped and weights recomputed. Default: 15s.")
+    floor: float = Field(0.02, ge=0, le=0.5, description="Minimum share of a vendor group with ready replicas. Default: 0.02.")
+    max_step: float = Field(
+        0.25, gt=0, le=1, description="Largest relative change of a weight per interval (damping). Default: 0.25."
+    )
+    static: dict[str, float] | None = Field(
+        None, description="Weight per vendor group name (relative; normalised) used when mode is static."
+    )
+
+
+class HeteroInferencePoolSpec(_Spec):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.vendors.all(a, self.vendors.exists_one(b, "
+                    "(has(b.name) ? b.name : b.vendor) == (has(a.name) ? a.name : a.vendor)))",
+                    "message": "vendor group names must be unique (set vendors[].name when a vendor appears twice)",
+                    "fieldPath": ".vendors",
+                }
+            ]
+        }
+    )
+
+    model: ModelSpec = Field(description="The model every replica serves.")
+    vendors: list[VendorGroup] = Field(
+        min_length=1, max_length=16, description="Vendor groups: one vLLM Deployment and Service each."
+    )
+    gateway: GatewaySpec = Field(default_factory=GatewaySpec, description="The routing gateway in front of all groups.")
+    weights: WeightsSpec = Field(default_factory=WeightsSpec, description="How routing weights are set.")
+
+
+# --- status -------------------------------------------------------------------------------------
+
+
+class _Status(BaseModel):
+    """Status is written by the operator only: unknown keys are ignored when read, not rejected."""
+
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+
+class Condition(_Status):
+    type: str = Field(description="Ready, Progressing or Degraded.")
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
+    message: str = Field("", max_length=32768)
+    last_transition_time: str = Field(description="RFC 3339 time the status last changed.")
+    observed_generation: int | None = Field(None, ge=0)
+
+
+class VendorStatus(_Status):
+    name: str = Field(description="Vendor group name.")
+    vendor: str
+    desired_replicas: int = Field(0, ge=0)
+    ready_replicas: int = Field(0, ge=0)
+    weight: float | None = Field(None, ge=0, description="Current share of traffic (0..1).")
+    capacity_tokens_per_s: float | None = Field(None, ge=0, description="Estimated output tokens/s of one replica.")
+    observed_tokens_per_s: float | None = Field(None, ge=0, description="Output tokens/s the group served last interval.")
+    last_scrape_time: str | None = None
+    stale: bool | None = Field(None, description="True while the estimate rests on old or failed scrapes.")
+
+
+class GatewayStatus(_Status):
+    desired_replicas: int = Field(0, ge=0)
+    ready_replicas: int = Field(0, ge=0)
+    service: str | None = Field(None, description="Service name clients connect to.")
+
+
+class HeteroInferencePoolStatus(_Status):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+
+    observed_generation: int | None = Field(None, ge=0, description="The generation the status describes.")
+    conditions: list[Condition] = Field(default_factory=list)
+    vendors: list[VendorStatus] = Field(default_factory=list)
+    gateway: GatewayStatus | None = None
+    replicas: str | None = Field(None, description="ready/desired vLLM replicas over all groups (for kubectl get).")
+    vendor_summary: str | None = Field(None, description="Vendor groups, comma-separated (for kubectl get).")
+    weight_summary: str | None = Field(None, description="group=weight pairs (for kubectl get).")
+    throughput_tokens_per_s: int | None = Field(None, ge=0, description="Output tokens/s of the whole pool.")

@@ -1,0 +1,3 @@
+"""Subcommands of the `heteropool` command that belong to no single component."""
+
+__all__: list[str] = []

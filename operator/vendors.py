@@ -1,0 +1,157 @@
+"""One profile per accelerator vendor: what differs between a CUDA, a ROCm and a Gaudi vLLM pod.
+
+Facts and their sources are in shared/research/vendors.md (sections 3, 4 and 6). Everything a
+renderer needs to know about a vendor is here, so adding a vendor (intel-xpu, google-tpu) is one
+profile plus its name in `api.VENDOR_NAMES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+__all__ = [
+    "HETEROPOOL_IMAGE",
+    "VendorProfile",
+    "VENDOR_PROFILES",
+    "ACCELERATOR_CAPACITY_TOKENS_PER_S",
+    "vendor_profile",
+    "prior_capacity_tokens_per_s",
+]
+
+HETEROPOOL_IMAGE = "ghcr.io/heteropool/heteropool:0.1.0"
+"""The project's one image (operator, gateway and the `sim` replica)."""
+
+VLLM_VERSION = "v0.25.0"
+
+
+@dataclass(frozen=True, slots=True)
+class VendorProfile:
+    """Rendering facts of one vendor; rendered values are overridable per vendor group."""
+
+    vendor: str
+    image: str
+    accelerators: tuple[str, ...]
+    default_accelerator: str
+    device_resource: str | None
+    default_block_size: int
+    default_max_num_seqs: int
+    startup_timeout_s: int
+    shm_size: str
+    command: tuple[str, ...] = ("vllm", "serve")
+    host_ipc: bool = False
+    capabilities: tuple[str, ...] = ()
+    seccomp_unconfined: bool = False
+    supplemental_groups: tuple[int, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    requests: Mapping[str, str] = field(default_factory=dict)
+    limits: Mapping[str, str] = field(default_factory=dict)
+    collective_env_prefix: str = "NCCL"
+    is_simulator: bool = False
+
+
+_NVIDIA = VendorProfile(
+    vendor="nvidia",
+    image=f"vllm/vllm-openai:{VLLM_VERSION}",
+    accelerators=("h100-nvl", "h100-sxm"),
+    default_accelerator="h100-nvl",
+    device_resource="nvidia.com/gpu",
+    default_block_size=16,
+    default_max_num_seqs=256,
+    startup_timeout_s=20 * 60,
+    shm_size="8Gi",
+    requests={"cpu": "4", "memory": "32Gi"},
+    limits={"memory": "64Gi"},
+)
+
+_AMD = VendorProfile(
+    vendor="amd",
+    image=f"vllm/vllm-openai-rocm:{VLLM_VERSION}",
+    accelerators=("mi300x", "mi325x"),
+    default_accelerator="mi300x",
+    device_resource="amd.com/gpu",
+    default_block_size=16,
+    default_max_num_seqs=256,
+    startup_timeout_s=30 * 60,
+    shm_size="16Gi",
+    host_ipc=True,
+    capabilities=("SYS_PTRACE",),
+    seccomp_unconfined=True,
+    supplemental_groups=(44,),  # video: access to /dev/kfd and /dev/dri
+    # No HIP_/CUDA_VISIBLE_DEVICES: the device plugin restricts devices and vLLM asserts they match.
+    requests={"cpu": "4", "memory": "32Gi"},
+    limits={"memory": "64Gi"},
+)
+
+_GAUDI = VendorProfile(
+    vendor="intel-gaudi",
+    image="vault.habana.ai/gaudi-docker/1.24.1/ubuntu24.04/habanalabs/vllm-0.26.0-ptupstream-2.11.0:latest",
+    accelerators=("gaudi2", "gaudi3"),
+    default_accelerator="gaudi3",
+    device_resource="habana.ai/gaudi",
+    default_block_size=128,
+    default_max_num_seqs=256,
+    # Graph warm-up can take far longer than a GPU start; the startupProbe budget follows.
+    startup_timeout_s=120 * 60,
+    shm_size="16Gi",
+    host_ipc=True,
+    capabilities=("SYS_NICE",),
+    # No HABANA_VISIBLE_DEVICES: the device plugin injects the allocated modules.
+    env={"OMPI_MCA_btl_vader_single_copy_mechanism": "none", "PT_HPU_ENABLE_LAZY_COLLECTIVES": "true"},
+    requests={"cpu": "8", "memory": "64Gi", "hugepages-2Mi": "9800Mi"},
+    limits={"memory": "128Gi", "hugepages-2Mi": "9800Mi"},
+    collective_env_prefix="HCCL",
+)
+
+_SIM = VendorProfile(
+    vendor="sim",
+    image=HETEROPOOL_IMAGE,
+    # A sim replica emulates one of the real accelerators (its speed profile), or a plain CPU.
+    accelerators=("h100-nvl", "h100-sxm", "mi300x", "mi325x", "gaudi2", "gaudi3", "cpu"),
+    default_accelerator="cpu",
+    device_resource=None,
+    default_block_size=16,
+    default_max_num_seqs=256,
+    startup_timeout_s=2 * 60,
+    shm_size="64Mi",
+    command=("heteropool", "sim"),
+    requests={"cpu": "100m", "memory": "128Mi"},
+    limits={"memory": "512Mi"},
+    is_simulator=True,
+)
+
+VENDOR_PROFILES: Mapping[str, VendorProfile] = MappingProxyType(
+    {p.vendor: p for p in (_NVIDIA, _AMD, _GAUDI, _SIM)}
+)
+
+# Per-replica peak output tokens/s of an 8B dense model, TP1, shared-prefix workload
+# (design.md section 7; research/vendors.md section 5.4 for the ones not measured there).
+# Only the ratios matter: they are the weight controller's prior until metrics exist.
+ACCELERATOR_CAPACITY_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
+    {
+        "h100-nvl": 3600.0,
+        "h100-sxm": 4000.0,
+        "mi300x": 1700.0,
+        "mi325x": 2100.0,
+        "gaudi2": 450.0,
+        "gaudi3": 630.0,
+        "cpu": 60.0,
+    }
+)
+
+
+def vendor_profile(vendor: str) -> VendorProfile:
+    """The profile of a vendor name (one of api.VENDOR_NAMES)."""
+    try:
+        return VENDOR_PROFILES[vendor]
+    except KeyError:
+        raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(VENDOR_PROFILES)}") from None
+
+
+def prior_capacity_tokens_per_s(accelerator: str, accelerators_per_replica: int = 1) -> float:
+    """Capacity prior of one replica of a known accelerator (see VendorProfile.accelerators).
+
+    Tensor parallelism does not scale linearly: each extra device adds ~70% of one.
+    """
+    return ACCELERATOR_CAPACITY_TOKENS_PER_S[accelerator] * (1.0 + 0.7 * (accelerators_per_replica - 1))

@@ -1,0 +1,257 @@
+"""Rendering behaviour users and the operator rely on (beyond the per-vendor golden parts)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from heteropool.render import (
+    child_name,
+    expected_gateway_deployment,
+    expected_gateway_role,
+    expected_objects,
+    expected_routing_configmap,
+    expected_vllm_deployment,
+    initial_weights,
+)
+from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
+from heteropool.semantics import Pool, parse_manifest
+
+Sample = Callable[[str], dict[str, Any]]
+
+
+def _pool(manifest: dict[str, Any]) -> Pool:
+    return parse_manifest(manifest)
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _env(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in _container(deployment)["env"]}
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_child_names_are_deterministic_and_fit_kubernetes_limits() -> None:
+    long_pool = "p" * 63
+    a = child_name(long_pool, "vllm", "nvidia-h100-nvl-group")
+    b = child_name(long_pool, "vllm", "nvidia-h100-sxm-group")
+    assert len(a) <= 63 and len(b) <= 63
+    assert a != b
+    assert a == child_name(long_pool, "vllm", "nvidia-h100-nvl-group")
+    assert child_name("granite", "vllm", "amd") == "granite-vllm-amd"
+
+
+def test_every_child_is_in_the_pool_namespace_labelled_and_uniquely_named(sample: Sample) -> None:
+    pool = _pool(sample("granite-3vendor.yaml"))
+    objects = expected_objects(pool)
+    keys = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert len(keys) == len(set(keys))
+    assert sorted(k for k, _ in keys) == sorted(
+        ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment"]
+        + ["Service", "Deployment"] * 3
+    )
+    for obj in objects:
+        assert obj["metadata"]["namespace"] == "inference"
+        labels = obj["metadata"]["labels"]
+        assert labels["heteropool.dev/pool"] == "granite"
+        assert labels["app.kubernetes.io/managed-by"] == "heteropool-operator"
+        assert labels["app.kubernetes.io/part-of"] == "heteropool"
+        assert len(obj["metadata"]["name"]) <= 63
+
+
+def test_selectors_keep_vendor_groups_and_pools_apart(sample: Sample) -> None:
+    first = sample("sim-pool.yaml")
+    second = sample("sim-pool.yaml")
+    second["metadata"]["name"] = "sim-two"
+    deployments = [
+        o for manifest in (first, second) for o in expected_objects(_pool(manifest)) if o["kind"] == "Deployment"
+    ]
+    for a in deployments:
+        for b in deployments:
+            selector = a["spec"]["selector"]["matchLabels"]
+            assert _selects(selector, b["spec"]["template"]["metadata"]["labels"]) == (a is b), (
+                a["metadata"]["name"],
+                b["metadata"]["name"],
+            )
+
+
+def test_vllm_service_selects_exactly_its_group(sample: Sample) -> None:
+    pool = _pool(sample("granite-3vendor.yaml"))
+    objects = expected_objects(pool)
+    services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    for deployment in (o for o in objects if o["kind"] == "Deployment" and "-vllm-" in o["metadata"]["name"]):
+        service = services[deployment["metadata"]["name"]]
+        assert service["spec"]["clusterIP"] == "None"  # headless: the gateway routes per replica
+        assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_roce_parts_appear_only_when_asked_for(sample: Sample) -> None:
+    plain = expected_vllm_deployment(pool := _pool(sample("nvidia-only.yaml")), pool.spec.vendors[0])
+    assert "k8s.v1.cni.cncf.io/networks" not in plain["spec"]["template"]["metadata"]["annotations"]
+    assert "securityContext" not in _container(plain)
+    assert not [n for n in _env(plain) if n.startswith("NCCL_")]
+    assert not [r for r in _container(plain)["resources"]["limits"] if r.startswith("rdma/")]
+
+    roce_pool = _pool(sample("granite-3vendor.yaml"))
+    roce = expected_vllm_deployment(roce_pool, roce_pool.spec.vendors[0])
+    annotation = roce["spec"]["template"]["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"]
+    assert yaml.safe_load(annotation) == [{"name": "roce-nvidia", "interface": "net1"}]
+    assert "IPC_LOCK" in _container(roce)["securityContext"]["capabilities"]["add"]
+    assert _env(roce)["NCCL_IB_HCA"] == "mlx5_0" and _env(roce)["NCCL_IB_GID_INDEX"] == "3"
+    assert _env(roce)["NCCL_SOCKET_IFNAME"] == "=net1"
+    assert _container(roce)["resources"]["limits"]["rdma/rdma_shared_device_a"] == "1"
+
+
+def test_roce_disabled_renders_nothing_of_it(sample: Sample) -> None:
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["vendors"][0]["roce"]["enabled"] = False
+    pool = _pool(manifest)
+    deployment = expected_vllm_deployment(pool, pool.spec.vendors[0])
+    assert "k8s.v1.cni.cncf.io/networks" not in deployment["spec"]["template"]["metadata"]["annotations"]
+    assert not [n for n in _env(deployment) if n.startswith("NCCL_")]
+
+
+def test_gaudi_roce_uses_hccl_socket_settings(sample: Sample) -> None:
+    manifest = sample("gaudi-only.yaml")
+    manifest["spec"]["vendors"][0]["roce"] = {"networks": [{"name": "scaleout", "interface": "net2"}]}
+    pool = _pool(manifest)
+    env = _env(expected_vllm_deployment(pool, pool.spec.vendors[0]))
+    assert env["HCCL_SOCKET_IFNAME"] == "=net2" and env["GLOO_SOCKET_IFNAME"] == "net2"
+    assert not [n for n in env if n.startswith("NCCL_")]
+
+
+def test_user_env_overrides_vendor_env_by_name(sample: Sample) -> None:
+    manifest = sample("gaudi-only.yaml")
+    manifest["spec"]["vendors"][0]["env"] = [{"name": "PT_HPU_ENABLE_LAZY_COLLECTIVES", "value": "false"}]
+    pool = _pool(manifest)
+    env = expected_vllm_deployment(pool, pool.spec.vendors[0])["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert [e for e in env if e["name"] == "PT_HPU_ENABLE_LAZY_COLLECTIVES"] == [
+        {"name": "PT_HPU_ENABLE_LAZY_COLLECTIVES", "value": "false"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sample_name", "override", "expected"),
+    [("nvidia-only.yaml", None, "16"), ("amd-only.yaml", None, "16"), ("gaudi-only.yaml", None, "128"), ("nvidia-only.yaml", 32, "32")],
+)
+def test_block_size_defaults_per_vendor(sample: Sample, sample_name: str, override: int | None, expected: str) -> None:
+    manifest = sample(sample_name)
+    manifest["spec"]["vendors"][0].pop("vllm", None)
+    if override:
+        manifest["spec"]["vendors"][0]["vllm"] = {"blockSize": override}
+    pool = _pool(manifest)
+    args = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["args"]
+    assert args[args.index("--block-size") + 1] == expected
+
+
+def test_startup_budget_is_per_vendor_and_overridable(sample: Sample) -> None:
+    thresholds = {}
+    for name in ("nvidia-only.yaml", "amd-only.yaml", "gaudi-only.yaml"):
+        manifest = sample(name)
+        manifest["spec"]["vendors"][0].pop("startupTimeout", None)
+        pool = _pool(manifest)
+        thresholds[name] = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["startupProbe"]["failureThreshold"]
+    assert thresholds["gaudi-only.yaml"] > thresholds["amd-only.yaml"] > thresholds["nvidia-only.yaml"]
+    pool = _pool(sample("gaudi-only.yaml"))  # startupTimeout: 3h, probed every 10 s
+    assert _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["startupProbe"]["failureThreshold"] == 1080
+
+
+def test_probes_hit_health_on_the_vllm_port(sample: Sample) -> None:
+    pool = _pool(sample("amd-only.yaml"))
+    container = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))
+    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/health", "port": "http"}
+
+
+def test_model_options_reach_vllm_args(sample: Sample) -> None:
+    manifest = sample("nvidia-only.yaml")
+    manifest["spec"]["model"].update({"revision": "v1.2", "extraArgs": ["--enable-chunked-prefill"]})
+    manifest["spec"]["vendors"][0]["vllm"] = {"enablePrefixCaching": False, "maxNumSeqs": 128}
+    pool = _pool(manifest)
+    args = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["args"]
+    assert args[0] == "ibm-granite/granite-4.1-8b"
+    assert args[args.index("--revision") + 1] == "v1.2"
+    assert args[args.index("--max-num-seqs") + 1] == "128"
+    assert args[args.index("--served-model-name") + 1] == "granite-4.1-8b"
+    assert "--no-enable-prefix-caching" in args and args[-1] == "--enable-chunked-prefill"
+
+
+def test_gateway_has_least_privilege_and_a_locked_down_pod(sample: Sample) -> None:
+    pool = _pool(sample("granite-3vendor.yaml"))
+    role = expected_gateway_role(pool)
+    verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
+    assert verbs == {"get", "list", "watch"}
+    resources = {(rule["apiGroups"][0], rule["resources"][0]) for rule in role["rules"]}
+    assert resources == {("discovery.k8s.io", "endpointslices"), ("", "configmaps")}
+    configmap_rule = next(r for r in role["rules"] if r["resources"] == ["configmaps"])
+    assert configmap_rule["resourceNames"] == ["granite-routing"]
+
+    pod = expected_gateway_deployment(pool)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    security = pod["containers"][0]["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True and security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_routing_configmap_holds_initial_weights_from_capacity_priors(sample: Sample) -> None:
+    pool = _pool(sample("granite-3vendor.yaml"))
+    config = RoutingConfig.model_validate(yaml.safe_load(expected_routing_configmap(pool)["data"][ROUTING_CONFIG_KEY]))
+    assert config.model == "granite-4.1-8b" and config.policy == "heteropool"
+    weights = {name: v.weight for name, v in config.vendors.items()}
+    assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
+    # 4 x 3600 vs 8 x 2100 vs 8 x 630 tokens/s
+    assert weights["amd"] > weights["nvidia"] > weights["intel-gaudi"] > 0
+    assert {name: v.block_size for name, v in config.vendors.items()} == {"nvidia": 16, "amd": 16, "intel-gaudi": 128}
+
+
+def test_static_weights_are_normalised_and_scaled_to_zero_groups_get_none(sample: Sample) -> None:
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["weights"] = {"mode": "static", "static": {"nvidia": 2, "amd": 2, "intel-gaudi": 1}}
+    manifest["spec"]["vendors"][2]["replicas"] = 0
+    assert initial_weights(_pool(manifest)) == {"nvidia": 0.5, "amd": 0.5, "intel-gaudi": 0.0}
+
+
+def test_hf_token_comes_from_the_named_secret(sample: Sample) -> None:
+    pool = _pool(sample("sarvam-nvidia-amd.yaml"))
+    env = _env(expected_vllm_deployment(pool, pool.spec.vendors[0]))
+    assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "hf-token", "key": "token"}}
+
+
+def test_image_overrides_and_pull_secrets(sample: Sample) -> None:
+    manifest = sample("nvidia-only.yaml")
+    manifest["spec"]["vendors"][0].update(
+        {"image": "registry.local/vllm:custom", "imagePullSecrets": ["regcred"], "imagePullPolicy": "Always"}
+    )
+    pool = _pool(manifest)
+    deployment = expected_vllm_deployment(pool, pool.spec.vendors[0])
+    assert _container(deployment)["image"] == "registry.local/vllm:custom"
+    assert _container(deployment)["imagePullPolicy"] == "Always"
+    assert deployment["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_hugepages_set_in_limits_are_requested_equally(sample: Sample) -> None:
+    manifest = sample("gaudi-only.yaml")
+    manifest["spec"]["vendors"][0]["resources"] = {"limits": {"hugepages-2Mi": "20000Mi"}}
+    pool = _pool(manifest)
+    resources = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["resources"]
+    assert resources["requests"]["hugepages-2Mi"] == resources["limits"]["hugepages-2Mi"] == "20000Mi"
+
+
+def test_render_command_prints_multi_document_yaml(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    from heteropool.cli import main
+
+    sample_path = Path(__file__).resolve().parents[3] / "samples" / "granite-3vendor.yaml"
+    assert main(["render", str(sample_path)]) == 0
+    documents = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in documents].count("Deployment") == 4
