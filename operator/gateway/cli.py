@@ -1,0 +1,102 @@
+"""`heteropool gateway`: run the routing gateway (OpenAI-compatible reverse proxy)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from heteropool.routing import POLICY_NAMES, RoutingConfigError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="listen port (0 = any free port)")
+    parser.add_argument("--endpoints", metavar="FILE", help="endpoint file (YAML/JSON list of {url, vendor, ...})")
+    parser.add_argument("--policy", default="heteropool", choices=POLICY_NAMES, help="routing policy")
+    parser.add_argument(
+        "--parameters", metavar="YAML", help="policy parameter overrides as YAML/JSON, or @FILE"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="tie-break RNG seed")
+    parser.add_argument("--max-retries", type=int, default=2)
+    parser.add_argument("--connect-timeout-s", type=float, default=3.0)
+    parser.add_argument("--read-timeout-s", type=float, default=600.0)
+    parser.add_argument("--request-timeout-s", type=float, default=None)
+    parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
+    parser.add_argument("--max-in-flight-per-endpoint", type=int, default=1024)
+    parser.add_argument("--eject-s", type=float, default=10.0)
+    parser.add_argument("--probe-interval-s", type=float, default=1.0)
+    parser.add_argument("--scrape-interval-s", type=float, default=0.25, help="vLLM /metrics scrape period (0 = off)")
+    parser.add_argument("--reload-interval-s", type=float, default=0.5)
+    parser.add_argument(
+        "--api-key", default=None, help="require 'Authorization: Bearer KEY' (env HETEROPOOL_GATEWAY_API_KEY)"
+    )
+    parser.add_argument("--log-level", default="INFO")
+
+
+def _parameters(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    text = open(raw[1:]).read() if raw.startswith("@") else raw
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"--parameters: expected a mapping, got {type(data).__name__}")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from heteropool.gateway.errors import ConfigError
+    from heteropool.gateway.server import serve
+    from heteropool.gateway.settings import GatewaySettings
+
+    try:
+        settings = GatewaySettings(
+            host=args.host,
+            port=args.port,
+            endpoints_file=args.endpoints,
+            policy=args.policy,
+            parameters=_parameters(args.parameters),
+            seed=args.seed,
+            max_retries=args.max_retries,
+            connect_timeout_s=args.connect_timeout_s,
+            read_timeout_s=args.read_timeout_s,
+            request_timeout_s=args.request_timeout_s,
+            max_body_bytes=args.max_body_bytes,
+            max_in_flight_per_endpoint=args.max_in_flight_per_endpoint,
+            eject_s=args.eject_s,
+            probe_interval_s=args.probe_interval_s,
+            scrape_interval_s=args.scrape_interval_s,
+            reload_interval_s=args.reload_interval_s,
+            api_key=args.api_key or os.environ.get("HETEROPOOL_GATEWAY_API_KEY") or None,
+        )
+    except (ValidationError, ValueError, OSError, yaml.YAMLError) as exc:
+        print(f"heteropool gateway: {exc}", file=sys.stderr)
+        return 2
+
+    def started(host: str, port: int) -> None:
+        print(json.dumps({"event": "listening", "url": f"http://{host}:{port}"}), flush=True)
+
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    try:
+        runner(serve(settings, started=started))
+    except (ConfigError, RoutingConfigError, OSError) as exc:
+        print(f"heteropool gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
