@@ -1,0 +1,276 @@
+"""Discrete-event fleet simulation: N simulated vLLM replicas behind any `Router`, in virtual time.
+
+The driver plays the gateway: it counts in-flight requests and queued prompt tokens per endpoint
+itself and refreshes engine state (running, waiting, KV usage) only on a periodic scrape, so
+routers see what they would see in production. Same seed and inputs, same result.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from heteropool.fleet.workloads import WorkItem
+from heteropool.routing import EndpointView, NoEndpointError, RouteRequest, Router
+from heteropool.sim.blocks import PrefixHasher
+from heteropool.sim.engine import Engine, EngineConfig, RequestRejectedError, StepResult
+from heteropool.sim.profiles import SpeedProfile
+from heteropool.sim.tokenizer import Tokenizer
+
+__all__ = ["ReplicaSpec", "RequestRecord", "StageRecord", "FleetSimulation"]
+
+_STEP_END, _SCRAPE, _ARRIVAL = 0, 1, 2  # order of simultaneous events
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaSpec:
+    """One simulated replica: its id, speed profile and vLLM flags."""
+
+    id: str
+    profile: SpeedProfile
+    block_size: int | None = None
+    max_num_seqs: int | None = None
+    max_num_batched_tokens: int | None = None
+    num_gpu_blocks: int | None = None
+    capacity_tokens_per_s: float | None = None
+    weight: float | None = None
+    slowdown: float = 1.0
+
+    @property
+    def vendor(self) -> str:
+        return self.profile.vendor
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What happened to one request (times in simulated seconds)."""
+
+    request_id: str
+    stage: int
+    arrival_s: float
+    prompt_tokens: int
+    endpoint: str | None = None
+    first_token_s: float | None = None
+    finish_s: float | None = None
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    error: str | None = None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return None if self.first_token_s is None else self.first_token_s - self.arrival_s
+
+    @property
+    def itl_s(self) -> float | None:
+        """Mean inter-token latency of this request."""
+        if self.finish_s is None or self.first_token_s is None or self.output_tokens < 2:
+            return None
+        return (self.finish_s - self.first_token_s) / (self.output_tokens - 1)
+
+
+@dataclass(slots=True)
+class StageRecord:
+    """One load stage: its window and its requests."""
+
+    index: int
+    qps: float
+    start_s: float
+    end_s: float = 0.0
+    requests: list[RequestRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True, eq=False)
+class _Replica:
+    spec: ReplicaSpec
+    engine: Engine
+    hasher: PrefixHasher
+    busy: bool = False
+    pending: StepResult | None = None
+    in_flight: int = 0
+    queued_prompt_tokens: int = 0
+    num_running: int | None = None
+    num_waiting: int | None = None
+    kv_usage: float | None = None
+
+
+
+class FleetSimulation:
+    """Runs load stages through a router onto simulated replicas, one stage after the other.
+
+    Each stage's arrivals are offsets from the stage start; a stage ends when its last request
+    has finished, and the next one starts then, so every policy sees identical arrival sequences.
+    """
+
+    def __init__(
+        self,
+        replicas: Sequence[ReplicaSpec],
+        router: Router,
+        *,
+        scrape_interval_s: float = 0.2,
+        tokenizer: Tokenizer | None = None,
+        on_step: Callable[[str, float, StepResult], None] | None = None,
+    ) -> None:
+        if not replicas:
+            raise ValueError("replicas: at least one replica is required")
+        if scrape_interval_s <= 0:
+            raise ValueError(f"scrape_interval_s: must be > 0, got {scrape_interval_s}")
+        self.router = router
+        self.scrape_interval_s = scrape_interval_s
+        self._on_step = on_step
+        tokenizer = tokenizer or Tokenizer()
+        hashers: dict[int, PrefixHasher] = {}
+        self._replicas: list[_Replica] = []
+        self._index: dict[str, int] = {}
+        for spec in replicas:
+            if spec.id in self._index:
+                raise ValueError(f"replicas: duplicate id {spec.id!r}")
+            config = EngineConfig.from_profile(
+                spec.profile,
+                block_size=spec.block_size,
+                max_num_seqs=spec.max_num_seqs,
+                max_num_batched_tokens=spec.max_num_batched_tokens,
+                num_gpu_blocks=spec.num_gpu_blocks,
+            )
+            bs = config.block_size
+            hasher = hashers.setdefault(bs, PrefixHasher(tokenizer, bs))
+            self._index[spec.id] = len(self._replicas)
+            self._replicas.append(_Replica(spec, Engine(config), hasher))
+        self.now_s = 0.0
+        self.replica_ids = tuple(self._index)
+
+    def engine(self, replica_id: str) -> Engine:
+        """The engine of one replica (for inspection in tests and reports)."""
+        return self._replicas[self._index[replica_id]].engine
+
+    def run(self, stages: Sequence[tuple[float, Sequence[WorkItem]]]) -> list[StageRecord]:
+        """Run (qps, items) stages in order; returns one record per stage."""
+        records = []
+        for index, (qps, items) in enumerate(stages):
+            records.append(self._run_stage(index, qps, items))
+        return records
+
+    # --- the event loop ----------------------------------------------------------------
+
+    def _run_stage(self, index: int, qps: float, items: Sequence[WorkItem]) -> StageRecord:
+        start = self.now_s
+        stage = StageRecord(index, qps, start)
+        heap: list[tuple[float, int, int, object]] = []
+        seq = 0
+        for item in items:
+            heapq.heappush(heap, (start + item.offset_s, _ARRIVAL, seq, item))
+            seq += 1
+        self._scrape()
+        heapq.heappush(heap, (start + self.scrape_interval_s, _SCRAPE, seq, None))
+        seq += 1
+        outstanding = 0
+        tracks: dict[str, tuple[RequestRecord, RouteRequest, int]] = {}
+        replicas = self._replicas
+        router = self.router
+        on_step = self._on_step
+        while heap:
+            t, kind, _s, payload = heapq.heappop(heap)
+            self.now_s = t
+            if kind == _STEP_END:
+                r_i = payload
+                assert isinstance(r_i, int)
+                rep = replicas[r_i]
+                res = rep.pending
+                assert res is not None
+                if on_step is not None:
+                    on_step(rep.spec.id, t, res)
+                for rid in res.first_tokens:
+                    rec, req, _ = tracks[rid]
+                    rec.first_token_s = t
+                    rep.queued_prompt_tokens -= req.prompt_tokens
+                for fin in res.finished:
+                    rec, req, _ = tracks.pop(fin.request_id)
+                    rec.finish_s = t
+                    rec.output_tokens = fin.generation_tokens
+                    rec.cached_tokens = fin.cached_tokens
+                    rep.in_flight -= 1
+                    outstanding -= 1
+                    stage.end_s = t
+                    router.on_finished(req, rep.spec.id, ok=True)
+                seq = self._start_step(r_i, t, heap, seq)
+            elif kind == _ARRIVAL:
+                item = payload
+                assert isinstance(item, WorkItem)
+                rec, req, r_i = self._route(item, index, t)
+                stage.requests.append(rec)
+                if r_i < 0:
+                    stage.end_s = max(stage.end_s, t)
+                    continue
+                tracks[item.request_id] = (rec, req, r_i)
+                outstanding += 1
+                if not replicas[r_i].busy:
+                    seq = self._start_step(r_i, t, heap, seq)
+            else:
+                self._scrape()
+                if len(heap) > 0:
+                    heapq.heappush(heap, (t + self.scrape_interval_s, _SCRAPE, seq, None))
+                    seq += 1
+        if outstanding:
+            raise RuntimeError(f"stage {index}: {outstanding} requests never finished")
+        stage.end_s = max(stage.end_s, start)
+        return stage
+
+    def _route(self, item: WorkItem, stage: int, t: float) -> tuple[RequestRecord, RouteRequest, int]:
+        rep0 = self._replicas[0]
+        ph0 = rep0.hasher.of_segments(item.segments)
+        rec = RequestRecord(item.request_id, stage, t, ph0.num_tokens)
+        req = RouteRequest(item.request_id, item.prompt, ph0.num_tokens, item.max_tokens)
+        views = [
+            EndpointView(
+                id=r.spec.id,
+                vendor=r.spec.vendor,
+                block_size=r.engine.block_size,
+                capacity_tokens_per_s=r.spec.capacity_tokens_per_s,
+                weight=r.spec.weight,
+                in_flight=r.in_flight,
+                queued_prompt_tokens=r.queued_prompt_tokens,
+                num_running=r.num_running,
+                num_waiting=r.num_waiting,
+                kv_cache_usage=r.kv_usage,
+            )
+            for r in self._replicas
+        ]
+        try:
+            endpoint = self.router.pick(req, views)
+        except NoEndpointError as exc:
+            rec.error = "saturated" if exc.saturated else "no-endpoint"
+            return rec, req, -1
+        r_i = self._index.get(endpoint)
+        if r_i is None:
+            raise RuntimeError(f"router {self.router.name!r} picked unknown endpoint {endpoint!r}")
+        rep = self._replicas[r_i]
+        ph = ph0 if rep.hasher is rep0.hasher else rep.hasher.of_segments(item.segments)
+        try:
+            rep.engine.add_request(item.request_id, ph.num_tokens, ph.hashes, item.max_tokens)
+        except RequestRejectedError as exc:
+            rec.error = f"rejected: {exc}"
+            self.router.on_routed(req, endpoint)
+            self.router.on_finished(req, endpoint, ok=False)
+            return rec, req, -1
+        rec.endpoint = endpoint
+        self.router.on_routed(req, endpoint)
+        rep.in_flight += 1
+        rep.queued_prompt_tokens += ph.num_tokens
+        return rec, req, r_i
+
+    def _start_step(self, r_i: int, t: float, heap: list[tuple[float, int, int, object]], seq: int) -> int:
+        rep = self._replicas[r_i]
+        res = rep.engine.step()
+        rep.pending = res
+        rep.busy = res is not None
+        if res is not None:
+            heapq.heappush(heap, (t + res.duration_s * rep.spec.slowdown, _STEP_END, seq, r_i))
+            seq += 1
+        return seq
+
+    def _scrape(self) -> None:
+        for rep in self._replicas:
+            eng = rep.engine
+            rep.num_running = eng.num_running
+            rep.num_waiting = eng.num_waiting
+            rep.kv_usage = eng.kv_usage()

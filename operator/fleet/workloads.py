@@ -1,0 +1,185 @@
+"""Workload generators for the fleet simulation: prompts as reusable text segments, Poisson arrivals.
+
+Prompts are built from one-token words (see `heteropool.sim.tokenizer`), so a requested length in
+tokens is exact. Shared parts (system prompts, chat histories) are the same `str` objects in every
+request that uses them, which keeps both the gateway's prefix index and our block hashing cheap.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from heteropool.sim.tokenizer import iter_output_text
+
+__all__ = [
+    "LoadStage",
+    "WorkItem",
+    "Workload",
+    "SharedPrefixWorkload",
+    "RandomWorkload",
+    "ChatWorkload",
+    "qps_ladder",
+    "build_stage_items",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadStage:
+    """Poisson arrivals at `qps` for `duration_s` of simulated time."""
+
+    qps: float
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    """One request of a stage: when it arrives (from the stage start) and what it asks."""
+
+    offset_s: float
+    request_id: str
+    segments: tuple[str, ...]  # the prompt is their concatenation; each starts with a space
+    prompt: str
+    max_tokens: int
+
+
+class Workload(Protocol):
+    """Makes the next prompt; called once per arrival, in arrival order."""
+
+    name: str
+
+    def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
+        """Return (prompt segments, max_tokens)."""
+        ...
+
+
+def qps_ladder(start: float, stop: float, step: float, duration_s: float) -> list[LoadStage]:
+    """Stages start, start+step, ... up to stop inclusive, each `duration_s` long."""
+    stages = []
+    qps = start
+    while qps <= stop + 1e-9:
+        stages.append(LoadStage(qps, duration_s))
+        qps += step
+    return stages
+
+
+class _Words:
+    """A fixed vocabulary of 1-4 letter words: each, led by a space, is exactly one token."""
+
+    def __init__(self, seed: int) -> None:
+        rng = random.Random(seed)
+        letters = string.ascii_lowercase
+        self.words = [" " + "".join(rng.choices(letters, k=rng.randint(1, 4))) for _ in range(4096)]
+
+    def text(self, rng: random.Random, tokens: int) -> str:
+        return "".join(rng.choices(self.words, k=tokens))
+
+
+class SharedPrefixWorkload:
+    """Design section 7: `groups` system prompts, each with `prompts_per_group` questions.
+
+    Every request picks one of the groups x prompts prompts uniformly at random; the system
+    prompt strings are shared objects, so identical prefixes cost nothing to rebuild.
+    """
+
+    name = "shared-prefix"
+
+    def __init__(
+        self,
+        *,
+        groups: int = 150,
+        prompts_per_group: int = 5,
+        system_prompt_len: int = 6000,
+        question_len: int = 1200,
+        output_len: int = 1000,
+        seed: int = 0,
+    ) -> None:
+        rng = random.Random(f"shared-prefix:{seed}")
+        words = _Words(seed)
+        self.output_len = output_len
+        self._prompts: list[tuple[str, str]] = []
+        for _g in range(groups):
+            system = words.text(rng, system_prompt_len)
+            for _p in range(prompts_per_group):
+                self._prompts.append((system, words.text(rng, question_len)))
+
+    def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
+        return rng.choice(self._prompts), self.output_len
+
+
+class RandomWorkload:
+    """No reuse: every prompt is fresh random text of `input_len` tokens."""
+
+    name = "random"
+
+    def __init__(self, *, input_len: int = 1024, output_len: int = 256, seed: int = 0) -> None:
+        self._words = _Words(seed)
+        self.input_len = input_len
+        self.output_len = output_len
+
+    def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
+        return (self._words.text(rng, self.input_len),), self.output_len
+
+
+class ChatWorkload:
+    """Multi-turn chat: each arrival is the next turn of a random open session.
+
+    A turn's prompt is the session history (system prompt, earlier user turns and the simulator's
+    deterministic answers) plus a new user message, so later turns reuse earlier turns' blocks.
+    A session closes after `turns` turns and a new one opens in its place.
+    """
+
+    name = "chat"
+
+    def __init__(
+        self,
+        *,
+        sessions: int = 64,
+        turns: int = 5,
+        system_prompt_len: int = 1000,
+        user_len: int = 200,
+        output_len: int = 200,
+        seed: int = 0,
+    ) -> None:
+        self._words = _Words(seed)
+        self._rng = random.Random(f"chat:{seed}")
+        self._turns = turns
+        self._system_len = system_prompt_len
+        self._user_len = user_len
+        self.output_len = output_len
+        self._answer = "".join(iter_output_text(output_len))
+        self._open: list[tuple[list[str], int]] = [self._new_session() for _ in range(sessions)]
+
+    def _new_session(self) -> tuple[list[str], int]:
+        return [self._words.text(self._rng, self._system_len)], 0
+
+    def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
+        slot = rng.randrange(len(self._open))
+        history, done = self._open[slot]
+        history.append(self._words.text(rng, self._user_len))
+        segments = tuple(history)
+        history.append(self._answer)
+        done += 1
+        self._open[slot] = self._new_session() if done >= self._turns else (history, done)
+        return segments, self.output_len
+
+
+def build_stage_items(
+    workload: Workload, stages: Sequence[LoadStage], seed: int = 0
+) -> list[list[WorkItem]]:
+    """The requests of every stage: Poisson offsets and prompts, fixed by `seed`."""
+    rng = random.Random(f"arrivals:{seed}")
+    out: list[list[WorkItem]] = []
+    for index, stage in enumerate(stages):
+        items: list[WorkItem] = []
+        t = rng.expovariate(stage.qps) if stage.qps > 0 else stage.duration_s
+        while t < stage.duration_s:
+            segments, max_tokens = workload.next_prompt(rng)
+            prompt = segments[0] if len(segments) == 1 else "".join(segments)
+            items.append(WorkItem(t, f"s{index}-{len(items)}", segments, prompt, max_tokens))
+            t += rng.expovariate(stage.qps)
+        out.append(items)
+    return out

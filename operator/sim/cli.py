@@ -1,0 +1,80 @@
+"""`heteropool sim`: start one simulated vLLM replica (flags mirror `vllm serve` where they exist)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+
+from pydantic import ValidationError
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from heteropool.sim.profiles import MODEL_CLASSES, PROFILE_NAMES
+
+    parser.add_argument("--list-profiles", action="store_true", help="print the profile names and exit")
+    parser.add_argument("--profile", default="h100-nvl", help=f"accelerator speed profile ({', '.join(PROFILE_NAMES)})")
+    parser.add_argument("--model", default="ibm-granite/granite-4.1-8b", help="model name (its size picks the size class)")
+    parser.add_argument("--served-model-name", nargs="+", default=None, help="names clients may ask for")
+    parser.add_argument("--size-class", choices=sorted(MODEL_CLASSES), default=None,
+                        help="model size class (default: guessed from --model)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
+    parser.add_argument("--max-num-seqs", type=int, default=None)
+    parser.add_argument("--max-num-batched-tokens", type=int, default=None)
+    parser.add_argument("--block-size", type=int, default=None)
+    parser.add_argument("--max-model-len", type=int, default=None)
+    parser.add_argument("--num-gpu-blocks-override", dest="num_gpu_blocks", type=int, default=None)
+    parser.add_argument("--no-enable-prefix-caching", dest="enable_prefix_caching", action="store_false")
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="run this many times faster than real time (latencies shrink alike)")
+    parser.add_argument("--default-max-tokens", type=int, default=None,
+                        help="max_tokens when a chat request sets none (vLLM: the rest of the context)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault injector")
+
+
+def run(args: argparse.Namespace) -> int:
+    from heteropool.sim.profiles import PROFILE_NAMES, ProfileError
+    from heteropool.sim.server import SimSettings, serve
+
+    if args.list_profiles:
+        print("\n".join(PROFILE_NAMES))
+        return 0
+    try:
+        settings = SimSettings(
+            host=args.host,
+            port=args.port,
+            model=args.model,
+            served_model_name=tuple(args.served_model_name or ()),
+            profile=args.profile,
+            size_class=args.size_class,
+            max_num_seqs=args.max_num_seqs,
+            max_num_batched_tokens=args.max_num_batched_tokens,
+            block_size=args.block_size,
+            max_model_len=args.max_model_len,
+            num_gpu_blocks=args.num_gpu_blocks,
+            enable_prefix_caching=args.enable_prefix_caching,
+            time_scale=args.time_scale,
+            default_max_tokens=args.default_max_tokens,
+            seed=args.seed,
+        )
+        if settings.profile not in PROFILE_NAMES:
+            raise ProfileError(f"--profile: unknown profile {settings.profile!r}; known: {', '.join(PROFILE_NAMES)}")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"heteropool sim: --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}", file=sys.stderr)
+        return 2
+    except ProfileError as exc:
+        print(f"heteropool sim: {exc}", file=sys.stderr)
+        return 2
+    loop_factory = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        loop_factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(serve(settings))
+    return 0

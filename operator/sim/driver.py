@@ -1,0 +1,165 @@
+"""Runs an `Engine` in real time on the asyncio event loop, for the HTTP server.
+
+Engine time runs `time_scale` times faster than the loop clock. Steps follow each other on the
+engine's own timeline (a late wake-up delays delivery, never the schedule), and a step never
+starts before the last arrival, so the schedule is the one the fleet's virtual clock would give.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from heteropool.sim.engine import Engine, FinishedRequest, StepResult
+from heteropool.sim.metrics import SimMetrics
+
+__all__ = ["RequestStream", "RealtimeDriver"]
+
+
+@dataclass(slots=True, eq=False)
+class RequestStream:
+    """Progress of one request, as the HTTP handler consumes it (times in engine seconds)."""
+
+    request_id: str
+    prompt_tokens: int
+    max_tokens: int
+    arrival: float
+    tokens: int = 0
+    admitted_at: float | None = None
+    first_token_at: float | None = None
+    last_token_at: float | None = None
+    finished: FinishedRequest | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait(self) -> None:
+        """Until something new happened (tokens or the end)."""
+        await self.changed.wait()
+        self.changed.clear()
+
+
+class RealtimeDriver:
+    """The engine loop of one server: submit requests, get token progress as it happens."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        time_scale: float = 1.0,
+        slowdown: Callable[[], float] = lambda: 1.0,
+        metrics: SimMetrics | None = None,
+    ) -> None:
+        if time_scale <= 0:
+            raise ValueError(f"time_scale: must be > 0, got {time_scale}")
+        self.engine = engine
+        self.time_scale = time_scale
+        self._slowdown = slowdown
+        self._metrics = metrics
+        self._streams: dict[str, RequestStream] = {}
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._t0 = self._loop.time()
+        self._t = 0.0  # engine time at which the next step may start
+        self._last_arrival = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def now(self) -> float:
+        """Current engine time."""
+        return (self._loop.time() - self._t0) * self.time_scale
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sim-engine")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def submit(
+        self, request_id: str, prompt_tokens: int, block_hashes: tuple[int, ...], max_tokens: int
+    ) -> RequestStream:
+        """Queue a request now. Raises RequestRejectedError as `Engine.add_request` does."""
+        self.engine.add_request(request_id, prompt_tokens, block_hashes, max_tokens)
+        arrival = self.now()
+        self._last_arrival = arrival
+        stream = RequestStream(request_id, prompt_tokens, max_tokens, arrival)
+        self._streams[request_id] = stream
+        if self._metrics is not None:
+            self._metrics.max_tokens.observe(max_tokens)
+        self._wake.set()
+        return stream
+
+    def abort(self, request_id: str) -> None:
+        """Forget a request whose client went away."""
+        stream = self._streams.pop(request_id, None)
+        fin = self.engine.abort(request_id)
+        if stream is not None and fin is not None and self._metrics is not None:
+            self._metrics.success["abort"] += 1
+
+    async def _run(self) -> None:
+        engine = self.engine
+        scale = self.time_scale
+        while True:
+            if not engine.has_work():
+                self._wake.clear()
+                await self._wake.wait()
+            start = max(self._t, self._last_arrival)
+            res = engine.step()
+            if res is None:
+                continue
+            end = start + res.duration_s * self._slowdown()
+            delay = self._t0 + end / scale - self._loop.time()
+            await asyncio.sleep(delay if delay > 0 else 0)
+            self._t = end
+            self._deliver(res, start, end)
+
+    def _deliver(self, res: StepResult, start: float, end: float) -> None:
+        streams = self._streams
+        metrics = self._metrics
+        scale = self.time_scale
+        for rid in res.admitted:
+            s = streams.get(rid)
+            if s is not None:
+                s.admitted_at = start
+                if metrics is not None:
+                    metrics.queue.observe((start - s.arrival) / scale)
+        for rid in res.tokens:
+            s = streams.get(rid)
+            if s is None:
+                continue
+            if s.last_token_at is None:
+                s.first_token_at = end
+                if metrics is not None:
+                    metrics.ttft.observe((end - s.arrival) / scale)
+            elif metrics is not None:
+                metrics.itl.observe((end - s.last_token_at) / scale)
+            s.last_token_at = end
+            s.tokens += 1
+            s.changed.set()
+        if metrics is not None:
+            metrics.iteration_tokens.observe(res.num_prefill_tokens + res.num_decode_seqs)
+        for fin in res.finished:
+            s = streams.pop(fin.request_id, None)
+            if s is None:
+                continue
+            s.finished = fin
+            s.changed.set()
+            if metrics is not None:
+                self._record_finish(metrics, s, fin, end)
+
+    def _record_finish(self, m: SimMetrics, s: RequestStream, fin: FinishedRequest, end: float) -> None:
+        scale = self.time_scale
+        admitted = s.admitted_at if s.admitted_at is not None else s.arrival
+        first = s.first_token_at if s.first_token_at is not None else end
+        m.success[fin.finish_reason] += 1
+        m.e2e.observe((end - s.arrival) / scale)
+        m.inference.observe((end - admitted) / scale)
+        m.prefill.observe((first - admitted) / scale)
+        m.decode.observe((end - first) / scale)
+        if fin.generation_tokens > 1:
+            m.tpot.observe((end - first) / scale / (fin.generation_tokens - 1))
+        m.prompt_tokens.observe(fin.prompt_tokens)
+        m.generation_tokens.observe(fin.generation_tokens)

@@ -1,0 +1,357 @@
+"""`heteropool sim`: the vLLM OpenAI server surface over a real-time simulated engine (aiohttp).
+
+aiohttp because it is already a dependency, streams SSE without an ASGI stack, and serves many
+concurrent streams on one core cheaply; one process is one replica, like one vLLM pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import struct
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from heteropool.sim.admin import AdminConfigError, FaultState
+from heteropool.sim.blocks import PrefixHasher
+from heteropool.sim.driver import RealtimeDriver, RequestStream
+from heteropool.sim.engine import Engine, EngineConfig, RequestRejectedError
+from heteropool.sim.metrics import SimMetrics
+from heteropool.sim.openai_api import ChatCompletionRequest, CompletionRequest, render_chat, usage
+from heteropool.sim.profiles import build_profile, size_class_for_model
+from heteropool.sim.tokenizer import Tokenizer, output_piece
+
+__all__ = ["SimSettings", "SimServer", "build_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+class SimSettings(BaseModel):
+    """Everything one simulator process is started with (flags mirror vLLM's where they exist)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    model: str = "ibm-granite/granite-4.1-8b"
+    served_model_name: tuple[str, ...] = ()
+    profile: str = "h100-nvl"
+    size_class: str | None = None
+    max_num_seqs: int | None = Field(None, ge=1)
+    max_num_batched_tokens: int | None = Field(None, ge=1)
+    block_size: int | None = Field(None, ge=1)
+    max_model_len: int | None = Field(None, ge=2)
+    num_gpu_blocks: int | None = Field(None, ge=1)
+    enable_prefix_caching: bool = True
+    time_scale: float = Field(1.0, gt=0)
+    default_max_tokens: int | None = Field(None, ge=1)
+    seed: int = 0
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return self.served_model_name or (self.model,)
+
+
+def _error(status: int, message: str, kind: str = "BadRequestError", param: str | None = None) -> web.Response:
+    body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def _sse(obj: Any) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def _reset(request: web.Request) -> None:
+    """Close the connection with a TCP RST, as a crashed pod or a dropped link would."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+class SimServer:
+    """One replica: engine, driver, metrics, faults, and the HTTP handlers."""
+
+    def __init__(self, settings: SimSettings) -> None:
+        self.settings = settings
+        size = settings.size_class or size_class_for_model(settings.model)
+        self.profile = build_profile(settings.profile, size)
+        self.engine_config = EngineConfig.from_profile(
+            self.profile,
+            block_size=settings.block_size,
+            max_num_seqs=settings.max_num_seqs,
+            max_num_batched_tokens=settings.max_num_batched_tokens,
+            max_model_len=settings.max_model_len,
+            num_gpu_blocks=settings.num_gpu_blocks,
+            enable_prefix_caching=settings.enable_prefix_caching,
+        )
+        self.engine = Engine(self.engine_config)
+        self.faults = FaultState(settings.seed)
+        self.tokenizer = Tokenizer()
+        self.hasher = PrefixHasher(self.tokenizer, self.engine_config.block_size)
+        cfg = self.engine_config
+        self.metrics = SimMetrics(
+            self.engine,
+            model_name=settings.model_names[0],
+            cache_config={
+                "block_size": str(cfg.block_size),
+                "cache_dtype": "auto",
+                "enable_prefix_caching": str(cfg.enable_prefix_caching),
+                "gpu_memory_utilization": "0.9",
+                "num_cpu_blocks": "0",
+                "num_gpu_blocks": str(cfg.num_gpu_blocks),
+                "prefix_caching_hash_algo": "builtin",
+            },
+            max_model_len=cfg.max_model_len,
+        )
+        self.driver: RealtimeDriver | None = None
+        self._stopping = asyncio.Event()
+        self._created = int(time.time())
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def _lifespan(self, _app: web.Application) -> AsyncIterator[None]:
+        self.driver = RealtimeDriver(
+            self.engine,
+            time_scale=self.settings.time_scale,
+            slowdown=lambda: self.faults.config.slowdown,
+            metrics=self.metrics,
+        )
+        self.driver.start()
+        yield
+        self._stopping.set()
+        await self.driver.stop()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.cleanup_ctx.append(self._lifespan)
+        r = app.router
+        r.add_get("/health", self.health)
+        r.add_get("/ping", self.ping)
+        r.add_post("/ping", self.ping)
+        r.add_get("/v1/models", self.models)
+        r.add_get("/metrics", self.metrics_handler)
+        r.add_post("/v1/completions", self.completions)
+        r.add_post("/v1/chat/completions", self.chat_completions)
+        r.add_get("/admin/config", self.get_admin)
+        r.add_post("/admin/config", self.post_admin)
+        return app
+
+    # --- plain endpoints -----------------------------------------------------------------
+
+    async def health(self, _request: web.Request) -> web.Response:
+        if self.faults.config.draining:
+            return web.Response(status=503, text="draining")
+        return web.Response(status=200)
+
+    async def ping(self, _request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def models(self, _request: web.Request) -> web.Response:
+        data = [
+            {
+                "id": name,
+                "object": "model",
+                "created": self._created,
+                "owned_by": "vllm",
+                "root": self.settings.model,
+                "parent": None,
+                "max_model_len": self.engine_config.max_model_len,
+                "permission": [],
+            }
+            for name in self.settings.model_names
+        ]
+        return web.json_response({"object": "list", "data": data}, dumps=lambda o: orjson.dumps(o).decode())
+
+    async def metrics_handler(self, _request: web.Request) -> web.Response:
+        resp = web.Response(body=self.metrics.exposition())
+        resp.content_type = "text/plain"
+        resp.charset = "utf-8"
+        return resp
+
+    async def get_admin(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.faults.config.model_dump())
+
+    async def post_admin(self, request: web.Request) -> web.Response:
+        try:
+            body = orjson.loads(await request.read())
+            cfg = self.faults.update(body)
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"body: not valid JSON: {exc}")
+        except AdminConfigError as exc:
+            return _error(400, str(exc))
+        log.info("admin config changed", extra={"admin": cfg.model_dump()})
+        return web.json_response(cfg.model_dump())
+
+    # --- inference ------------------------------------------------------------------------
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, chat=False)
+
+    async def chat_completions(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, chat=True)
+
+    async def _serve(self, request: web.Request, *, chat: bool) -> web.StreamResponse:
+        if self.faults.config.draining:
+            return _error(503, "the server is draining", "ServiceUnavailableError")
+        fault = self.faults.draw()
+        if fault == "status":
+            return _error(self.faults.config.error_status, "injected failure", "InternalServerError")
+        if fault == "reset":
+            _reset(request)
+            return web.Response(status=500)
+        if fault == "hang":
+            await self._stopping.wait()
+            return _error(503, "the server is shutting down", "ServiceUnavailableError")
+        try:
+            raw = orjson.loads(await request.read())
+            body: CompletionRequest | ChatCompletionRequest
+            if chat:
+                body = ChatCompletionRequest.model_validate(raw)
+                prompt: str | list[int] = render_chat(body.messages)
+                limit = body.limit()
+            else:
+                body = CompletionRequest.model_validate(raw)
+                prompt = body.single_prompt()
+                limit = body.max_tokens if "max_tokens" in raw else 16
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"body: not valid JSON: {exc}")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return _error(400, f"{where}: {first['msg']}" if where else first["msg"])
+        except ValueError as exc:
+            return _error(400, str(exc))
+        model = body.model or self.settings.model_names[0]
+        if model not in self.settings.model_names:
+            return _error(404, f"The model `{model}` does not exist.", "NotFoundError", "model")
+        ph = self.hasher.of_text(prompt) if isinstance(prompt, str) else self.hasher.of_tokens(prompt)
+        if limit is None:
+            limit = self.settings.default_max_tokens or self.engine_config.max_model_len - ph.num_tokens
+        rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
+        assert self.driver is not None
+        try:
+            stream = self.driver.submit(rid, ph.num_tokens, ph.hashes, max(1, limit))
+        except RequestRejectedError as exc:
+            return _error(400, str(exc))
+        try:
+            if body.stream:
+                include_usage = bool(body.stream_options and body.stream_options.include_usage)
+                return await self._stream(request, stream, rid, model, chat=chat, include_usage=include_usage)
+            return await self._complete(stream, rid, model, chat=chat)
+        finally:
+            if stream.finished is None:
+                self.driver.abort(rid)
+
+    async def _complete(self, stream: RequestStream, rid: str, model: str, *, chat: bool) -> web.Response:
+        while stream.finished is None:
+            await stream.wait()
+        fin = stream.finished
+        text = "".join(output_piece(i) for i in range(fin.generation_tokens))
+        reason = fin.finish_reason
+        created = int(time.time())
+        choice: dict[str, Any]
+        if chat:
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "tool_calls": [], "reasoning_content": None},
+                "logprobs": None,
+                "finish_reason": reason,
+                "stop_reason": None,
+            }
+            obj = "chat.completion"
+        else:
+            choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": reason, "stop_reason": None}
+            obj = "text_completion"
+        payload = {
+            "id": rid, "object": obj, "created": created, "model": model, "choices": [choice],
+            "usage": usage(fin.prompt_tokens, fin.generation_tokens),
+        }
+        return web.Response(body=orjson.dumps(payload), content_type="application/json")
+
+    async def _stream(
+        self, request: web.Request, stream: RequestStream, rid: str, model: str, *, chat: bool, include_usage: bool
+    ) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        created = int(time.time())
+        obj = "chat.completion.chunk" if chat else "text_completion"
+        head = {"id": rid, "object": obj, "created": created, "model": model}
+        if chat:
+            first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                     "finish_reason": None}
+            await resp.write(_sse({**head, "choices": [first]}))
+        sent = 0
+        while True:
+            await stream.wait()
+            fin = stream.finished
+            total = fin.generation_tokens if fin is not None else stream.tokens
+            out = []
+            while sent < total:
+                piece = output_piece(sent)
+                sent += 1
+                last = fin is not None and sent == total
+                reason = fin.finish_reason if last and fin is not None else None
+                if chat:
+                    choice = {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": reason}
+                else:
+                    choice = {"index": 0, "text": piece, "logprobs": None, "finish_reason": reason,
+                              "stop_reason": None}
+                if last:
+                    choice["stop_reason"] = None
+                out.append(_sse({**head, "choices": [choice]}))
+            if out:
+                await resp.write(b"".join(out))
+            if fin is not None:
+                break
+        if include_usage:
+            await resp.write(_sse({**head, "choices": [], "usage": usage(fin.prompt_tokens, fin.generation_tokens)}))
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp
+
+
+def build_app(settings: SimSettings) -> web.Application:
+    """The aiohttp application of one simulator replica."""
+    return SimServer(settings).app()
+
+
+async def serve(settings: SimSettings, *, ready: asyncio.Event | None = None) -> None:
+    """Serve until cancelled or SIGTERM/SIGINT; prints the bound address once listening."""
+    server = SimServer(settings)
+    runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=1.0)
+    await site.start()
+    port = settings.port
+    if runner.addresses:
+        port = runner.addresses[0][1]
+    print(
+        f"heteropool sim: serving {', '.join(settings.model_names)} as {server.profile.name}"
+        f"/{server.profile.size_class} on http://{settings.host}:{port}",
+        flush=True,
+    )
+    if ready is not None:
+        ready.set()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
