@@ -134,7 +134,11 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
             _abandon(gw, rreq, url, prompt_tokens)
             m.requests.labels(policy, "cancelled").inc()
             raise
-        if upstream.status in _RETRYABLE_STATUS and attempt + 1 < attempts:
+        if (
+            upstream.status in _RETRYABLE_STATUS
+            and attempt + 1 < attempts
+            and gw.pool.candidates([*tried, url])[0]
+        ):
             upstream.close()
             _abandon(gw, rreq, url, prompt_tokens)
             if gw.pool.failure(url):
@@ -234,6 +238,8 @@ async def _relay(
         gw.router.on_finished(rreq, url, ok=ok)
         if ok:
             gw.pool.success(url)
+        elif upstream.status >= 500 and gw.pool.failure(url):
+            m.ejections.labels(url, vendor).inc()
         m.requests.labels(policy, outcome).inc()
         m.e2e.labels(policy).observe(time.perf_counter() - t_start)
         if usage is not None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from heteropool.gateway.server import Gateway
@@ -57,17 +56,17 @@ def view_factory() -> Callable[..., EndpointView]:
 
 
 @pytest.fixture
-async def stubs() -> AsyncIterator[Callable[[str], Awaitable[tuple[str, web.Application]]]]:
-    """Start stub backends on 127.0.0.1: `url, app = await stubs("a")`."""
+async def stubs() -> AsyncIterator[Callable[[str], Awaitable[tuple[str, dict[str, Any]]]]]:
+    """Start stub backends on 127.0.0.1: `url, state = await stubs("a")` (state: the stub's knobs)."""
     mod = load_stub()
     servers: list[TestServer] = []
 
-    async def start(name: str) -> tuple[str, web.Application]:
+    async def start(name: str) -> tuple[str, dict[str, Any]]:
         app = mod.make_app(name)
         server = TestServer(app, host="127.0.0.1")
-        await server.start_server(handler_cancellation=True)
+        await server.start_server()
         servers.append(server)
-        return str(server.make_url("")).rstrip("/"), app
+        return str(server.make_url("")).rstrip("/"), app[mod.STATE]
 
     yield start
     for s in servers:
@@ -92,7 +91,7 @@ async def gateway() -> AsyncIterator[Callable[..., Awaitable[GatewayHarness]]]:
         gw = Gateway(GatewaySettings(**settings))
         gw.apply_endpoints(entries)
         server = TestServer(gw.build_app(), host="127.0.0.1")
-        await server.start_server(handler_cancellation=True)
+        await server.start_server()
         client = aiohttp.ClientSession()
         h = GatewayHarness(gw, server, client)
         made.append(h)

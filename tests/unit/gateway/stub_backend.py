@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 MODEL = "stub-model"
+STATE = web.AppKey("state", dict)
 
 
 def make_app(name: str = "stub") -> web.Application:
@@ -25,7 +26,7 @@ def make_app(name: str = "stub") -> web.Application:
         "name": name, "status": 200, "delay_s": 0.0, "token_delay_s": 0.0,
         "requests": 0, "aborted": 0, "running": 0, "completed": 0,
     }
-    app["state"] = state
+    app[STATE] = state
 
     async def completions(request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())

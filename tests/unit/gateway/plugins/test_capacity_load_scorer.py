@@ -1,0 +1,54 @@
+"""capacity-load-scorer: capacity-normalised load with a spill band."""
+
+from __future__ import annotations
+
+import pytest
+
+from heteropool.gateway.framework import CycleContext
+from heteropool.gateway.plugins.scorers.capacity_load import (
+    CapacityLoadParams,
+    CapacityLoadScorer,
+    relative_capacities,
+)
+
+from ..conftest import make_request, make_view
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "expected"),
+    [
+        ([("a", None, None), ("b", None, None)], {"a": 1.0, "b": 1.0}),
+        ([("a", 3600.0, None), ("b", 600.0, None)], {"a": 1.0, "b": 600 / 3600}),
+        ([("a", 3600.0, None), ("b", None, None)], {"a": 1.0, "b": 1.0}),
+        ([("a", 1000.0, 0.5), ("b", 1000.0, 1.0)], {"a": 0.5, "b": 1.0}),
+        ([("a", 1000.0, 0.0), ("b", 1000.0, 0.0)], {"a": 1.0, "b": 1.0}),
+    ],
+    ids=["unknown", "h100-vs-gaudi", "unknown-gets-mean", "weight-scales", "all-zero-weight"],
+)
+def test_relative_capacities(endpoints: list[tuple[str, float | None, float | None]], expected: dict[str, float]) -> None:
+    views = [make_view(i, capacity_tokens_per_s=c, weight=w) for i, c, w in endpoints]
+    assert relative_capacities(views) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("loads", "caps", "expected"),
+    [
+        ({"a": 0, "b": 0}, {"a": 1.0, "b": 1.0}, {"a": 1.0, "b": 1.0}),
+        # u = (load+1)/c: a=1, b=17 -> band 16 + 0.5*1 = 16.5 -> b = 1 - 16/16.5
+        ({"a": 0, "b": 16}, {"a": 1.0, "b": 1.0}, {"a": 1.0, "b": 1 - 16 / 16.5}),
+        ({"a": 0, "b": 100}, {"a": 1.0, "b": 1.0}, {"a": 1.0, "b": 0.0}),
+        # gaudi at 1/6 capacity with 2 in flight: u = 18 vs h100 with 5: u = 6 -> band 19
+        ({"h": 5, "g": 2}, {"h": 3600.0, "g": 600.0}, {"h": 1.0, "g": 1 - 12 / 19}),
+    ],
+    ids=["idle", "inside-band", "beyond-band", "capacity-normalised"],
+)
+def test_scores(loads: dict[str, int], caps: dict[str, float], expected: dict[str, float]) -> None:
+    scorer = CapacityLoadScorer(CapacityLoadParams())
+    views = [make_view(k, in_flight=v, capacity_tokens_per_s=caps[k]) for k, v in loads.items()]
+    assert scorer.score(CycleContext(make_request()), views) == pytest.approx(expected)
+
+
+def test_scraped_load_counts_when_higher_than_the_gateways_own() -> None:
+    scorer = CapacityLoadScorer(CapacityLoadParams(spillAbs=10, spillRel=0))
+    views = [make_view("a", in_flight=0, num_running=5, num_waiting=5), make_view("b", in_flight=0)]
+    assert scorer.score(CycleContext(make_request()), views) == pytest.approx({"a": 0.0, "b": 1.0})

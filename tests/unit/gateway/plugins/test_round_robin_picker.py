@@ -1,0 +1,17 @@
+"""round-robin-picker: candidates in turn, ignoring scores."""
+
+from __future__ import annotations
+
+import random
+
+from heteropool.gateway.framework import CycleContext
+from heteropool.gateway.plugins.pickers.round_robin import RoundRobinParams, RoundRobinPicker
+
+from ..conftest import make_request, make_view
+
+
+def test_cycles_through_candidates() -> None:
+    picker = RoundRobinPicker(RoundRobinParams(), random.Random(0))
+    views = [make_view("a"), make_view("b"), make_view("c")]
+    picks = [picker.pick(CycleContext(make_request()), views, [0.0] * 3).id for _ in range(6)]
+    assert picks[:3] == picks[3:] and sorted(picks[:3]) == ["a", "b", "c"]
