@@ -1,0 +1,82 @@
+from collections.abc import Sequence
+
+import pytest
+
+from heteropool.fleet.report import summarize
+from heteropool.fleet.simulation import FleetSimulation, ReplicaSpec, StageRecord
+from heteropool.fleet.workloads import LoadStage, SharedPrefixWorkload, WorkItem, build_stage_items
+from heteropool.sim.profiles import build_profile
+
+from .conftest import FakePrefixAffinity, FakeRoundRobin, RefuseAll
+
+
+def _fleet(router: FakeRoundRobin, n: int = 3, **kw: object) -> FleetSimulation:
+    reps = [ReplicaSpec(f"p{i}", build_profile("h100-nvl"), num_gpu_blocks=4000) for i in range(n)]
+    return FleetSimulation(reps, router, **kw)  # type: ignore[arg-type]
+
+
+def _stages(qps: float = 8.0, duration: float = 5.0, seed: int = 0) -> list[tuple[float, Sequence[WorkItem]]]:
+    wl = SharedPrefixWorkload(groups=4, prompts_per_group=3, system_prompt_len=800, question_len=100,
+                              output_len=40, seed=seed)
+    stages = [LoadStage(qps, duration)]
+    return [(s.qps, items) for s, items in zip(stages, build_stage_items(wl, stages, seed), strict=True)]
+
+
+def _fingerprint(records: list[StageRecord]) -> list[tuple[object, ...]]:
+    return [(r.request_id, r.endpoint, r.ttft_s, r.finish_s, r.output_tokens) for s in records for r in s.requests]
+
+
+def test_every_request_completes_with_its_tokens() -> None:
+    router = FakeRoundRobin()
+    (stage,) = _fleet(router).run(_stages())
+    assert stage.requests and all(r.output_tokens == 40 and r.error is None for r in stage.requests)
+    assert all(r.ttft_s is not None and r.ttft_s > 0 for r in stage.requests)
+    assert len(router.finished) == len(stage.requests) and all(ok for *_, ok in router.finished)
+
+
+def test_same_inputs_give_identical_results() -> None:
+    assert _fingerprint(_fleet(FakeRoundRobin()).run(_stages())) == _fingerprint(
+        _fleet(FakeRoundRobin()).run(_stages())
+    )
+
+
+def test_router_sees_own_counts_live_and_engine_state_only_from_scrapes() -> None:
+    router = FakeRoundRobin()
+    _fleet(router, scrape_interval_s=1000.0).run(_stages(qps=20))
+    first, later = router.seen[0], router.seen[-1]
+    assert all(v.num_running == 0 and v.in_flight == 0 for v in first)
+    assert sum(v.in_flight for v in later) > 0
+    assert all(v.num_running == 0 for v in later)  # no scrape since the stage started
+
+
+def test_fresh_scrapes_show_running_requests() -> None:
+    router = FakeRoundRobin()
+    _fleet(router, scrape_interval_s=0.1).run(_stages(qps=20))
+    assert any((v.num_running or 0) > 0 and (v.kv_cache_usage or 0) > 0 for views in router.seen for v in views)
+
+
+def test_prefix_affinity_caches_more_than_round_robin() -> None:
+    rr = summarize(_fleet(FakeRoundRobin(), n=4).run(_stages(qps=10, duration=10))[0], {})
+    affine = summarize(_fleet(FakePrefixAffinity(), n=4).run(_stages(qps=10, duration=10))[0], {})
+    assert affine.cached_fraction > rr.cached_fraction + 0.1
+
+
+def test_refused_requests_are_failures_not_hangs() -> None:
+    (stage,) = _fleet(RefuseAll()).run(_stages())
+    summary = summarize(stage, {})
+    assert summary.failures == len(stage.requests) and summary.completed == 0
+    assert {r.error for r in stage.requests} == {"saturated"}
+
+
+def test_slowed_replica_takes_longer() -> None:
+    reps = [ReplicaSpec("fast", build_profile("h100-nvl")), ReplicaSpec("slow", build_profile("h100-nvl"), slowdown=3.0)]
+    (stage,) = FleetSimulation(reps, FakeRoundRobin()).run(_stages(qps=2))
+    e2e = {e: [r.finish_s - r.arrival_s for r in stage.requests if r.endpoint == e and r.finish_s] for e in ("fast", "slow")}
+    assert sum(e2e["slow"]) / len(e2e["slow"]) > 2 * sum(e2e["fast"]) / len(e2e["fast"])
+
+
+@pytest.mark.parametrize("bad", [[], "dup"], ids=["empty", "duplicate-ids"])
+def test_bad_replica_lists_are_refused(bad: object) -> None:
+    reps = [] if bad == [] else [ReplicaSpec("a", build_profile("cpu"))] * 2
+    with pytest.raises(ValueError, match="replicas"):
+        FleetSimulation(reps, FakeRoundRobin())

@@ -1,0 +1,53 @@
+from heteropool.fleet.workloads import (
+    ChatWorkload,
+    LoadStage,
+    RandomWorkload,
+    SharedPrefixWorkload,
+    build_stage_items,
+    qps_ladder,
+)
+from heteropool.sim.blocks import PrefixHasher
+from heteropool.sim.tokenizer import Tokenizer
+
+
+def test_shared_prefix_prompts_have_the_exact_token_lengths() -> None:
+    wl = SharedPrefixWorkload(groups=3, prompts_per_group=2, system_prompt_len=600, question_len=120, output_len=50)
+    (items,) = build_stage_items(wl, [LoadStage(20, 2.0)], seed=1)
+    hasher = PrefixHasher(Tokenizer(), 16)
+    assert items and all(hasher.of_segments(i.segments).num_tokens == 720 for i in items)
+    assert all(i.max_tokens == 50 and i.prompt == "".join(i.segments) for i in items)
+
+
+def test_shared_system_prompts_are_the_same_string_objects() -> None:
+    wl = SharedPrefixWorkload(groups=1, prompts_per_group=5, system_prompt_len=100, question_len=10)
+    (items,) = build_stage_items(wl, [LoadStage(50, 1.0)], seed=0)
+    assert len({id(i.segments[0]) for i in items}) == 1
+
+
+def test_same_seed_gives_the_same_arrivals_and_prompts() -> None:
+    stages = qps_ladder(5, 15, 5, 3.0)
+    a = build_stage_items(SharedPrefixWorkload(groups=4, seed=3), stages, seed=7)
+    b = build_stage_items(SharedPrefixWorkload(groups=4, seed=3), stages, seed=7)
+    c = build_stage_items(SharedPrefixWorkload(groups=4, seed=3), stages, seed=8)
+    assert a == b and a != c
+
+
+def test_ladder_and_poisson_rate() -> None:
+    stages = qps_ladder(5, 85, 10, 25.0)
+    assert [s.qps for s in stages] == [5, 15, 25, 35, 45, 55, 65, 75, 85]
+    (items,) = build_stage_items(RandomWorkload(input_len=8, output_len=4), [LoadStage(100, 50.0)], seed=0)
+    assert 4500 < len(items) < 5500
+    assert all(0 <= i.offset_s < 50.0 for i in items)
+
+
+def test_random_prompts_do_not_repeat() -> None:
+    (items,) = build_stage_items(RandomWorkload(input_len=64), [LoadStage(50, 1.0)], seed=0)
+    assert len({i.prompt for i in items}) == len(items)
+
+
+def test_chat_turns_extend_their_session_history() -> None:
+    wl = ChatWorkload(sessions=1, turns=3, system_prompt_len=50, user_len=10, output_len=5)
+    (items,) = build_stage_items(wl, [LoadStage(100, 0.05)], seed=0)
+    first, second = items[0], items[1]
+    assert second.prompt.startswith(first.prompt)
+    assert len(second.segments) == len(first.segments) + 2  # + answer + new user turn

@@ -1,0 +1,31 @@
+import pytest
+
+from heteropool.sim.profiles import PROFILE_NAMES, ProfileError, build_profile, size_class_for_model
+
+
+def test_required_profiles_exist() -> None:
+    assert {"h100-nvl", "h100-sxm", "mi300x", "mi325x", "gaudi2", "gaudi3", "cpu"} <= set(PROFILE_NAMES)
+
+
+@pytest.mark.parametrize(("name", "block_size"), [("h100-nvl", 16), ("mi325x", 16), ("gaudi3", 128)])
+def test_default_block_size_is_the_vllm_platform_default(name: str, block_size: int) -> None:
+    assert build_profile(name).block_size == block_size
+
+
+def test_30b_class_is_slower_and_holds_fewer_tokens() -> None:
+    small, big = build_profile("h100-nvl", "8b"), build_profile("h100-nvl", "30b")
+    assert big.prefill_token_s > small.prefill_token_s
+    assert big.kv_capacity_tokens < small.kv_capacity_tokens
+
+
+def test_unknown_profile_lists_known_ones() -> None:
+    with pytest.raises(ProfileError, match="h100-nvl"):
+        build_profile("a100")
+
+
+@pytest.mark.parametrize(
+    ("model", "size"),
+    [("ibm-granite/granite-4.1-8b", "8b"), ("Qwen/Qwen3-32B", "30b"), ("Qwen3-30B-A3B", "30b"), ("tiny", "8b")],
+)
+def test_size_class_is_guessed_from_the_model_name(model: str, size: str) -> None:
+    assert size_class_for_model(model) == size
