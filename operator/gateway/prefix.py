@@ -2,14 +2,14 @@
 
 Hashing: the prompt is cut into fixed-size character blocks (4 characters ~ 1 token) and each
 block's hash is chained to everything before it, so equal hashes at position i mean equal
-prefixes up to block i. The chain is built from C-level primitives (``map(hash, ...)`` over str
-slices, XOR with a per-position salt, running sum via ``itertools.accumulate``): a Python
-``for`` loop over 470 blocks of a 30,000-character prompt costs ~2x more on the same machine
-(bench/gateway_decision.py). ``hash(str)`` is salted per process, which is fine: the index
+prefixes up to block i. The chain is built from C-level primitives only (``map`` of cached slice
+objects, ``hash`` of each str slice, XOR with a per-position salt, running sum via
+``itertools.accumulate``); per-block interpreter overhead, not hashing bytes, dominates here
+(bench/gateway_decision.py compares it with a Python loop). ``hash(str)`` is salted per process, which is fine: the index
 lives in one process and only equality matters.
 
 Index: one LRU of block hashes per endpoint (bounded by the endpoint's KV capacity) plus a
-reverse map hash -> endpoints, so a match walks the prompt once for all endpoints.
+reverse map hash -> endpoints; kept prefix-closed so a match is a binary search per holder.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 import random
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from itertools import accumulate
 
 __all__ = ["CHARS_PER_TOKEN", "hash_prompt_blocks", "PrefixIndex"]
@@ -27,6 +27,7 @@ CHARS_PER_TOKEN = 4
 
 _SALT_RNG = random.Random(0x5EED)
 _SALTS: list[int] = [_SALT_RNG.getrandbits(62) for _ in range(16384)]
+_SLICES: dict[int, list[slice]] = {}
 
 
 def hash_prompt_blocks(prompt: str, block_chars: int, max_blocks: int, *, partial: bool = False) -> list[int]:
@@ -40,7 +41,11 @@ def hash_prompt_blocks(prompt: str, block_chars: int, max_blocks: int, *, partia
         limit -= limit % block_chars
     if limit <= 0:
         return []
-    blocks = [prompt[i : i + block_chars] for i in range(0, limit, block_chars)]
+    slices = _SLICES.get(block_chars)
+    if slices is None:
+        slices = _SLICES[block_chars] = [slice(i, i + block_chars) for i in range(0, block_chars * len(_SALTS), block_chars)]
+    count = -(-limit // block_chars)
+    blocks = map(prompt.__getitem__, slices[:count])
     # position-salted block hashes, summed: order-sensitive and prefix-determined.
     return list(accumulate(map(operator.xor, map(hash, blocks), _SALTS)))
 
@@ -56,7 +61,12 @@ class PrefixIndex:
         self._capacity: dict[str, int] = {}
 
     def match(self, hashes: Sequence[int]) -> dict[str, int]:
-        """Number of leading blocks of `hashes` each endpoint holds (endpoints with 0 omitted)."""
+        """Number of leading blocks of `hashes` each endpoint holds (endpoints with 0 omitted).
+
+        The index is prefix-closed (see `insert`): an endpoint holding block i holds blocks < i,
+        so each holder of the first block is resolved by a binary search (O(log n) lookups)
+        instead of a walk over every block of a 30,000-character prompt.
+        """
         owners_of = self._owners.get
         result: dict[str, int] = {}
         if not hashes:
@@ -64,31 +74,24 @@ class PrefixIndex:
         first = owners_of(hashes[0])
         if not first:
             return result
-        alive = dict(first)
         n = len(hashes)
-        i = 1
-        while i < n:
-            owners = owners_of(hashes[i])
-            if not owners:
-                break
-            if len(alive) == 1:
-                # the common case once a prefix sticks: one holder, a membership test per block
-                (only,) = alive
-                if only not in owners:
-                    break
-            else:
-                gone = [e for e in alive if e not in owners]
-                for ep in gone:
-                    del alive[ep]
-                    result[ep] = i
-                if not alive:
-                    return result
-            i += 1
-        for ep in alive:
-            result[ep] = i
+        last = owners_of(hashes[-1])
+        for ep in first:
+            if last is not None and ep in last:
+                result[ep] = n
+                continue
+            lo, hi = 1, n - 1  # ep holds block lo-1; find the largest held index in [lo-1, hi)
+            while lo <= hi:
+                mid = (lo + hi) >> 1
+                holders = owners_of(hashes[mid])
+                if holders is not None and ep in holders:
+                    lo = mid + 1
+                else:
+                    hi = mid - 1
+            result[ep] = lo
         return result
 
-    def insert(self, endpoint_id: str, hashes: Iterable[int], capacity_blocks: int) -> None:
+    def insert(self, endpoint_id: str, hashes: Sequence[int], capacity_blocks: int) -> None:
         """Record that `endpoint_id` now holds these blocks (most recent use), evicting LRU ones."""
         lru = self._lru.get(endpoint_id)
         if lru is None:
@@ -96,7 +99,9 @@ class PrefixIndex:
         self._capacity[endpoint_id] = capacity_blocks
         owners = self._owners
         move = lru.move_to_end
-        for h in hashes:
+        # Last block first, so earlier blocks are more recent and evicted later: the index stays
+        # prefix-closed (like vLLM's own cache, which evicts leaves first), which `match` relies on.
+        for h in reversed(hashes):
             if h in lru:
                 move(h)
             else:

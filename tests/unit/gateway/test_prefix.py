@@ -46,14 +46,23 @@ def test_match_counts_leading_blocks_per_endpoint() -> None:
     assert idx.match([]) == {}
 
 
-def test_lru_evicts_least_recently_used_blocks_and_forgets_endpoints() -> None:
+def test_lru_evicts_leaves_before_their_prefix_and_forgets_endpoints() -> None:
     idx = PrefixIndex()
     idx.insert("a", [1, 2, 3], 3)
-    idx.insert("a", [1], 3)  # 1 is fresh again
-    idx.insert("a", [7], 3)  # evicts 2 (oldest)
+    idx.insert("a", [7], 3)  # evicts 3, the leaf, never the prefix 1, 2
     assert idx.blocks("a") == 3
-    assert idx.match([1]) == {"a": 1}
-    assert idx.match([1, 2]) == {"a": 1}
+    assert idx.match([1, 2, 3]) == {"a": 2}
     idx.forget("a")
     assert idx.match([1]) == {}
     assert idx.blocks("a") == 0
+
+
+@pytest.mark.parametrize("held", [0, 1, 5, 99, 100], ids=lambda n: f"held-{n}")
+def test_binary_search_match_finds_the_exact_held_prefix(held: int) -> None:
+    idx = PrefixIndex()
+    hashes = list(range(1000, 1100))
+    if held:
+        idx.insert("a", hashes[:held], 1000)
+    idx.insert("b", hashes[:1], 1000)
+    expected = {"b": 1} | ({"a": held} if held else {})
+    assert idx.match(hashes) == expected
