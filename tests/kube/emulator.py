@@ -1,0 +1,563 @@
+"""`ApiServerEmulator`: kmock's KubernetesEmulator with the apiserver behaviour kopf needs.
+
+kmock provides the HTTP server, discovery and request recording; this subclass takes over every
+resource request (`/api/v1/...`, `/apis/g/v/...`) and serves it from `Store` with real
+semantics: 201/409/404/422 Status bodies, resourceVersion and generation, the status
+subresource, label/field selectors, watches that resume from a resourceVersion, finalizers,
+owner-reference GC, merge/strategic/JSON patch, PUT, CRDs loaded from YAML. Tests break it with
+`inject_faults()` and count writes with `write_log`. See docs/testing.md for what is not emulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import functools
+import gzip
+import importlib.resources
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp.web
+import attrs
+import kmock
+import yaml
+from kmock._internal import apps, rendering
+from typing_extensions import override
+
+from . import errors, patching
+from .faults import WRITE_METHODS, Fault, WriteLog, WriteRecord
+from .schema import CrdVersion, crd_versions, load_crd_documents
+from .selection import parse_field_selector, parse_label_selector
+from .store import Event, Kind, Store
+
+REPO_CRDS = Path(__file__).resolve().parents[2] / "crds"
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
+_CRD_RESOURCE = "apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+@attrs.frozen
+class Target:
+    """A resource URL split into its parts (kmock's own parser fails on /api/v1/namespaces)."""
+
+    group: str
+    version: str
+    plural: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    subresource: str | None = None
+
+
+def parse_target(path: str) -> Target | None:
+    parts = [p for p in path.strip("/").split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        group, version, rest = "", parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if not rest:
+        return Target(group, version)
+    namespace = None
+    is_ns_subresource = group == "" and len(rest) == 3 and rest[2] in {"status", "finalize"}
+    if rest[0] == "namespaces" and len(rest) >= 3 and not is_ns_subresource:
+        namespace, rest = rest[1], rest[2:]
+    name = rest[1] if len(rest) > 1 else None
+    subresource = "/".join(rest[2:]) or None
+    return Target(group, version, rest[0], namespace, name, subresource)
+
+
+@attrs.define(kw_only=True)
+class ApiServerEmulator(kmock.KubernetesEmulator):
+    """An in-memory apiserver. Use `async with emulator, kmock.Server(emulator): ...`."""
+
+    crd_paths: tuple[Path, ...] = attrs.field(default=(), converter=lambda ps: tuple(map(Path, ps)))
+    auto_namespaces: bool = True  # a create in an unknown namespace creates it (real: 404)
+    kubeconfig_path: Path | None = None  # set by the fixtures that write one
+    # False (default) closes each connection after its response: an operator embedded in the
+    # test's event loop (kopf.operator) waits up to 5 s at exit for "hung" tasks, which would
+    # include the server side of its own idle keep-alive connections.
+    keep_alive: bool = False
+
+    write_log: WriteLog = attrs.field(factory=WriteLog, init=False)
+    internal_errors: list[BaseException] = attrs.field(factory=list, init=False)
+    _faults: list[Fault] = attrs.field(factory=list, init=False)
+    _crds: dict[tuple[str, str, str], CrdVersion] = attrs.field(factory=dict, init=False)
+    _events: list[Event] = attrs.field(factory=list, init=False)
+    _compacted_rv: int = attrs.field(default=0, init=False)
+    _watchers: set[asyncio.Queue[Event | None]] = attrs.field(factory=set, init=False)
+    _changed: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _store: Store = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._store = Store(on_event=self._publish, on_crd=self._on_crd)
+        self.resources.load_data(_bundled_resources())  # kmock's K3s built-ins
+        for namespace in DEFAULT_NAMESPACES:
+            self._store.create(self._kind("", "v1", "namespaces"), None, {
+                "metadata": {"name": namespace}, "status": {"phase": "Active"}})
+        self.load_crds(*self.crd_paths)
+
+    # -- public helpers for tests ------------------------------------------------------------
+    def load_crds(self, *paths: Path | str) -> list[str]:
+        """Create every CRD found in these files/folders; returns the `group/version/plural`s."""
+        loaded = []
+        for doc in load_crd_documents(Path(p) for p in paths if Path(p).exists()):
+            kind = self._kind(*_CRD_RESOURCE.split("/"))
+            existing = self._store.get(kind, None, doc["metadata"]["name"])
+            if existing is None:
+                self._store.create(kind, None, doc)
+            else:
+                self._store.update(kind, existing, doc, subresource=None, expected_rv=None)
+            loaded += [v.key for v in crd_versions(doc)]
+        return loaded
+
+    def inject_faults(self, *, method: str | None = None, path_contains: str | None = None,
+                      status: int = 500, times: int | None = 1, retry_after: int | None = None,
+                      message: str | None = None) -> Fault:
+        """Fail the next `times` matching requests (None: all) with a Status of `status`."""
+        fault = Fault(method, path_contains, status, times, retry_after, message)
+        self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def writes(self, *, method: str | None = None, path_contains: str | None = None,
+               since: int = 0, succeeded: bool | None = None) -> list[WriteRecord]:
+        return self.write_log.select(method=method, path_contains=path_contains, since=since,
+                                     succeeded=succeeded)
+
+    def get_object(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The stored object, e.g. `get_object('apps/v1/deployments', 'default', 'x')`, or None."""
+        kind = self._kind_of(resource)
+        obj = self._store.get(kind, namespace, name)
+        return None if obj is None else self._store.shaped(obj, kind)
+
+    def list_objects(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        kind = self._kind_of(resource)
+        return [self._store.shaped(o, kind) for o in self._store.scan(kind.group, kind.plural, namespace)]
+
+    def create_object(self, resource: str, body: Mapping[str, Any],
+                      namespace: str | None = None) -> dict[str, Any]:
+        """Create as a POST would (system fields, validation, ADDED event), without HTTP."""
+        kind = self._kind_of(resource)
+        ns = namespace or (body.get("metadata") or {}).get("namespace") or "default"
+        return self._store.create(kind, ns if kind.namespaced else None, dict(body))
+
+    @property
+    def resource_version(self) -> int:
+        return self._store.rv
+
+    def compact(self) -> None:
+        """Forget the watch history: resuming a watch from an older resourceVersion gets 410."""
+        self._compacted_rv = self._store.rv
+        self._events.clear()
+
+    async def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 5.0,
+                       message: str = "condition") -> Any:
+        """Await until `predicate()` is truthy, re-checking after every stored change."""
+        async with asyncio.timeout(timeout):
+            while True:
+                result = predicate()
+                if result:
+                    return result
+                self._changed.clear()
+                await self._changed.wait()
+        raise AssertionError(message)  # pragma: no cover  # unreachable: timeout raises
+
+    def close_watches(self) -> None:
+        """End every open watch stream (so servers shut down without hanging handlers)."""
+        for queue in list(self._watchers):
+            queue.put_nowait(None)
+
+    # -- kinds, CRDs, events -----------------------------------------------------------------
+    def _kind(self, group: str, version: str, plural: str) -> Kind:
+        crd = self._crds.get((group, version, plural))
+        key = f"{group}/{version}/{plural}" if group else f"{version}/{plural}"
+        if crd is None and key not in self.resources:
+            raise errors.resource_not_found()
+        info = self.resources[key]
+        return Kind(group=group, version=version, plural=plural,
+                    kind=info.kind or plural.capitalize(), namespaced=bool(info.namespaced),
+                    subresources=frozenset(info.subresources), crd=crd)
+
+    def _kind_of(self, resource: str) -> Kind:
+        parts = resource.strip("/").split("/")
+        return self._kind(*(parts if len(parts) == 3 else ["", *parts]))
+
+    def _on_crd(self, crd: dict[str, Any], present: bool) -> None:
+        for ver in crd_versions(crd):
+            key = (ver.group, ver.version, ver.plural)
+            if present:
+                self._crds[key] = ver
+                self.resources[ver.key] = kmock.ResourceInfo(
+                    namespaced=ver.namespaced, kind=ver.kind, singular=ver.singular,
+                    shortnames=set(ver.short_names), categories=set(ver.categories),
+                    subresources=set(ver.subresources),
+                    verbs={"get", "list", "watch", "create", "update", "patch", "delete",
+                           "deletecollection"})
+            else:
+                self._crds.pop(key, None)
+                if ver.key in self.resources:
+                    del self.resources[ver.key]
+                for obj in list(self._store.scan(ver.group, ver.plural, None)):
+                    self._store.objects.pop((ver.group, ver.plural, obj["metadata"].get("namespace"),
+                                             obj["metadata"]["name"]), None)
+
+    def _publish(self, event: Event) -> None:
+        self._events.append(event)
+        for queue in self._watchers:
+            queue.put_nowait(event)
+        self._changed.set()
+        # Mirror into kmock's versioned objects, so `emulator.objects[...]` history works too.
+        meta = event.obj["metadata"]
+        res = kmock.resource(group=event.group, version=event.obj["apiVersion"].split("/")[-1],
+                             plural=event.plural)
+        key = (res, meta.get("namespace"), meta["name"])
+        if event.type == "DELETED":
+            if key in self.objects:
+                self.objects[key].delete()
+        elif key in self.objects:
+            self.objects[key].create(copy.deepcopy(event.obj))
+        else:
+            self.objects[key] = copy.deepcopy(event.obj)
+
+    # -- request handling --------------------------------------------------------------------
+    @override
+    async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        await raw_request.read()
+        try:
+            request = await rendering.Request._parse(raw_request, id=len(self._requests))
+        except ValueError:  # kmock's parser cannot split e.g. /api/v1/namespaces
+            request = rendering.Request(
+                id=len(self._requests), raw_request=raw_request, url=raw_request.url,
+                method=raw_request.method, params=dict(raw_request.query),
+                headers=dict(raw_request.headers), body=await raw_request.read(),
+                text=await raw_request.text())
+        self._requests.append(request)
+        try:
+            return await self._handle(request)
+        except Exception as exc:  # a harness bug: answer 500 and keep it for the fixture to fail
+            self.internal_errors.append(exc)
+            return await self._render_error(exc)
+
+    @override
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        method = str(request.method.value).upper()
+        path = request.url.path
+        record: WriteRecord | None = None
+        if method in WRITE_METHODS:
+            record = WriteRecord(method=method, path=path, params=dict(request.params),
+                                 content_type=_header(request, "Content-Type"),
+                                 body=_logged_body(request))
+            self.write_log.records.append(record)
+        fault = next((f for f in self._faults if f.matches(method, path)), None)
+        if fault is not None:
+            fault.hits += 1
+            if record is not None:
+                record.status, record.injected = fault.status, True
+            return await self._render_error(fault.error())
+        target = parse_target(path)
+        discovery = self._discovery(path, request)
+        if discovery is not None:
+            try:
+                response = aiohttp.web.json_response(await discovery)
+            except errors.ApiError as exc:
+                response = await self._render_error(exc)
+        elif target is None or target.plural is None:
+            response = await apps.RawHandler._handle(self, request)  # /version, user reactions
+        else:
+            try:
+                if method == "GET" and request.params.get("watch") in {"true", "1", "True"}:
+                    return await self._watch(request, target)
+                status, payload = self._execute(request, target, method)
+                response = aiohttp.web.json_response(payload, status=status)
+            except errors.ApiError as exc:
+                response = await self._render_error(exc)
+        if record is not None:
+            record.status = response.status
+        if not self.keep_alive:
+            response.force_close()
+        return response
+
+    @override
+    async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
+        if isinstance(exc, errors.ApiError):
+            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+            return aiohttp.web.json_response(exc.status_body(), status=exc.status, headers=headers)
+        return await super()._render_error(exc)
+
+    def _execute(self, request: rendering.Request, t: Target, method: str) -> tuple[int, Any]:
+        assert t.plural is not None
+        kind = self._kind(t.group, t.version, t.plural)
+        if kind.namespaced is False and t.namespace is not None:
+            raise errors.resource_not_found()
+        if t.subresource not in (None, "status") or (t.subresource and not kind.has_status):
+            raise errors.resource_not_found()
+        dry_run = "dryRun" in request.params
+        body_type = _header(request, "Content-Type").lower()
+        if method in WRITE_METHODS and ("protobuf" in body_type or "cbor" in body_type):
+            raise errors.unsupported_media_type(body_type)  # client-go then retries with JSON
+        store = self._store
+        if t.name is None:
+            if method == "GET":
+                return 200, self._list(request, kind, t.namespace)
+            if method == "POST":
+                if kind.namespaced and t.namespace is None:
+                    raise errors.method_not_allowed("create")
+                if kind.namespaced and not self._namespace_ready(t.namespace):
+                    raise errors.not_found("namespaces", "", str(t.namespace))
+                return 201, store.create(kind, t.namespace, _object_body(request), dry_run=dry_run)
+            if method == "DELETE":
+                items = self._list(request, kind, t.namespace)["items"]
+                for item in items:
+                    current = store.get(kind, item["metadata"].get("namespace"), item["metadata"]["name"])
+                    if current is not None:
+                        store.delete(kind, current, dry_run=dry_run)
+                return 200, {**self._list(request, kind, t.namespace), "items": items}
+            raise errors.method_not_allowed(method.lower())
+        current = store.get(kind, t.namespace, t.name)
+        content_type = _header(request, "Content-Type").split(";")[0].strip().lower()
+        if current is None:
+            if method == "PATCH" and content_type == "application/apply-patch+yaml":
+                return 201, store.create(kind, t.namespace, _object_body(request), dry_run=dry_run)
+            raise errors.not_found(kind.plural, kind.group, t.name)
+        if method == "GET":
+            return 200, store.shaped(current, kind)
+        if method == "DELETE":
+            options = request.data if isinstance(request.data, dict) else {}
+            policy = request.params.get("propagationPolicy") or options.get("propagationPolicy")
+            return 200, store.delete(kind, current, policy=policy or "Background",
+                                     preconditions=options.get("preconditions"), dry_run=dry_run)
+        if method == "PUT":
+            body = _object_body(request)
+            if body.get("metadata", {}).get("name", t.name) != t.name:
+                raise errors.bad_request("the name of the object does not match the name on the URL")
+            rv = body.get("metadata", {}).get("resourceVersion")
+            if not rv and kind.crd is not None:
+                raise errors.invalid(kind.kind, kind.group, t.name, [{
+                    "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
+                    "message": "Invalid value: 0x0: must be specified for an update"}])
+            return 200, store.update(kind, current, body, subresource=t.subresource,
+                                     expected_rv=rv, dry_run=dry_run)
+        if method == "PATCH":
+            new, rv = self._apply_patch(request, kind, current, content_type)
+            return 200, store.update(kind, current, new, subresource=t.subresource,
+                                     expected_rv=rv, dry_run=dry_run)
+        raise errors.method_not_allowed(method.lower())
+
+    def _apply_patch(self, request: rendering.Request, kind: Kind, current: dict[str, Any],
+                     content_type: str) -> tuple[dict[str, Any], str | None]:
+        body = _body(request)
+        if content_type == "application/json-patch+json":
+            if not isinstance(body, list):
+                raise errors.bad_request("json patch must be a list of operations")
+            return patching.json_patch(current, body), None
+        if not isinstance(body, dict):
+            raise errors.bad_request("the patch body must be a JSON object")
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        if content_type in {"application/merge-patch+json", "application/apply-patch+yaml"}:
+            return patching.merge_patch(current, body), rv
+        if content_type == "application/strategic-merge-patch+json":
+            if kind.crd is not None:
+                raise errors.unsupported_media_type(content_type)
+            return patching.strategic_merge_patch(current, body), rv
+        raise errors.unsupported_media_type(content_type)
+
+    def _namespace_ready(self, namespace: str | None) -> bool:
+        kind = self._kind("", "v1", "namespaces")
+        if namespace is None or self._store.get(kind, None, namespace) is not None:
+            return True
+        if self.auto_namespaces:
+            self._store.create(kind, None, {"metadata": {"name": namespace},
+                                            "status": {"phase": "Active"}})
+            return True
+        return False
+
+    def _selector(self, request: rendering.Request, name: str | None = None) -> Callable[[Any], bool]:
+        labels = parse_label_selector(request.params.get("labelSelector"))
+        fields = parse_field_selector(request.params.get("fieldSelector"))
+        return lambda obj: labels(obj) and fields(obj) and (
+            name is None or obj["metadata"]["name"] == name)
+
+    def _list(self, request: rendering.Request, kind: Kind, namespace: str | None) -> dict[str, Any]:
+        match = self._selector(request)
+        items = [self._store.shaped(o, kind)
+                 for o in self._store.scan(kind.group, kind.plural, namespace) if match(o)]
+        return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List",
+                "metadata": {"resourceVersion": str(self._store.rv)}, "items": items}
+
+    # -- watch -------------------------------------------------------------------------------
+    async def _watch(self, request: rendering.Request, t: Target) -> aiohttp.web.StreamResponse:
+        assert t.plural is not None and request._raw_request is not None
+        kind = self._kind(t.group, t.version, t.plural)
+        match = self._selector(request, t.name)
+        params = request.params
+        since = params.get("resourceVersion") or ""
+        timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        backlog: list[dict[str, Any]] = []
+        initial = since in {"", "0"} or params.get("sendInitialEvents") == "true"
+        if not initial and since.isdigit() and int(since) < self._compacted_rv:
+            backlog.append({"type": "ERROR", "object": errors.ApiError(
+                status=410, reason="Expired",
+                message=f"too old resource version: {since} ({self._compacted_rv})").status_body()})
+        elif initial:
+            backlog += [{"type": "ADDED", "object": self._store.shaped(o, kind)}
+                        for o in self._store.scan(kind.group, kind.plural, t.namespace) if match(o)]
+            if params.get("sendInitialEvents") == "true":
+                backlog.append({"type": "BOOKMARK", "object": {
+                    "apiVersion": kind.api_version, "kind": kind.kind, "metadata": {
+                        "resourceVersion": str(self._store.rv),
+                        "annotations": {"k8s.io/initial-events-end": "true"}}}})
+        else:
+            start = int(since) if since.isdigit() else 0
+            for event in self._events:
+                if event.rv > start:
+                    queue.put_nowait(event)
+        response = aiohttp.web.StreamResponse(status=200, headers={
+            "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        self._watchers.add(queue)
+        try:
+            await response.prepare(request._raw_request)
+            for item in backlog:
+                await response.write(json.dumps(item).encode() + b"\n")
+            if backlog and backlog[0]["type"] == "ERROR":
+                return response
+            async with asyncio.timeout(timeout):
+                while True:
+                    event = await queue.get()
+                    if event is None:
+                        break
+                    out = self._watch_event(event, kind, t.namespace, match)
+                    if out is not None:
+                        await response.write(json.dumps(out).encode() + b"\n")
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            self._watchers.discard(queue)
+        try:
+            await response.write_eof()
+        except ConnectionError:
+            pass
+        return response
+
+    def _watch_event(self, event: Event, kind: Kind, namespace: str | None,
+                     match: Callable[[Any], bool]) -> dict[str, Any] | None:
+        if (event.group, event.plural) != (kind.group, kind.plural):
+            return None
+        if namespace is not None and event.obj["metadata"].get("namespace") != namespace:
+            return None
+        now, before = match(event.obj), event.old is not None and match(event.old)
+        kind_of_event = event.type
+        if event.type == "MODIFIED":  # entering/leaving a selector looks like ADDED/DELETED
+            kind_of_event = "MODIFIED" if now and before else "ADDED" if now else "DELETED" if before else ""
+        elif not now:
+            kind_of_event = ""
+        if not kind_of_event:
+            return None
+        return {"type": kind_of_event, "object": self._store.shaped(event.obj, kind)}
+
+    # -- discovery ---------------------------------------------------------------------------
+    def _discovery(self, path: str, request: rendering.Request) -> Awaitable[Any] | None:
+        parts = [p for p in path.strip("/").split("/") if p]
+        if request.method.value != "GET" or not parts or parts[0] not in {"api", "apis"}:
+            return None
+        if parts == ["api"]:
+            return self._serve_api(request)
+        if parts == ["apis"]:
+            return self._serve_apis(request)
+        if len(parts) == 2 and parts[0] == "apis":
+            return self._serve_group_named(parts[1])
+        if len(parts) == 2 or (len(parts) == 3 and parts[0] == "apis"):
+            group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+            return self._serve_group_version(group, version)
+        return None
+
+    async def _serve_group_named(self, group: str) -> dict[str, Any]:
+        versions = sorted({r.version for r in self._get_resources() if r.group == group})
+        if not versions:
+            raise errors.resource_not_found()
+        entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        return {"apiVersion": "v1", "kind": "APIGroup", "name": group, "versions": entries,
+                "preferredVersion": entries[-1]}
+
+    @override
+    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+        assert request.resource is not None
+        return await self._serve_group_version(request.resource.group, request.resource.version)
+
+    async def _serve_group_version(self, group: str, version: str) -> dict[str, Any]:
+        entries = []
+        for res in self._get_resources():
+            if res.group != group or res.version != version or not res.plural:
+                continue
+            info = self.resources[res]
+            entries.append({"name": res.plural, "singularName": info.singular or res.plural,
+                            "namespaced": bool(info.namespaced), "kind": info.kind or res.plural,
+                            "verbs": sorted(info.verbs), "shortNames": sorted(info.shortnames),
+                            "categories": sorted(info.categories)})
+            for sub in sorted(info.subresources):
+                entries.append({"name": f"{res.plural}/{sub}", "singularName": "",
+                                "namespaced": bool(info.namespaced), "kind": info.kind or res.plural,
+                                "verbs": ["get", "patch", "update"]})
+        if not entries:
+            raise errors.resource_not_found()
+        return {"apiVersion": "v1", "kind": "APIResourceList",
+                "groupVersion": f"{group}/{version}" if group else version, "resources": entries}
+
+    @override
+    async def _serve_server_version(self, request: rendering.Request) -> rendering.Payload:
+        return {"major": "1", "minor": "34", "gitVersion": "v1.34.0+heteropool-emulator",
+                "gitCommit": "0" * 40, "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+                "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"}
+
+    @override
+    def _get_resources(self) -> list[kmock.resource]:
+        return list(self.resources)
+
+
+@functools.cache
+def _bundled_resources() -> bytes:
+    # kmock's own load_bundled() uses the deprecated importlib.resources.read_binary.
+    return gzip.decompress(
+        importlib.resources.files("kmock._internal").joinpath("resources.json.gz").read_bytes())
+
+
+def _header(request: rendering.Request, name: str) -> str:
+    for key, value in request.headers.items():
+        if key.lower() == name.lower():
+            return str(value)
+    return ""
+
+
+def _body(request: rendering.Request) -> Any:
+    if request.data is not None and not hasattr(request.data, "getall"):
+        return request.data
+    if request.text.strip():
+        try:
+            return yaml.safe_load(request.text)
+        except yaml.YAMLError as exc:
+            raise errors.bad_request(f"cannot decode the request body: {exc}") from exc
+    return None
+
+
+def _logged_body(request: rendering.Request) -> Any:
+    try:
+        return copy.deepcopy(_body(request))
+    except errors.ApiError:
+        return request.text
+
+
+def _object_body(request: rendering.Request) -> dict[str, Any]:
+    body = _body(request)
+    if not isinstance(body, dict):
+        raise errors.bad_request("the request body must be a Kubernetes object")
+    return body
+
+
+def crd_paths_or_default(paths: Iterable[Path | str] | None) -> tuple[Path, ...]:
+    return (REPO_CRDS,) if paths is None else tuple(Path(p) for p in paths)
