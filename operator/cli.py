@@ -18,6 +18,7 @@ __all__ = ["main"]
 _COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("heteropool.commands.render", "print the Kubernetes objects a pool manifest renders to"),
     "crd": ("heteropool.commands.crd", "print (or --write) the HeteroInferencePool CRD"),
+    "operator": ("heteropool.commands.run_operator", "run the Kubernetes operator (kopf)"),
     "sim": ("heteropool.sim.cli", "run a vLLM simulator replica (OpenAI API + vLLM metrics)"),
     "gateway": ("heteropool.gateway.cli", "run the routing gateway (OpenAI-compatible proxy)"),
 }

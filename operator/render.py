@@ -39,6 +39,7 @@ __all__ = [
     "expected_gateway_role_binding",
     "expected_routing_config",
     "expected_routing_configmap",
+    "routing_configmap_name",
     "initial_weights",
     "to_yaml",
 ]
@@ -309,10 +310,6 @@ def _gateway_name(pool: Pool) -> str:
     return child_name(pool.name, "gateway")
 
 
-def _routing_configmap_name(pool: Pool) -> str:
-    return child_name(pool.name, "routing")
-
-
 def expected_gateway_deployment(pool: Pool) -> dict[str, Any]:
     gateway = pool.spec.gateway
     env: list[dict[str, Any]] = [
@@ -348,7 +345,7 @@ def expected_gateway_deployment(pool: Pool) -> dict[str, Any]:
             "--port", str(GATEWAY_PORT),
             "--discovery", "kubernetes",
             "--pool", pool.name,
-            "--routing-configmap", _routing_configmap_name(pool),
+            "--routing-configmap", routing_configmap_name(pool),
         ],  # fmt: skip
         env=env,
         resources={kind: _quantities(values) for kind, values in resources.items()},
@@ -382,7 +379,7 @@ def expected_gateway_role(pool: Pool) -> dict[str, Any]:
         name=_gateway_name(pool),
         namespace=pool.namespace,
         labels=pool_labels(pool, "gateway"),
-        configmap=_routing_configmap_name(pool),
+        configmap=routing_configmap_name(pool),
     )
 
 
@@ -423,8 +420,41 @@ def _prior_capacity(group: VendorGroup) -> float:
     return prior_capacity_tokens_per_s(group.accelerator or profile.default_accelerator, group.accelerators_per_replica)
 
 
-def expected_routing_config(pool: Pool) -> RoutingConfig:
-    """The routing document as first published (generation 0, weights from priors or static)."""
+def expected_routing_config(pool: Pool, live: RoutingConfig | None = None) -> RoutingConfig:
+    """The routing document for the spec; what the weight loop learned in `live` is kept.
+
+    Without `live` (first publication) weights come from priors or the static weights. In auto
+    mode, a live document the weight loop has written (generation > 0) keeps its weights,
+    capacities and endpoint entries for groups that still exist, so re-applying the spec never
+    resets them to priors; shares are renormalised over the groups that remain.
+    """
+    config = _initial_routing_config(pool)
+    if live is None or live.generation == 0 or pool.spec.weights.mode != "auto":
+        return config
+    learned = {
+        name: config.vendors[name].model_copy(
+            update={"weight": live.vendors[name].weight, "capacity_tokens_per_s": live.vendors[name].capacity_tokens_per_s}
+        )
+        for name in config.vendors
+        if name in live.vendors
+    }
+    if not learned:
+        return config
+    vendors = {name: learned.get(name, routing) for name, routing in config.vendors.items()}
+    total = sum(v.weight for v in vendors.values())
+    if total > 0:
+        vendors = {name: v.model_copy(update={"weight": round(v.weight / total, 4)}) for name, v in vendors.items()}
+    return config.model_copy(
+        update={
+            "vendors": vendors,
+            "generation": live.generation,
+            "updated_at": live.updated_at,
+            "endpoints": [e for e in live.endpoints if e.vendor in vendors],
+        }
+    )
+
+
+def _initial_routing_config(pool: Pool) -> RoutingConfig:
     weights = initial_weights(pool)
     vendors = {
         group.group_name: VendorRouting(
@@ -447,11 +477,15 @@ def expected_routing_config(pool: Pool) -> RoutingConfig:
     )
 
 
+def routing_configmap_name(pool: Pool) -> str:
+    return child_name(pool.name, "routing")
+
+
 def expected_routing_configmap(pool: Pool, config: RoutingConfig | None = None) -> dict[str, Any]:
     document = (config or expected_routing_config(pool)).model_dump(mode="json", by_alias=True, exclude_none=True)
     return _render(
         "routing-configmap.yaml.j2",
-        name=_routing_configmap_name(pool),
+        name=routing_configmap_name(pool),
         namespace=pool.namespace,
         labels=pool_labels(pool, "routing"),
         key=ROUTING_CONFIG_KEY,
@@ -462,10 +496,10 @@ def expected_routing_configmap(pool: Pool, config: RoutingConfig | None = None) 
 # --- everything ---------------------------------------------------------------------------------
 
 
-def expected_objects(pool: Pool) -> list[dict[str, Any]]:
+def expected_objects(pool: Pool, routing: RoutingConfig | None = None) -> list[dict[str, Any]]:
     """Every child object of a pool, in apply order (config and RBAC before workloads)."""
     objects: list[dict[str, Any]] = [
-        expected_routing_configmap(pool),
+        expected_routing_configmap(pool, routing),
         expected_gateway_service_account(pool),
         expected_gateway_role(pool),
         expected_gateway_role_binding(pool),

@@ -1,0 +1,166 @@
+"""Pool status from the state of its children: conditions Ready / Progressing / Degraded and counts.
+
+Pure: the caller passes what it read (child Deployments, the previous status, the time), so the
+same summary serves the reconcile handler and the child-watching resync, and is unit-testable.
+Conventions: conditions are upserted by type, `lastTransitionTime` moves only when `status`
+flips, every condition carries the `observedGeneration` it describes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from heteropool.render import child_name
+from heteropool.semantics import Pool
+
+__all__ = ["DeploymentState", "deployment_state", "ChildProblem", "summarise", "upsert_condition", "status_changed"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentState:
+    """What the pool's status needs from one child Deployment."""
+
+    name: str
+    desired: int
+    ready: int
+    updated: int
+    current: bool  # the controller has seen the latest spec and finished rolling it out
+    stalled: bool  # Progressing=False, ProgressDeadlineExceeded
+
+
+def deployment_state(obj: Mapping[str, Any]) -> DeploymentState:
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    desired = int(spec.get("replicas", 1))
+    updated = int(status.get("updatedReplicas", 0))
+    conditions = {c.get("type"): c for c in status.get("conditions") or []}
+    progressing = conditions.get("Progressing") or {}
+    generation = obj.get("metadata", {}).get("generation", 0)
+    return DeploymentState(
+        name=obj["metadata"]["name"],
+        desired=desired,
+        ready=int(status.get("readyReplicas", 0)),
+        updated=updated,
+        current=int(status.get("observedGeneration", 0)) >= int(generation) and updated >= desired,
+        stalled=progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChildProblem:
+    """A problem found while applying: `reason` is a CamelCase word, `message` names the field or object."""
+
+    reason: str
+    message: str
+
+
+def upsert_condition(
+    conditions: Sequence[Mapping[str, Any]],
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    *,
+    generation: int,
+    now: str,
+) -> list[dict[str, Any]]:
+    """Conditions with `type_` set; its lastTransitionTime kept unless the status flips."""
+    previous = next((c for c in conditions if c.get("type") == type_), None)
+    transition = previous["lastTransitionTime"] if previous and previous.get("status") == status else now
+    updated = {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": transition,
+        "observedGeneration": generation,
+    }
+    return [dict(c) for c in conditions if c.get("type") != type_] + [updated]
+
+
+def summarise(
+    pool: Pool,
+    *,
+    generation: int,
+    deployments: Mapping[str, DeploymentState],
+    previous: Mapping[str, Any],
+    now: str,
+    problem: ChildProblem | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report."""
+    vendors, total_ready, total_desired = [], 0, 0
+    lagging, stalled = [], []
+    previous_vendors = {v.get("name"): v for v in previous.get("vendors") or []}
+    for group in pool.spec.vendors:
+        state = deployments.get(child_name(pool.name, "vllm", group.group_name))
+        ready = min(state.ready, group.replicas) if state else 0
+        total_ready += ready
+        total_desired += group.replicas
+        if ready < group.replicas or (state is not None and not state.current):
+            lagging.append(f"{group.group_name} {ready}/{group.replicas}")
+        if state is not None and state.stalled:
+            stalled.append(group.group_name)
+        entry = dict(previous_vendors.get(group.group_name) or {})  # keep the weight loop's fields
+        entry.update(
+            {"name": group.group_name, "vendor": group.vendor, "desiredReplicas": group.replicas, "readyReplicas": ready}
+        )
+        if weights is not None and group.group_name in weights:
+            entry["weight"] = weights[group.group_name]
+        vendors.append(entry)
+
+    gateway_state = deployments.get(child_name(pool.name, "gateway"))
+    gateway_desired = pool.spec.gateway.replicas
+    gateway_ready = min(gateway_state.ready, gateway_desired) if gateway_state else 0
+    gateway_ok = gateway_ready >= min(1, gateway_desired)
+    if gateway_state is None or not gateway_state.current or gateway_ready < gateway_desired:
+        lagging.append(f"gateway {gateway_ready}/{gateway_desired}")
+
+    conditions: list[dict[str, Any]] = list(previous.get("conditions") or [])
+    replicas_text = f"{total_ready}/{total_desired} vLLM replicas and {gateway_ready}/{gateway_desired} gateway replicas ready"
+    if total_desired == 0:
+        ready = ("False", "ScaledToZero", "no vendor group has replicas")
+    elif total_ready == total_desired and gateway_ok:
+        ready = ("True", "AllReplicasReady", replicas_text)
+    else:
+        ready = ("False", "ReplicasNotReady", replicas_text)
+    conditions = upsert_condition(conditions, "Ready", *ready, generation=generation, now=now)
+
+    if lagging:
+        progressing = ("True", "RollingOut", "waiting for " + ", ".join(lagging))
+    else:
+        progressing = ("False", "Reconciled", "every child matches the spec")
+    conditions = upsert_condition(conditions, "Progressing", *progressing, generation=generation, now=now)
+
+    if problem is not None:
+        degraded = ("True", problem.reason, problem.message)
+    elif stalled:
+        degraded = ("True", "RolloutStalled", "rollout exceeded its progress deadline: " + ", ".join(stalled))
+    else:
+        degraded = ("False", "AsExpected", "no problem found")
+    conditions = upsert_condition(conditions, "Degraded", *degraded, generation=generation, now=now)
+    order = {"Ready": 0, "Progressing": 1, "Degraded": 2}
+    conditions.sort(key=lambda c: order.get(c["type"], 3))
+
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": conditions,
+        "vendors": vendors,
+        "gateway": {
+            "desiredReplicas": gateway_desired,
+            "readyReplicas": gateway_ready,
+            "service": child_name(pool.name, "gateway"),
+        },
+        "replicas": f"{total_ready}/{total_desired}",
+        "vendorSummary": ",".join(g.group_name for g in pool.spec.vendors),
+    }
+    shown = {v["name"]: v.get("weight") for v in vendors if v.get("weight") is not None}
+    if shown:
+        status["weightSummary"] = ",".join(f"{name}={weight:.2f}" for name, weight in shown.items())
+    return status
+
+
+def status_changed(previous: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """True when writing `new` would change any field of the stored status."""
+    return any(previous.get(key) != value for key, value in new.items())

@@ -1,0 +1,158 @@
+"""kopf wiring: which functions handle what, and the settings that keep GitOps clean.
+
+Handlers are registered on a fresh `kopf.OperatorRegistry` (never kopf's global one), so tests
+and the CLI each build their own operator. The process-wide state arrives in kopf's memo as
+`memo.hp` (an OperatorContext) plus `memo.credentials`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import kopf
+
+from heteropool.api import GROUP, PLURAL, VERSION
+from heteropool.conditions import status_changed
+from heteropool.handlers.pool import OperatorContext, converge
+from heteropool.handlers.resync import ResyncQueue
+from heteropool.kube import KINDS, Credentials, KubeApiError
+from heteropool.render import MANAGED_BY
+
+__all__ = ["FINALIZER", "build_registry", "make_memo"]
+
+FINALIZER = "heteropool.dev/finalizer"
+_CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
+
+logger = logging.getLogger(__name__)
+
+
+def make_memo(context: OperatorContext, credentials: Credentials) -> kopf.Memo:
+    return kopf.Memo(hp=context, credentials=credentials)
+
+
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Own names for kopf's markers, bookkeeping in status (not annotations), and the resync task."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
+    settings.posting.level = logging.INFO
+    settings.networking.error_backoffs = [0.5, 1, 2, 5, 10]
+    settings.watching.server_timeout = 300
+    context: OperatorContext = memo.hp
+
+    async def resync(namespace: str, name: str) -> None:
+        await _resync_pool(context, namespace, name)
+
+    memo.resync = ResyncQueue(resync)
+    memo.resync_task = asyncio.create_task(memo.resync.run(), name="heteropool-resync")
+
+
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    task = getattr(memo, "resync_task", None)
+    if task is not None:
+        task.cancel()
+        memo.resync.close()
+    await memo.hp.kube.aclose()
+
+
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    creds: Credentials = memo.credentials
+    return kopf.ConnectionInfo(
+        server=creds.server,
+        scheme="Bearer" if creds.token else None,
+        token=creds.token,
+        ca_path=creds.ca_file,
+        certificate_path=creds.cert_file,
+        private_key_path=creds.key_file,
+        insecure=not creds.verify,
+        default_namespace=creds.namespace,
+    )
+
+
+async def reconcile_pool(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, logger: kopf.Logger, **_: Any
+) -> None:
+    """Create/update/resume: converge the pool and put its status in kopf's own patch."""
+    context: OperatorContext = memo.hp
+    started = time.perf_counter()
+    meta = body["metadata"]
+    try:
+        async with context.lock(meta["namespace"], meta["name"]):
+            outcome = await converge(context, body)
+    except KubeApiError as exc:
+        context.metrics.api_errors.labels(str(exc.status)).inc()
+        context.metrics.reconciles.labels(reason, "retry").inc()
+        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=exc.retry_after_s or 2.0) from exc
+    finally:
+        context.metrics.reconcile_seconds.labels(reason).observe(time.perf_counter() - started)
+    if status_changed(body.get("status") or {}, outcome.status):
+        patch.status.update(outcome.status)
+    if outcome.spec_error is not None:
+        context.metrics.reconciles.labels(reason, "invalid").inc()
+        kopf.warn(body, reason="InvalidSpec", message=str(outcome.spec_error))
+        raise kopf.PermanentError(f"invalid spec, running children left untouched: {outcome.spec_error}")
+    context.metrics.reconciles.labels(reason, "ok").inc()
+    _report(body, outcome.applied, context)
+
+
+def _report(body: kopf.Body, applied: Any, context: OperatorContext) -> None:
+    if applied is None:
+        return
+    for action, refs in (("created", applied.created), ("updated", applied.updated), ("deleted", applied.deleted)):
+        if refs:
+            context.metrics.child_writes.labels(action).inc(len(refs))
+            kopf.info(body, reason=action.capitalize(), message=f"{action} {', '.join(refs)}")
+    if applied.conflicts:
+        kopf.warn(body, reason="ChildConflict", message="; ".join(applied.conflicts))
+
+
+async def _resync_pool(context: OperatorContext, namespace: str, name: str) -> None:
+    """Converge a pool after a child changed, writing status directly (we are outside kopf's cycle)."""
+    kind = KINDS["HeteroInferencePool"]
+    async with context.lock(namespace, name):
+        body = await context.kube.get(kind, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return
+        started = time.perf_counter()
+        try:
+            outcome = await converge(context, body)
+        except KubeApiError as exc:
+            context.metrics.api_errors.labels(str(exc.status)).inc()
+            context.metrics.reconciles.labels("resync", "retry").inc()
+            raise
+        finally:
+            context.metrics.reconcile_seconds.labels("resync").observe(time.perf_counter() - started)
+        if outcome.spec_error is not None:
+            return  # the create/update handler reports it
+        if status_changed(body.get("status") or {}, outcome.status):
+            await context.kube.patch(kind, namespace, name, {"status": outcome.status}, subresource="status")
+        context.metrics.reconciles.labels("resync", "ok").inc()
+        if outcome.applied is not None and outcome.applied.changed:
+            logger.info("repaired children of %s/%s: %s", namespace, name, outcome.applied)
+
+
+def child_changed(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Any event on a child: mark its pool as due for a resync (coalesced by the queue)."""
+    queue: ResyncQueue | None = getattr(memo, "resync", None)
+    if queue is not None and namespace:
+        queue.request(namespace, labels["heteropool.dev/pool"])
+
+
+def build_registry() -> kopf.OperatorRegistry:
+    """A registry with every heteropool handler, independent of kopf's global default."""
+    registry = kopf.OperatorRegistry()
+    kopf.on.startup(registry=registry)(configure)
+    kopf.on.cleanup(registry=registry)(cleanup)
+    kopf.on.login(registry=registry)(login)
+    for on in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        on(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")(reconcile_pool)
+    for kind in ("Deployment", "Service", "ConfigMap"):
+        resource = KINDS[kind]
+        group_version = resource.api_version.split("/")  # ["v1"] for the core group
+        kopf.on.event(
+            *group_version, resource.plural, labels=_CHILD_LABELS, registry=registry, id=f"child-{kind.lower()}"
+        )(child_changed)
+    return registry

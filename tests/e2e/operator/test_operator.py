@@ -1,0 +1,272 @@
+"""The operator in the loop: a pool becomes children and status, and stays that way."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+from heteropool.handlers.registry import FINALIZER
+
+POOL = "granite"
+DEPLOYMENTS = {f"{POOL}-vllm-nvidia", f"{POOL}-vllm-amd", f"{POOL}-vllm-intel-gaudi", f"{POOL}-gateway"}
+EXPECTED = {
+    ("ConfigMap", f"{POOL}-routing"),
+    ("ServiceAccount", f"{POOL}-gateway"),
+    ("Role", f"{POOL}-gateway"),
+    ("RoleBinding", f"{POOL}-gateway"),
+    ("Service", f"{POOL}-gateway"),
+    *{("Deployment", name) for name in DEPLOYMENTS},
+    *{("Service", name) for name in DEPLOYMENTS - {f"{POOL}-gateway"}},
+}
+Manifest = Callable[..., dict[str, Any]]
+
+
+async def _all_children(cluster: Any, expected: set[tuple[str, str]] = EXPECTED) -> dict[tuple[str, str], Any] | None:
+    children = await cluster.children(POOL)
+    return children if set(children) == expected else None
+
+
+async def _mark_available(cluster: Any, name: str) -> None:
+    """Play the deployment controller: every replica of `name` is up to date and ready."""
+    from heteropool.kube import KINDS
+
+    deployment = await cluster.get("Deployment", name)
+    replicas = deployment["spec"]["replicas"]
+    status = {
+        "observedGeneration": deployment["metadata"].get("generation", 1),
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": replicas,
+        "availableReplicas": replicas,
+        "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+    }
+    await cluster.kube.patch(KINDS["Deployment"], cluster.namespace, name, {"status": status}, subresource="status")
+
+
+async def test_created_pool_gets_every_child_owned_and_labelled(cluster: Any, pool_manifest: Manifest) -> None:
+    await cluster.start_operator()
+    started = time.monotonic()
+    pool = await cluster.create(pool_manifest())
+    children = await cluster.wait(lambda: _all_children(cluster), what="all children")
+    elapsed = time.monotonic() - started
+    print(f"\nCR create -> all {len(children)} children present: {elapsed:.2f}s")
+    for (kind, name), obj in children.items():
+        (ref,) = obj["metadata"]["ownerReferences"]
+        assert ref["uid"] == pool["metadata"]["uid"] and ref["kind"] == "HeteroInferencePool" and ref["controller"]
+        labels = obj["metadata"]["labels"]
+        assert labels["heteropool.dev/pool"] == POOL and labels["app.kubernetes.io/managed-by"] == "heteropool-operator"
+    body = await cluster.get("HeteroInferencePool", POOL)
+    # GitOps stays clean: kopf's bookkeeping lives in status, and no finalizer blocks deletion.
+    assert not [k for k in body["metadata"].get("annotations") or {} if k.startswith("kopf.zalando.org")]
+    assert not [f for f in body["metadata"].get("finalizers") or [] if f != FINALIZER]
+
+
+async def test_status_reports_replicas_and_becomes_ready_when_deployments_are_available(
+    cluster: Any, pool_manifest: Manifest
+) -> None:
+    await cluster.start_operator()
+    await cluster.create(pool_manifest())
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    ready = await cluster.wait(lambda: cluster.condition(POOL, "Ready"), what="a Ready condition")
+    assert ready["status"] == "False" and ready["reason"] == "ReplicasNotReady"
+    for name in DEPLOYMENTS:
+        await _mark_available(cluster, name)
+
+    async def is_ready() -> Any:
+        condition = await cluster.condition(POOL, "Ready")
+        return condition if condition and condition["status"] == "True" else None
+
+    ready = await cluster.wait(is_ready, what="Ready=True")
+    status = (await cluster.get("HeteroInferencePool", POOL))["status"]
+    assert ready["reason"] == "AllReplicasReady" and ready["observedGeneration"] == status["observedGeneration"]
+    assert status["replicas"] == "20/20" and status["vendorSummary"] == "nvidia,amd,intel-gaudi"
+    assert {v["name"]: v["readyReplicas"] for v in status["vendors"]} == {"nvidia": 4, "amd": 8, "intel-gaudi": 8}
+    assert sum(v["weight"] for v in status["vendors"]) == pytest.approx(1.0, abs=1e-3)
+    progressing = await cluster.condition(POOL, "Progressing")
+    degraded = await cluster.condition(POOL, "Degraded")
+    assert progressing["status"] == "False" and degraded["status"] == "False"
+
+
+async def test_scaling_one_vendor_changes_only_its_deployment(cluster: Any, pool_manifest: Manifest) -> None:
+    emulator = cluster.require_emulator()
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    await cluster.create(manifest)
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    await cluster.wait(lambda: cluster.condition(POOL, "Ready"), what="status")
+    mark = emulator.write_log.mark()
+    vendors = manifest["spec"]["vendors"]
+    vendors[1]["replicas"] = 3
+    await cluster.patch_pool(POOL, {"spec": {"vendors": vendors}})
+
+    async def scaled() -> bool:
+        deployment = await cluster.get("Deployment", f"{POOL}-vllm-amd")
+        return deployment["spec"]["replicas"] == 3
+
+    await cluster.wait(scaled, what="amd scaled to 3")
+    child_writes = [
+        w for w in emulator.writes(since=mark, succeeded=True) if "heteroinferencepools" not in w.path and "/events" not in w.path
+    ]
+    # The amd Deployment, and the routing document, whose prior-based shares follow replica counts.
+    assert sorted((w.method, w.path.rsplit("/", 1)[-1]) for w in child_writes) == [
+        ("PATCH", f"{POOL}-routing"),
+        ("PATCH", f"{POOL}-vllm-amd"),
+    ]
+
+
+async def test_removing_a_vendor_removes_its_children_and_keeps_the_rest(cluster: Any, pool_manifest: Manifest) -> None:
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    await cluster.create(manifest)
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    kept = await cluster.get("Deployment", f"{POOL}-vllm-nvidia")
+    await cluster.patch_pool(POOL, {"spec": {"vendors": manifest["spec"]["vendors"][:2]}})
+    remaining = EXPECTED - {("Deployment", f"{POOL}-vllm-intel-gaudi"), ("Service", f"{POOL}-vllm-intel-gaudi")}
+    await cluster.wait(lambda: _all_children(cluster, remaining), what="gaudi children gone")
+    after = await cluster.get("Deployment", f"{POOL}-vllm-nvidia")
+    assert after["metadata"]["uid"] == kept["metadata"]["uid"]
+
+
+async def test_invalid_spec_sets_degraded_and_touches_nothing(cluster: Any, pool_manifest: Manifest) -> None:
+    emulator = cluster.require_emulator()
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    await cluster.create(manifest)
+    before = await cluster.wait(lambda: _all_children(cluster), what="all children")
+    mark = emulator.write_log.mark()
+    # Valid for the schema, wrong for the operator: a static weight for a group the pool lacks.
+    await cluster.patch_pool(POOL, {"spec": {"weights": {"mode": "static", "static": {"nvidia": 1, "google-tpu": 1}}}})
+
+    async def degraded() -> Any:
+        condition = await cluster.condition(POOL, "Degraded")
+        return condition if condition and condition["reason"] == "InvalidSpec" else None
+
+    condition = await cluster.wait(degraded, what="Degraded=InvalidSpec")
+    assert condition["status"] == "True" and "spec.weights.static[google-tpu]" in condition["message"]
+    after = await cluster.children(POOL)
+    assert {k: v["metadata"]["resourceVersion"] for k, v in after.items()} == {
+        k: v["metadata"]["resourceVersion"] for k, v in before.items()
+    }
+    child_writes = [w for w in emulator.writes(since=mark) if "heteroinferencepools" not in w.path and "/events" not in w.path]
+    assert child_writes == []
+
+
+async def test_missing_image_pull_secret_is_reported_by_field(cluster: Any, pool_manifest: Manifest) -> None:
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    manifest["spec"]["vendors"][2]["imagePullSecrets"] = ["vault-habana"]
+    await cluster.create(manifest)
+
+    async def degraded() -> Any:
+        condition = await cluster.condition(POOL, "Degraded")
+        return condition if condition and condition["status"] == "True" else None
+
+    condition = await cluster.wait(degraded, what="Degraded")
+    assert condition["reason"] == "InvalidSpec"
+    assert condition["message"].startswith("spec.vendors[2].imagePullSecrets[0]: Secret")
+    assert await cluster.children(POOL) == {}
+    # Creating the Secret and touching the pool converges it.
+    await cluster.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "vault-habana"}, "type": "Opaque"})
+    await cluster.patch_pool(POOL, {"spec": {"vendors": manifest["spec"]["vendors"][:3]}, "metadata": {"labels": {"retry": "1"}}})
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+
+
+async def test_roce_network_must_be_declared(cluster: Any, pool_manifest: Manifest) -> None:
+    cluster.require_emulator()  # needs the NetworkAttachmentDefinition CRD
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    manifest["spec"]["vendors"][0]["roce"] = {"networks": [{"name": "roce-nvidia", "interface": "net1"}]}
+    await cluster.create(manifest)
+
+    async def degraded() -> Any:
+        condition = await cluster.condition(POOL, "Degraded")
+        return condition if condition and condition["status"] == "True" else None
+
+    condition = await cluster.wait(degraded, what="Degraded")
+    assert condition["message"].startswith("spec.vendors[0].roce.networks[0].name: NetworkAttachmentDefinition")
+
+
+def _reconciles(context: Any, trigger: str) -> float:
+    value = context.metrics.registry.get_sample_value(
+        "heteropool_operator_reconciles_total", {"trigger": trigger, "result": "ok"}
+    )
+    return value or 0.0
+
+
+async def test_restarted_operator_converges_without_duplicates_or_writes(cluster: Any, pool_manifest: Manifest) -> None:
+    emulator = cluster.require_emulator()
+    await cluster.start_operator()
+    await cluster.create(pool_manifest())
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    await cluster.wait(lambda: cluster.condition(POOL, "Ready"), what="status")
+    await cluster.stop_operators()
+    mark = emulator.write_log.mark()
+    context = await cluster.start_operator()  # resumes every pool: a re-reconcile with no spec change
+
+    async def resumed_and_resynced() -> bool:
+        return _reconciles(context, "resume") >= 1 and _reconciles(context, "resync") >= 1
+
+    await cluster.wait(resumed_and_resynced, what="resume and resync passes")
+    children = await cluster.children(POOL)
+    await cluster.stop_operators()
+    writes = emulator.writes(since=mark)
+    child_writes = [w for w in writes if "heteroinferencepools" not in w.path and "/events" not in w.path]
+    print(f"\nwrites on a no-op re-reconcile: {len(child_writes)} to children, {len(writes)} in all: "
+          f"{[(w.method, w.path) for w in writes]}")
+    assert child_writes == []
+    assert set(children) == EXPECTED
+
+
+async def test_injected_conflicts_and_server_errors_are_retried_until_consistent(
+    cluster: Any, pool_manifest: Manifest
+) -> None:
+    emulator = cluster.require_emulator()
+    emulator.inject_faults(method="POST", path_contains="/deployments", status=500, times=2)
+    emulator.inject_faults(method="POST", path_contains="/services", status=409, times=1)
+    emulator.inject_faults(method="GET", path_contains="/configmaps/", status=429, times=1, retry_after=1)
+    await cluster.start_operator()
+    await cluster.create(pool_manifest())
+    await cluster.wait(lambda: _all_children(cluster), timeout=30, what="all children despite faults")
+    for name in DEPLOYMENTS:
+        await _mark_available(cluster, name)
+
+    async def is_ready() -> Any:
+        condition = await cluster.condition(POOL, "Ready")
+        return condition if condition and condition["status"] == "True" else None
+
+    await cluster.wait(is_ready, timeout=30, what="Ready=True despite faults")
+
+
+async def test_deleted_child_is_recreated(cluster: Any, pool_manifest: Manifest) -> None:
+    from heteropool.kube import KINDS
+
+    await cluster.start_operator()
+    await cluster.create(pool_manifest())
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    await cluster.kube.delete(KINDS["Service"], cluster.namespace, f"{POOL}-gateway")
+    await cluster.wait(lambda: _all_children(cluster), what="the gateway Service back")
+
+
+async def test_child_owned_by_someone_else_is_left_alone_and_reported(cluster: Any, pool_manifest: Manifest) -> None:
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{POOL}-routing", "labels": {"team": "other"}},
+        "data": {"owner": "someone else"},
+    }
+    await cluster.create(foreign)
+    await cluster.start_operator()
+    await cluster.create(pool_manifest())
+
+    async def degraded() -> Any:
+        condition = await cluster.condition(POOL, "Degraded")
+        return condition if condition and condition["status"] == "True" else None
+
+    condition = await cluster.wait(degraded, what="Degraded=ChildConflict")
+    assert condition["reason"] == "ChildConflict" and f"ConfigMap {cluster.namespace}/{POOL}-routing" in condition["message"]
+    assert (await cluster.get("ConfigMap", f"{POOL}-routing"))["data"] == {"owner": "someone else"}
