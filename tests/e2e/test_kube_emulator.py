@@ -603,3 +603,18 @@ def test_standalone_server_serves_kubectl(kube_server_process: Callable[..., Any
     run("delete", "-f", str(manifest))
     assert "NotFound" in run("get", "wd", "kc", check=False).stderr
     assert run("get", "namespaces", "-o", "name").stdout.count("namespace/") >= 3
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    (CONFIGMAPS, configmap("Upper_Case"), "metadata.name"),
+    ("/api/v1/namespaces/default/services", {"metadata": {"name": "1-starts-with-digit"}},
+     "metadata.name"),
+    ("/api/v1/namespaces/default/services", {"metadata": {"name": "s" * 64}}, "metadata.name"),
+    (CONFIGMAPS, configmap("ok", {"heteropool.dev/pool": "v" * 64}), "metadata.labels.heteropool.dev/pool"),
+    (CONFIGMAPS, configmap("ok", {"bad key!": "v"}), "metadata.labels"),
+], ids=["subdomain", "service-dns-1035", "service-too-long", "label-value-too-long", "label-key"])
+async def test_invalid_names_and_labels_are_422(http: Http, path: str, body: dict[str, Any],
+                                                field: str) -> None:
+    status, result = await http("POST", path, body)
+    assert (status, result["reason"]) == (422, "Invalid")
+    assert field in [cause["field"] for cause in result["details"]["causes"]]

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from . import errors
+from .names import label_causes, name_problem
 from .schema import CrdVersion, prune_and_default, validate
 
 # (group, plural, namespace or None, name): storage is shared across the versions of a resource.
@@ -95,6 +96,14 @@ class Store:
 
     # -- writes ------------------------------------------------------------------------------
     def _admit(self, obj: dict[str, Any], kind: Kind) -> dict[str, Any]:
+        meta = obj["metadata"]
+        causes = label_causes(meta.get("labels"))
+        problem = name_problem(kind.group, kind.plural, meta["name"])
+        if problem:
+            causes.insert(0, {"reason": "FieldValueInvalid", "field": "metadata.name",
+                              "message": f"Invalid value: {meta['name']!r}: {problem}"})
+        if causes:
+            raise errors.invalid(kind.kind, kind.group, meta["name"], causes)
         if kind.crd is not None and kind.crd.schema is not None:
             obj = prune_and_default(obj, kind.crd.schema, root=True)
             validate(obj, kind.crd)
