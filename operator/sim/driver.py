@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,6 +17,8 @@ from heteropool.sim.engine import Engine, FinishedRequest, StepResult
 from heteropool.sim.metrics import SimMetrics
 
 __all__ = ["RequestStream", "RealtimeDriver"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, eq=False)
@@ -63,6 +66,7 @@ class RealtimeDriver:
         self._t = 0.0  # engine time at which the next step may start
         self._last_arrival = 0.0
         self._task: asyncio.Task[None] | None = None
+        self.dead: BaseException | None = None  # set if the engine loop crashed (vLLM: EngineDeadError)
 
     def now(self) -> float:
         """Current engine time."""
@@ -74,7 +78,7 @@ class RealtimeDriver:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a crash was logged in _run
                 await self._task
             self._task = None
 
@@ -100,6 +104,17 @@ class RealtimeDriver:
             self._metrics.success["abort"] += 1
 
     async def _run(self) -> None:
+        try:
+            await self._loop_steps()
+        except Exception as exc:
+            # A crashed engine must be visible (/health 503), never a silent hang of every request.
+            self.dead = exc
+            log.exception("simulated engine loop crashed")
+            for s in self._streams.values():
+                s.changed.set()
+            raise
+
+    async def _loop_steps(self) -> None:
         engine = self.engine
         scale = self.time_scale
         while True:

@@ -153,6 +153,8 @@ class SimServer:
     # --- plain endpoints -----------------------------------------------------------------
 
     async def health(self, _request: web.Request) -> web.Response:
+        if self.driver is not None and self.driver.dead is not None:
+            return web.Response(status=503, text="engine dead")
         if self.faults.config.draining:
             return web.Response(status=503, text="draining")
         return web.Response(status=200)
@@ -256,8 +258,13 @@ class SimServer:
             if stream.finished is None:
                 self.driver.abort(rid)
 
+    def _check_alive(self) -> None:
+        if self.driver is not None and self.driver.dead is not None:
+            raise web.HTTPInternalServerError(text="engine dead")
+
     async def _complete(self, stream: RequestStream, rid: str, model: str, *, chat: bool) -> web.Response:
         while stream.finished is None:
+            self._check_alive()
             await stream.wait()
         fin = stream.finished
         text = "".join(output_piece(i) for i in range(fin.generation_tokens))
@@ -296,6 +303,7 @@ class SimServer:
             await resp.write(_sse({**head, "choices": [first]}))
         sent = 0
         while True:
+            self._check_alive()
             await stream.wait()
             fin = stream.finished
             total = fin.generation_tokens if fin is not None else stream.tokens
