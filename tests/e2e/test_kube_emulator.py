@@ -618,3 +618,21 @@ async def test_invalid_names_and_labels_are_422(http: Http, path: str, body: dic
     status, result = await http("POST", path, body)
     assert (status, result["reason"]) == (422, "Invalid")
     assert field in [cause["field"] for cause in result["details"]["causes"]]
+
+
+def deployment(name: str, **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "main", "image": "x:1"}]}}, **spec}}
+
+
+async def test_built_in_kinds_are_validated_like_the_apiserver(http: Http) -> None:
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    status, body = await http("POST", path, deployment("bad", replicas="two"))
+    assert (status, body["details"]["causes"][0]["field"]) == (422, "spec.replicas")
+    unknown = deployment("typo", replicass=2)
+    status, body = await http("POST", f"{path}?fieldValidation=Strict", unknown)
+    assert status == 400 and 'unknown field "spec.replicass"' in body["message"]
+    status, body = await http("POST", path, unknown)  # default fieldValidation=Warn: dropped
+    assert status == 201 and "replicass" not in body["spec"]

@@ -75,6 +75,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     crd_paths: tuple[Path, ...] = attrs.field(default=(), converter=lambda ps: tuple(map(Path, ps)))
     auto_namespaces: bool = True  # a create in an unknown namespace creates it (real: 404)
+    validate_builtins: bool = True  # built-in kinds against kubernetes-validate's schemas
     kubeconfig_path: Path | None = None  # set by the fixtures that write one
     # False (default) closes each connection after its response: an operator embedded in the
     # test's event loop (kopf.operator) waits up to 5 s at exit for "hung" tasks, which would
@@ -93,7 +94,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        self._store = Store(on_event=self._publish, on_crd=self._on_crd)
+        self._store = Store(on_event=self._publish, on_crd=self._on_crd,
+                            validate_builtins=self.validate_builtins)
         self.resources.load_data(_bundled_resources())  # kmock's K3s built-ins
         for namespace in DEFAULT_NAMESPACES:
             self._store.create(self._kind("", "v1", "namespaces"), None, {
@@ -298,6 +300,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         if t.subresource not in (None, "status") or (t.subresource and not kind.has_status):
             raise errors.resource_not_found()
         dry_run = "dryRun" in request.params
+        self._store.strict_fields = request.params.get("fieldValidation") == "Strict"
         body_type = _header(request, "Content-Type").lower()
         if method in WRITE_METHODS and ("protobuf" in body_type or "cbor" in body_type):
             raise errors.unsupported_media_type(body_type)  # client-go then retries with JSON

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from . import errors
+from .builtin import check_builtin
 from .names import label_causes, name_problem
 from .schema import CrdVersion, prune_and_default, validate
 
@@ -74,6 +75,8 @@ class Store:
     kinds_by_uid: dict[str, Kind] = attrs.field(factory=dict)
     delete_policies: dict[str, str] = attrs.field(factory=dict)
     rv: int = 0
+    validate_builtins: bool = True
+    strict_fields: bool = False  # set per request from ?fieldValidation=Strict
 
     def next_rv(self) -> int:
         self.rv += 1
@@ -107,6 +110,8 @@ class Store:
         if kind.crd is not None and kind.crd.schema is not None:
             obj = prune_and_default(obj, kind.crd.schema, root=True)
             validate(obj, kind.crd)
+        elif kind.crd is None and self.validate_builtins:
+            obj = check_builtin(obj, strict=self.strict_fields)
         return obj
 
     def create(self, kind: Kind, namespace: str | None, body: dict[str, Any], *,
