@@ -7,6 +7,7 @@ it (no owner reference with the pool's uid) are reported as conflicts and never 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,8 +74,12 @@ async def apply_children(
         KubeApiError: the first API error that is not a benign race (callers decide on retries).
     """
     result = ApplyResult()
-    for desired in objects:
-        await _apply_one(kube, owner, _with_owner(desired, owner), result)
+    # Two waves, each concurrent: what workloads refer to (config, RBAC, Services), then workloads.
+    for wave in (
+        [o for o in objects if o["kind"] != "Deployment"],
+        [o for o in objects if o["kind"] == "Deployment"],
+    ):
+        await asyncio.gather(*(_apply_one(kube, owner, _with_owner(desired, owner), result) for desired in wave))
     if prune:
         wanted = {(o["kind"], o["metadata"]["name"]) for o in objects}
         for kind_name in PRUNABLE_KINDS:
