@@ -146,6 +146,15 @@ class SimServer:
         r.add_get("/metrics", self.metrics_handler)
         r.add_post("/v1/completions", self.completions)
         r.add_post("/v1/chat/completions", self.chat_completions)
+        r.add_post("/tokenize", self.tokenize)
+        r.add_post("/v1/completions/render", self.render)
+        r.add_post("/v1/chat/completions/render", self.render_chat)
+        r.add_get("/load", self.load)
+        r.add_get("/get_load", self.get_load)
+        for path in ("/server_info", "/get_server_info"):
+            r.add_get(path, self.server_info)
+        for path in ("/model_info", "/get_model_info"):
+            r.add_get(path, self.model_info)
         r.add_get("/admin/config", self.get_admin)
         r.add_post("/admin/config", self.post_admin)
         return app
@@ -183,6 +192,59 @@ class SimServer:
         resp.content_type = "text/plain"
         resp.charset = "utf-8"
         return resp
+
+    # --- what peer routers probe (research/peer-tools.md: vllm-router cache_aware renders every
+    # prompt on every worker; sglang-router reads server/model info and load) -----------------
+
+    async def _prompt_of(self, request: web.Request, *, chat: bool | None = None) -> str | list[int]:
+        raw = orjson.loads(await request.read())
+        if chat or (chat is None and "messages" in raw):
+            return render_chat(ChatCompletionRequest.model_validate({**raw, "stream": False}).messages)
+        return CompletionRequest.model_validate({"prompt": raw.get("prompt", "")}).single_prompt()
+
+    def _token_ids(self, prompt: str | list[int]) -> list[int]:
+        return self.tokenizer.encode(prompt) if isinstance(prompt, str) else list(prompt)
+
+    async def tokenize(self, request: web.Request) -> web.Response:
+        try:
+            tokens = self._token_ids(await self._prompt_of(request))
+        except (orjson.JSONDecodeError, ValidationError, ValueError) as exc:
+            return _error(400, str(exc))
+        body = {"count": len(tokens), "max_model_len": self.engine_config.max_model_len, "tokens": tokens,
+                "token_strs": None}
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def render(self, request: web.Request) -> web.Response:
+        return await self._render(request, chat=False)
+
+    async def render_chat(self, request: web.Request) -> web.Response:
+        return await self._render(request, chat=True)
+
+    async def _render(self, request: web.Request, *, chat: bool) -> web.Response:
+        try:
+            tokens = self._token_ids(await self._prompt_of(request, chat=chat))
+        except (orjson.JSONDecodeError, ValidationError, ValueError) as exc:
+            return _error(400, str(exc))
+        body = [{"token_ids": tokens, "model": self.settings.model_names[0],
+                 "request_id": f"render-{uuid.uuid4().hex}", "sampling_params": {}}]
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def load(self, _request: web.Request) -> web.Response:
+        return web.json_response({"server_load": self.engine.num_running + self.engine.num_waiting})
+
+    async def get_load(self, _request: web.Request) -> web.Response:
+        eng = self.engine
+        return web.json_response([{"dp_rank": 0, "num_reqs": eng.num_running, "num_waiting_reqs": eng.num_waiting,
+                                   "num_tokens": int(eng.kv_usage() * eng.config.num_gpu_blocks * eng.block_size)}])
+
+    async def server_info(self, _request: web.Request) -> web.Response:
+        # No model_path / tokenizer_path: sglang-router would try to download that tokenizer.
+        name = self.settings.model_names[0]
+        return web.json_response({"model_id": name, "served_model_name": name, "dp_size": 1, "tp_size": 1,
+                                  "max_model_len": self.engine_config.max_model_len})
+
+    async def model_info(self, _request: web.Request) -> web.Response:
+        return web.json_response({"model_id": self.settings.model_names[0], "is_generation": True})
 
     async def get_admin(self, _request: web.Request) -> web.Response:
         return web.json_response(self.faults.config.model_dump())

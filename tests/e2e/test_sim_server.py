@@ -250,3 +250,16 @@ async def test_streamed_ttft_matches_the_virtual_time_simulation() -> None:
         v_ttft, v_tokens = virtual[rid]
         assert tokens == v_tokens
         assert v_ttft is not None and abs(ttft - v_ttft) <= max(0.06, 0.15 * v_ttft), (rid, ttft, v_ttft)
+
+
+def test_peer_router_probes_are_answered(sim: Sim) -> None:
+    tok = httpx.post(sim.url + "/tokenize", json={"model": MODEL, "prompt": "one two six"}).json()
+    assert tok["count"] == len(tok["tokens"]) == 3
+    rendered = httpx.post(sim.url + "/v1/completions/render", json={"model": MODEL, "prompt": "one two six"}).json()
+    assert rendered[0]["token_ids"] == tok["tokens"]
+    chat = httpx.post(sim.url + "/v1/chat/completions/render",
+                      json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).json()
+    assert chat[0]["token_ids"]
+    info = httpx.get(sim.url + "/server_info").json()
+    assert info["model_id"] == MODEL and "model_path" not in info and "tokenizer_path" not in info
+    assert httpx.get(sim.url + "/load").json() == {"server_load": 0}
