@@ -594,6 +594,7 @@ def test_standalone_server_serves_kubectl(kube_server_process: Callable[..., Any
     cm.write_text(json.dumps(configmap("plain")), encoding="utf-8")
     run("create", "--validate=false", "-f", str(cm))  # imperative `create configmap` sends protobuf: not emulated
     assert "plain" in run("get", "cm", "-o", "name").stdout
+    assert run("get", "wd", "kc").stdout.split() == ["NAME", "SIZE", "kc", "2"]  # printer columns
     got = json.loads(run("get", "wd", "kc", "-o", "json").stdout)
     assert got["spec"] == {"size": 2, "replicas": 1}
     run("label", "wd", "kc", "team=x")
@@ -636,3 +637,14 @@ async def test_built_in_kinds_are_validated_like_the_apiserver(http: Http) -> No
     assert status == 400 and 'unknown field "spec.replicass"' in body["message"]
     status, body = await http("POST", path, unknown)  # default fieldValidation=Warn: dropped
     assert status == 201 and "replicass" not in body["spec"]
+
+
+async def test_tables_render_printer_columns(http: Http) -> None:
+    await http("POST", WIDGETS, widget("t", 4))
+    table_accept = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
+    status, table = await http("GET", WIDGETS, headers=table_accept)
+    assert status == 200 and table["kind"] == "Table"
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Size"]
+    assert [row["cells"] for row in table["rows"]] == [["t", 4]]
+    _, table = await http("GET", CONFIGMAPS, headers=table_accept)
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Age"]

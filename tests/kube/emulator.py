@@ -32,6 +32,7 @@ from .faults import WRITE_METHODS, Fault, WriteLog, WriteRecord
 from .schema import CrdVersion, crd_versions, load_crd_documents
 from .selection import parse_field_selector, parse_label_selector
 from .store import Event, Kind, Store
+from .tables import to_table
 
 REPO_CRDS = Path(__file__).resolve().parents[2] / "crds"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
@@ -305,9 +306,14 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         if method in WRITE_METHODS and ("protobuf" in body_type or "cbor" in body_type):
             raise errors.unsupported_media_type(body_type)  # client-go then retries with JSON
         store = self._store
+        as_table = method == "GET" and "as=table" in _header(request, "Accept").lower()
+        columns = kind.crd.printer_columns if kind.crd is not None else ()
         if t.name is None:
             if method == "GET":
-                return 200, self._list(request, kind, t.namespace)
+                listing = self._list(request, kind, t.namespace)
+                if as_table:
+                    return 200, to_table(listing["items"], columns, listing["metadata"])
+                return 200, listing
             if method == "POST":
                 if kind.namespaced and t.namespace is None:
                     raise errors.method_not_allowed("create")
@@ -329,6 +335,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 return 201, store.create(kind, t.namespace, _object_body(request), dry_run=dry_run)
             raise errors.not_found(kind.plural, kind.group, t.name)
         if method == "GET":
+            if as_table:
+                return 200, to_table([store.shaped(current, kind)], columns)
             return 200, store.shaped(current, kind)
         if method == "DELETE":
             options = request.data if isinstance(request.data, dict) else {}
