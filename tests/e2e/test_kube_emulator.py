@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -604,6 +605,20 @@ def test_standalone_server_serves_kubectl(kube_server_process: Callable[..., Any
     run("delete", "-f", str(manifest))
     assert "NotFound" in run("get", "wd", "kc", check=False).stderr
     assert run("get", "namespaces", "-o", "name").stdout.count("namespace/") >= 3
+
+    def control(method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(server.url + path, method=method,
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    mark = control("GET", "/_emulator/writes")["mark"]
+    control("POST", "/_emulator/faults", {"method": "PATCH", "status": 500, "times": 1})
+    failed = run("label", "cm", "plain", "again=yes", check=False)
+    assert failed.returncode != 0 and "injected fault" in failed.stderr
+    writes = control("GET", f"/_emulator/writes?since={mark}")["writes"]
+    assert [(w["method"], w["status"], w["injected"]) for w in writes] == [("PATCH", 500, True)]
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [

@@ -251,6 +251,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
         method = str(request.method.value).upper()
         path = request.url.path
+        if path.startswith("/_emulator/"):
+            return self._control(method, path, request)
         record: WriteRecord | None = None
         if method in WRITE_METHODS:
             record = WriteRecord(method=method, path=path, params=dict(request.params),
@@ -285,6 +287,26 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         if not self.keep_alive:
             response.force_close()
         return response
+
+    def _control(self, method: str, path: str, request: rendering.Request) -> aiohttp.web.Response:
+        """Test controls for out-of-process servers: faults and the write log over HTTP."""
+        if path == "/_emulator/faults" and method == "POST":
+            spec = _body(request) or {}
+            allowed = {"method", "path_contains", "status", "times", "retry_after", "message"}
+            if not isinstance(spec, dict) or set(spec) - allowed:
+                return aiohttp.web.json_response({"error": f"fields: {sorted(allowed)}"}, status=400)
+            return aiohttp.web.json_response(attrs.asdict(self.inject_faults(**spec)), status=201)
+        if path == "/_emulator/faults" and method == "DELETE":
+            self.clear_faults()
+            return aiohttp.web.json_response({})
+        if path == "/_emulator/faults" and method == "GET":
+            return aiohttp.web.json_response([attrs.asdict(f) for f in self._faults])
+        if path == "/_emulator/writes" and method == "GET":
+            since = int(request.params.get("since", "0"))
+            return aiohttp.web.json_response(
+                {"mark": self.write_log.mark(),
+                 "writes": [attrs.asdict(r) for r in self.write_log.records[since:]]})
+        return aiohttp.web.json_response({"error": f"unknown control {method} {path}"}, status=404)
 
     @override
     async def _render_error(self, exc: Exception) -> aiohttp.web.StreamResponse:
