@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import functools
-import gzip
-import importlib.resources
-import json
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp.web
 import attrs
 import kmock
-import yaml
 from kmock._internal import apps, rendering
 from typing_extensions import override
 
@@ -31,47 +26,20 @@ from . import errors, patching
 from .faults import WRITE_METHODS, Fault, WriteLog, WriteRecord
 from .schema import CrdVersion, crd_versions, load_crd_documents
 from .selection import parse_field_selector, parse_label_selector
+from .discovery import DiscoveryMixin, bundled_resources
 from .store import Event, Kind, Store
 from .tables import to_table
+from .watching import WatchMixin
+from .wire import Target, body, header, logged_body, object_body, parse_target
 
 REPO_CRDS = Path(__file__).resolve().parents[2] / "crds"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 _CRD_RESOURCE = "apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
-@attrs.frozen
-class Target:
-    """A resource URL split into its parts (kmock's own parser fails on /api/v1/namespaces)."""
-
-    group: str
-    version: str
-    plural: str | None = None
-    namespace: str | None = None
-    name: str | None = None
-    subresource: str | None = None
-
-
-def parse_target(path: str) -> Target | None:
-    parts = [p for p in path.strip("/").split("/") if p]
-    if len(parts) >= 2 and parts[0] == "api":
-        group, version, rest = "", parts[1], parts[2:]
-    elif len(parts) >= 3 and parts[0] == "apis":
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return None
-    if not rest:
-        return Target(group, version)
-    namespace = None
-    is_ns_subresource = group == "" and len(rest) == 3 and rest[2] in {"status", "finalize"}
-    if rest[0] == "namespaces" and len(rest) >= 3 and not is_ns_subresource:
-        namespace, rest = rest[1], rest[2:]
-    name = rest[1] if len(rest) > 1 else None
-    subresource = "/".join(rest[2:]) or None
-    return Target(group, version, rest[0], namespace, name, subresource)
-
 
 @attrs.define(kw_only=True)
-class ApiServerEmulator(kmock.KubernetesEmulator):
+class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
     """An in-memory apiserver. Use `async with emulator, kmock.Server(emulator): ...`."""
 
     crd_paths: tuple[Path, ...] = attrs.field(default=(), converter=lambda ps: tuple(map(Path, ps)))
@@ -97,7 +65,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         super().__attrs_post_init__()
         self._store = Store(on_event=self._publish, on_crd=self._on_crd,
                             validate_builtins=self.validate_builtins)
-        self.resources.load_data(_bundled_resources())  # kmock's K3s built-ins
+        self.resources.load_data(bundled_resources())  # kmock's K3s built-ins
         for namespace in DEFAULT_NAMESPACES:
             self._store.create(self._kind("", "v1", "namespaces"), None, {
                 "metadata": {"name": namespace}, "status": {"phase": "Active"}})
@@ -256,8 +224,8 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         record: WriteRecord | None = None
         if method in WRITE_METHODS:
             record = WriteRecord(method=method, path=path, params=dict(request.params),
-                                 content_type=_header(request, "Content-Type"),
-                                 body=_logged_body(request))
+                                 content_type=header(request, "Content-Type"),
+                                 body=logged_body(request))
             self.write_log.records.append(record)
         fault = next((f for f in self._faults if f.matches(method, path)), None)
         if fault is not None:
@@ -291,7 +259,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
     def _control(self, method: str, path: str, request: rendering.Request) -> aiohttp.web.Response:
         """Test controls for out-of-process servers: faults and the write log over HTTP."""
         if path == "/_emulator/faults" and method == "POST":
-            spec = _body(request) or {}
+            spec = body(request) or {}
             allowed = {"method", "path_contains", "status", "times", "retry_after", "message"}
             if not isinstance(spec, dict) or set(spec) - allowed:
                 return aiohttp.web.json_response({"error": f"fields: {sorted(allowed)}"}, status=400)
@@ -324,11 +292,11 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             raise errors.resource_not_found()
         dry_run = "dryRun" in request.params
         self._store.strict_fields = request.params.get("fieldValidation") == "Strict"
-        body_type = _header(request, "Content-Type").lower()
+        body_type = header(request, "Content-Type").lower()
         if method in WRITE_METHODS and ("protobuf" in body_type or "cbor" in body_type):
             raise errors.unsupported_media_type(body_type)  # client-go then retries with JSON
         store = self._store
-        as_table = method == "GET" and "as=table" in _header(request, "Accept").lower()
+        as_table = method == "GET" and "as=table" in header(request, "Accept").lower()
         columns = kind.crd.printer_columns if kind.crd is not None else ()
         if t.name is None:
             if method == "GET":
@@ -341,7 +309,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                     raise errors.method_not_allowed("create")
                 if kind.namespaced and not self._namespace_ready(t.namespace):
                     raise errors.not_found("namespaces", "", str(t.namespace))
-                return 201, store.create(kind, t.namespace, _object_body(request), dry_run=dry_run)
+                return 201, store.create(kind, t.namespace, object_body(request), dry_run=dry_run)
             if method == "DELETE":
                 items = self._list(request, kind, t.namespace)["items"]
                 for item in items:
@@ -351,10 +319,10 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
                 return 200, {**self._list(request, kind, t.namespace), "items": items}
             raise errors.method_not_allowed(method.lower())
         current = store.get(kind, t.namespace, t.name)
-        content_type = _header(request, "Content-Type").split(";")[0].strip().lower()
+        content_type = header(request, "Content-Type").split(";")[0].strip().lower()
         if current is None:
             if method == "PATCH" and content_type == "application/apply-patch+yaml":
-                return 201, store.create(kind, t.namespace, _object_body(request), dry_run=dry_run)
+                return 201, store.create(kind, t.namespace, object_body(request), dry_run=dry_run)
             raise errors.not_found(kind.plural, kind.group, t.name)
         if method == "GET":
             if as_table:
@@ -366,7 +334,7 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
             return 200, store.delete(kind, current, policy=policy or "Background",
                                      preconditions=options.get("preconditions"), dry_run=dry_run)
         if method == "PUT":
-            body = _object_body(request)
+            body = object_body(request)
             if body.get("metadata", {}).get("name", t.name) != t.name:
                 raise errors.bad_request("the name of the object does not match the name on the URL")
             rv = body.get("metadata", {}).get("resourceVersion")
@@ -384,20 +352,20 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
 
     def _apply_patch(self, request: rendering.Request, kind: Kind, current: dict[str, Any],
                      content_type: str) -> tuple[dict[str, Any], str | None]:
-        body = _body(request)
+        patch = body(request)
         if content_type == "application/json-patch+json":
-            if not isinstance(body, list):
+            if not isinstance(patch, list):
                 raise errors.bad_request("json patch must be a list of operations")
-            return patching.json_patch(current, body), None
-        if not isinstance(body, dict):
+            return patching.json_patch(current, patch), None
+        if not isinstance(patch, dict):
             raise errors.bad_request("the patch body must be a JSON object")
-        rv = (body.get("metadata") or {}).get("resourceVersion")
+        rv = (patch.get("metadata") or {}).get("resourceVersion")
         if content_type in {"application/merge-patch+json", "application/apply-patch+yaml"}:
-            return patching.merge_patch(current, body), rv
+            return patching.merge_patch(current, patch), rv
         if content_type == "application/strategic-merge-patch+json":
             if kind.crd is not None:
                 raise errors.unsupported_media_type(content_type)
-            return patching.strategic_merge_patch(current, body), rv
+            return patching.strategic_merge_patch(current, patch), rv
         raise errors.unsupported_media_type(content_type)
 
     def _namespace_ready(self, namespace: str | None) -> bool:
@@ -423,174 +391,6 @@ class ApiServerEmulator(kmock.KubernetesEmulator):
         return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List",
                 "metadata": {"resourceVersion": str(self._store.rv)}, "items": items}
 
-    # -- watch -------------------------------------------------------------------------------
-    async def _watch(self, request: rendering.Request, t: Target) -> aiohttp.web.StreamResponse:
-        assert t.plural is not None and request._raw_request is not None
-        kind = self._kind(t.group, t.version, t.plural)
-        match = self._selector(request, t.name)
-        params = request.params
-        since = params.get("resourceVersion") or ""
-        timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        backlog: list[dict[str, Any]] = []
-        initial = since in {"", "0"} or params.get("sendInitialEvents") == "true"
-        if not initial and since.isdigit() and int(since) < self._compacted_rv:
-            backlog.append({"type": "ERROR", "object": errors.ApiError(
-                status=410, reason="Expired",
-                message=f"too old resource version: {since} ({self._compacted_rv})").status_body()})
-        elif initial:
-            backlog += [{"type": "ADDED", "object": self._store.shaped(o, kind)}
-                        for o in self._store.scan(kind.group, kind.plural, t.namespace) if match(o)]
-            if params.get("sendInitialEvents") == "true":
-                backlog.append({"type": "BOOKMARK", "object": {
-                    "apiVersion": kind.api_version, "kind": kind.kind, "metadata": {
-                        "resourceVersion": str(self._store.rv),
-                        "annotations": {"k8s.io/initial-events-end": "true"}}}})
-        else:
-            start = int(since) if since.isdigit() else 0
-            for event in self._events:
-                if event.rv > start:
-                    queue.put_nowait(event)
-        response = aiohttp.web.StreamResponse(status=200, headers={
-            "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
-        self._watchers.add(queue)
-        try:
-            await response.prepare(request._raw_request)
-            for item in backlog:
-                await response.write(json.dumps(item).encode() + b"\n")
-            if backlog and backlog[0]["type"] == "ERROR":
-                return response
-            async with asyncio.timeout(timeout):
-                while True:
-                    event = await queue.get()
-                    if event is None:
-                        break
-                    out = self._watch_event(event, kind, t.namespace, match)
-                    if out is not None:
-                        await response.write(json.dumps(out).encode() + b"\n")
-        except (TimeoutError, ConnectionError):
-            pass
-        finally:
-            self._watchers.discard(queue)
-        try:
-            await response.write_eof()
-        except ConnectionError:
-            pass
-        return response
-
-    def _watch_event(self, event: Event, kind: Kind, namespace: str | None,
-                     match: Callable[[Any], bool]) -> dict[str, Any] | None:
-        if (event.group, event.plural) != (kind.group, kind.plural):
-            return None
-        if namespace is not None and event.obj["metadata"].get("namespace") != namespace:
-            return None
-        now, before = match(event.obj), event.old is not None and match(event.old)
-        kind_of_event = event.type
-        if event.type == "MODIFIED":  # entering/leaving a selector looks like ADDED/DELETED
-            kind_of_event = "MODIFIED" if now and before else "ADDED" if now else "DELETED" if before else ""
-        elif not now:
-            kind_of_event = ""
-        if not kind_of_event:
-            return None
-        return {"type": kind_of_event, "object": self._store.shaped(event.obj, kind)}
-
-    # -- discovery ---------------------------------------------------------------------------
-    def _discovery(self, path: str, request: rendering.Request) -> Awaitable[Any] | None:
-        parts = [p for p in path.strip("/").split("/") if p]
-        if request.method.value != "GET" or not parts or parts[0] not in {"api", "apis"}:
-            return None
-        if parts == ["api"]:
-            return self._serve_api(request)
-        if parts == ["apis"]:
-            return self._serve_apis(request)
-        if len(parts) == 2 and parts[0] == "apis":
-            return self._serve_group_named(parts[1])
-        if len(parts) == 2 or (len(parts) == 3 and parts[0] == "apis"):
-            group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
-            return self._serve_group_version(group, version)
-        return None
-
-    async def _serve_group_named(self, group: str) -> dict[str, Any]:
-        versions = sorted({r.version for r in self._get_resources() if r.group == group})
-        if not versions:
-            raise errors.resource_not_found()
-        entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-        return {"apiVersion": "v1", "kind": "APIGroup", "name": group, "versions": entries,
-                "preferredVersion": entries[-1]}
-
-    @override
-    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
-        assert request.resource is not None
-        return await self._serve_group_version(request.resource.group, request.resource.version)
-
-    async def _serve_group_version(self, group: str, version: str) -> dict[str, Any]:
-        entries = []
-        for res in self._get_resources():
-            if res.group != group or res.version != version or not res.plural:
-                continue
-            info = self.resources[res]
-            entries.append({"name": res.plural, "singularName": info.singular or res.plural,
-                            "namespaced": bool(info.namespaced), "kind": info.kind or res.plural,
-                            "verbs": sorted(info.verbs), "shortNames": sorted(info.shortnames),
-                            "categories": sorted(info.categories)})
-            for sub in sorted(info.subresources):
-                entries.append({"name": f"{res.plural}/{sub}", "singularName": "",
-                                "namespaced": bool(info.namespaced), "kind": info.kind or res.plural,
-                                "verbs": ["get", "patch", "update"]})
-        if not entries:
-            raise errors.resource_not_found()
-        return {"apiVersion": "v1", "kind": "APIResourceList",
-                "groupVersion": f"{group}/{version}" if group else version, "resources": entries}
-
-    @override
-    async def _serve_server_version(self, request: rendering.Request) -> rendering.Payload:
-        return {"major": "1", "minor": "34", "gitVersion": "v1.34.0+heteropool-emulator",
-                "gitCommit": "0" * 40, "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
-                "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"}
-
-    @override
-    def _get_resources(self) -> list[kmock.resource]:
-        return list(self.resources)
-
-
-@functools.cache
-def _bundled_resources() -> bytes:
-    # kmock's own load_bundled() uses the deprecated importlib.resources.read_binary.
-    return gzip.decompress(
-        importlib.resources.files("kmock._internal").joinpath("resources.json.gz").read_bytes())
-
-
-def _header(request: rendering.Request, name: str) -> str:
-    for key, value in request.headers.items():
-        if key.lower() == name.lower():
-            return str(value)
-    return ""
-
-
-def _body(request: rendering.Request) -> Any:
-    if request.data is not None and not hasattr(request.data, "getall"):
-        return request.data
-    if request.text.strip():
-        try:
-            return yaml.safe_load(request.text)
-        except yaml.YAMLError as exc:
-            raise errors.bad_request(f"cannot decode the request body: {exc}") from exc
-    return None
-
-
-def _logged_body(request: rendering.Request) -> Any:
-    try:
-        return copy.deepcopy(_body(request))
-    except errors.ApiError:
-        return request.text
-
-
-def _object_body(request: rendering.Request) -> dict[str, Any]:
-    body = _body(request)
-    if not isinstance(body, dict):
-        raise errors.bad_request("the request body must be a Kubernetes object")
-    return body
-
-
 def crd_paths_or_default(paths: Iterable[Path | str] | None) -> tuple[Path, ...]:
     return (REPO_CRDS,) if paths is None else tuple(Path(p) for p in paths)
+
