@@ -87,6 +87,7 @@ class _Replica:
     hasher: PrefixHasher
     busy: bool = False
     pending: StepResult | None = None
+    slowdown: float = 1.0
     in_flight: int = 0
     queued_prompt_tokens: int = 0
     num_running: int | None = None
@@ -135,13 +136,19 @@ class FleetSimulation:
             bs = config.block_size
             hasher = hashers.setdefault(bs, PrefixHasher(tokenizer, bs))
             self._index[spec.id] = len(self._replicas)
-            self._replicas.append(_Replica(spec, Engine(config), hasher))
+            self._replicas.append(_Replica(spec, Engine(config), hasher, slowdown=spec.slowdown))
         self.now_s = 0.0
         self.replica_ids = tuple(self._index)
 
     def engine(self, replica_id: str) -> Engine:
         """The engine of one replica (for inspection in tests and reports)."""
         return self._replicas[self._index[replica_id]].engine
+
+    def set_slowdown(self, replica_id: str, factor: float) -> None:
+        """Slow one replica down from its next step on (the fleet twin of `/admin/config` slowdown)."""
+        if factor <= 0:
+            raise ValueError(f"slowdown: must be > 0, got {factor}")
+        self._replicas[self._index[replica_id]].slowdown = factor
 
     def run(self, stages: Sequence[tuple[float, Sequence[WorkItem]]]) -> list[StageRecord]:
         """Run (qps, items) stages in order; returns one record per stage."""
@@ -264,7 +271,7 @@ class FleetSimulation:
         rep.pending = res
         rep.busy = res is not None
         if res is not None:
-            heapq.heappush(heap, (t + res.duration_s * rep.spec.slowdown, _STEP_END, seq, r_i))
+            heapq.heappush(heap, (t + res.duration_s * rep.slowdown, _STEP_END, seq, r_i))
             seq += 1
         return seq
 

@@ -167,6 +167,8 @@ class Engine:
         self._finish_heap: list[tuple[int, int, int, _Seq]] = []
         self._step_no = 0
         self._order = 0
+        p = config.profile
+        self._prices = (p.step_base_s, p.prefill_token_s, p.prefill_attn_s, p.decode_seq_s, p.ctx_token_s)
 
     # --- state a scrape or router sees ---------------------------------------------------
 
@@ -242,24 +244,71 @@ class Engine:
         if not self._running and not self._waiting:
             return None
         j = self._step_no = self._step_no + 1
-        cfg = self.config
-        prof = cfg.profile
-        bs = self.block_size
         pool = self._pool
         work = _Work()
 
         # 1. Every decoding sequence takes one token; some need a fresh block for it.
-        r = j % bs
-        while self._cross[r] > pool.available:
-            self._preempt_last(j)
-            work.preempted += 1
-        pool.allocate(self._cross[r])
+        r = j % self.block_size
+        need = self._cross[r]
+        if need:
+            while need > pool.available:
+                self._preempt_last(j)
+                work.preempted += 1
+                need = self._cross[r]
+            pool.allocate(need)
         n_dec = len(self._decoding)
         ctx = self._offset_sum + n_dec * j
         decoded = tuple(self._decoding) if n_dec else ()
-        budget = cfg.max_num_batched_tokens - n_dec
 
-        # 2. Requests part-way through their prefill continue, in admission order.
+        # 2-4. Prefill: continue part-done prompts, admit waiting ones, run the chunks.
+        prefill_tokens = 0
+        attn = 0.0
+        produced: list[str] = []
+        first: list[str] = []
+        finished: list[FinishedRequest] = []
+        if self._prefilling or self._waiting:
+            budget = self.config.max_num_batched_tokens - n_dec
+            budget = self._continue_prefills(j, budget, n_dec, work)
+            self._admit(budget, work)
+            prefill_tokens, attn = self._run_chunks(j, work.chunks, produced, first, finished)
+            if not n_dec and not work.chunks:
+                raise EngineError(f"step {j} scheduled nothing with {len(self._running)} running, "
+                                  f"{len(self._waiting)} waiting, {pool.available} blocks available")
+
+        # 5. Decoding sequences that reached max_tokens leave.
+        heap = self._finish_heap
+        while heap and heap[0][0] <= j:
+            _f, _o, epoch, seq = heapq.heappop(heap)
+            if epoch != seq.epoch:
+                continue
+            seq.generated += j - seq.anchor
+            kv = seq.target + (j - seq.anchor)
+            self._stop_decoding(seq)
+            del self._running[seq.rid]
+            self._release(seq, kv)
+            finished.append(self._retire(seq, "length"))
+
+        base_s, prefill_s, attn_s, seq_s, ctx_s = self._prices
+        duration = base_s + prefill_s * prefill_tokens + attn_s * attn + seq_s * n_dec + ctx_s * ctx
+        stats = self.stats
+        stats.steps += 1
+        stats.busy_s += duration
+        stats.generation_tokens += n_dec + len(produced)
+        return StepResult(
+            duration_s=duration,
+            tokens=decoded + tuple(produced) if produced else decoded,
+            first_tokens=tuple(first),
+            finished=tuple(finished),
+            admitted=tuple(work.admitted),
+            num_prefill_tokens=prefill_tokens,
+            num_decode_seqs=n_dec,
+            num_preempted=work.preempted,
+        )
+
+    def _continue_prefills(self, j: int, budget: int, n_dec: int, work: _Work) -> int:
+        """Give part-prefilled requests their next chunk, in admission order; returns the budget left."""
+        bs = self.block_size
+        pool = self._pool
         for seq in list(self._prefilling.values()):
             if budget <= 0:
                 break
@@ -278,18 +327,23 @@ class Engine:
             pool.allocate(new)
             work.chunks.append((seq, chunk))
             budget -= chunk
+        return budget
 
-        # 3. Admit waiting requests, first come first served, while budget, seats and blocks last.
-        self._admit(budget, work)
-
-        # 4. Run the prefill chunks.
+    def _run_chunks(
+        self,
+        j: int,
+        chunks: list[tuple[_Seq, int]],
+        produced: list[str],
+        first: list[str],
+        finished: list[FinishedRequest],
+    ) -> tuple[int, float]:
+        """Compute the scheduled prefill chunks; returns (prefill tokens, attention work)."""
+        bs = self.block_size
+        pool = self._pool
+        caching = self.config.enable_prefix_caching
         prefill_tokens = 0
         attn = 0.0
-        produced: list[str] = []
-        first: list[str] = []
-        finished: list[FinishedRequest] = []
-        caching = cfg.enable_prefix_caching
-        for seq, chunk in work.chunks:
+        for seq, chunk in chunks:
             start = seq.computed
             end = start + chunk
             prefill_tokens += chunk
@@ -313,44 +367,7 @@ class Engine:
                     finished.append(self._retire(seq, "length"))
                 else:
                     self._start_decoding(seq, j)
-
-        # 5. Decoding sequences that reached max_tokens leave.
-        heap = self._finish_heap
-        while heap and heap[0][0] <= j:
-            _f, _o, epoch, seq = heapq.heappop(heap)
-            if epoch != seq.epoch:
-                continue
-            seq.generated += j - seq.anchor
-            kv = seq.target + (j - seq.anchor)
-            self._stop_decoding(seq)
-            del self._running[seq.rid]
-            self._release(seq, kv)
-            finished.append(self._retire(seq, "length"))
-
-        if not n_dec and not work.chunks:
-            raise EngineError(f"step {j} scheduled nothing with {len(self._running)} running, "
-                              f"{len(self._waiting)} waiting, {pool.available} blocks available")
-        duration = (
-            prof.step_base_s
-            + prof.prefill_token_s * prefill_tokens
-            + prof.prefill_attn_s * attn
-            + prof.decode_seq_s * n_dec
-            + prof.ctx_token_s * ctx
-        )
-        stats = self.stats
-        stats.steps += 1
-        stats.busy_s += duration
-        stats.generation_tokens += n_dec + len(produced)
-        return StepResult(
-            duration_s=duration,
-            tokens=decoded + tuple(produced) if produced else decoded,
-            first_tokens=tuple(first),
-            finished=tuple(finished),
-            admitted=tuple(work.admitted),
-            num_prefill_tokens=prefill_tokens,
-            num_decode_seqs=n_dec,
-            num_preempted=work.preempted,
-        )
+        return prefill_tokens, attn
 
     # --- internals -------------------------------------------------------------------------
 

@@ -96,6 +96,22 @@ class SpeedProfile:
         """KV blocks for `block_size` (default: the profile's own)."""
         return max(1, self.kv_capacity_tokens // (block_size or self.block_size))
 
+    def decode_tokens_per_s(self, context_tokens: int, batch: int | None = None) -> float:
+        """Output tokens/s of a pure-decode batch at `context_tokens` per sequence.
+
+        `batch` defaults to the largest batch that max-num-seqs and KV capacity allow: a prior
+        for capacity estimates before any metrics exist.
+        """
+        if batch is None:
+            batch = min(self.max_num_seqs, max(1, self.kv_capacity_tokens // max(1, context_tokens)))
+        step = self.step_base_s + batch * (self.decode_seq_s + self.ctx_token_s * context_tokens)
+        return batch / step
+
+    def prefill_tokens_per_s(self, prompt_tokens: int) -> float:
+        """Prefill throughput for prompts of `prompt_tokens` (no cache hits, no decode alongside)."""
+        per_token = self.prefill_token_s + self.prefill_attn_s * prompt_tokens / 2
+        return 1.0 / per_token
+
 
 ACCELERATORS: dict[str, Accelerator] = {
     a.name: a

@@ -80,3 +80,11 @@ def test_bad_replica_lists_are_refused(bad: object) -> None:
     reps = [] if bad == [] else [ReplicaSpec("a", build_profile("cpu"))] * 2
     with pytest.raises(ValueError, match="replicas"):
         FleetSimulation(reps, FakeRoundRobin())
+
+
+def test_slowdown_can_change_between_stages() -> None:
+    sim = FleetSimulation([ReplicaSpec("only", build_profile("h100-nvl"))], FakeRoundRobin())
+    before = summarize(sim.run(_stages(qps=2))[0], {})
+    sim.set_slowdown("only", 2.0)
+    after = summarize(sim.run(_stages(qps=2, seed=0))[0], {})
+    assert after.itl_mean_s == pytest.approx(2 * before.itl_mean_s, rel=0.2)

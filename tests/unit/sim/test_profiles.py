@@ -29,3 +29,9 @@ def test_unknown_profile_lists_known_ones() -> None:
 )
 def test_size_class_is_guessed_from_the_model_name(model: str, size: str) -> None:
     assert size_class_for_model(model) == size
+
+
+def test_capacity_priors_rank_vendors_as_calibrated() -> None:
+    decode = {n: build_profile(n).decode_tokens_per_s(context_tokens=7700) for n in ("h100-nvl", "mi325x", "gaudi3")}
+    assert decode["h100-nvl"] > decode["mi325x"] > decode["gaudi3"] > 0
+    assert build_profile("h100-nvl").prefill_tokens_per_s(7200) > build_profile("mi325x").prefill_tokens_per_s(7200)
