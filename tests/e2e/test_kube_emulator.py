@@ -414,7 +414,7 @@ async def test_repository_crds_are_served(kube: ApiServerEmulator, http: Http) -
     assert any(r["name"] == "heteroinferencepools/status" for r in body["resources"])
 
 
-async def test_a_posted_crd_becomes_a_served_resource(http: Http) -> None:
+async def test_a_posted_crd_becomes_a_served_resource(http: Http, kube: ApiServerEmulator) -> None:
     crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
            "metadata": {"name": "gizmos.test.heteropool.dev"},
            "spec": {"group": GROUP, "scope": "Namespaced",
@@ -427,7 +427,11 @@ async def test_a_posted_crd_becomes_a_served_resource(http: Http) -> None:
     path = f"/apis/{GROUP}/v1/namespaces/default/gizmos"
     assert (await http("POST", path, {"metadata": {"name": "g"}, "spec": {"n": 1}}))[0] == 201
     assert (await http("POST", path, {"metadata": {"name": "h"}, "spec": {"n": "x"}}))[0] == 422
-    await http("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.test.heteropool.dev")
+    async with http.session.get(f"{http.base}{path}?watch=true&resourceVersion="
+                                f"{kube.resource_version}") as watch:
+        await http("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                   "gizmos.test.heteropool.dev")
+        assert await read_events(watch, 1) == [("DELETED", "g")]
     assert (await http("GET", path))[0] == 404
 
 
@@ -663,3 +667,9 @@ async def test_tables_render_printer_columns(http: Http) -> None:
     assert [row["cells"] for row in table["rows"]] == [["t", 4]]
     _, table = await http("GET", CONFIGMAPS, headers=table_accept)
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Age"]
+
+
+async def test_wait_for_reports_the_unmet_condition(kube: ApiServerEmulator) -> None:
+    with pytest.raises(AssertionError, match="child exists: not met within 0.05 s"):
+        await kube.wait_for(lambda: kube.get_object("v1/configmaps", "default", "never"),
+                            timeout=0.05, message="child exists")

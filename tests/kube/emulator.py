@@ -130,14 +130,14 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
     async def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 5.0,
                        message: str = "condition") -> Any:
         """Await until `predicate()` is truthy, re-checking after every stored change."""
-        async with asyncio.timeout(timeout):
-            while True:
-                result = predicate()
-                if result:
-                    return result
-                self._changed.clear()
-                await self._changed.wait()
-        raise AssertionError(message)  # pragma: no cover  # unreachable: timeout raises
+        try:
+            async with asyncio.timeout(timeout):
+                while not (result := predicate()):
+                    self._changed.clear()
+                    await self._changed.wait()
+                return result
+        except TimeoutError:
+            raise AssertionError(f"{message}: not met within {timeout} s") from None
 
     def close_watches(self) -> None:
         """End every open watch stream (so servers shut down without hanging handlers)."""
@@ -170,13 +170,13 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
                     subresources=set(ver.subresources),
                     verbs={"get", "list", "watch", "create", "update", "patch", "delete",
                            "deletecollection"})
-            else:
-                self._crds.pop(key, None)
+            elif key in self._crds:  # the CRD is gone: so are its objects (DELETED events)
+                kind = self._kind(*key)
+                for obj in list(self._store.scan(ver.group, ver.plural, None)):
+                    self._store.remove(kind, obj)
+                del self._crds[key]
                 if ver.key in self.resources:
                     del self.resources[ver.key]
-                for obj in list(self._store.scan(ver.group, ver.plural, None)):
-                    self._store.objects.pop((ver.group, ver.plural, obj["metadata"].get("namespace"),
-                                             obj["metadata"]["name"]), None)
 
     def _publish(self, event: Event) -> None:
         self._events.append(event)

@@ -205,7 +205,7 @@ class Store:
         if kind.plural == "customresourcedefinitions" and kind.group == "apiextensions.k8s.io":
             self.on_crd(new, True)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            self._remove(kind, new)
+            self.remove(kind, new)
         return copy.deepcopy(new)
 
     def delete(self, kind: Kind, current: dict[str, Any], *, policy: str = "Background",
@@ -234,9 +234,9 @@ class Store:
             self.on_event(Event(self.rv, kind.group, kind.plural, "MODIFIED", copy.deepcopy(new),
                                 copy.deepcopy(current)))
             return copy.deepcopy(new)
-        return self._remove(kind, current)
+        return self.remove(kind, current)
 
-    def _remove(self, kind: Kind, current: dict[str, Any]) -> dict[str, Any]:
+    def remove(self, kind: Kind, current: dict[str, Any]) -> dict[str, Any]:
         meta = current["metadata"]
         key = (kind.group, kind.plural, meta.get("namespace"), meta["name"])
         gone = copy.deepcopy(current)
