@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 
 from pydantic import ValidationError
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(f"heteropool sim: {exc}", file=sys.stderr)
         return 2
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     loop_factory = None
     with contextlib.suppress(ImportError):
         import uvloop
