@@ -673,3 +673,12 @@ async def test_wait_for_reports_the_unmet_condition(kube: ApiServerEmulator) -> 
     with pytest.raises(AssertionError, match="child exists: not met within 0.05 s"):
         await kube.wait_for(lambda: kube.get_object("v1/configmaps", "default", "never"),
                             timeout=0.05, message="child exists")
+
+
+async def test_a_deployment_selector_is_immutable(http: Http) -> None:
+    path = "/apis/apps/v1/namespaces/default/deployments"
+    await http("POST", path, deployment("sel"))
+    patch = {"spec": {"selector": {"matchLabels": {"app": "sel", "extra": "x"}}}}
+    status, body = await http("PATCH", f"{path}/sel", patch, MERGE)
+    assert (status, body["details"]["causes"][0]["field"]) == (422, "spec.selector")
+    assert "immutable" in body["message"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from .schema import CrdVersion, prune_and_default, validate
 
 # (group, plural, namespace or None, name): storage is shared across the versions of a resource.
 Key = tuple[str, str, str | None, str]
+IMMUTABLE_SELECTOR_KINDS = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets"})
 SYSTEM_METADATA = ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
                    "deletionGracePeriodSeconds", "generation", "resourceVersion")
 
@@ -188,6 +190,12 @@ class Store:
                         "reason": "FieldValueForbidden", "field": "metadata.finalizers",
                         "message": "Forbidden: no new finalizers can be added if the object is"
                                    " being deleted"}])
+        if kind.group == "apps" and kind.plural in IMMUTABLE_SELECTOR_KINDS and \
+                (new.get("spec") or {}).get("selector") != (current.get("spec") or {}).get("selector"):
+            raise errors.invalid(kind.kind, kind.group, cur_meta["name"], [{
+                "reason": "FieldValueInvalid", "field": "spec.selector",
+                "message": f"Invalid value: {json.dumps((new.get('spec') or {}).get('selector'))}:"
+                           " field is immutable"}])
         new = self._admit(self.shaped(new, kind), kind)
         for field in ("apiVersion", "kind"):
             new[field] = current.get(field, new.get(field))
