@@ -88,6 +88,8 @@ class _Replica:
     busy: bool = False
     pending: StepResult | None = None
     slowdown: float = 1.0
+    capacity_tokens_per_s: float | None = None
+    weight: float | None = None
     in_flight: int = 0
     queued_prompt_tokens: int = 0
     num_running: int | None = None
@@ -111,7 +113,14 @@ class FleetSimulation:
         scrape_interval_s: float = 0.2,
         tokenizer: Tokenizer | None = None,
         on_step: Callable[[str, float, StepResult], None] | None = None,
+        on_scrape: Callable[[float], None] | None = None,
     ) -> None:
+        """Args:
+            scrape_interval_s: how often (simulated) routers' engine state is refreshed.
+            on_step: called with (replica id, end time, result) after every engine step.
+            on_scrape: called with the time after every scrape; a weight controller in the loop
+                reads `engine(id).stats` there and calls `set_routing`.
+        """
         if not replicas:
             raise ValueError("replicas: at least one replica is required")
         if scrape_interval_s <= 0:
@@ -119,6 +128,7 @@ class FleetSimulation:
         self.router = router
         self.scrape_interval_s = scrape_interval_s
         self._on_step = on_step
+        self._on_scrape = on_scrape
         tokenizer = tokenizer or Tokenizer()
         hashers: dict[int, PrefixHasher] = {}
         self._replicas: list[_Replica] = []
@@ -136,9 +146,13 @@ class FleetSimulation:
             bs = config.block_size
             hasher = hashers.setdefault(bs, PrefixHasher(tokenizer, bs))
             self._index[spec.id] = len(self._replicas)
-            self._replicas.append(_Replica(spec, Engine(config), hasher, slowdown=spec.slowdown))
+            self._replicas.append(
+                _Replica(spec, Engine(config), hasher, slowdown=spec.slowdown,
+                         capacity_tokens_per_s=spec.capacity_tokens_per_s, weight=spec.weight)
+            )
         self.now_s = 0.0
         self.replica_ids = tuple(self._index)
+        self.vendors = {r.spec.id: r.spec.vendor for r in self._replicas}
 
     def engine(self, replica_id: str) -> Engine:
         """The engine of one replica (for inspection in tests and reports)."""
@@ -149,6 +163,16 @@ class FleetSimulation:
         if factor <= 0:
             raise ValueError(f"slowdown: must be > 0, got {factor}")
         self._replicas[self._index[replica_id]].slowdown = factor
+
+    def set_routing(
+        self, replica_id: str, *, capacity_tokens_per_s: float | None = None, weight: float | None = None
+    ) -> None:
+        """Change what routers see as an endpoint's capacity and weight (None leaves it as is)."""
+        rep = self._replicas[self._index[replica_id]]
+        if capacity_tokens_per_s is not None:
+            rep.capacity_tokens_per_s = capacity_tokens_per_s
+        if weight is not None:
+            rep.weight = weight
 
     def run(self, stages: Sequence[tuple[float, Sequence[WorkItem]]]) -> list[StageRecord]:
         """Run (qps, items) stages in order; returns one record per stage."""
@@ -232,8 +256,8 @@ class FleetSimulation:
                 id=r.spec.id,
                 vendor=r.spec.vendor,
                 block_size=r.engine.block_size,
-                capacity_tokens_per_s=r.spec.capacity_tokens_per_s,
-                weight=r.spec.weight,
+                capacity_tokens_per_s=r.capacity_tokens_per_s,
+                weight=r.weight,
                 in_flight=r.in_flight,
                 queued_prompt_tokens=r.queued_prompt_tokens,
                 num_running=r.num_running,
@@ -281,3 +305,5 @@ class FleetSimulation:
             rep.num_running = eng.num_running
             rep.num_waiting = eng.num_waiting
             rep.kv_usage = eng.kv_usage()
+        if self._on_scrape is not None:
+            self._on_scrape(self.now_s)

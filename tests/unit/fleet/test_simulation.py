@@ -88,3 +88,18 @@ def test_slowdown_can_change_between_stages() -> None:
     sim.set_slowdown("only", 2.0)
     after = summarize(sim.run(_stages(qps=2, seed=0))[0], {})
     assert after.itl_mean_s == pytest.approx(2 * before.itl_mean_s, rel=0.2)
+
+
+def test_a_controller_in_the_loop_can_change_weights_at_scrapes() -> None:
+    router = FakeRoundRobin()
+    sim: FleetSimulation
+
+    def controller(now_s: float) -> None:
+        sim.set_routing("p0", weight=now_s, capacity_tokens_per_s=1000.0)
+
+    sim = _fleet(router, scrape_interval_s=0.5, on_scrape=controller)
+    sim.run(_stages())
+    weights = [next(v.weight for v in views if v.id == "p0") for views in router.seen]
+    assert weights[0] == 0.0 and weights[-1] is not None and weights[-1] > 1.0
+    assert all(v.capacity_tokens_per_s == 1000.0 for views in router.seen for v in views if v.id == "p0")
+    assert sim.vendors == {"p0": "nvidia", "p1": "nvidia", "p2": "nvidia"}
