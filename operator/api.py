@@ -158,7 +158,7 @@ class VllmArgs(_Spec):
     block_size: Literal[8, 16, 32, 64, 128, 256] | None = Field(
         None, description="--block-size (tokens per KV block). Default: the vendor's (16 on GPUs, 128 on Gaudi)."
     )
-    max_num_seqs: int | None = Field(None, ge=1, le=4096, description="--max-num-seqs. Default: the vendor's.")
+    max_num_seqs: int | None = Field(None, ge=1, le=4096, description="--max-num-seqs. Default: vLLM's for the hardware (1024 on >= 70 GiB GPUs, else 256).")
     max_num_batched_tokens: int | None = Field(None, ge=16, le=1_048_576, description="--max-num-batched-tokens.")
     gpu_memory_utilization: float | None = Field(
         None, gt=0, le=1, description="--gpu-memory-utilization, a fraction of device memory (0, 1]."

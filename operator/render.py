@@ -117,7 +117,6 @@ def _vllm_args(pool: Pool, group: VendorGroup, profile: VendorProfile) -> list[s
     model = pool.spec.model
     vllm = group.vllm
     block_size = vllm.block_size or profile.default_block_size
-    max_num_seqs = vllm.max_num_seqs or profile.default_max_num_seqs
     if profile.is_simulator:
         args = ["--model", model.name, "--profile", group.accelerator or profile.default_accelerator]
     else:
@@ -126,14 +125,17 @@ def _vllm_args(pool: Pool, group: VendorGroup, profile: VendorProfile) -> list[s
         "--served-model-name", model.effective_served_name,
         "--host", "0.0.0.0",
         "--port", str(VLLM_PORT),
-        "--block-size", str(block_size),
-        "--max-num-seqs", str(max_num_seqs),
+        "--block-size", str(block_size),  # always explicit: the gateway's prefix index relies on it
     ]  # fmt: skip
-    optional: list[tuple[str, Any]] = [("--max-model-len", model.max_model_len)]
+    # Unset engine limits keep vLLM's per-hardware defaults (e.g. max-num-seqs 1024 on >= 70 GiB GPUs).
+    optional: list[tuple[str, Any]] = [
+        ("--max-num-seqs", vllm.max_num_seqs),
+        ("--max-num-batched-tokens", vllm.max_num_batched_tokens),
+        ("--max-model-len", model.max_model_len),
+    ]
     if not profile.is_simulator:  # the simulator mirrors only some of vLLM's engine flags
         optional += [
             ("--revision", model.revision),
-            ("--max-num-batched-tokens", vllm.max_num_batched_tokens),
             ("--gpu-memory-utilization", vllm.gpu_memory_utilization),
             ("--kv-cache-dtype", vllm.kv_cache_dtype),
         ]

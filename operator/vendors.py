@@ -36,7 +36,6 @@ class VendorProfile:
     default_accelerator: str
     device_resource: str | None
     default_block_size: int
-    default_max_num_seqs: int
     startup_timeout_s: int
     shm_size: str
     command: tuple[str, ...] = ("vllm", "serve")
@@ -58,7 +57,6 @@ _NVIDIA = VendorProfile(
     default_accelerator="h100-nvl",
     device_resource="nvidia.com/gpu",
     default_block_size=16,
-    default_max_num_seqs=256,
     startup_timeout_s=20 * 60,
     shm_size="8Gi",
     requests={"cpu": "4", "memory": "32Gi"},
@@ -72,7 +70,6 @@ _AMD = VendorProfile(
     default_accelerator="mi300x",
     device_resource="amd.com/gpu",
     default_block_size=16,
-    default_max_num_seqs=256,
     startup_timeout_s=30 * 60,
     shm_size="16Gi",
     host_ipc=True,
@@ -91,7 +88,6 @@ _GAUDI = VendorProfile(
     default_accelerator="gaudi3",
     device_resource="habana.ai/gaudi",
     default_block_size=128,
-    default_max_num_seqs=256,
     # Graph warm-up can take far longer than a GPU start; the startupProbe budget follows.
     startup_timeout_s=120 * 60,
     shm_size="16Gi",
@@ -112,7 +108,6 @@ _SIM = VendorProfile(
     default_accelerator="cpu",
     device_resource=None,
     default_block_size=16,
-    default_max_num_seqs=256,
     startup_timeout_s=2 * 60,
     shm_size="64Mi",
     command=("heteropool", "sim"),
