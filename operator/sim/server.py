@@ -313,8 +313,11 @@ class SimServer:
             return _error(400, str(exc))
         try:
             if body.stream:
-                include_usage = bool(body.stream_options and body.stream_options.include_usage)
-                return await self._stream(request, stream, rid, model, chat=chat, include_usage=include_usage)
+                opts = body.stream_options
+                include_usage = bool(opts and opts.include_usage)
+                continuous = bool(include_usage and opts and opts.continuous_usage_stats)
+                return await self._stream(request, stream, rid, model, chat=chat, include_usage=include_usage,
+                                          continuous_usage=continuous)
             return await self._complete(stream, rid, model, chat=chat)
         finally:
             if stream.finished is None:
@@ -352,7 +355,15 @@ class SimServer:
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
 
     async def _stream(
-        self, request: web.Request, stream: RequestStream, rid: str, model: str, *, chat: bool, include_usage: bool
+        self,
+        request: web.Request,
+        stream: RequestStream,
+        rid: str,
+        model: str,
+        *,
+        chat: bool,
+        include_usage: bool,
+        continuous_usage: bool = False,
     ) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
@@ -362,7 +373,10 @@ class SimServer:
         if chat:
             first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                      "finish_reason": None}
-            await resp.write(_sse({**head, "choices": [first]}))
+            opening: dict[str, Any] = {**head, "choices": [first]}
+            if continuous_usage:
+                opening["usage"] = usage(stream.prompt_tokens, 0)
+            await resp.write(_sse(opening))
         sent = 0
         while True:
             self._check_alive()
@@ -382,7 +396,10 @@ class SimServer:
                               "stop_reason": None}
                 if last:
                     choice["stop_reason"] = None
-                out.append(_sse({**head, "choices": [choice]}))
+                chunk: dict[str, Any] = {**head, "choices": [choice]}
+                if continuous_usage:
+                    chunk["usage"] = usage(stream.prompt_tokens, sent)
+                out.append(_sse(chunk))
             if out:
                 await resp.write(b"".join(out))
             if fin is not None:

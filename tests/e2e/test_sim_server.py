@@ -149,6 +149,14 @@ def test_sse_wire_format_ends_with_usage_then_done(sim: Sim) -> None:
     assert '"choices":[]' in events[-3] and '"usage"' in events[-3]
 
 
+def test_continuous_usage_stats_put_usage_on_every_chunk(sim: Sim) -> None:
+    body = {"model": MODEL, "prompt": "hi", "max_tokens": 3, "stream": True,
+            "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
+    events = [e for e in httpx.post(sim.url + "/v1/completions", json=body).text.split("\n\n") if e.startswith("data: {")]
+    assert len(events) == 4 and all('"usage"' in e for e in events)
+    assert '"completion_tokens":2' in events[1]
+
+
 def test_bad_requests_get_vllm_style_errors(sim: Sim) -> None:
     r = httpx.post(sim.url + "/v1/completions", json={"model": "nope", "prompt": "x"})
     assert r.status_code == 404 and "does not exist" in r.json()["error"]["message"]
