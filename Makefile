@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-all clean crd
 
-$(STAMP): pyproject.toml setup.py
+$(STAMP): pyproject.toml setup.py scripts/install_helm.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/python scripts/install_helm.py --dest $(BIN)
 	touch $(STAMP)
 
 run: $(STAMP)
