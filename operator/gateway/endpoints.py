@@ -1,12 +1,11 @@
 """The gateway's live endpoint table: load counters, scraped state, ejection, snapshots.
 
-Every mutation replaces that endpoint's frozen `EndpointView`, so building the candidate list
-for a decision is a cheap scan (no per-request object construction for idle endpoints).
+A mutation only marks the endpoint's frozen `EndpointView` stale; the snapshot is rebuilt at the
+next decision that looks at it, so a request costs at most one rebuild, not one per counter change.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -23,13 +22,29 @@ class EndpointState:
 
     url: str
     vendor: str
-    view: EndpointView
+    base: EndpointView
     in_flight: int = 0
     queued_prompt_tokens: int = 0
     consecutive_failures: int = 0
     ejected_until: float = 0.0
     ejections: int = 0
     routed: int = 0
+    running: int | None = None
+    waiting: int | None = None
+    kv_usage: float | None = None
+    _view: EndpointView | None = None
+
+    @property
+    def view(self) -> EndpointView:
+        """The current snapshot, rebuilt only after a counter changed (not on every decision)."""
+        v = self._view
+        if v is None:
+            b = self.base
+            v = self._view = EndpointView(
+                b.id, b.vendor, b.block_size, b.capacity_tokens_per_s, b.weight, b.kv_capacity_tokens,
+                self.in_flight, self.queued_prompt_tokens, self.running, self.waiting, self.kv_usage,
+            )
+        return v
 
 
 class EndpointPool:
@@ -75,11 +90,12 @@ class EndpointPool:
                 weight=entry.weight,
             )
             if st is None:
-                self._states[url] = EndpointState(url=url, vendor=entry.vendor, view=EndpointView(id=url, **base))  # type: ignore[arg-type]
+                self._states[url] = EndpointState(url=url, vendor=entry.vendor, base=EndpointView(id=url, **base))  # type: ignore[arg-type]
                 added.append(url)
             else:
                 st.vendor = entry.vendor
-                st.view = dataclasses.replace(st.view, **base)  # type: ignore[arg-type]
+                st.base = EndpointView(id=url, **base)  # type: ignore[arg-type]
+                st._view = None
         return added, removed
 
     def urls(self) -> list[str]:
@@ -120,15 +136,16 @@ class EndpointPool:
         st.in_flight += 1
         st.routed += 1
         st.queued_prompt_tokens += prompt_tokens
-        st.view = dataclasses.replace(st.view, in_flight=st.in_flight, queued_prompt_tokens=st.queued_prompt_tokens)
+        st._view = None
 
     def first_token(self, url: str, prompt_tokens: int) -> None:
         """The endpoint started answering: its prompt is no longer queued."""
         st = self._states.get(url)
         if st is None:
             return
-        st.queued_prompt_tokens = max(0, st.queued_prompt_tokens - prompt_tokens)
-        st.view = dataclasses.replace(st.view, queued_prompt_tokens=st.queued_prompt_tokens)
+        if prompt_tokens:
+            st.queued_prompt_tokens = max(0, st.queued_prompt_tokens - prompt_tokens)
+            st._view = None
 
     def release(self, url: str, prompt_tokens_still_queued: int) -> None:
         st = self._states.get(url)
@@ -136,13 +153,15 @@ class EndpointPool:
             return
         st.in_flight = max(0, st.in_flight - 1)
         st.queued_prompt_tokens = max(0, st.queued_prompt_tokens - prompt_tokens_still_queued)
-        st.view = dataclasses.replace(st.view, in_flight=st.in_flight, queued_prompt_tokens=st.queued_prompt_tokens)
+        st._view = None
 
     def scraped(self, url: str, running: int | None, waiting: int | None, kv_usage: float | None) -> None:
         st = self._states.get(url)
         if st is None:
             return
-        st.view = dataclasses.replace(st.view, num_running=running, num_waiting=waiting, kv_cache_usage=kv_usage)
+        if (st.running, st.waiting, st.kv_usage) != (running, waiting, kv_usage):
+            st.running, st.waiting, st.kv_usage = running, waiting, kv_usage
+            st._view = None
 
     # --- health -----------------------------------------------------------------------------
     def success(self, url: str) -> None:

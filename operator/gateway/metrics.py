@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -10,7 +12,7 @@ from prometheus_client.registry import Collector
 
 from heteropool.gateway.endpoints import EndpointPool
 
-__all__ = ["GatewayMetrics", "OUTCOMES"]
+__all__ = ["GatewayMetrics", "EndpointMetrics", "OUTCOMES"]
 
 OUTCOMES = (
     "ok",
@@ -45,6 +47,17 @@ class _PoolCollector(Collector):
             ejected.add_metric([st.url, st.vendor], 1.0 if st.url in ejected_set else 0.0)
         yield in_flight
         yield ejected
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointMetrics:
+    """Label-bound children for one endpoint (labels() is resolved once, not per request)."""
+
+    routed: Any
+    prompt_tokens: Any
+    completion_tokens: Any
+    prefix_hit: Any
+    ejections: Any
 
 
 class GatewayMetrics:
@@ -91,3 +104,36 @@ class GatewayMetrics:
             "heteropool_gateway_ejections_total", "Endpoint ejections.", ["endpoint", "vendor"], registry=r
         )
         r.register(_PoolCollector(pool))
+        self._endpoints: dict[tuple[str, str], EndpointMetrics] = {}
+        self._policy: dict[tuple[str, str], Any] = {}
+
+    def endpoint(self, url: str, vendor: str) -> EndpointMetrics:
+        key = (url, vendor)
+        em = self._endpoints.get(key)
+        if em is None:
+            em = self._endpoints[key] = EndpointMetrics(
+                routed=self.routed.labels(url, vendor),
+                prompt_tokens=self.prompt_tokens.labels(url, vendor),
+                completion_tokens=self.completion_tokens.labels(url, vendor),
+                prefix_hit=self.prefix_hit.labels(vendor),
+                ejections=self.ejections.labels(url, vendor),
+            )
+        return em
+
+    def outcome(self, policy: str, outcome: str) -> Any:
+        """The requests_total child for (policy, outcome), cached."""
+        key = (policy, outcome)
+        child = self._policy.get(key)
+        if child is None:
+            child = self._policy[key] = self.requests.labels(policy, outcome)
+        return child
+
+    def timing(self, policy: str) -> tuple[Any, Any, Any]:
+        """(decision, ttft, e2e) histogram children for a policy, cached."""
+        key = (policy, "")
+        t = self._policy.get(key)
+        if t is None:
+            t = self._policy[key] = (
+                self.decision.labels(policy), self.ttft.labels(policy), self.e2e.labels(policy)
+            )
+        return t  # type: ignore[no-any-return]

@@ -41,10 +41,10 @@ def hash_prompt_blocks(prompt: str, block_chars: int, max_blocks: int, *, partia
         limit -= limit % block_chars
     if limit <= 0:
         return []
-    slices = _SLICES.get(block_chars)
-    if slices is None:
-        slices = _SLICES[block_chars] = [slice(i, i + block_chars) for i in range(0, block_chars * len(_SALTS), block_chars)]
     count = -(-limit // block_chars)
+    slices = _SLICES.get(block_chars)
+    if slices is None or len(slices) < count:
+        slices = _SLICES[block_chars] = [slice(i, i + block_chars) for i in range(0, block_chars * count, block_chars)]
     blocks = map(prompt.__getitem__, slices[:count])
     # position-salted block hashes, summed: order-sensitive and prefix-determined.
     return list(accumulate(map(operator.xor, map(hash, blocks), _SALTS)))

@@ -51,23 +51,23 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
     t_start = time.perf_counter()
 
     if gw.auth_header is not None and request.headers.get("Authorization") != gw.auth_header:
-        m.requests.labels(policy, "rejected").inc()
+        m.outcome(policy, "rejected").inc()
         return json_error(401, "missing or invalid bearer token", "authentication_error")
     if request.content_length is not None and request.content_length > s.max_body_bytes:
-        m.requests.labels(policy, "rejected").inc()
+        m.outcome(policy, "rejected").inc()
         return _too_large(request.content_length, s.max_body_bytes)
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
-        m.requests.labels(policy, "rejected").inc()
+        m.outcome(policy, "rejected").inc()
         return _too_large(None, s.max_body_bytes)
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        m.requests.labels(policy, "rejected").inc()
+        m.outcome(policy, "rejected").inc()
         return json_error(400, f"request body is not valid JSON: {exc}", "invalid_request_error")
     if not isinstance(doc, dict):
-        m.requests.labels(policy, "rejected").inc()
+        m.outcome(policy, "rejected").inc()
         return json_error(400, "request body must be a JSON object", "invalid_request_error")
 
     prompt = prompt_text(doc, chat=request.path.endswith("/chat/completions"))
@@ -94,32 +94,33 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
             if tried:
                 break
             if full:
-                m.requests.labels(policy, "saturated").inc()
+                m.outcome(policy, "saturated").inc()
                 return json_error(429, "every endpoint is at its in-flight limit", "overloaded", retry_after=s.retry_after_s)
-            m.requests.labels(policy, "no_endpoint").inc()
+            m.outcome(policy, "no_endpoint").inc()
             return json_error(503, "no healthy endpoint", "unavailable", retry_after=s.retry_after_s)
         t0 = time.perf_counter()
         try:
             url = gw.router.pick(rreq, views)
         except NoEndpointError as exc:
             outcome = "saturated" if exc.saturated else "no_endpoint"
-            m.requests.labels(policy, outcome).inc()
+            m.outcome(policy, outcome).inc()
             return json_error(429 if exc.saturated else 503, str(exc), "overloaded", retry_after=s.retry_after_s)
-        m.decision.labels(policy).observe(time.perf_counter() - t0)
+        m.timing(policy)[0].observe(time.perf_counter() - t0)
         st = gw.pool.get(url)
         vendor = st.vendor if st is not None else "unknown"
+        em = m.endpoint(url, vendor)
         share = gw.prefix_share(rreq, url)
         gw.router.on_routed(rreq, url)
         gw.pool.acquire(url, prompt_tokens)
-        m.routed.labels(url, vendor).inc()
+        em.routed.inc()
         if share is not None:
-            m.prefix_hit.labels(vendor).observe(share)
+            em.prefix_hit.observe(share)
         try:
             upstream = await gw.session.post(url + request.path_qs, data=body, headers=headers)
         except _CONNECT_ERRORS as exc:
             _abandon(gw, rreq, url, prompt_tokens)
             if gw.pool.failure(url, hard=True):
-                m.ejections.labels(url, vendor).inc()
+                m.endpoint(url, vendor).ejections.inc()
             tried.append(url)
             last_error = f"{url}: {exc.__class__.__name__}: {exc}"
             log.warning("upstream connect failed, trying another endpoint: %s", last_error)
@@ -128,11 +129,11 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
             continue
         except asyncio.TimeoutError:
             _abandon(gw, rreq, url, prompt_tokens)
-            m.requests.labels(policy, "timeout").inc()
+            m.outcome(policy, "timeout").inc()
             return json_error(504, f"upstream {url} timed out", "timeout")
         except BaseException:
             _abandon(gw, rreq, url, prompt_tokens)
-            m.requests.labels(policy, "cancelled").inc()
+            m.outcome(policy, "cancelled").inc()
             raise
         if (
             upstream.status in _RETRYABLE_STATUS
@@ -142,14 +143,14 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
             upstream.close()
             _abandon(gw, rreq, url, prompt_tokens)
             if gw.pool.failure(url):
-                m.ejections.labels(url, vendor).inc()
+                m.endpoint(url, vendor).ejections.inc()
             tried.append(url)
             last_error = f"{url}: HTTP {upstream.status}"
             m.retries.labels("status").inc()
             continue
         return await _relay(gw, request, upstream, rreq, url, vendor, t_start)
 
-    m.requests.labels(policy, "upstream_error").inc()
+    m.outcome(policy, "upstream_error").inc()
     return json_error(502, f"all tried endpoints failed; last: {last_error}", "upstream_error")
 
 
@@ -192,7 +193,7 @@ async def _relay(
                 async for chunk in upstream.content.iter_any():
                     if first:
                         first = False
-                        m.ttft.labels(policy).observe(time.perf_counter() - t_start)
+                        m.timing(policy)[1].observe(time.perf_counter() - t_start)
                         gw.pool.first_token(url, queued)
                         queued = 0
                     await resp.write(chunk)
@@ -203,7 +204,7 @@ async def _relay(
                 log.warning("upstream %s failed mid-stream: %r", url, exc)
                 ok = False
                 if gw.pool.failure(url):
-                    m.ejections.labels(url, vendor).inc()
+                    m.endpoint(url, vendor).ejections.inc()
                 if request.transport is not None:
                     request.transport.close()
                 return resp
@@ -218,7 +219,7 @@ async def _relay(
             except aiohttp.ClientError as exc:
                 outcome, ok = "upstream_error", False
                 return json_error(502, f"upstream {url} failed: {exc}", "upstream_error")
-            m.ttft.labels(policy).observe(time.perf_counter() - t_start)
+            m.timing(policy)[1].observe(time.perf_counter() - t_start)
             gw.pool.first_token(url, queued)
             queued = 0
             if ok:
@@ -239,11 +240,12 @@ async def _relay(
         if ok:
             gw.pool.success(url)
         elif upstream.status >= 500 and gw.pool.failure(url):
-            m.ejections.labels(url, vendor).inc()
-        m.requests.labels(policy, outcome).inc()
-        m.e2e.labels(policy).observe(time.perf_counter() - t_start)
+            m.endpoint(url, vendor).ejections.inc()
+        m.outcome(policy, outcome).inc()
+        m.timing(policy)[2].observe(time.perf_counter() - t_start)
+        em = m.endpoint(url, vendor)
         if usage is not None:
-            m.prompt_tokens.labels(url, vendor).inc(usage[0])
-            m.completion_tokens.labels(url, vendor).inc(usage[1])
+            em.prompt_tokens.inc(usage[0])
+            em.completion_tokens.inc(usage[1])
         else:
-            m.prompt_tokens.labels(url, vendor).inc(rreq.prompt_tokens)
+            em.prompt_tokens.inc(rreq.prompt_tokens)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -171,6 +172,9 @@ async def serve(settings: GatewaySettings, *, started: Callable[[str, int], None
     port = settings.port
     if server is not None and getattr(server, "sockets", None):
         port = server.sockets[0].getsockname()[1]
+    # Startup objects (modules, app, routes) never die: keep them out of every future GC pass.
+    gc.collect()
+    gc.freeze()
     if started is not None:
         started(settings.host, port)
     try:
