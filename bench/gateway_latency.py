@@ -130,7 +130,9 @@ class Result:
         return self.requests / self.seconds
 
 
-async def load(urls: list[str], concurrency: int, seconds: float, stream: bool, prompt_chars: int) -> Result:
+async def load(
+    urls: list[str], concurrency: int, seconds: float, stream: bool, prompt_chars: int, chunks: int = 4
+) -> Result:
     connector = aiohttp.TCPConnector(limit=0)
     ttft: list[float] = []
     e2e: list[float] = []
@@ -146,7 +148,7 @@ async def load(urls: list[str], concurrency: int, seconds: float, stream: bool, 
             while time.monotonic() < stop_at:
                 url = urls[(w + i) % len(urls)]
                 prompt = shared.format(g=(w + i) % 16)[:prompt_chars] + f" question {w}-{i}"
-                body = {"model": "bench-model", "prompt": prompt, "max_tokens": 4, "stream": stream}
+                body = {"model": "bench-model", "prompt": prompt, "max_tokens": chunks, "stream": stream}
                 if stream:
                     body["stream_options"] = {"include_usage": True}
                 t0 = time.perf_counter()
@@ -180,19 +182,19 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"# gateway benchmark ({os.cpu_count()} CPUs, {args.seconds:.0f} s per cell)\n")
 
     # phase 1: added latency with a fixed service time
-    workers = start_workers(3, args.ttft_ms, args.itl_ms, 4)
+    workers = start_workers(3, args.ttft_ms, args.itl_ms, args.chunks)
     procs = [p for _, p in workers]
     try:
         for w, _ in workers:
             await wait_ready(w)
         wurls = [w for w, _ in workers]
-        print(f"## Added latency, streaming, workers: TTFT {args.ttft_ms:.0f} ms + 3 x {args.itl_ms:.0f} ms, "
+        print(f"## Added latency, streaming, workers: TTFT {args.ttft_ms:.0f} ms + {args.chunks - 1} x {args.itl_ms:.0f} ms, "
               f"prompt {args.prompt_chars} chars, 16 shared-prefix groups\n")
         print("| target | streams | req/s | errors | TTFT p50 ms | TTFT p99 ms | e2e p50 ms | e2e p99 ms "
               "| added TTFT p50 ms | added TTFT p99 ms |")
         print("|---|---|---|---|---|---|---|---|---|---|")
         for c in (1, 32, 100):
-            direct = await load(wurls, c, args.seconds, True, args.prompt_chars)
+            direct = await load(wurls, c, args.seconds, True, args.prompt_chars, args.chunks)
             d50, d99 = pct(direct.ttft, 0.5) * 1e3, pct(direct.ttft, 0.99) * 1e3
             print(f"| direct | {c} | {direct.rate:.0f} | {direct.errors} | {d50:.2f} | {d99:.2f} | "
                   f"{pct(direct.e2e, .5) * 1e3:.2f} | {pct(direct.e2e, .99) * 1e3:.2f} | - | - |", flush=True)
@@ -200,7 +202,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 t = start_router(kind, wurls, tmp)
                 try:
                     await wait_ready(t.urls[0])
-                    r = await load(t.urls, c, args.seconds, True, args.prompt_chars)
+                    r = await load(t.urls, c, args.seconds, True, args.prompt_chars, args.chunks)
                 finally:
                     stop(t.procs)
                 t50, t99 = pct(r.ttft, 0.5) * 1e3, pct(r.ttft, 0.99) * 1e3
@@ -210,6 +212,8 @@ async def main_async(args: argparse.Namespace) -> None:
     finally:
         stop(procs)
 
+    if args.skip_rate:
+        return
     # phase 2: maximum request rate, zero service time
     workers = start_workers(1, 0, 0, 4)
     procs = [p for _, p in workers]
@@ -242,6 +246,8 @@ def main() -> None:
     ap.add_argument("--ttft-ms", type=float, default=100.0)
     ap.add_argument("--itl-ms", type=float, default=25.0)
     ap.add_argument("--prompt-chars", type=int, default=2000)
+    ap.add_argument("--chunks", type=int, default=4, help="SSE chunks per streamed response")
+    ap.add_argument("--skip-rate", action="store_true", help="only the added-latency phase")
     ap.add_argument("--rate-concurrency", type=int, default=64)
     ap.add_argument("--skip-rust", action="store_true")
     args = ap.parse_args()

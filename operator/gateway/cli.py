@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-key", default=None, help="require 'Authorization: Bearer KEY' (env HETEROPOOL_GATEWAY_API_KEY)"
     )
+    parser.add_argument("--kube-pool", default=None, help="discover endpoints from this pool's EndpointSlices")
+    parser.add_argument("--kube-namespace", default=None, help="namespace (default: the pod's own)")
+    parser.add_argument("--kube-configmap", default=None, help="routing ConfigMap to watch (routing.yaml)")
     parser.add_argument("--log-level", default="INFO")
 
 
@@ -59,6 +62,17 @@ def run(args: argparse.Namespace) -> int:
     from heteropool.gateway.server import serve
     from heteropool.gateway.settings import GatewaySettings
 
+    kube_api_url = None
+    namespace = args.kube_namespace
+    if args.kube_pool:
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host:
+            print("heteropool gateway: --kube-pool needs in-cluster credentials (KUBERNETES_SERVICE_HOST)", file=sys.stderr)
+            return 2
+        kube_api_url = f"https://{host}:{port}"
+        if namespace is None:
+            ns_file = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+            namespace = open(ns_file).read().strip() if os.path.exists(ns_file) else "default"
     try:
         settings = GatewaySettings(
             host=args.host,
@@ -78,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
             scrape_interval_s=args.scrape_interval_s,
             reload_interval_s=args.reload_interval_s,
             api_key=args.api_key or os.environ.get("HETEROPOOL_GATEWAY_API_KEY") or None,
+            kube_api_url=kube_api_url,
+            kube_namespace=namespace,
+            kube_pool=args.kube_pool,
+            kube_configmap=args.kube_configmap,
         )
     except (ValidationError, ValueError, OSError, yaml.YAMLError) as exc:
         print(f"heteropool gateway: {exc}", file=sys.stderr)

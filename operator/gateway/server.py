@@ -20,13 +20,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heteropool.gateway.endpoints import EndpointPool
+from heteropool.gateway.errors import ConfigError
 from heteropool.gateway.metrics import GatewayMetrics
 from heteropool.gateway.policies import build_router
 from heteropool.gateway.proxy import handle_inference, json_error
 from heteropool.gateway.scraper import probe_loop, scrape_loop
 from heteropool.gateway.settings import GatewaySettings
 from heteropool.gateway.sources import EndpointSource, FileEndpointSource
-from heteropool.routing import EndpointEntry, RouteRequest, Router
+from heteropool.routing import EndpointEntry, RouteRequest, Router, RoutingConfig
 
 __all__ = ["Gateway", "serve"]
 
@@ -59,6 +60,7 @@ class Gateway:
         self.source = source
         self._session: aiohttp.ClientSession | None = None
         self._prefix_share = getattr(self.router, "prefix_share", None)
+        self._policy, self._parameters = settings.policy, dict(settings.parameters)
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -67,6 +69,20 @@ class Gateway:
 
     def prefix_share(self, request: RouteRequest, endpoint_id: str) -> float | None:
         return self._prefix_share(request, endpoint_id) if self._prefix_share is not None else None
+
+    def apply_routing_config(self, config: RoutingConfig) -> None:
+        """A new routing ConfigMap: rebuild the router if its policy or parameters changed."""
+        if config.policy == self._policy and config.parameters == self._parameters:
+            return
+        try:
+            router = build_router(config.policy, seed=self.settings.seed, parameters=config.parameters)
+        except ConfigError as exc:
+            log.error("routing policy not applied, keeping %s: %s", self.router.name, exc)
+            return
+        log.info("routing policy now %s (parameters %s)", config.policy, config.parameters)
+        self.router = router
+        self._prefix_share = getattr(router, "prefix_share", None)
+        self._policy, self._parameters = config.policy, dict(config.parameters)
 
     def apply_endpoints(self, entries: Sequence[EndpointEntry]) -> None:
         added, removed = self.pool.apply(entries)
@@ -162,6 +178,15 @@ async def serve(settings: GatewaySettings, *, started: Callable[[str, int], None
         source = fsrc
         gw = Gateway(settings, source=source)
         gw.apply_endpoints(entries)
+    elif settings.kube_api_url and settings.kube_namespace and settings.kube_pool:
+        from heteropool.gateway.kube import InClusterCredentials, KubeEndpointSource
+
+        gw = Gateway(settings)
+        ksrc = KubeEndpointSource(
+            InClusterCredentials(settings.kube_api_url), settings.kube_namespace, settings.kube_pool,
+            settings.kube_configmap, on_config=gw.apply_routing_config,
+        )
+        gw.source = ksrc
     else:
         gw = Gateway(settings)
     runner = web.AppRunner(gw.build_app(), handler_cancellation=True, access_log=log if settings.access_log else None)

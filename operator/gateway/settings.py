@@ -31,4 +31,8 @@ class GatewaySettings(BaseModel):
     retry_after_s: int = Field(1, ge=0, description="Retry-After of 429/503 answers.")
     scrape_interval_s: float = Field(0.25, ge=0, description="vLLM /metrics scrape period (0 = off).")
     api_key: str | None = Field(None, description="If set, clients must send 'Authorization: Bearer <key>'.")
+    kube_api_url: str | None = Field(None, description="Kubernetes API URL (in-cluster discovery when set).")
+    kube_namespace: str | None = Field(None, description="Namespace of the pool's EndpointSlices and ConfigMap.")
+    kube_pool: str | None = Field(None, description="Pool name: EndpointSlices labelled heteropool.dev/pool=<pool>.")
+    kube_configmap: str | None = Field(None, description="Routing ConfigMap name (routing.yaml), watched.")
     access_log: bool = Field(False, description="Log every request (DEBUG-level detail otherwise).")
