@@ -220,7 +220,7 @@ async def test_streamed_ttft_matches_the_virtual_time_simulation() -> None:
     from heteropool.fleet.workloads import WorkItem
     from heteropool.sim.profiles import build_profile
 
-    scale = 2.0  # low, so a loaded 2-core machine's scheduling noise stays small in engine time
+    scale = 1.0  # real time, so a loaded 2-core machine's scheduling noise is not magnified
     system = "".join(f" s{i % 50}" for i in range(3000))
     plan = [(0.0, 400, 30), (0.4, 900, 20), (0.45, 200, 40), (1.5, 600, 10)]  # engine s, question, max_tokens
     items = [
@@ -265,7 +265,7 @@ async def test_streamed_ttft_matches_the_virtual_time_simulation() -> None:
     for rid, ttft, tokens in results:
         v_ttft, v_tokens = virtual[rid]
         assert tokens == v_tokens
-        assert v_ttft is not None and abs(ttft - v_ttft) <= max(0.08, 0.15 * v_ttft), (rid, ttft, v_ttft)
+        assert v_ttft is not None and abs(ttft - v_ttft) <= max(0.1, 0.15 * v_ttft), (rid, ttft, v_ttft)
 
 
 def test_peer_router_probes_are_answered(sim: Sim) -> None:

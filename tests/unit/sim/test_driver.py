@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 from heteropool.fleet.simulation import FleetSimulation, ReplicaSpec
 from heteropool.fleet.workloads import WorkItem
@@ -41,13 +42,20 @@ def _items() -> list[WorkItem]:
     return out
 
 
-def _virtual(items: list[WorkItem]) -> dict[str, tuple[float, int]]:
-    sim = FleetSimulation([ReplicaSpec("only", build_profile("mi325x"))], _Only())
+def _virtual(items: list[WorkItem]) -> tuple[dict[str, tuple[float, int]], float]:
+    """TTFT and token count per request, and the longest step, in virtual time."""
+    longest = [0.0]
+
+    def on_step(_rid: str, _t: float, res: object) -> None:
+        longest[0] = max(longest[0], res.duration_s)  # type: ignore[attr-defined]
+
+    sim = FleetSimulation([ReplicaSpec("only", build_profile("mi325x"))], _Only(), on_step=on_step)
     (stage,) = sim.run([(1.0, items)])
-    return {r.request_id: (r.ttft_s or -1.0, r.output_tokens) for r in stage.requests}
+    return {r.request_id: (r.ttft_s or -1.0, r.output_tokens) for r in stage.requests}, longest[0]
 
 
-async def _realtime(items: list[WorkItem]) -> dict[str, tuple[float, int]]:
+async def _realtime(items: list[WorkItem]) -> tuple[dict[str, tuple[float, int]], dict[str, float]]:
+    """TTFT and token count per request in real time, and the arrival stamps the driver gave them."""
     engine = Engine(EngineConfig.from_profile(build_profile("mi325x")))
     hasher = PrefixHasher(Tokenizer(), engine.block_size)
     driver = RealtimeDriver(engine, time_scale=TIME_SCALE)
@@ -72,18 +80,23 @@ async def _realtime(items: list[WorkItem]) -> dict[str, tuple[float, int]]:
                 await asyncio.wait_for(s.wait(), timeout=10)
     finally:
         await driver.stop()
-    return {
+    results = {
         rid: ((s.first_token_at or 0.0) - s.arrival, s.finished.generation_tokens if s.finished else -1)
         for rid, s in streams.items()
     }
+    return results, {rid: s.arrival for rid, s in streams.items()}
 
 
 async def test_realtime_and_virtual_time_agree_on_ttft_and_tokens() -> None:
     items = _items()
-    virtual = _virtual(items)
-    real = await _realtime(items)
+    real, arrivals = await _realtime(items)
+    # Replay the arrivals as the real-time driver stamped them: a busy test machine delays
+    # callbacks, and that noise belongs to the load generator, not to the engine schedule.
+    replayed = [replace(i, offset_s=arrivals[i.request_id] - arrivals["r0"]) for i in items]
+    virtual, longest_step_s = _virtual(replayed)
     assert {k: v[1] for k, v in real.items()} == {k: v[1] for k, v in virtual.items()}
-    for rid, (ttft, _) in virtual.items():
-        # Timer noise: a late wake-up of a few ms (x time scale) can move an arrival into the
-        # next step, so allow one step's worth of engine time.
-        assert abs(real[rid][0] - ttft) <= max(0.05, 0.1 * ttft), (rid, real[rid][0], ttft)
+    diffs = sorted(abs(real[rid][0] - ttft) for rid, (ttft, _) in virtual.items())
+    # Same schedule: equal TTFTs, except that a late wake-up of the driver may let an arrival
+    # join a step that (on the engine timeline) began just before it: at most one step apart.
+    assert diffs[len(diffs) // 2] < 1e-3, diffs
+    assert diffs[-1] <= longest_step_s + 1e-6, (diffs, longest_step_s)
