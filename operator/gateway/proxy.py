@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 ENDPOINT_HEADER = "x-heteropool-endpoint"
 _FORWARD_HEADERS = ("Accept", "X-Request-Id", "traceparent")
+_DONE = b"data: [DONE]\n\n"
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 _CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 _ids = itertools.count()
@@ -187,8 +188,9 @@ async def _relay(
             headers["Cache-Control"] = "no-cache"
             resp = web.StreamResponse(status=upstream.status, headers=headers)
             await resp.prepare(request)
-            tail = b""
+            prev = last = b""
             first = True
+            eof_sent = False
             try:
                 async for chunk in upstream.content.iter_any():
                     if first:
@@ -196,8 +198,15 @@ async def _relay(
                         m.timing(policy)[1].observe(time.perf_counter() - t_start)
                         gw.pool.first_token(url, queued)
                         queued = 0
-                    await resp.write(chunk)
-                    tail = chunk if len(chunk) > 4096 else (tail + chunk)[-8192:]
+                    prev, last = last, chunk
+                    if eof_sent:
+                        continue  # nothing may follow [DONE]; drain so the connection is reused
+                    if chunk.endswith(_DONE):
+                        # the final event: send it together with the chunked terminator (one write)
+                        await resp.write_eof(chunk)
+                        eof_sent = True
+                    else:
+                        await resp.write(chunk)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 # mid-stream failure: the client already has bytes, so cut the stream.
                 outcome = "timeout" if isinstance(exc, asyncio.TimeoutError) else "upstream_error"
@@ -208,8 +217,9 @@ async def _relay(
                 if request.transport is not None:
                     request.transport.close()
                 return resp
-            await resp.write_eof()
-            usage = usage_from_sse_tail(tail)
+            if not eof_sent:
+                await resp.write_eof()
+            usage = usage_from_sse_tail(prev + last)
         else:
             try:
                 data = await upstream.read()
