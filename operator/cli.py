@@ -23,7 +23,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "gateway": ("heteropool.gateway.cli", "run the routing gateway (OpenAI-compatible proxy)"),
     "weights": ("heteropool.commands.weights", "scrape replicas and rewrite routing weights (local mode)"),
     "up": ("heteropool.commands.up", "run a pool on this machine: simulators, gateway, weight loop"),
-    "simulate": ("heteropool.commands.simulate", "compare routing policies on a pool in simulated time"),
+    "simulate": ("heteropool.fleet.cli", "compare routing policies on a pool in simulated time"),
 }
 
 
