@@ -320,7 +320,7 @@ def expected_gateway_deployment(pool: Pool) -> dict[str, Any]:
     if gateway.api_key_secret_ref is not None:
         ref = gateway.api_key_secret_ref
         env.append(
-            {"name": "HETEROPOOL_API_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
+            {"name": "HETEROPOOL_GATEWAY_API_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
         )
     resources = {
         "requests": {"cpu": "500m", "memory": "256Mi", **gateway.resources.requests},
@@ -345,9 +345,9 @@ def expected_gateway_deployment(pool: Pool) -> dict[str, Any]:
             "gateway",
             "--host", "0.0.0.0",
             "--port", str(GATEWAY_PORT),
-            "--discovery", "kubernetes",
-            "--pool", pool.name,
-            "--routing-configmap", routing_configmap_name(pool),
+            "--kube-pool", pool.name,
+            "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
+            "--kube-configmap", routing_configmap_name(pool),
         ],  # fmt: skip
         env=env,
         resources={kind: _quantities(values) for kind, values in resources.items()},
