@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 # name -> (module holding add_arguments/run, one-line help)
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,7 +27,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _build_parser(command: str | None) -> argparse.ArgumentParser:
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    """The full parser; only `command`'s own arguments are loaded (importing its module)."""
     parser = argparse.ArgumentParser(
         prog="heteropool",
         description="One LLM inference pool across NVIDIA, AMD and Intel Gaudi on Kubernetes.",
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the chosen subcommand; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in args_list if not a.startswith("-")), None)
-    parser = _build_parser(command if command in _COMMANDS else None)
+    parser = build_parser(command if command in _COMMANDS else None)
     args = parser.parse_args(args_list)
     module = importlib.import_module(_COMMANDS[args.command][0])
     return int(module.run(args) or 0)

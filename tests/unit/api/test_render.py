@@ -255,3 +255,18 @@ def test_render_command_prints_multi_document_yaml(capsys: pytest.CaptureFixture
     assert main(["render", str(sample_path)]) == 0
     documents = list(yaml.safe_load_all(capsys.readouterr().out))
     assert [d["kind"] for d in documents].count("Deployment") == 4
+
+
+def test_rendered_entry_points_are_accepted_by_our_own_commands(sample: Sample) -> None:
+    """The gateway and sim pods run `heteropool ...`: their rendered arguments must parse."""
+    from heteropool.cli import build_parser
+
+    pool = _pool(sample("sim-pool.yaml"))
+    gateway = _container(expected_gateway_deployment(pool))
+    parsed = build_parser("gateway").parse_args(gateway["args"])
+    assert (parsed.kube_pool, parsed.kube_configmap, parsed.port) == ("sim", "sim-routing", 8080)
+    for group in pool.spec.vendors:
+        replica = _container(expected_vllm_deployment(pool, group))
+        assert replica["command"] == ["heteropool", "sim"]
+        parsed = build_parser("sim").parse_args(["sim", *replica["args"]])
+        assert parsed.profile == group.accelerator and parsed.port == 8000
