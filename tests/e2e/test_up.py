@@ -1,0 +1,109 @@
+"""`heteropool up samples/sim-pool.yaml`: serves an OpenAI completion within 30 s, stops cleanly.
+
+The real command as a process; the test reads its output for the gateway URL and the child
+pids, sends one completion with the openai client, then SIGINT, and checks that no child survives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from heteropool.localpool import free_port, heteropool_executable
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE = REPO / "samples" / "sim-pool.yaml"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie has exited (its parent is gone and nobody reaped it yet)
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.add(int(entry.name))
+    return out
+
+
+def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not within {timeout_s} s")
+        time.sleep(0.05)
+
+
+def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path: Path) -> None:
+    import openai
+
+    port = free_port()
+    log = tmp_path / "up.out"
+    started = time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [heteropool_executable(), "up", str(SAMPLE), "--port", str(port), "--max-replicas-per-group", "1",
+             "--time-scale", "5", "--interval", "1"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        _wait_for(lambda: "serving model" in log.read_text() or proc.poll() is not None, 30, "the serving line")
+        text = log.read_text()
+        assert proc.poll() is None, text
+        url = re.search(r"at (http://\S+/v1)", text).group(1)  # type: ignore[union-attr]
+        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=20)
+        completion = client.completions.create(model="granite-4.1-8b", prompt="Hello, pool", max_tokens=8)
+        elapsed = time.monotonic() - started
+        assert completion.choices[0].text and completion.usage.completion_tokens == 8
+        assert elapsed < 30, f"first completion after {elapsed:.1f} s"
+        _wait_for(lambda: "GROUP" in log.read_text(), 10, "the live table")
+        children = _children(proc.pid)
+        printed = {int(p) for p in re.findall(r"pid=(\d+)", log.read_text())}
+        assert len(printed) == 4 and printed <= children  # 3 simulators + the gateway
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(20) == 0
+        _wait_for(lambda: not any(_alive(p) for p in printed | children), 5, "children gone")
+        assert "stopped 4 processes" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_children_die_with_a_killed_up(tmp_path: Path) -> None:
+    log = tmp_path / "up.out"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [heteropool_executable(), "up", str(SAMPLE), "--port", str(free_port()), "--max-replicas-per-group", "1",
+             "--interval", "1"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        _wait_for(lambda: "serving model" in log.read_text() or proc.poll() is not None, 30, "the serving line")
+        printed = {int(p) for p in re.findall(r"pid=(\d+)", log.read_text())}
+        assert len(printed) == 4
+        proc.kill()  # SIGKILL: no chance to clean up; the parent-death signal must do it
+        proc.wait(10)
+        _wait_for(lambda: not any(_alive(p) for p in printed), 10, "orphans gone")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
