@@ -2,15 +2,18 @@
 
 Behaviour: each endpoint's relative capacity is `c = capacity x weight / max(capacity x weight)`
 over the candidates (unknown capacity = mean of the known ones; none known = all equal), and its
-load `u = (in_flight + 1) / c` - the gateway's own in-flight counter (never stale), raised to
-the scraped `running + waiting` when that is higher (other gateway replicas' traffic), plus the
+load `u = (in_flight + queued_prompt_tokens / queuedTokensPerRequest + 1) / c` - the gateway's
+own counters (never stale; queued prompt tokens are those of requests still waiting for their
+first token, so a replica that prefills slowly looks busier), the in-flight part raised to the
+scraped `running + waiting` when that is higher (other gateway replicas' traffic), plus the
 request itself. So 5 requests on an H100 weigh less than 5 on a Gaudi 3. Score:
 `clamp(1 - (u - u_min) / band, 0, 1)` with `band = spillAbs + spillRel x u_min`.
 Combined with `prefix-affinity-scorer` (score = cached share p), a warm endpoint keeps its
 prompts until it is `p x band` more loaded than the least-loaded one; then the request spills
 to the least-loaded endpoint, which becomes warm too (bounded spill). Cold prompts (p = 0 for
 all) go to the lowest normalised load, i.e. spread in proportion to capacity.
-Parameters: `spillAbs` 16.0 (in-flight requests on the largest endpoint), `spillRel` 0.5.
+Parameters: `spillAbs` 16.0 (in-flight requests on the largest endpoint), `spillRel` 0.5,
+`queuedTokensPerRequest` 2000 (queued prompt tokens counted as one more request).
 Example: ``{type: capacity-load-scorer, weight: 1, parameters: {spillAbs: 32}}``.
 """
 
@@ -32,6 +35,7 @@ class CapacityLoadParams(BaseModel):
 
     spillAbs: float = Field(16.0, gt=0)
     spillRel: float = Field(0.5, ge=0)
+    queuedTokensPerRequest: float = Field(2000.0, gt=0)
 
 
 def relative_capacities(endpoints: Sequence[EndpointView]) -> dict[str, float]:
@@ -48,11 +52,13 @@ def relative_capacities(endpoints: Sequence[EndpointView]) -> dict[str, float]:
     return {k: v / top for k, v in eff.items()}
 
 
-def normalized_loads(endpoints: Sequence[EndpointView], rel: Mapping[str, float]) -> dict[str, float]:
+def normalized_loads(
+    endpoints: Sequence[EndpointView], rel: Mapping[str, float], queued_tokens_per_request: float = 2000.0
+) -> dict[str, float]:
     """(load + 1) / relative capacity; infinite for a zero-capacity endpoint."""
     out: dict[str, float] = {}
     for e in endpoints:
-        load = e.in_flight
+        load = e.in_flight + e.queued_prompt_tokens / queued_tokens_per_request
         if e.num_running is not None:
             scraped = e.num_running + (e.num_waiting or 0)
             if scraped > load:
@@ -72,7 +78,7 @@ class CapacityLoadScorer:
         rel = ctx.relative_capacity
         if rel is None:
             rel = ctx.relative_capacity = relative_capacities(endpoints)
-        loads = normalized_loads(endpoints, rel)
+        loads = normalized_loads(endpoints, rel, self.params.queuedTokensPerRequest)
         u_min = min(loads.values(), default=0.0)
         if u_min == float("inf"):
             return {k: 0.0 for k in loads}

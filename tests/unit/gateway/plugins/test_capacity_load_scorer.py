@@ -52,3 +52,10 @@ def test_scraped_load_counts_when_higher_than_the_gateways_own() -> None:
     scorer = CapacityLoadScorer(CapacityLoadParams(spillAbs=10, spillRel=0))
     views = [make_view("a", in_flight=0, num_running=5, num_waiting=5), make_view("b", in_flight=0)]
     assert scorer.score(CycleContext(make_request()), views) == pytest.approx({"a": 0.0, "b": 1.0})
+
+
+def test_queued_prompt_tokens_count_as_load() -> None:
+    scorer = CapacityLoadScorer(CapacityLoadParams(spillAbs=10, spillRel=0, queuedTokensPerRequest=1000))
+    views = [make_view("a", in_flight=1, queued_prompt_tokens=5000), make_view("b", in_flight=1)]
+    # a: (1 + 5 + 1) = 7, b: 2 -> a = 1 - 5/10
+    assert scorer.score(CycleContext(make_request()), views) == pytest.approx({"a": 0.5, "b": 1.0})
