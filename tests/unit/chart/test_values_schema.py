@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -100,3 +101,16 @@ def test_every_leaf_value_is_used_by_a_template(values: dict[str, Any]) -> None:
 
     unused = [".".join(p) for p in leaves(values, ()) if f".Values.{'.'.join(p)}" not in templates]
     assert unused == []
+
+
+def test_install_doc_names_only_existing_values(values: dict[str, Any]) -> None:
+    """docs/install.md's values table stays true to values.yaml."""
+    doc = (CHART.parents[1] / "docs" / "install.md").read_text()
+    table = doc[doc.index("| Key | Default | Meaning |") :].split("\n\n", 1)[0]
+    keys = [k for line in table.splitlines()[2:] for k in re.findall(r"`([a-zA-Z.]+)`", line.split("|")[1])]
+    assert len(keys) >= 10
+    for key in keys:
+        node: Any = values
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"docs/install.md names {key}, not in values.yaml"
+            node = node[part]
