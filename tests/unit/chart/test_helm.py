@@ -3,6 +3,7 @@ pod hardening, least-privilege RBAC, and the values combinations it refuses."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from heteropool import cli
+from heteropool.commands import run_operator
 from heteropool.vendors import HETEROPOOL_IMAGE
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -253,3 +255,19 @@ def test_notes_render(run_helm: RunHelm) -> None:
     assert out.returncode == 0, out.stderr
     assert "kubectl wait --for=condition=Ready hip/sim" in out.stdout
 
+
+
+@pytest.mark.parametrize("mode", [(), MODES["namespaced"], ("--set", "operator.verbose=true", "--set", "operator.logFormat=text")],
+                         ids=["defaults", "namespaced", "verbose-text"])
+def test_operator_arguments_parse_with_the_operator_command(render: Any, mode: tuple[str, ...]) -> None:
+    """Contract: what the chart passes is what `heteropool operator` accepts, with the meaning intended."""
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    run_operator.add_arguments(parser)
+    args = operator_container(render(*mode))["args"]
+    assert args[0] == "operator"
+    parsed = parser.parse_args(args[1:])
+    container = operator_container(render(*mode))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert parsed.standalone is True
+    assert (parsed.metrics_port, parsed.liveness_port) == (ports["metrics"], ports["healthz"])
+    assert parsed.namespace == (["team-a", "team-b"] if mode == MODES["namespaced"] else [])
