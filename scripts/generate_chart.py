@@ -77,7 +77,7 @@ def crd_template(crd_text: str) -> str:
         "    {{- end }}\n"
         "    # ArgoCD: the CRD first (-2), then the operator (-1), then pools.\n"
         '    argocd.argoproj.io/sync-wave: "-2"\n'
-        "    # Server-side apply: no last-applied-configuration copy of a large schema.\n"
+        "    # Server-side apply: no last-applied-configuration copy of the schema in an annotation.\n"
         "    argocd.argoproj.io/sync-options: ServerSideApply=true\n"
         f"{spec_text}"
         "{{- end }}\n"
