@@ -32,10 +32,19 @@ def find_helm() -> str | None:
     return shutil.which("helm")
 
 
+def _make_installed_helm() -> bool:
+    """True when `make` ran its install step (which installs helm) after install_helm.py last changed."""
+    stamp = Path(sys.prefix) / ".installed"
+    script = REPO / "scripts" / "install_helm.py"
+    return stamp.is_file() and stamp.stat().st_mtime >= script.stat().st_mtime
+
+
 @pytest.fixture(scope="session")
 def helm() -> str:
     path = find_helm()
     if path is None:
+        if _make_installed_helm():
+            pytest.fail(f"make's install step ran, yet no helm in {Path(sys.executable).parent} or on PATH")
         pytest.skip("no helm binary: run `make test` or `.venv/bin/python scripts/install_helm.py` to install it")
     return path
 
