@@ -271,3 +271,10 @@ def test_operator_arguments_parse_with_the_operator_command(render: Any, mode: t
     assert parsed.standalone is True
     assert (parsed.metrics_port, parsed.liveness_port) == (ports["metrics"], ports["healthz"])
     assert parsed.namespace == (["team-a", "team-b"] if mode == MODES["namespaced"] else [])
+
+
+def test_pod_labels_include_the_selector_and_extra_pod_labels(render: Any) -> None:
+    deployment = one(render("--set", "operator.podLabels.team=ml"), "Deployment")
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert labels["app.kubernetes.io/part-of"] == "heteropool" and labels["team"] == "ml"
