@@ -19,10 +19,16 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
+from heteropool.api import VendorGroup, WeightsSpec, parse_duration_s
 from heteropool.metrics import EngineSample, HistogramTotals, ScrapeError
-from heteropool.vendors import ACCELERATOR_CAPACITY_TOKENS_PER_S, VENDOR_PROFILES, prior_capacity_tokens_per_s
+from heteropool.vendors import (
+    ACCELERATOR_CAPACITY_TOKENS_PER_S,
+    VENDOR_PROFILES,
+    prior_capacity_tokens_per_s,
+    vendor_profile,
+)
 
 __all__ = [
     "WeightSettings",
@@ -38,6 +44,7 @@ __all__ = [
     "WeightUpdate",
     "WeightController",
     "prior_from_name",
+    "group_prior_tokens_per_s",
 ]
 
 
@@ -105,6 +112,18 @@ class WeightSettings:
     @property
     def mode(self) -> Literal["auto", "static"]:
         return "static" if self.static_weights is not None else "auto"
+
+    @classmethod
+    def from_spec(cls, spec: WeightsSpec, **overrides: Any) -> WeightSettings:
+        """Settings of a pool's `spec.weights` (interval, floor, maxStep, static weights in static mode)."""
+        static = dict(spec.static) if spec.mode == "static" and spec.static else None
+        values: dict[str, Any] = {
+            "interval_s": parse_duration_s(spec.interval),
+            "floor": spec.floor,
+            "max_step": spec.max_step,
+            "static_weights": static,
+        }
+        return cls(**{**values, **overrides})
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +284,14 @@ def prior_from_name(name: str, accelerators_per_replica: int = 1) -> float | Non
         if acc != "cpu" and (acc in key or family in key.replace("_", "-").split("-")):
             return prior_capacity_tokens_per_s(acc, accelerators_per_replica)
     return None
+
+
+def group_prior_tokens_per_s(group: VendorGroup) -> float:
+    """Capacity prior of one replica of a vendor group (its accelerator, else the vendor's default)."""
+    accelerator = group.accelerator or vendor_profile(group.vendor).default_accelerator
+    if accelerator in ACCELERATOR_CAPACITY_TOKENS_PER_S:
+        return prior_capacity_tokens_per_s(accelerator, group.accelerators_per_replica)
+    return prior_from_name(group.vendor, group.accelerators_per_replica) or ACCELERATOR_CAPACITY_TOKENS_PER_S["cpu"]
 
 
 # --- the controller ----------------------------------------------------------------------------

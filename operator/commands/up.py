@@ -21,7 +21,6 @@ from typing import TextIO
 
 import httpx
 
-from heteropool.api import parse_duration_s
 from heteropool.localpool import (
     free_port,
     heteropool_executable,
@@ -35,9 +34,9 @@ from heteropool.manifests import ManifestError, load_pools
 from heteropool.routing import EndpointEntry, load_endpoint_entries
 from heteropool.semantics import Pool, SpecError
 from heteropool.sim.profiles import PROFILE_NAMES, build_profile
-from heteropool.vendors import prior_capacity_tokens_per_s, vendor_profile
+from heteropool.vendors import vendor_profile
 from heteropool.weightloop import WeightLoop
-from heteropool.weights import WeightSettings, WeightUpdate
+from heteropool.weights import WeightSettings, WeightUpdate, group_prior_tokens_per_s
 
 __all__ = ["add_arguments", "run", "ReplicaPlan", "plan_replicas", "render_table"]
 
@@ -98,7 +97,7 @@ def plan_replicas(pool: Pool, max_per_group: int) -> tuple[list[ReplicaPlan], di
                     profile=accelerator,
                     block_size=block,
                     max_num_seqs=group.vllm.max_num_seqs,
-                    prior_tokens_per_s=prior_capacity_tokens_per_s(accelerator, group.accelerators_per_replica),
+                    prior_tokens_per_s=group_prior_tokens_per_s(group),
                 )
             )
     return plans, desired
@@ -246,10 +245,8 @@ async def _serve(
         return 1
     print(f"heteropool up: pool {pool.name} serving model {model!r} at {url}/v1 (OpenAI API); Ctrl-C stops it",
           file=out, flush=True)
-    weights = spec.weights
-    interval = args.interval or parse_duration_s(weights.interval)
-    static = dict(weights.static) if weights.mode == "static" and weights.static else None
-    settings = WeightSettings(interval_s=interval, floor=weights.floor, max_step=weights.max_step, static_weights=static)
+    settings = WeightSettings.from_spec(spec.weights, **({"interval_s": args.interval} if args.interval else {}))
+    interval = settings.interval_s
     rounds = 0
 
     def show(update: WeightUpdate) -> None:

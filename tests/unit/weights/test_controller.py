@@ -109,3 +109,26 @@ def test_scrape_error_for_a_never_scraped_replica_is_stale_at_once(make_target) 
 )
 def test_prior_from_name(name: str, expected: float | None) -> None:
     assert prior_from_name(name) == expected
+
+
+def test_settings_from_the_pool_spec() -> None:
+    from heteropool.api import WeightsSpec
+
+    auto = WeightSettings.from_spec(WeightsSpec.model_validate({"interval": "5s", "floor": 0.05, "maxStep": 0.5}))
+    assert (auto.interval_s, auto.floor, auto.max_step, auto.mode) == (5.0, 0.05, 0.5, "auto")
+    static = WeightSettings.from_spec(WeightsSpec.model_validate({"mode": "static", "static": {"a": 1, "b": 3}}),
+                                      timeout_s=1.0)
+    assert static.static_weights == {"a": 1, "b": 3} and static.timeout_s == 1.0 and static.interval_s == 15.0
+
+
+@pytest.mark.parametrize(
+    ("group", "expected"),
+    [({"vendor": "nvidia"}, 3600.0), ({"vendor": "amd", "accelerator": "mi325x"}, 2100.0),
+     ({"vendor": "intel-gaudi", "acceleratorsPerReplica": 2}, 630.0 * 1.7), ({"vendor": "sim"}, 60.0)],
+    ids=["nvidia-default", "amd-mi325x", "gaudi-tp2", "sim-cpu"],
+)
+def test_group_prior(group, expected) -> None:
+    from heteropool.api import VendorGroup
+    from heteropool.weights import group_prior_tokens_per_s
+
+    assert group_prior_tokens_per_s(VendorGroup.model_validate(group)) == pytest.approx(expected)

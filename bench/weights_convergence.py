@@ -1,0 +1,249 @@
+"""Weight controller on real processes: convergence after a 2x slowdown, and throughput with the
+controller on vs weights frozen at equal values.
+
+Three `heteropool sim` replicas (h100-nvl, mi325x, gaudi3) at --time-scale, `heteropool weights`
+(local mode) rewriting the endpoint file a `heteropool gateway` follows, and a closed-loop client
+in this process (distinct prompts, so prefix affinity plays no part).
+
+    .venv/bin/python bench/weights_convergence.py [--time-scale 5] [--interval 1] [--concurrency 48]
+                                                  [--seconds 20] [--out bench/results/weights_convergence.md]
+
+Phase 1 (convergence): steady load; the mi325x replica is slowed 2x through /admin/config; the
+convergence time is from the POST until its weight stays within 10% of the total move from its
+final value (the mean of the last 5 rounds). Phase 2 (throughput): output tokens/s through a
+gateway following the controller vs a second gateway whose file has equal weights and no
+capacities, each after the same warm-up, nominal and with mi325x slowed 2x. Everything shares the
+machine's cores; the simulators' own clocks keep their latencies model-true, but throughput in
+wall time is bounded by the CPU, so compare rows of one run only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from heteropool.localpool import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
+
+PROFILES = {"h100-nvl": 16, "mi325x": 16, "gaudi3": 128}
+SLOWED = "mi325x"
+
+
+class Rounds:
+    """Lines of `heteropool weights`, stamped with the wall time they were read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.seen = path, 0
+
+    async def next(self, timeout_s: float = 30.0) -> tuple[float, dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            lines = [ln for ln in self.path.read_text().splitlines() if ln.startswith("{")] if self.path.exists() else []
+            if len(lines) > self.seen:
+                self.seen += 1
+                return time.monotonic(), json.loads(lines[self.seen - 1])
+            if time.monotonic() > deadline:
+                raise TimeoutError("no weights round")
+            await asyncio.sleep(0.02)
+
+    def skip(self) -> None:
+        self.seen = len([ln for ln in self.path.read_text().splitlines() if ln.startswith("{")])
+
+
+class Load:
+    """Closed-loop clients against one gateway; counts completion tokens between start and stop."""
+
+    def __init__(self, url: str, concurrency: int, max_tokens: int) -> None:
+        self.url, self.concurrency, self.max_tokens = url, concurrency, max_tokens
+        self.tokens = 0
+        self.requests = 0
+        self.latency: list[float] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._ids = itertools.count()
+
+    async def _worker(self, http: httpx.AsyncClient) -> None:
+        while not self._stop.is_set():
+            n = next(self._ids)
+            body = {"model": "ibm-granite/granite-4.1-8b", "prompt": f"Request {n}: tell me about routers. " * 4,
+                    "max_tokens": self.max_tokens}
+            t0 = time.monotonic()
+            r = await http.post(self.url + "/v1/completions", json=body)
+            r.raise_for_status()
+            self.tokens += r.json()["usage"]["completion_tokens"]
+            self.requests += 1
+            self.latency.append(time.monotonic() - t0)
+
+    async def _run(self) -> None:
+        limits = httpx.Limits(max_connections=self.concurrency * 2)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+            await asyncio.gather(*(self._worker(http) for _ in range(self.concurrency)))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+    def reset(self) -> None:
+        self.tokens, self.requests, self.latency = 0, 0, []
+
+
+async def _set_slowdown(url: str, value: float) -> None:
+    async with httpx.AsyncClient() as http:
+        (await http.post(url + "/admin/config", json={"slowdown": value})).raise_for_status()
+
+
+async def _convergence(rounds: Rounds, sims: dict[str, str], interval: float, settle_rounds: int) -> dict[str, Any]:
+    for _ in range(settle_rounds):
+        await rounds.next()
+    before = [(await rounds.next())[1] for _ in range(5)]
+    w0 = statistics.mean(r["groups"][SLOWED]["weight"] for r in before)
+    await _set_slowdown(sims[SLOWED], 2.0)
+    t0 = time.monotonic()
+    series = [(t - t0, r["groups"][SLOWED]["weight"]) for t, r in [await rounds.next() for _ in range(20)]]
+    final = statistics.mean(w for _, w in series[-5:])
+    band = 0.1 * abs(w0 - final)
+    settle_t = next(t for i, (t, _) in enumerate(series) if all(abs(w - final) <= band for _, w in series[i:]))
+    half_t = next(t for t, w in series if w0 - w >= 0.5 * (w0 - final))
+    moved_2 = (w0 - series[1][1]) / (w0 - final) if w0 != final else 1.0
+    await _set_slowdown(sims[SLOWED], 1.0)
+    return {"w0": w0, "final": final, "settle_s": settle_t, "half_s": half_t, "interval": interval,
+            "series": series, "moved_2": moved_2, "weights_before": before[-1]["groups"]}
+
+
+async def _throughput(load_url: str, concurrency: int, max_tokens: int, warmup_s: float, seconds: float) -> dict[str, float]:
+    load = Load(load_url, concurrency, max_tokens)
+    load.start()
+    await asyncio.sleep(warmup_s)  # a measurement window, not synchronisation
+    load.reset()
+    t0 = time.monotonic()
+    await asyncio.sleep(seconds)
+    tokens, requests, lat = load.tokens, load.requests, list(load.latency)
+    elapsed = time.monotonic() - t0
+    await load.stop()
+    return {"tokens_per_s": tokens / elapsed, "requests": requests, "mean_latency_s": statistics.mean(lat) if lat else 0.0}
+
+
+async def main(args: argparse.Namespace) -> str:
+    exe = heteropool_executable()
+    procs: list[asyncio.subprocess.Process] = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench-weights-"))
+    try:
+        async with httpx.AsyncClient() as http:
+            sims: dict[str, str] = {}
+            for profile in PROFILES:
+                port = free_port()
+                procs.append(await start_process([exe, "sim", "--profile", profile, "--port", str(port),
+                                                  "--time-scale", str(args.time_scale)], log_path=tmp / f"{profile}.log"))
+                sims[profile] = f"http://127.0.0.1:{port}"
+            for proc, url in zip(procs, sims.values(), strict=True):
+                await wait_http_ok(http, url + "/health", timeout_s=30, process=proc)
+            src, out, frozen = tmp / "in.yaml", tmp / "out.yaml", tmp / "frozen.yaml"
+            src.write_text(yaml.safe_dump([{"url": u, "vendor": p, "block_size": PROFILES[p]} for p, u in sims.items()]))
+            frozen.write_text(yaml.safe_dump([{"url": u, "vendor": p, "block_size": PROFILES[p], "weight": 1.0}
+                                              for p, u in sims.items()]))
+            procs.append(await start_process([exe, "weights", "--endpoints", str(src), "--write", str(out),
+                                              "--interval", str(args.interval)], log_path=tmp / "weights.log"))
+            rounds = Rounds(tmp / "weights.log")
+            await rounds.next()
+            gateways: dict[str, str] = {}
+            for name, path in (("controller", out), ("frozen-equal", frozen)):
+                port = free_port()
+                procs.append(await start_process([exe, "gateway", "--port", str(port), "--endpoints", str(path),
+                                                  "--reload-interval-s", "0.1", "--log-level", "warning"],
+                                                 log_path=tmp / f"gateway-{name}.log"))
+                gateways[name] = f"http://127.0.0.1:{port}"
+                await wait_http_ok(http, gateways[name] + "/readyz", timeout_s=30, process=procs[-1])
+
+            load = Load(gateways["controller"], args.concurrency, args.max_tokens)
+            load.start()
+            conv = await _convergence(rounds, sims, args.interval, settle_rounds=15)
+            await load.stop()
+
+            results: dict[tuple[str, str], dict[str, float]] = {}
+            for scenario, slowdown in (("nominal", 1.0), (f"{SLOWED} slowed 2x", 2.0)):
+                await _set_slowdown(sims[SLOWED], slowdown)
+                for config in ("controller", "frozen-equal"):
+                    results[(scenario, config)] = await _throughput(
+                        gateways[config], args.concurrency, args.max_tokens, args.warmup, args.seconds)
+                    rounds.skip()
+            await _set_slowdown(sims[SLOWED], 1.0)
+    finally:
+        await stop_processes(procs)
+    return _report(args, conv, results)
+
+
+def _report(args: argparse.Namespace, conv: dict[str, Any], results: dict[tuple[str, str], dict[str, float]]) -> str:
+    cmd = "  .venv/bin/python bench/weights_convergence.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
+    lines = [
+        "# Weight controller: convergence after a 2x slowdown, throughput on vs frozen",
+        "",
+        f"Machine: {platform.machine()}, {platform.python_version()}, `nproc` cores shared by 3 simulators, 2 gateways,",
+        "the weight loop and the load client. Command:",
+        "",
+        cmd,
+        "",
+        f"Setup: h100-nvl, mi325x, gaudi3 simulators at --time-scale {args.time_scale}; weight loop interval "
+        f"{args.interval} s (defaults: smoothing 0.6, max step 0.25, floor 0.02); closed-loop load, "
+        f"{args.concurrency} concurrent requests of {args.max_tokens} output tokens, distinct prompts.",
+        "",
+        "## Convergence after slowing mi325x 2x",
+        "",
+        "| weight before | weight after (mean of last 5 rounds) | moved by the 2nd round | half of the move "
+        "| within 10% of the move, for good |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {conv['w0']:.3f} | {conv['final']:.3f} | {100 * conv['moved_2']:.0f}% "
+        f"| {conv['half_s']:.1f} s ({conv['half_s'] / conv['interval']:.1f} intervals) "
+        f"| {conv['settle_s']:.1f} s ({conv['settle_s'] / conv['interval']:.1f} intervals) |",
+        "",
+        "Weights before the slowdown: " + ", ".join(f"{g} {v['weight']:.3f} (capacity {v['capacity_tokens_per_s']:.0f} tok/s)"
+                                                    for g, v in conv["weights_before"].items()),
+        "",
+        "mi325x weight by round (seconds after the POST): " + ", ".join(f"{t:.1f}s {w:.3f}" for t, w in conv["series"]),
+        "",
+        "## Throughput: controller on vs weights frozen at equal values",
+        "",
+        f"Each row: {args.warmup} s warm-up, then {args.seconds} s measured (output tokens/s at the client, wall time).",
+        "",
+        "| scenario | weights | output tok/s | requests | mean latency (s) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for (scenario, config), r in results.items():
+        lines.append(f"| {scenario} | {config} | {r['tokens_per_s']:.0f} | {r['requests']:.0f} | {r['mean_latency_s']:.2f} |")
+    for scenario in dict.fromkeys(s for s, _ in results):
+        on, off = results[(scenario, "controller")], results[(scenario, "frozen-equal")]
+        lines.append("")
+        lines.append(f"{scenario}: controller / frozen = {on['tokens_per_s'] / off['tokens_per_s']:.2f}x output tokens/s")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--time-scale", type=float, default=5.0)
+    parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=48)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--warmup", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--out", default=None, help="also write the report here")
+    args = parser.parse_args()
+    report = asyncio.run(main(args))
+    print(report)
+    if args.out:
+        Path(args.out).write_text(report)
+    sys.exit(0)
