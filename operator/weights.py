@@ -318,6 +318,8 @@ class EndpointEstimate:
     gateway_weight: float
     observed_tokens_per_s: float | None
     utilization: float | None
+    decode_tokens_per_s_per_seq: float | None
+    prefill_tokens_per_s_per_seq: float | None
     block_size: int | None
     kv_capacity_tokens: int | None
     stale: bool
@@ -403,6 +405,7 @@ class _Replica:
     capacity: float | None = None
     measured_at: float | None = None
     utilization: float | None = None
+    rates: IntervalRates | None = None
     context_tokens: float | None = None
     observed: float | None = None
     observed_at: float | None = None
@@ -477,7 +480,7 @@ class WeightController:
         rates = measure_interval(prev, sample, now - prev_at, min_decode_tokens=s.min_decode_tokens)
         if rates is None:  # counters went backwards: the replica restarted; this sample is the new base
             return
-        rep.observed, rep.observed_at = rates.output_tokens_per_s, now
+        rep.observed, rep.observed_at, rep.rates = rates.output_tokens_per_s, now, rates
         if rates.mean_context_tokens is not None:
             rep.context_tokens = rates.mean_context_tokens
         est = estimate_capacity(
@@ -574,6 +577,8 @@ class WeightController:
                     gateway_weight=share * total_capacity / capacities[k],
                     observed_tokens_per_s=r.observed if r.observed_at == now else None,
                     utilization=r.utilization if sources[k] == "measured" else None,
+                    decode_tokens_per_s_per_seq=r.rates.decode_tokens_per_s_per_seq if r.rates else None,
+                    prefill_tokens_per_s_per_seq=r.rates.prefill_tokens_per_s_per_seq if r.rates else None,
                     block_size=(r.sample.block_size if r.sample is not None else None) or t.block_size,
                     kv_capacity_tokens=r.sample.kv_capacity_tokens if r.sample is not None else None,
                     stale=stale,

@@ -136,3 +136,57 @@ def test_policy_modules_stay_pure(module: str) -> None:
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     forbidden = {"httpx", "aiohttp", "kopf", "kubernetes", "asyncio", "heteropool.kube", "heteropool.handlers"}
     assert not {m for m in imported if m.split(".")[0] in forbidden or m in forbidden}
+
+
+async def test_no_targets_gives_an_empty_update(clock) -> None:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))) as http:
+        update = await WeightLoop(WeightSettings(interval_s=1.0), clock=clock).run_once([], http)
+    assert update.groups == {} and update.endpoints == {} and not update.stale
+
+
+async def test_cancelling_a_round_leaves_the_state_as_it_was(make_target, clock) -> None:
+    gate = asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await gate.wait()
+        return httpx.Response(200, text=_text(1.0, 0.01, 1.0))
+
+    loop = WeightLoop(WeightSettings(interval_s=1.0, timeout_s=30.0), clock=clock)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        task = asyncio.create_task(loop.run_once([make_target("a")], http))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert loop.last is None
+        gate.set()
+        update = await loop.run_once([make_target("a")], http)
+    assert update.generation == 1 and update.endpoints["a"].last_scrape_at == clock.now
+
+
+def test_weights_command_refuses_to_overwrite_its_input(tmp_path: Path, capsys) -> None:
+    from heteropool.cli import main
+
+    path = tmp_path / "e.yaml"
+    path.write_text("[]")
+    assert main(["weights", "--endpoints", str(path), "--write", str(path)]) == 2
+    assert "--write must differ from --endpoints" in capsys.readouterr().err
+
+
+def test_weights_command_rejects_bad_settings_naming_them(tmp_path: Path, capsys) -> None:
+    from heteropool.cli import main
+
+    src = tmp_path / "in.yaml"
+    src.write_text("[]")
+    assert main(["weights", "--endpoints", str(src), "--write", str(tmp_path / "o.yaml"), "--floor", "0.7"]) == 2
+    assert "floor: must be in [0, 0.5)" in capsys.readouterr().err
+
+
+def test_weights_command_runs_rounds_over_an_empty_file(tmp_path: Path, capsys) -> None:
+    from heteropool.cli import main
+
+    src, out = tmp_path / "in.yaml", tmp_path / "out.yaml"
+    src.write_text("[]")
+    assert main(["weights", "--endpoints", str(src), "--write", str(out), "--interval", "0.01", "--iterations", "2"]) == 0
+    assert out.read_text() == "[]\n"
+    assert capsys.readouterr().out.count('"event": "weights"') == 2

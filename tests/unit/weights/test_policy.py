@@ -151,3 +151,22 @@ def test_settings_reject_bad_values_naming_the_field(field, value) -> None:
 def test_settings_derive_timeouts_from_the_interval() -> None:
     s = WeightSettings(interval_s=4.0)
     assert (s.stale_after_s, s.prior_after_s, s.timeout_s) == (10.0, 32.0, 2.0)
+
+
+def test_decode_and_prefill_speeds_are_reported(make_pool, replica) -> None:
+    from heteropool.metrics import EngineSample, HistogramTotals
+    from heteropool.weights import measure_interval
+
+    prev = EngineSample(generation_tokens_total=0.0, prompt_tokens_total=0.0, prefix_cache_hits_total=0.0,
+                        inter_token_latency=HistogramTotals(0.0, 0.0), prefill_time=HistogramTotals(0.0, 0.0),
+                        e2e_latency=HistogramTotals(0.0, 0.0))
+    cur = EngineSample(generation_tokens_total=1000.0, prompt_tokens_total=4000.0, prefix_cache_hits_total=3000.0,
+                       inter_token_latency=HistogramTotals(20.0, 1000.0), prefill_time=HistogramTotals(0.5, 10.0),
+                       e2e_latency=HistogramTotals(30.0, 10.0))
+    rates = measure_interval(prev, cur, 10.0)
+    assert rates.decode_tokens_per_s_per_seq == 50.0 and rates.mean_decode_batch == 2.0
+    assert rates.prefill_tokens_per_s_per_seq == 2000.0  # 1000 uncached tokens in 0.5 s of prefill
+    assert rates.mean_context_tokens == 450.0  # (4000 + 1000 / 2) / 10 requests
+    pool = make_pool({"a": replica()})
+    last = pool.run(3)[-1].endpoints["a"]
+    assert last.decode_tokens_per_s_per_seq > 0 and last.utilization > 0
