@@ -133,10 +133,14 @@ def summarise(
         progressing = ("False", "Reconciled", "every child matches the spec")
     conditions = upsert_condition(conditions, "Progressing", *progressing, generation=generation, now=now)
 
+    previous_degraded = next((c for c in conditions if c.get("type") == "Degraded"), {})
+    metrics_stale = previous_degraded.get("reason") == "MetricsStale" and previous_degraded.get("status") == "True"
     if problem is not None:
         degraded = ("True", problem.reason, problem.message)
     elif stalled:
         degraded = ("True", "RolloutStalled", "rollout exceeded its progress deadline: " + ", ".join(stalled))
+    elif metrics_stale and any(v.get("stale") for v in vendors):  # the weight loop's verdict stands
+        degraded = ("True", "MetricsStale", str(previous_degraded.get("message", "")))
     else:
         degraded = ("False", "AsExpected", "no problem found")
     conditions = upsert_condition(conditions, "Degraded", *degraded, generation=generation, now=now)

@@ -62,6 +62,7 @@ KINDS: Mapping[str, ResourceKind] = {
         ResourceKind("v1", "Secret", "secrets"),
         ResourceKind("v1", "Pod", "pods"),
         ResourceKind("v1", "Namespace", "namespaces", namespaced=False),
+        ResourceKind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
         ResourceKind("rbac.authorization.k8s.io/v1", "Role", "roles"),
         ResourceKind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
         ResourceKind("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions"),

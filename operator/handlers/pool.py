@@ -54,6 +54,7 @@ class Outcome:
     status: dict[str, Any]
     applied: ApplyResult | None = None
     spec_error: SpecError | None = None
+    pool: Pool | None = None
 
 
 async def check_references(kube: KubeClient, pool: Pool) -> None:
@@ -120,4 +121,4 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     status = summarise(
         pool, generation=generation, deployments=states, previous=previous, now=now, problem=problem, weights=weights
     )
-    return Outcome(status=status, applied=applied)
+    return Outcome(status=status, applied=applied, pool=pool)

@@ -18,6 +18,7 @@ from heteropool.api import GROUP, PLURAL, VERSION
 from heteropool.conditions import status_changed
 from heteropool.handlers.pool import OperatorContext, converge
 from heteropool.handlers.resync import ResyncQueue
+from heteropool.handlers.weights import WeightLoops
 from heteropool.kube import KINDS, Credentials, KubeApiError
 from heteropool.render import MANAGED_BY
 
@@ -48,6 +49,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
     memo.resync = ResyncQueue(resync)
     memo.resync_task = asyncio.create_task(memo.resync.run(), name="heteropool-resync")
+    memo.weights = WeightLoops(context.kube, context.metrics)
 
 
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
@@ -55,6 +57,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if task is not None:
         task.cancel()
         memo.resync.close()
+    weights: WeightLoops | None = getattr(memo, "weights", None)
+    if weights is not None:
+        await weights.close()
     await memo.hp.kube.aclose()
 
 
@@ -96,6 +101,13 @@ async def reconcile_pool(
         raise kopf.PermanentError(f"invalid spec, running children left untouched: {outcome.spec_error}")
     context.metrics.reconciles.labels(reason, "ok").inc()
     _report(body, outcome.applied, context)
+    if outcome.pool is not None:
+        memo.weights.ensure(outcome.pool)
+
+
+def pool_deleted(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
+    """Stop the pool's weight loop at once (children go by owner-reference garbage collection)."""
+    memo.weights.stop(meta["namespace"], meta["name"])
 
 
 def _report(body: kopf.Body, applied: Any, context: OperatorContext) -> None:
@@ -149,6 +161,8 @@ def build_registry() -> kopf.OperatorRegistry:
     kopf.on.login(registry=registry)(login)
     for on in (kopf.on.create, kopf.on.update, kopf.on.resume):
         on(GROUP, VERSION, PLURAL, registry=registry, id="reconcile")(reconcile_pool)
+    # optional: no finalizer, so deleting a pool never waits for the operator.
+    kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="stop-weights", optional=True)(pool_deleted)
     for kind in ("Deployment", "Service", "ConfigMap"):
         resource = KINDS[kind]
         group_version = resource.api_version.split("/")  # ["v1"] for the core group

@@ -1,0 +1,253 @@
+"""The weight loop of every pool, inside the operator: scrape ready replicas, publish weights.
+
+One asyncio task per pool, owned by `WeightLoops` (an operator-level object, not a kopf timer), so
+pools carry no finalizer for it and deleting a pool never waits for the operator. A task stops when
+its pool is gone; a reconcile restarts it when `spec.weights` changes. Each interval it finds the
+pool's ready replicas in the EndpointSlices of the vendor Services, lets `WeightLoop` scrape and
+estimate, and, when the estimate changed beyond the threshold, publishes: the routing ConfigMap
+the gateway watches, `status.vendors[]`, Prometheus gauges, and an Event when a weight moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import kopf
+import yaml
+
+from heteropool.conditions import upsert_condition
+from heteropool.handlers.metrics import OperatorMetrics
+from heteropool.kube import KINDS, KubeApiError, KubeClient
+from heteropool.render import child_name, expected_routing_config, routing_configmap_name
+from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
+from heteropool.semantics import Pool, SpecError, parse_pool
+from heteropool.vendors import vendor_profile
+from heteropool.weightloop import WeightLoop, endpoint_entries, rfc3339
+from heteropool.weights import ScrapeTarget, WeightSettings, WeightUpdate, group_prior_tokens_per_s
+
+__all__ = ["WeightLoops", "ready_targets", "routing_document", "vendor_status"]
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+
+
+async def ready_targets(kube: KubeClient, pool: Pool) -> list[ScrapeTarget]:
+    """One target per ready address in the EndpointSlices of each vendor group's Service."""
+    targets: list[ScrapeTarget] = []
+    for group in pool.spec.vendors:
+        service = child_name(pool.name, "vllm", group.group_name)
+        slices = await kube.list(
+            KINDS["EndpointSlice"], pool.namespace, label_selector=f"kubernetes.io/service-name={service}"
+        )
+        block_size = group.vllm.block_size or vendor_profile(group.vendor).default_block_size
+        for endpoint_slice in slices:
+            ports = endpoint_slice.get("ports") or []
+            port = next((p.get("port") for p in ports if p.get("name") == "http"), ports[0].get("port") if ports else None)
+            if port is None:
+                continue
+            for endpoint in endpoint_slice.get("endpoints") or []:
+                if (endpoint.get("conditions") or {}).get("ready") is False:
+                    continue
+                for address in endpoint.get("addresses") or []:
+                    host = f"[{address}]" if ":" in address else address
+                    url = f"http://{host}:{port}"
+                    targets.append(
+                        ScrapeTarget(
+                            endpoint_id=url,
+                            url=url,
+                            group=group.group_name,
+                            vendor=group.vendor,
+                            prior_capacity_tokens_per_s=group_prior_tokens_per_s(group),
+                            block_size=block_size,
+                            max_num_seqs=group.vllm.max_num_seqs,
+                        )
+                    )
+    return targets
+
+
+def routing_document(pool: Pool, live: RoutingConfig | None, update: WeightUpdate, now: str) -> RoutingConfig:
+    """The routing document with this update's weights and capacities (generation + 1)."""
+    base = expected_routing_config(pool, live)
+    vendors = {
+        name: (
+            routing.model_copy(
+                update={
+                    "weight": round(update.groups[name].weight, 4),
+                    "capacity_tokens_per_s": round(update.groups[name].capacity_tokens_per_s, 1) or None,
+                }
+            )
+            if name in update.groups
+            else routing.model_copy(update={"weight": 0.0})
+        )
+        for name, routing in base.vendors.items()
+    }
+    return base.model_copy(
+        update={
+            "vendors": vendors,
+            "endpoints": endpoint_entries(update),
+            "generation": (live.generation if live else 0) + 1,
+            "updated_at": now,
+        }
+    )
+
+
+def vendor_status(pool: Pool, previous: list[Mapping[str, Any]], update: WeightUpdate) -> list[dict[str, Any]]:
+    """`status.vendors[]` with the weight loop's fields; replica counts are kept from `previous`."""
+    by_name = {v.get("name"): v for v in previous}
+    out = []
+    for group in pool.spec.vendors:
+        entry = dict(by_name.get(group.group_name) or {"name": group.group_name, "vendor": group.vendor})
+        estimate = update.groups.get(group.group_name)
+        if estimate is None:
+            entry.update({"weight": 0.0, "observedTokensPerS": 0.0})
+        else:
+            entry.update(
+                {
+                    "weight": round(estimate.weight, 4),
+                    "capacityTokensPerS": round(estimate.capacity_tokens_per_s, 1),
+                    "observedTokensPerS": round(estimate.observed_tokens_per_s or 0.0, 1),
+                    "lastScrapeTime": rfc3339(estimate.last_scrape_at),
+                    "stale": estimate.stale,
+                }
+            )
+        out.append({k: v for k, v in entry.items() if v is not None})
+    return out
+
+
+@dataclass
+class _PoolLoop:
+    task: asyncio.Task[None]
+    settings: WeightSettings
+
+
+class WeightLoops:
+    """Every pool's weight loop in this operator process."""
+
+    def __init__(self, kube: KubeClient, metrics: OperatorMetrics, *, timeout_s: float = 5.0) -> None:
+        self._kube = kube
+        self._metrics = metrics
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s), limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        )
+        self._loops: dict[Key, _PoolLoop] = {}
+
+    def ensure(self, pool: Pool) -> None:
+        """Run the pool's loop, restarting it when its settings changed."""
+        key = (pool.namespace, pool.name)
+        settings = WeightSettings.from_spec(pool.spec.weights)
+        current = self._loops.get(key)
+        if current is not None and current.settings == settings and not current.task.done():
+            return
+        self.stop(*key)
+        task = asyncio.create_task(self._run(key, WeightLoop(settings)), name=f"weights-{key[0]}/{key[1]}")
+        self._loops[key] = _PoolLoop(task=task, settings=settings)
+
+    def stop(self, namespace: str, name: str) -> None:
+        loop = self._loops.pop((namespace, name), None)
+        if loop is not None:
+            loop.task.cancel()
+        self._metrics.forget_pool(namespace, name)
+
+    async def close(self) -> None:
+        tasks = [loop.task for loop in self._loops.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._loops.clear()
+        await self._http.aclose()
+
+    async def _run(self, key: Key, loop: WeightLoop) -> None:
+        namespace, name = key
+        while True:
+            try:
+                body = await self._kube.get(KINDS["HeteroInferencePool"], namespace, name)
+                if body is None or body["metadata"].get("deletionTimestamp"):
+                    logger.info("pool %s/%s is gone: its weight loop stops", namespace, name)
+                    self._loops.pop(key, None)
+                    self._metrics.forget_pool(namespace, name)
+                    return
+                try:
+                    pool = parse_pool(body.get("spec"), name=name, namespace=namespace, uid=body["metadata"].get("uid"))
+                except SpecError:
+                    pool = None  # the reconcile handler reports it; keep the last published weights
+                targets = await ready_targets(self._kube, pool) if pool is not None else []
+                if pool is not None and targets:  # nothing ready: the published weights stand
+                    update = await loop.run_once(targets, self._http)
+                    self._metrics.observe_weights(namespace, name, update)
+                    if update.changed:
+                        try:
+                            await self._publish(pool, body, update)
+                        except KubeApiError:
+                            loop.mark_unpublished()
+                            raise
+            except KubeApiError as exc:
+                logger.warning("weight loop of %s/%s: %s", namespace, name, exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let one pool's loop die silently
+                logger.exception("weight loop of %s/%s failed; retrying next interval", namespace, name)
+            await asyncio.sleep(loop.settings.interval_s)
+
+    async def _publish(self, pool: Pool, body: Mapping[str, Any], update: WeightUpdate) -> None:
+        now = rfc3339(update.at) or ""
+        configmap = await self._kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool))
+        if configmap is not None:  # the reconcile creates it; until then there is nothing to steer
+            live = _parse_routing((configmap.get("data") or {}).get(ROUTING_CONFIG_KEY))
+            document = routing_document(pool, live, update, now)
+            text = yaml.safe_dump(document.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False)
+            await self._kube.patch(
+                KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool), {"data": {ROUTING_CONFIG_KEY: text}}
+            )
+        status = dict(body.get("status") or {})
+        vendors = vendor_status(pool, status.get("vendors") or [], update)
+        patch: dict[str, Any] = {
+            "vendors": vendors,
+            "weightSummary": ",".join(f"{v['name']}={v['weight']:.2f}" for v in vendors),
+            "throughputTokensPerS": int(sum(v.get("observedTokensPerS", 0.0) for v in vendors)),
+        }
+        conditions = _staleness_conditions(status, update, int(body["metadata"].get("generation", 1)), now)
+        if conditions is not None:
+            patch["conditions"] = conditions
+        await self._kube.patch(
+            KINDS["HeteroInferencePool"], pool.namespace, pool.name, {"status": patch}, subresource="status"
+        )
+        for move in update.moved:
+            kopf.info(
+                dict(body),
+                reason="WeightChanged",
+                message=f"{move.group}: weight {move.old:.2f} -> {move.new:.2f}",
+            )
+
+
+def _parse_routing(text: str | None) -> RoutingConfig | None:
+    try:
+        return RoutingConfig.model_validate(yaml.safe_load(text or ""))
+    except ValueError:
+        return None
+
+
+def _staleness_conditions(
+    status: Mapping[str, Any], update: WeightUpdate, generation: int, now: str
+) -> list[dict[str, Any]] | None:
+    """Degraded=MetricsStale while scrapes fail; cleared when they recover. Other problems win."""
+    conditions = status.get("conditions") or []
+    degraded = next((c for c in conditions if c.get("type") == "Degraded"), None)
+    mine = degraded is not None and degraded.get("reason") == "MetricsStale"
+    other_problem = degraded is not None and degraded.get("status") == "True" and not mine
+    message = update.stale_message
+    if message is not None and not other_problem:
+        return upsert_condition(conditions, "Degraded", "True", "MetricsStale", message, generation=generation, now=now)
+    if message is None and mine:
+        return upsert_condition(
+            conditions, "Degraded", "False", "AsExpected", "no problem found", generation=generation, now=now
+        )
+    return None
