@@ -4,7 +4,8 @@ All on 127.0.0.1, same fake workers (bench/gateway_backend.py), same closed-loop
 (aiohttp + uvloop, in this process). Phase 1: streaming requests at 1, 32 and 100 concurrent
 streams against workers with a fixed service time (TTFT 100 ms, 4 chunks 25 ms apart); each
 router's TTFT and end-to-end p50/p99 minus those of calling the workers directly (client-side
-round-robin). Phase 2: maximum request rate, non-streaming, zero service time, 1 worker.
+round-robin); requests started in the first second of each cell are not counted (connection
+and cache warm-up). Phase 2: maximum request rate, non-streaming, zero service time, 1 worker.
 
     .venv/bin/python bench/gateway_latency.py [--seconds 6] [--skip-rust]
 
@@ -131,14 +132,17 @@ class Result:
 
 
 async def load(
-    urls: list[str], concurrency: int, seconds: float, stream: bool, prompt_chars: int, chunks: int = 4
+    urls: list[str], concurrency: int, seconds: float, stream: bool, prompt_chars: int, chunks: int = 4,
+    warmup_s: float = 1.0,
 ) -> Result:
     connector = aiohttp.TCPConnector(limit=0)
     ttft: list[float] = []
     e2e: list[float] = []
     errors = 0
     done = 0
-    stop_at = time.monotonic() + seconds
+    # the first second only warms connections and caches (a burst of `concurrency` first requests)
+    measure_from = time.perf_counter() + warmup_s
+    stop_at = time.monotonic() + warmup_s + seconds
     shared = ("You are a careful assistant for group {g}. " * 200)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as s:
 
@@ -160,7 +164,7 @@ async def load(
                                 first = time.perf_counter()
                         if r.status != 200:
                             errors += 1
-                        else:
+                        elif t0 >= measure_from:
                             ttft.append((first or time.perf_counter()) - t0)
                             e2e.append(time.perf_counter() - t0)
                             done += 1
@@ -168,9 +172,8 @@ async def load(
                     errors += 1
                 i += 1
 
-        t_start = time.monotonic()
         await asyncio.gather(*(worker(w) for w in range(concurrency)))
-        return Result(done, errors, time.monotonic() - t_start, ttft, e2e)
+        return Result(done, errors, seconds, ttft, e2e)
 
 
 async def main_async(args: argparse.Namespace) -> None:
