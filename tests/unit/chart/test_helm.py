@@ -215,6 +215,7 @@ def test_monitors_have_the_prometheus_operator_shape(render: Any) -> None:
     labels = service["metadata"]["labels"]
     assert all(labels.get(k) == v for k, v in monitor["spec"]["selector"]["matchLabels"].items())
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"] == "metrics"
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is True  # the weight metrics' own namespace label
     pods = one(objects, "PodMonitor")
     assert pods["apiVersion"] == "monitoring.coreos.com/v1"
     assert pods["spec"]["namespaceSelector"] == {"any": True}
