@@ -25,6 +25,7 @@ test: $(STAMP)
 
 crd: $(STAMP)
 	$(BIN)/heteropool crd --write
+	$(BIN)/python scripts/generate_chart.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
