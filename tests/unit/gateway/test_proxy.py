@@ -166,3 +166,29 @@ async def test_invalid_json_is_a_400(stubs, gateway) -> None:
     h = await gateway([_entry(url)])
     async with h.client.post(f"{h.url}/v1/completions", data=b"{nope") as r:
         assert r.status == 400
+
+
+async def test_upstream_silence_beyond_the_read_timeout_is_a_504(stubs, gateway) -> None:
+    url, app = await stubs("a")
+    app["delay_s"] = 5.0
+    h = await gateway([_entry(url)], read_timeout_s=0.05)
+    async with h.client.post(f"{h.url}/v1/completions", json={"prompt": "x"}) as r:
+        assert r.status == 504
+    await wait_for(lambda: h.gw.pool.get(url).in_flight == 0)  # type: ignore[union-attr]
+
+
+async def test_metrics_expose_outcomes_decisions_and_routing(stubs, gateway) -> None:
+    url, _ = await stubs("a")
+    h = await gateway([_entry(url, vendor="amd")])
+    async with h.client.post(f"{h.url}/v1/completions", json=STREAM_BODY) as r:
+        await r.read()
+    text = await (await h.client.get(f"{h.url}/metrics")).text()
+    for needle in (
+        'heteropool_gateway_requests_total{outcome="ok",policy="heteropool"} 1.0',
+        'heteropool_gateway_decision_seconds_count{policy="heteropool"} 1.0',
+        f'heteropool_gateway_routed_requests_total{{endpoint="{url}",vendor="amd"}} 1.0',
+        'heteropool_gateway_ttft_seconds_count{policy="heteropool"} 1.0',
+        'heteropool_gateway_prefix_hit_ratio_count{vendor="amd"} 1.0',
+        f'heteropool_gateway_endpoint_in_flight_requests{{endpoint="{url}",vendor="amd"}} 0.0',
+    ):
+        assert needle in text
