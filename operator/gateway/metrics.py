@@ -16,6 +16,7 @@ __all__ = ["GatewayMetrics", "EndpointMetrics", "OUTCOMES"]
 
 OUTCOMES = (
     "ok",
+    "client_error",
     "upstream_error",
     "timeout",
     "no_endpoint",

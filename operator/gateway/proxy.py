@@ -178,7 +178,7 @@ async def _relay(
     policy = gw.router.name
     queued = rreq.prompt_tokens
     ok = upstream.status < 400
-    outcome = "ok" if ok else "upstream_error"
+    outcome = "ok" if ok else "client_error" if upstream.status < 500 else "upstream_error"
     ctype = upstream.headers.get("Content-Type", "application/json")
     headers = {"Content-Type": ctype, ENDPOINT_HEADER: url}
     usage: tuple[int, int] | None = None

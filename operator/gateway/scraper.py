@@ -71,7 +71,8 @@ async def _scrape_one(session: aiohttp.ClientSession, pool: EndpointPool, url: s
 async def scrape_loop(session: aiohttp.ClientSession, pool: EndpointPool, interval_s: float) -> None:
     """Scrape every endpoint every interval_s (concurrently, each bounded by the interval)."""
     while True:
-        urls = [u for u in pool.urls() if u not in set(pool.ejected())]
+        ejected = set(pool.ejected())
+        urls = [u for u in pool.urls() if u not in ejected]
         if urls:
             await asyncio.gather(*(_scrape_one(session, pool, u, max(interval_s, 0.5)) for u in urls))
         await asyncio.sleep(interval_s)
