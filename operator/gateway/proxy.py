@@ -122,6 +122,8 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
             _abandon(gw, rreq, url, prompt_tokens)
             if gw.pool.failure(url, hard=True):
                 m.endpoint(url, vendor).ejections.inc()
+                # refused/reset: the replica is gone or restarting, and so is its KV cache
+                gw.router.on_endpoints_removed([url])
             tried.append(url)
             last_error = f"{url}: {exc.__class__.__name__}: {exc}"
             log.warning("upstream connect failed, trying another endpoint: %s", last_error)
