@@ -4,8 +4,8 @@ Pure parts (`slice_endpoints`, `routing_config_from_configmap`, `merge_entries`)
 into the gateway's `EndpointEntry` list; `KubeEndpointSource` lists and watches them with aiohttp
 and in-cluster credentials (service-account token + CA), re-listing on 410 Gone.
 EndpointSlices are selected by `heteropool.dev/pool=<pool>` and must carry
-`kubernetes.io/service-name`; an endpoint's vendor is the slice's `heteropool.dev/vendor` label,
-else the vendor whose `service` in the routing document names the slice's Service.
+`kubernetes.io/service-name`; an endpoint's group is the routing document's group whose `service`
+names the slice's Service, else the slice's `heteropool.dev/vendor` label.
 """
 
 from __future__ import annotations
@@ -86,28 +86,58 @@ def routing_config_from_configmap(obj: Mapping[str, Any]) -> RoutingConfig:
 
 
 def merge_entries(slices: Sequence[Mapping[str, Any]], config: RoutingConfig | None) -> list[EndpointEntry]:
-    """Ready endpoints of all slices, with vendor, capacity, block size and weight from the config."""
-    by_service = {v.service: name for name, v in (config.vendors.items() if config else ()) if v.service}
+    """Ready endpoints of all slices, with group, capacity, block size and weight from the config.
+
+    An endpoint's group is the config group whose `service` names the slice's Service, else the
+    slice's `heteropool.dev/vendor` label. Per-endpoint overrides (published by the weight loop)
+    win; otherwise the group's traffic *share* is turned into the per-endpoint weight the
+    gateway applies to capacity (`share / replicas` relative to the endpoint's capacity share),
+    so a group's endpoints together get its share.
+    """
+    groups = config.vendors if config else {}
+    by_service = {v.service: name for name, v in groups.items() if v.service}
     overrides = {e.url.rstrip("/"): e for e in (config.endpoints if config else ())}
-    out: dict[str, EndpointEntry] = {}
+    ready: dict[str, str] = {}  # url -> group
     for obj in slices:
         labels = (obj.get("metadata") or {}).get("labels") or {}
-        vendor = labels.get(VENDOR_LABEL) or by_service.get(labels.get(SERVICE_LABEL, ""))
-        if not vendor:
+        group = by_service.get(labels.get(SERVICE_LABEL, "")) or labels.get(VENDOR_LABEL)
+        if not group:
             continue
-        vr = config.vendors.get(vendor) if config else None
-        for url, ready in slice_endpoints(obj):
-            if not ready:
-                continue
-            o = overrides.get(url)
-            out[url] = EndpointEntry(
+        for url, ok in slice_endpoints(obj):
+            if ok:
+                ready[url] = group
+    members: dict[str, int] = {}
+    for group in ready.values():
+        members[group] = members.get(group, 0) + 1
+    known = [v.capacity_tokens_per_s for v in groups.values() if v.capacity_tokens_per_s]
+    default_cap = sum(known) / len(known) if known else 1.0
+
+    def capacity(url: str, group: str) -> float | None:
+        o = overrides.get(url)
+        vr = groups.get(group)
+        return (o.capacity if o and o.capacity else None) or (vr.capacity_tokens_per_s if vr else None)
+
+    total_cap = sum(capacity(u, g) or default_cap for u, g in ready.items())
+    out: list[EndpointEntry] = []
+    for url, group in ready.items():
+        o = overrides.get(url)
+        vr = groups.get(group)
+        cap = capacity(url, group)
+        weight: float | None = None
+        if o is not None and o.weight is not None:
+            weight = o.weight
+        elif vr is not None and total_cap > 0:
+            weight = (vr.weight / members[group]) / ((cap or default_cap) / total_cap)
+        out.append(
+            EndpointEntry(
                 url=url,
-                vendor=vendor,
-                capacity=(o.capacity if o and o.capacity else None) or (vr.capacity_tokens_per_s if vr else None),
+                vendor=group,
+                capacity=cap,
                 block_size=(o.block_size if o and o.block_size else None) or (vr.block_size if vr else None),
-                weight=o.weight if o and o.weight is not None else (vr.weight if vr else None),
+                weight=weight,
             )
-    return list(out.values())
+        )
+    return out
 
 
 class InClusterCredentials:

@@ -73,21 +73,35 @@ def test_configmap_parses_and_errors_name_the_field() -> None:
         routing_config_from_configmap({"metadata": {"name": "x"}, "data": {}})
 
 
-def test_merge_applies_vendor_facts_and_endpoint_overrides_and_drops_unready() -> None:
+def test_merge_applies_group_facts_and_endpoint_overrides_and_drops_unready() -> None:
     config = RoutingConfig.model_validate(ROUTING)
     slices = [
-        make_slice("a", "p-nvidia", [("10.0.0.1", {}), ("10.0.0.9", {"ready": False})]),
-        make_slice("b", "p-gaudi", [("10.0.0.2", {}), ("10.0.0.3", {})]),
+        make_slice("a", "p-nvidia", [("10.0.0.1", {}), ("10.0.0.9", {"ready": False})], vendor="nvidia"),
+        make_slice("b", "p-gaudi", [("10.0.0.2", {}), ("10.0.0.3", {})], vendor="intel-gaudi"),
         make_slice("c", "other", [("10.0.0.4", {})]),
         make_slice("d", "other", [("10.0.0.5", {})], vendor="amd"),
     ]
-    got = {e.url: (e.vendor, e.capacity, e.block_size, e.weight) for e in merge_entries(slices, config)}
+    got = {e.url: (e.vendor, e.capacity, e.block_size) for e in merge_entries(slices, config)}
     assert got == {
-        "http://10.0.0.1:8000": ("nvidia", 3600, 16, 1.0),
-        "http://10.0.0.2:8000": ("gaudi", 700, 128, 0.0),
-        "http://10.0.0.3:8000": ("gaudi", 630, 128, 0.5),
-        "http://10.0.0.5:8000": ("amd", None, None, None),
+        "http://10.0.0.1:8000": ("nvidia", 3600, 16),
+        "http://10.0.0.2:8000": ("gaudi", 700, 128),
+        "http://10.0.0.3:8000": ("gaudi", 630, 128),
+        "http://10.0.0.5:8000": ("amd", None, None),
     }
+
+
+def test_group_shares_become_per_endpoint_weights_on_capacity() -> None:
+    # two groups, equal shares; nvidia: 1 replica of 3000, gaudi: 2 replicas of 500
+    doc = {"pool": "p", "model": "m", "policy": "heteropool", "vendors": {
+        "nvidia": {"weight": 0.5, "capacityTokensPerS": 3000, "blockSize": 16, "service": "p-nvidia"},
+        "gaudi": {"weight": 0.5, "capacityTokensPerS": 500, "blockSize": 128, "service": "p-gaudi"}}}
+    slices = [make_slice("a", "p-nvidia", [("10.0.0.1", {})]),
+              make_slice("b", "p-gaudi", [("10.0.0.2", {}), ("10.0.0.3", {})])]
+    entries = {e.url: e for e in merge_entries(slices, RoutingConfig.model_validate(doc))}
+    effective = {u: (e.capacity or 0) * (e.weight or 0) for u, e in entries.items()}
+    nvidia = effective["http://10.0.0.1:8000"]
+    gaudi = effective["http://10.0.0.2:8000"] + effective["http://10.0.0.3:8000"]
+    assert nvidia == pytest.approx(gaudi)
 
 
 async def test_source_lists_then_follows_watch_events(tmp_path: Path) -> None:
