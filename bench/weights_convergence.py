@@ -5,8 +5,8 @@ Three `heteropool sim` replicas (h100-nvl, mi325x, gaudi3) at --time-scale, `het
 (local mode) rewriting the endpoint file a `heteropool gateway` follows, and a closed-loop client
 in this process (distinct prompts, so prefix affinity plays no part).
 
-    .venv/bin/python bench/weights_convergence.py [--time-scale 5] [--interval 1] [--concurrency 48]
-                                                  [--seconds 20] [--out bench/results/weights_convergence.md]
+    .venv/bin/python bench/weights_convergence.py [--time-scale 1] [--interval 1] [--concurrency 48]
+                                                  [--seconds 12] [--repeats 3] [--out bench/results/weights_convergence.md]
 
 Phase 1 (convergence): steady load; the mi325x replica is slowed 2x through /admin/config; the
 convergence time is from the POST until its weight stays within 10% of the total move from its
@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -174,20 +175,32 @@ async def main(args: argparse.Namespace) -> str:
             conv = await _convergence(rounds, sims, args.interval, settle_rounds=15)
             await load.stop()
 
-            results: dict[tuple[str, str], dict[str, float]] = {}
+            results: dict[tuple[str, str], list[dict[str, float]]] = {}
             for scenario, slowdown in (("nominal", 1.0), (f"{SLOWED} slowed 2x", 2.0)):
                 await _set_slowdown(sims[SLOWED], slowdown)
-                for config in ("controller", "frozen-equal"):
-                    results[(scenario, config)] = await _throughput(
-                        gateways[config], args.concurrency, args.max_tokens, args.warmup, args.seconds)
-                    rounds.skip()
+                for rep in range(args.repeats):
+                    # alternate the order, so drift in what else runs on the machine hits both alike
+                    order = ("controller", "frozen-equal") if rep % 2 == 0 else ("frozen-equal", "controller")
+                    for config in order:
+                        results.setdefault((scenario, config), []).append(await _throughput(
+                            gateways[config], args.concurrency, args.max_tokens, args.warmup, args.seconds))
+                        rounds.skip()
             await _set_slowdown(sims[SLOWED], 1.0)
     finally:
         await stop_processes(procs)
     return _report(args, conv, results)
 
 
-def _report(args: argparse.Namespace, conv: dict[str, Any], results: dict[tuple[str, str], dict[str, float]]) -> str:
+def _report(args: argparse.Namespace, conv: dict[str, Any], runs: dict[tuple[str, str], list[dict[str, float]]]) -> str:
+    results = {
+        key: {
+            "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),
+            "requests": statistics.median(r["requests"] for r in rs),
+            "mean_latency_s": statistics.median(r["mean_latency_s"] for r in rs),
+            "all": [r["tokens_per_s"] for r in rs],  # type: ignore[dict-item]
+        }
+        for key, rs in runs.items()
+    }
     cmd = "  .venv/bin/python bench/weights_convergence.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
     lines = [
@@ -218,13 +231,17 @@ def _report(args: argparse.Namespace, conv: dict[str, Any], results: dict[tuple[
         "",
         "## Throughput: controller on vs weights frozen at equal values",
         "",
-        f"Each row: {args.warmup} s warm-up, then {args.seconds} s measured (output tokens/s at the client, wall time).",
+        f"Each run: {args.warmup} s warm-up, then {args.seconds} s measured (output tokens/s at the client, wall "
+        f"time); {args.repeats} runs per row, alternating which configuration goes first; medians, then every run. "
+        f"Load average (1 min) of the machine when the report was written: {os.getloadavg()[0]:.2f}.",
         "",
-        "| scenario | weights | output tok/s | requests | mean latency (s) |",
-        "|---|---|---:|---:|---:|",
+        "| scenario | weights | output tok/s (median) | requests (median) | mean latency (s, median) | runs (tok/s) |",
+        "|---|---|---:|---:|---:|---|",
     ]
     for (scenario, config), r in results.items():
-        lines.append(f"| {scenario} | {config} | {r['tokens_per_s']:.0f} | {r['requests']:.0f} | {r['mean_latency_s']:.2f} |")
+        runs_text = ", ".join(f"{x:.0f}" for x in r["all"])  # type: ignore[attr-defined]
+        lines.append(f"| {scenario} | {config} | {r['tokens_per_s']:.0f} | {r['requests']:.0f} "
+                     f"| {r['mean_latency_s']:.2f} | {runs_text} |")
     for scenario in dict.fromkeys(s for s, _ in results):
         on, off = results[(scenario, "controller")], results[(scenario, "frozen-equal")]
         lines.append("")
@@ -234,12 +251,13 @@ def _report(args: argparse.Namespace, conv: dict[str, Any], results: dict[tuple[
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--time-scale", type=float, default=5.0)
+    parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=48)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--warmup", type=float, default=10.0)
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warmup", type=float, default=6.0)
+    parser.add_argument("--seconds", type=float, default=12.0)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=None, help="also write the report here")
     args = parser.parse_args()
     report = asyncio.run(main(args))
