@@ -69,8 +69,8 @@ def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path
         text = log.read_text()
         assert proc.poll() is None, text
         url = re.search(r"at (http://\S+/v1)", text).group(1)  # type: ignore[union-attr]
-        client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=20)
-        completion = client.completions.create(model="granite-4.1-8b", prompt="Hello, pool", max_tokens=8)
+        with openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=20) as client:
+            completion = client.completions.create(model="granite-4.1-8b", prompt="Hello, pool", max_tokens=8)
         elapsed = time.monotonic() - started
         assert completion.choices[0].text and completion.usage.completion_tokens == 8
         assert elapsed < 30, f"first completion after {elapsed:.1f} s"
