@@ -54,7 +54,7 @@ def pct(values: list[float], q: float) -> float:
 def bench_policy(policy: str, n: int, requests: int) -> tuple[float, float, float, float, float, float]:
     """Route warm-up + measured requests with a moving in-flight window (like the gateway's counters)."""
     rng = random.Random(n)
-    name, _, block_chars = policy.partition("@")  # "heteropool@256": block-prefix-producer blockChars
+    name, _, block_chars = policy.partition("@")  # "heteropool@128": block-prefix-producer blockChars
     params = {"block-prefix-producer": {"blockChars": int(block_chars)}} if block_chars else None
     router = build_router(name, seed=1, parameters=params)
     views = {e.id: e for e in endpoints(n, rng)}
@@ -109,8 +109,8 @@ def bench_hash(requests: int) -> list[tuple[str, float, float]]:
     rows = []
     for name, fn in [
         ("C-level chain, 64 chars", lambda: hash_prompt_blocks(p, 64, 1024)),
-        ("C-level chain, 128 chars (default)", lambda: hash_prompt_blocks(p, 128, 512)),
-        ("C-level chain, 256 chars", lambda: hash_prompt_blocks(p, 256, 256)),
+        ("C-level chain, 128 chars", lambda: hash_prompt_blocks(p, 128, 512)),
+        ("C-level chain, 256 chars (default)", lambda: hash_prompt_blocks(p, 256, 256)),
         ("Python loop hash((prev, slice)), 64 chars", lambda: python_loop_chain(p, 64)),
         ("Python loop hash((prev, slice)), 128 chars", lambda: python_loop_chain(p, 128)),
     ]:

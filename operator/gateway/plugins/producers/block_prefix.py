@@ -7,8 +7,11 @@ endpoints, and credits each endpoint only whole blocks of *its own* vLLM block s
 credited 128, a 16-token H100 endpoint 192. Each endpoint's LRU holds at most its KV capacity
 (`kv_capacity_tokens` of the endpoint, else `lruCapacityTokens`).
 Inputs: prompt text; endpoint `block_size`, `kv_capacity_tokens`. Writes `ctx.prefix`.
-Parameters: `blockChars` 128 (32 tokens; 64 doubles the hashing cost, see
-bench/results/gateway_bench.md), `maxPrefixChars` 65536, `lruCapacityTokens` 500000.
+Parameters: `blockChars` 256 (64 tokens: hashing a 30,000-character prompt costs ~60-90 us vs
+~100-160 us at 128 and ~300 us at 64 on the 2-vCPU test box, and the decision p99 budget at 20
+endpoints is 300 us; a shared prefix shorter than 64 tokens is not worth routing for, and the
+fleet simulation showed no quality difference to 128 - bench/results/gateway_bench.md),
+`maxPrefixChars` 65536, `lruCapacityTokens` 500000.
 Example: ``{type: block-prefix-producer, parameters: {blockChars: 64}}``.
 """
 
@@ -29,7 +32,7 @@ __all__ = ["BlockPrefixParams", "BlockPrefixProducer"]
 class BlockPrefixParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    blockChars: int = Field(128, ge=4)
+    blockChars: int = Field(256, ge=4)
     maxPrefixChars: int = Field(65536, ge=64)
     lruCapacityTokens: int = Field(500_000, ge=1)
 
