@@ -20,7 +20,7 @@ import yaml
 from heteropool.api import VendorGroup, parse_duration_s
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
 from heteropool.semantics import Pool
-from heteropool.vendors import HETEROPOOL_IMAGE, VendorProfile, prior_capacity_tokens_per_s, vendor_profile
+from heteropool.vendors import HETEROPOOL_IMAGE, VendorProfile, group_prior_tokens_per_s, vendor_profile
 
 __all__ = [
     "VLLM_PORT",
@@ -412,14 +412,9 @@ def initial_weights(pool: Pool) -> dict[str, float]:
         elif spec.weights.mode == "static" and spec.weights.static:
             raw[group.group_name] = spec.weights.static.get(group.group_name, 0.0)
         else:
-            raw[group.group_name] = group.replicas * _prior_capacity(group)
+            raw[group.group_name] = group.replicas * group_prior_tokens_per_s(group)
     total = sum(raw.values())
     return {name: (round(value / total, 4) if total > 0 else 0.0) for name, value in raw.items()}
-
-
-def _prior_capacity(group: VendorGroup) -> float:
-    profile = vendor_profile(group.vendor)
-    return prior_capacity_tokens_per_s(group.accelerator or profile.default_accelerator, group.accelerators_per_replica)
 
 
 def expected_routing_config(pool: Pool, live: RoutingConfig | None = None) -> RoutingConfig:
@@ -461,7 +456,7 @@ def _initial_routing_config(pool: Pool) -> RoutingConfig:
     vendors = {
         group.group_name: VendorRouting(
             weight=weights[group.group_name],
-            capacity_tokens_per_s=_prior_capacity(group),
+            capacity_tokens_per_s=group_prior_tokens_per_s(group),
             block_size=group.vllm.block_size or vendor_profile(group.vendor).default_block_size,
             service=child_name(pool.name, "vllm", group.group_name),
             vendor=group.vendor,

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from heteropool.api import VendorGroup
 
 __all__ = [
     "HETEROPOOL_IMAGE",
@@ -18,6 +21,7 @@ __all__ = [
     "ACCELERATOR_CAPACITY_TOKENS_PER_S",
     "vendor_profile",
     "prior_capacity_tokens_per_s",
+    "group_prior_tokens_per_s",
 ]
 
 HETEROPOOL_IMAGE = "ghcr.io/heteropool/heteropool:0.1.0"
@@ -150,3 +154,9 @@ def prior_capacity_tokens_per_s(accelerator: str, accelerators_per_replica: int 
     Tensor parallelism does not scale linearly: each extra device adds ~70% of one.
     """
     return ACCELERATOR_CAPACITY_TOKENS_PER_S[accelerator] * (1.0 + 0.7 * (accelerators_per_replica - 1))
+
+
+def group_prior_tokens_per_s(group: VendorGroup) -> float:
+    """Capacity prior of one replica of a (validated) vendor group: its accelerator, else the vendor's default."""
+    accelerator = group.accelerator or vendor_profile(group.vendor).default_accelerator
+    return prior_capacity_tokens_per_s(accelerator, group.accelerators_per_replica)

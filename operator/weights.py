@@ -21,13 +21,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from heteropool.api import VendorGroup, WeightsSpec, parse_duration_s
+from heteropool.api import WeightsSpec, parse_duration_s
 from heteropool.metrics import EngineSample, HistogramTotals, ScrapeError
 from heteropool.vendors import (
     ACCELERATOR_CAPACITY_TOKENS_PER_S,
     VENDOR_PROFILES,
+    group_prior_tokens_per_s,  # re-exported: the prior of a pool's vendor group
     prior_capacity_tokens_per_s,
-    vendor_profile,
 )
 
 __all__ = [
@@ -284,14 +284,6 @@ def prior_from_name(name: str, accelerators_per_replica: int = 1) -> float | Non
         if acc != "cpu" and (acc in key or family in key.replace("_", "-").split("-")):
             return prior_capacity_tokens_per_s(acc, accelerators_per_replica)
     return None
-
-
-def group_prior_tokens_per_s(group: VendorGroup) -> float:
-    """Capacity prior of one replica of a vendor group (its accelerator, else the vendor's default)."""
-    accelerator = group.accelerator or vendor_profile(group.vendor).default_accelerator
-    if accelerator in ACCELERATOR_CAPACITY_TOKENS_PER_S:
-        return prior_capacity_tokens_per_s(accelerator, group.accelerators_per_replica)
-    return prior_from_name(group.vendor, group.accelerators_per_replica) or ACCELERATOR_CAPACITY_TOKENS_PER_S["cpu"]
 
 
 # --- the controller ----------------------------------------------------------------------------
