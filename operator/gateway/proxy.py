@@ -105,7 +105,8 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
         except NoEndpointError as exc:
             outcome = "saturated" if exc.saturated else "no_endpoint"
             m.outcome(policy, outcome).inc()
-            return json_error(429 if exc.saturated else 503, str(exc), "overloaded", retry_after=s.retry_after_s)
+            kind = "overloaded" if exc.saturated else "unavailable"
+            return json_error(429 if exc.saturated else 503, str(exc), kind, retry_after=s.retry_after_s)
         m.timing(policy)[0].observe(time.perf_counter() - t0)
         st = gw.pool.get(url)
         vendor = st.vendor if st is not None else "unknown"
@@ -120,13 +121,14 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
             upstream = await gw.session.post(url + request.path_qs, data=body, headers=headers)
         except _CONNECT_ERRORS as exc:
             _abandon(gw, rreq, url, prompt_tokens)
+            last_error = f"{url}: {exc.__class__.__name__}: {exc}"
             if gw.pool.failure(url, hard=True):
                 m.endpoint(url, vendor).ejections.inc()
+                log.warning("endpoint ejected after a connect failure: %s", last_error)
                 # refused/reset: the replica is gone or restarting, and so is its KV cache
                 gw.router.on_endpoints_removed([url])
             tried.append(url)
-            last_error = f"{url}: {exc.__class__.__name__}: {exc}"
-            log.warning("upstream connect failed, trying another endpoint: %s", last_error)
+            log.debug("upstream connect failed, trying another endpoint: %s", last_error)
             if attempt + 1 < attempts:
                 m.retries.labels("connect").inc()
             continue
@@ -145,10 +147,11 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
         ):
             upstream.close()
             _abandon(gw, rreq, url, prompt_tokens)
+            last_error = f"{url}: HTTP {upstream.status}"
             if gw.pool.failure(url):
                 m.endpoint(url, vendor).ejections.inc()
+                log.warning("endpoint ejected after repeated errors: %s", last_error)
             tried.append(url)
-            last_error = f"{url}: HTTP {upstream.status}"
             m.retries.labels("status").inc()
             continue
         return await _relay(gw, request, upstream, rreq, url, vendor, t_start)
