@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,15 +31,10 @@ sys.path.insert(0, str(REPO / "tests"))
 from kube.server import start_server_process  # noqa: E402
 
 from heteropool.kube import KINDS, KubeClient, connect, load_credentials  # noqa: E402
+from heteropool.localpool import free_port  # noqa: E402
 
 NAMESPACE = "bench"
 CHILD_KINDS = ("Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _start_operator(kubeconfig: Path, metrics_port: int) -> subprocess.Popen[bytes]:
@@ -100,7 +94,7 @@ async def main(pools: int, output: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server_process(Path(tmp) / "kubeconfig")
         kube = connect(load_credentials(str(server.kubeconfig_path)))
-        metrics_port = _free_port()
+        metrics_port = free_port()
         operator = _start_operator(server.kubeconfig_path, metrics_port)
         try:
             await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})

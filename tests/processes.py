@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from heteropool.localpool import free_port
+
 __all__ = ["BIN", "Proc", "free_port", "wait_http", "start_sim", "start_gateway"]
 
 BIN = Path(sys.executable).with_name("heteropool")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_http(url: str, timeout_s: float = 20.0, status: int = 200) -> None:

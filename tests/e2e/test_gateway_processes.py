@@ -9,12 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -24,68 +19,13 @@ import aiohttp
 import orjson
 import pytest
 import yaml
+from processes import Proc, free_port, start_gateway, start_sim
 
 pytestmark = pytest.mark.slow
 
-_BIN = Path(sys.executable).with_name("heteropool")
 MODEL = "ibm-granite/granite-4.1-8b"
 PROFILES = {"h100-nvl": ("nvidia", 3600.0, 16), "mi325x": ("amd", 2100.0, 16), "gaudi3": ("gaudi", 630.0, 128)}
 _VOLATILE = re.compile(rb'"id":"[^"]*"|"created":\d+')
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, timeout_s: float = 20.0, status: int = 200) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - 127.0.0.1 only
-                if r.status == status:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{url} not ready in {timeout_s} s")
-        time.sleep(0.05)
-
-
-class Proc:
-    def __init__(self, args: list[str], url: str, health: str) -> None:
-        self.args = args
-        self.url = url
-        self.health = health
-        self.p: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Proc:
-        self.p = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        _wait_http(self.url + self.health)
-        return self
-
-    def kill(self) -> None:
-        if self.p is not None and self.p.poll() is None:
-            self.p.send_signal(signal.SIGKILL)
-            self.p.wait(10)
-
-    def stop(self) -> None:
-        if self.p is not None and self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def start_sim(profile: str, port: int | None = None, time_scale: float = 50.0) -> Proc:
-    port = port or _free_port()
-    args = [str(_BIN), "sim", "--profile", profile, "--port", str(port), "--time-scale", str(time_scale)]
-    return Proc(args, f"http://127.0.0.1:{port}", "/health").start()
 
 
 def write_endpoints(path: Path, sims: dict[str, Proc], **overrides: dict[str, Any]) -> None:
@@ -98,13 +38,6 @@ def write_endpoints(path: Path, sims: dict[str, Proc], **overrides: dict[str, An
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(entries))
     tmp.replace(path)  # atomic: the gateway never reads a half-written file
-
-
-def start_gateway(path: Path, policy: str = "heteropool", *extra: str) -> Proc:
-    port = _free_port()
-    args = [str(_BIN), "gateway", "--port", str(port), "--endpoints", str(path), "--policy", policy,
-            "--reload-interval-s", "0.05", "--probe-interval-s", "0.1", "--log-level", "warning", *extra]
-    return Proc(args, f"http://127.0.0.1:{port}", "/readyz").start()
 
 
 @pytest.fixture(scope="module")

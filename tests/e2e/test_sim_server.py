@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from processes import BIN, Proc, start_sim
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.slow
 
-_BIN = Path(sys.executable).parent / "heteropool"
 MODEL = "ibm-granite/granite-4.1-8b"
 
 # design section 6: name -> type (as prometheus_client's parser reports the family)
@@ -36,59 +33,20 @@ EXPECTED_METRICS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Sim:
-    def __init__(self, *extra: str) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [str(_BIN), "sim", "--port", str(self.port), "--model", MODEL, *extra],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sim exited: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("sim did not become healthy in 20 s")
-            time.sleep(0.05)  # polling interval of the readiness wait, not synchronisation
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        if self.proc.stderr:
-            self.proc.stderr.close()
-
-
 @pytest.fixture
-def sim() -> Iterator[Sim]:
-    s = Sim("--profile", "h100-nvl", "--time-scale", "20")
+def sim() -> Iterator[Proc]:
+    s = start_sim("h100-nvl", None, 20.0, "--model", MODEL)
     yield s
     s.stop()
 
 
 def test_list_profiles_prints_one_name_per_line() -> None:
-    out = subprocess.run([str(_BIN), "sim", "--list-profiles"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([str(BIN), "sim", "--list-profiles"], capture_output=True, text=True, check=True).stdout
     names = out.split()
     assert {"h100-nvl", "mi325x", "gaudi3"} <= set(names) and out.count("\n") == len(names)
 
 
-def test_metric_names_types_and_labels_match_vllm(sim: Sim) -> None:
+def test_metric_names_types_and_labels_match_vllm(sim: Proc) -> None:
     client = openai.OpenAI(base_url=sim.url + "/v1", api_key="x")
     client.completions.create(model=MODEL, prompt="hello " * 50, max_tokens=4)
     client.completions.create(model=MODEL, prompt="hello " * 50, max_tokens=4)
@@ -113,7 +71,7 @@ def test_metric_names_types_and_labels_match_vllm(sim: Sim) -> None:
 
 
 @pytest.mark.parametrize("chat", [False, True], ids=["completions", "chat"])
-def test_openai_client_accepts_streaming_and_plain_responses(sim: Sim, chat: bool) -> None:
+def test_openai_client_accepts_streaming_and_plain_responses(sim: Proc, chat: bool) -> None:
     client = openai.OpenAI(base_url=sim.url + "/v1", api_key="x")
     assert [m.id for m in client.models.list()] == [MODEL]
     if chat:
@@ -140,7 +98,7 @@ def test_openai_client_accepts_streaming_and_plain_responses(sim: Sim, chat: boo
     assert usage_chunk.usage.completion_tokens == 12
 
 
-def test_sse_wire_format_ends_with_usage_then_done(sim: Sim) -> None:
+def test_sse_wire_format_ends_with_usage_then_done(sim: Proc) -> None:
     body = {"model": MODEL, "prompt": "hi", "max_tokens": 3, "stream": True, "stream_options": {"include_usage": True}}
     raw = httpx.post(sim.url + "/v1/completions", json=body).text
     events = raw.split("\n\n")
@@ -149,7 +107,7 @@ def test_sse_wire_format_ends_with_usage_then_done(sim: Sim) -> None:
     assert '"choices":[]' in events[-3] and '"usage"' in events[-3]
 
 
-def test_continuous_usage_stats_put_usage_on_every_chunk(sim: Sim) -> None:
+def test_continuous_usage_stats_put_usage_on_every_chunk(sim: Proc) -> None:
     body = {"model": MODEL, "prompt": "hi", "max_tokens": 3, "stream": True,
             "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
     events = [e for e in httpx.post(sim.url + "/v1/completions", json=body).text.split("\n\n") if e.startswith("data: {")]
@@ -157,7 +115,7 @@ def test_continuous_usage_stats_put_usage_on_every_chunk(sim: Sim) -> None:
     assert '"completion_tokens":2' in events[1]
 
 
-def test_bad_requests_get_vllm_style_errors(sim: Sim) -> None:
+def test_bad_requests_get_vllm_style_errors(sim: Proc) -> None:
     r = httpx.post(sim.url + "/v1/completions", json={"model": "nope", "prompt": "x"})
     assert r.status_code == 404 and "does not exist" in r.json()["error"]["message"]
     r = httpx.post(sim.url + "/v1/completions", json={"model": MODEL, "prompt": "x", "stream_options": {}})
@@ -166,7 +124,7 @@ def test_bad_requests_get_vllm_style_errors(sim: Sim) -> None:
     assert r.status_code == 400 and "maximum context length" in r.json()["error"]["message"]
 
 
-def test_admin_config_faults_and_restores_live(sim: Sim) -> None:
+def test_admin_config_faults_and_restores_live(sim: Proc) -> None:
     assert httpx.get(sim.url + "/admin/config").json()["slowdown"] == 1.0
     body = {"model": MODEL, "prompt": "hello", "max_tokens": 2}
     r = httpx.post(sim.url + "/admin/config", json={"error_rate": 1.0})
@@ -197,7 +155,7 @@ def _e2e_sum(url: str) -> float:
     raise AssertionError("no e2e histogram")
 
 
-def test_slowdown_doubles_latency(sim: Sim) -> None:
+def test_slowdown_doubles_latency(sim: Proc) -> None:
     # Measured on the server's own timeline (the e2e histogram), so a busy test machine's
     # scheduling noise does not enter the ratio.
     body = {"model": MODEL, "prompt": "hello " * 20, "max_tokens": 100}
@@ -243,7 +201,7 @@ async def test_streamed_ttft_matches_the_virtual_time_simulation() -> None:
     (stage,) = FleetSimulation([ReplicaSpec("x", build_profile("mi325x"))], Only()).run([(1.0, items)])
     virtual = {r.request_id: (r.ttft_s, r.output_tokens) for r in stage.requests}
 
-    server = Sim("--profile", "mi325x", "--time-scale", str(scale))
+    server = start_sim("mi325x", None, scale, "--model", MODEL)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
             async def one(item: WorkItem) -> tuple[str, float, int]:
@@ -268,7 +226,7 @@ async def test_streamed_ttft_matches_the_virtual_time_simulation() -> None:
         assert v_ttft is not None and abs(ttft - v_ttft) <= max(0.1, 0.15 * v_ttft), (rid, ttft, v_ttft)
 
 
-def test_peer_router_probes_are_answered(sim: Sim) -> None:
+def test_peer_router_probes_are_answered(sim: Proc) -> None:
     tok = httpx.post(sim.url + "/tokenize", json={"model": MODEL, "prompt": "one two six"}).json()
     assert tok["count"] == len(tok["tokens"]) == 3
     rendered = httpx.post(sim.url + "/v1/completions/render", json={"model": MODEL, "prompt": "one two six"}).json()
