@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml setup.py scripts/install_helm.py
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/heteropool render samples/granite-3vendor.yaml
+	$(BIN)/heteropool simulate samples/granite-3vendor.yaml --output out/simulate
 
 test: $(STAMP)
 	$(BIN)/pytest -m "not slow and not cluster" -q

@@ -1,88 +1,212 @@
-"""`heteropool simulate`: run the fleet simulation from the command line and print the report.
+"""`heteropool simulate`: compare routing policies on a pool manifest's vendor mix, in simulated time.
 
-Not registered in `heteropool.cli` yet; it exposes `add_arguments(parser)` and `run(args)` like
-every subcommand, so registering it is one line there.
+    heteropool simulate samples/granite-3vendor.yaml [--workload shared-prefix|random|chat]
+        [--qps 5,15,25,40,55,70,85] [--policies round-robin,least-request,llm-d,heteropool]
+        [--stage-seconds 20] [--seed 0] [--output out/simulate] [--jobs N]
+
+No cluster, no GPU: one simulated vLLM replica per desired replica of the manifest. Prints a
+per-stage table per policy and a comparison at the top of the ladder; writes `results.csv`,
+`results.md`, `throughput.png` and `ttft.png` into the output folder. Progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-__all__ = ["add_arguments", "run"]
+from heteropool.routing import POLICY_NAMES
 
 if TYPE_CHECKING:
-    from heteropool.fleet.workloads import Workload
+    from heteropool.fleet.experiment import PoolPlan
+    from heteropool.fleet.report import StageSummary
+
+__all__ = ["add_arguments", "run", "DEFAULT_POLICIES", "DEFAULT_QPS", "DEFAULT_STAGE_S"]
+
+DEFAULT_QPS = (5.0, 15.0, 25.0, 40.0, 55.0, 70.0, 85.0)
+# 20 s of arrivals per stage keeps the default run (20 replicas, 4 policies, 7 stages, ~6,000
+# requests per policy) well under 2 minutes on 2 cores; bench/pools.py uses longer stages.
+DEFAULT_STAGE_S = 20.0
+DEFAULT_OUTPUT = "out/simulate"
+DEFAULT_POLICIES = ("round-robin", "least-request", "llm-d", "heteropool")
+
+# The pool of design section 9 (the published 3-vendor benchmark), used when no manifest is given.
+_EMBEDDED_POOL = """\
+apiVersion: heteropool.dev/v1alpha1
+kind: HeteroInferencePool
+metadata: {name: granite}
+spec:
+  model: {name: ibm-granite/granite-4.1-8b}
+  vendors:
+    - {vendor: nvidia, accelerator: h100-nvl, replicas: 4}
+    - {vendor: amd, accelerator: mi325x, replicas: 8}
+    - {vendor: intel-gaudi, accelerator: gaudi3, replicas: 8, vllm: {blockSize: 128, maxNumSeqs: 256}}
+"""
 
 
-def _pool(text: str) -> dict[str, int]:
-    out: dict[str, int] = {}
+def _qps_list(text: str) -> tuple[float, ...]:
+    values: list[float] = []
     for part in text.split(","):
-        name, _, count = part.partition("=")
-        if not name or not count.isdigit() or int(count) < 1:
-            raise argparse.ArgumentTypeError(f"expected PROFILE=COUNT[,PROFILE=COUNT...], got {part!r}")
-        out[name.strip()] = int(count)
-    return out
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 5,15,25, got {part.strip()!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"every QPS must be a positive number, got {part.strip()!r}")
+        values.append(value)
+    return tuple(values)
 
 
-def _ladder(text: str) -> tuple[float, float, float]:
+def _policies(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in names if p not in POLICY_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}; expected some of {', '.join(POLICY_NAMES)}"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"a policy is listed twice in {text!r}")
+    return names
+
+
+def _positive(text: str) -> float:
     try:
-        start, stop, step = (float(x) for x in text.split(":"))
+        value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected START:STOP:STEP QPS, got {text!r}") from None
-    if start <= 0 or step <= 0 or stop < start:
-        raise argparse.ArgumentTypeError(f"need 0 < START <= STOP and STEP > 0, got {text!r}")
-    return start, stop, step
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pool", type=_pool, default="h100-nvl=4,mi325x=8,gaudi3=8",
-                        help="replicas as PROFILE=COUNT,... (default: design section 9's 20-pod pool)")
-    parser.add_argument("--policy", default="heteropool", help="routing policy (round-robin, least-request, llm-d, heteropool)")
+    parser.add_argument("pool", nargs="?", metavar="POOL.yaml",
+                        help="a HeteroInferencePool manifest (default: the embedded 4 H100-NVL + 8 MI325X + 8 Gaudi 3 pool)")
+    parser.add_argument("--name", help="which pool, when the file holds several")
     parser.add_argument("--workload", choices=("shared-prefix", "random", "chat"), default="shared-prefix")
-    parser.add_argument("--ladder", type=_ladder, default="5:85:10", help="QPS START:STOP:STEP")
-    parser.add_argument("--stage-s", type=float, default=25.0, help="seconds of arrivals per stage")
-    parser.add_argument("--scrape-interval-s", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--qps", type=_qps_list, default=DEFAULT_QPS,
+                        help="the QPS ladder, comma-separated (default: 5,15,25,40,55,70,85)")
+    parser.add_argument("--policies", type=_policies, default=DEFAULT_POLICIES,
+                        help=f"comma-separated routing policies (default: {','.join(DEFAULT_POLICIES)})")
+    parser.add_argument("--stage-seconds", "--stage-s", dest="stage_seconds", type=_positive, default=DEFAULT_STAGE_S,
+                        help=f"simulated seconds of arrivals per stage (default: {DEFAULT_STAGE_S:g})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of prompts, arrivals and tie-breaks (default: 0)")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"folder for results.csv/md and plots (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--no-plots", action="store_true", help="write no PNG plots")
+    parser.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per CPU, at most one per policy)")
+    parser.add_argument("--scrape-interval-s", type=_positive, default=0.2, help=argparse.SUPPRESS)
+
+
+def _fail(message: str) -> int:
+    print(f"heteropool simulate: {message}", file=sys.stderr)
+    return 2
+
+
+class _ProgressBar:
+    """One stderr line: a bar over all (policy, stage) cells, redrawn in place on a terminal."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total, self.done, self.stream = total, 0, stream
+        self.tty = stream.isatty()
+        self.t0 = time.perf_counter()
+
+    def __call__(self, policy: str, stage: int) -> None:
+        self.done += 1
+        filled = 30 * self.done // self.total
+        line = (f"simulating [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} stages "
+                f"({policy} stage {stage + 1} done, {time.perf_counter() - self.t0:.0f} s)")
+        if self.tty:
+            end = "\n" if self.done == self.total else ""
+            print(f"\r{line}", end=end, file=self.stream, flush=True)
+        else:
+            print(line, file=self.stream, flush=True)
+
+
+def _comparison(results: Mapping[str, Sequence[StageSummary]]) -> str:
+    """The top of the ladder side by side, with ratios against round-robin and llm-d."""
+    top = {p: s[-1] for p, s in results.items() if s}
+    lines = [f"At {next(iter(top.values())).qps:g} QPS:",
+             "| policy | output tok/s | TTFT mean s | TTFT p99 s | failed | vs round-robin tok/s | vs llm-d tok/s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for p, s in top.items():
+        ratios = []
+        for ref in ("round-robin", "llm-d"):
+            r = top.get(ref)
+            ratios.append(f"{s.output_tokens_per_s / r.output_tokens_per_s:.2f}x" if r and r.output_tokens_per_s else "-")
+        lines.append(f"| {p} | {s.output_tokens_per_s:,.0f} | {s.ttft_mean_s:.2f} | {s.ttft_p99_s:.2f} | {s.failures} "
+                     f"| {ratios[0]} | {ratios[1]} |")
+    return "\n".join(lines) + "\n"
+
+
+def _report(plan: PoolPlan, args: argparse.Namespace, results: Mapping[str, Sequence[StageSummary]],
+            wall_s: float, requests: int) -> str:
+    from heteropool.fleet.report import markdown_table
+
+    head = (f"# {plan.name}: {plan.describe()}\n\n{args.workload} workload, {requests} requests per policy, "
+            f"{args.stage_seconds:g} s stages, seed {args.seed}; {wall_s:.1f} s wall\n")
+    body = "".join(f"\n## {p}\n\n{markdown_table(s)}" for p, s in results.items())
+    return f"{head}{body}\n{_comparison(results)}"
 
 
 def run(args: argparse.Namespace) -> int:
-    from heteropool.fleet.report import markdown_table, summarize
-    from heteropool.fleet.simulation import FleetSimulation, ReplicaSpec
-    from heteropool.fleet.workloads import (
-        ChatWorkload,
-        RandomWorkload,
-        SharedPrefixWorkload,
-        build_stage_items,
-        qps_ladder,
-    )
-    from heteropool.gateway.errors import ConfigError
-    from heteropool.gateway.policies import build_router
-    from heteropool.sim.profiles import ProfileError, build_profile
+    from heteropool.fleet.experiment import build_items, plan_pool, results_csv, run_policies
+    from heteropool.manifests import ManifestError, load_pools
+    from heteropool.semantics import SpecError
 
-    pool = args.pool if isinstance(args.pool, dict) else _pool(args.pool)
-    ladder = args.ladder if isinstance(args.ladder, tuple) else _ladder(args.ladder)
+    if args.pool is None:
+        text, source = _EMBEDDED_POOL, "<embedded 3-vendor pool>"
+    else:
+        try:
+            text, source = Path(args.pool).read_text(), args.pool
+        except OSError as exc:
+            return _fail(f"cannot read pool manifest {args.pool!r}: {exc.strerror or exc}")
     try:
-        replicas = [ReplicaSpec(f"{name}-{i}", build_profile(name)) for name, n in pool.items() for i in range(n)]
-        router = build_router(args.policy, seed=args.seed)
-    except (ProfileError, ConfigError) as exc:
-        print(f"heteropool simulate: {exc}", file=sys.stderr)
-        return 2
-    workloads: dict[str, Callable[[], Workload]] = {
-        "shared-prefix": lambda: SharedPrefixWorkload(seed=args.seed),
-        "random": lambda: RandomWorkload(seed=args.seed),
-        "chat": lambda: ChatWorkload(seed=args.seed),
-    }
-    stages = qps_ladder(*ladder, duration_s=args.stage_s)
-    items = build_stage_items(workloads[args.workload](), stages, args.seed)
+        pools = load_pools(text, source=source)
+    except (ManifestError, SpecError) as exc:
+        return _fail(f"invalid pool manifest: {exc}")
+    if args.name is not None:
+        pools = [p for p in pools if p.name == args.name]
+        if not pools:
+            return _fail(f"{source}: no pool named {args.name!r}")
+    elif len(pools) > 1:
+        return _fail(f"{source} holds {len(pools)} pools ({', '.join(p.name for p in pools)}); choose one with --name")
+    try:
+        plan = plan_pool(pools[0])
+    except ValueError as exc:
+        return _fail(f"{source}: {exc}")
+    if args.jobs < 0:
+        return _fail(f"--jobs: must be >= 0, got {args.jobs}")
+    jobs = args.jobs or min(len(args.policies), os.cpu_count() or 1)
+
+    items = build_items(args.workload, args.qps, args.stage_seconds, args.seed)
+    requests = sum(len(i) for i in items)
+    print(f"simulating {plan.name}: {plan.describe()}; {args.workload}, QPS {','.join(f'{q:g}' for q in args.qps)}, "
+          f"{len(args.policies)} policies, {jobs} job(s)", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    sim = FleetSimulation(replicas, router, scrape_interval_s=args.scrape_interval_s)
-    records = sim.run([(s.qps, its) for s, its in zip(stages, items, strict=True)])
+    results = run_policies(plan, args.policies, args.qps, items, seed=args.seed,
+                           scrape_interval_s=args.scrape_interval_s, jobs=jobs,
+                           progress=_ProgressBar(len(args.policies) * len(args.qps), sys.stderr))
     wall = time.perf_counter() - t0
-    print(f"{args.policy} on {', '.join(f'{n}x {p}' for p, n in pool.items())}, {args.workload} workload, "
-          f"seed {args.seed}: {sum(len(i) for i in items)} requests in {wall:.1f} s\n")
-    print(markdown_table([summarize(r, sim.vendors) for r in records]), end="")
+    report = _report(plan, args, results, wall, requests)
+    print(report, end="")
+
+    out = Path(args.output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        groups = list(dict.fromkeys(plan.groups.values()))
+        (out / "results.csv").write_text(results_csv(results, groups))
+        (out / "results.md").write_text(report)
+        written = ["results.csv", "results.md"]
+        if not args.no_plots:
+            from heteropool.fleet.plots import write_plots
+
+            title = f"{plan.name}: {plan.describe()} - {args.workload}"
+            written += [p.name for p in write_plots(results, out, title)]
+    except OSError as exc:
+        return _fail(f"cannot write results to {str(out)!r}: {exc.strerror or exc}")
+    print(f"wrote {', '.join(written)} to {out}/", file=sys.stderr)
     return 0

@@ -1,32 +1,105 @@
-import argparse
+import csv
+from pathlib import Path
 
 import pytest
 
+from heteropool.cli import main
 from heteropool.fleet import cli
+from heteropool.fleet.experiment import CSV_COLUMNS, build_items, plan_pool, run_policies
+from heteropool.manifests import load_pools
+
+TINY_POOL = """\
+apiVersion: heteropool.dev/v1alpha1
+kind: HeteroInferencePool
+metadata: {name: tiny}
+spec:
+  model: {name: ibm-granite/granite-4.1-8b}
+  vendors:
+    - {name: fast, vendor: sim, accelerator: h100-nvl, replicas: 1}
+    - {name: slow, vendor: intel-gaudi, replicas: 1, vllm: {blockSize: 128}}
+"""
+
+# A short run: 2 stages of 3 simulated seconds on 2 replicas, random prompts.
+SHORT = ["--workload", "random", "--qps", "1,3", "--stage-seconds", "3", "--jobs", "1"]
 
 
-def _args(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    cli.add_arguments(parser)
-    return parser.parse_args(list(argv))
+@pytest.fixture
+def pool_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pool.yaml"
+    path.write_text(TINY_POOL)
+    return path
 
 
-def test_simulate_prints_one_row_per_stage(capsys: pytest.CaptureFixture[str]) -> None:
-    args = _args("--pool", "h100-nvl=1,gaudi3=1", "--policy", "round-robin", "--workload", "random",
-                 "--ladder", "1:3:2", "--stage-s", "3")
-    assert cli.run(args) == 0
-    out = capsys.readouterr().out
-    assert "round-robin on 1x h100-nvl, 1x gaudi3" in out
-    assert sum(1 for line in out.splitlines() if line.startswith("| 1 ") or line.startswith("| 3 ")) == 2
+def test_simulate_writes_csv_table_and_plots(pool_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    rc = main(["simulate", str(pool_file), *SHORT, "--policies", "round-robin,heteropool", "--output", str(out)])
+    assert rc == 0
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    assert [(r["policy"], r["qps"]) for r in rows] == [
+        ("round-robin", "1"), ("round-robin", "3"), ("heteropool", "1"), ("heteropool", "3")
+    ]
+    assert set(CSV_COLUMNS) | {"share_fast", "share_slow"} <= set(rows[0])
+    assert all(r["failed"] == "0" and float(r["output_tokens_per_s"]) > 0 for r in rows)
+    assert {p.name for p in out.iterdir()} == {"results.csv", "results.md", "throughput.png", "ttft.png"}
+    captured = capsys.readouterr()
+    assert "tiny: 1x fast (h100-nvl), 1x slow (gaudi3)" in captured.out
+    assert "## heteropool" in captured.out and "At 3 QPS:" in captured.out
+    assert "simulating [" in captured.err and "4/4 stages" in captured.err
 
 
-@pytest.mark.parametrize("argv", [["--pool", "h100-nvl"], ["--ladder", "5:1:1"]], ids=["no-count", "bad-ladder"])
-def test_bad_arguments_are_refused(argv: list[str]) -> None:
-    with pytest.raises(SystemExit):
-        _args(*argv)
+def test_forked_jobs_give_the_same_results_as_one_process(pool_file: Path) -> None:
+    plan = plan_pool(load_pools(pool_file.read_text())[0])
+    items = build_items("shared-prefix", [2.0], 2.0, seed=3)
+    serial = run_policies(plan, ["round-robin", "llm-d"], [2.0], items, seed=3, jobs=1)
+    forked = run_policies(plan, ["round-robin", "llm-d"], [2.0], items, seed=3, jobs=2)
+    assert forked == serial
 
 
-def test_unknown_profile_or_policy_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.run(_args("--pool", "a100=1", "--ladder", "1:1:1", "--stage-s", "1")) == 2
-    assert cli.run(_args("--policy", "fastest", "--pool", "cpu=1", "--ladder", "1:1:1", "--stage-s", "1")) == 2
-    assert "unknown" in capsys.readouterr().err
+def test_replicas_follow_the_manifest_groups() -> None:
+    plan = plan_pool(load_pools(cli._EMBEDDED_POOL)[0])
+    assert len(plan.replicas) == 20
+    gaudi = [r for r in plan.replicas if plan.groups[r.id] == "intel-gaudi"]
+    assert len(gaudi) == 8 and {(r.profile.name, r.block_size, r.max_num_seqs) for r in gaudi} == {("gaudi3", 128, 256)}
+    assert {r.capacity_tokens_per_s for r in plan.replicas} == {3600.0, 2100.0, 630.0}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--policies", "round-robin,fastest"], "unknown policy 'fastest'"),
+        (["--qps", "5,x,25"], "got 'x'"),
+        (["--qps", "5,-1"], "positive number, got '-1'"),
+        (["--stage-seconds", "0"], "must be > 0"),
+    ],
+    ids=["unknown-policy", "qps-not-a-number", "qps-negative", "zero-stage"],
+)
+def test_bad_options_exit_2_naming_the_option(
+    pool_file: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", str(pool_file), *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "cannot read pool manifest"),
+        ("a: [", "not valid YAML"),
+        (TINY_POOL.replace("replicas: 1}", "replicas: -1}", 1), "spec.vendors[0].replicas"),
+        (TINY_POOL.replace("h100-nvl", "a100"), "spec.vendors[0].accelerator: unknown sim accelerator 'a100'"),
+        (TINY_POOL + "---\n" + TINY_POOL.replace("name: tiny", "name: other"), "choose one with --name"),
+    ],
+    ids=["missing-file", "not-yaml", "invalid-spec", "unknown-accelerator", "two-pools"],
+)
+def test_bad_manifest_exits_2_with_a_clear_message(
+    tmp_path: Path, text: str | None, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pool.yaml"
+    if text is not None:
+        path.write_text(text)
+    assert main(["simulate", str(path), *SHORT, "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("heteropool simulate: ") and message in err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,217 @@
+"""A routing experiment: one pool manifest's replicas, one workload on a QPS ladder, several policies.
+
+The shared core of `heteropool simulate` and the bench scripts. Every policy sees the same arrival
+sequence (same seed); replicas get the capacity prior the operator publishes before any metrics
+exist (vendors.py), as the gateway would see it from the routing ConfigMap.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import multiprocessing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from heteropool.fleet.report import StageSummary, summarize
+from heteropool.fleet.simulation import FleetSimulation, ReplicaSpec
+from heteropool.fleet.workloads import (
+    ChatWorkload,
+    LoadStage,
+    RandomWorkload,
+    SharedPrefixWorkload,
+    WorkItem,
+    Workload,
+    build_stage_items,
+)
+from heteropool.gateway.policies import build_router
+from heteropool.semantics import Pool
+from heteropool.sim.profiles import PROFILE_NAMES, build_profile, size_class_for_model
+from heteropool.vendors import group_prior_tokens_per_s, vendor_profile
+
+__all__ = [
+    "WORKLOADS",
+    "CSV_COLUMNS",
+    "PoolPlan",
+    "plan_pool",
+    "build_items",
+    "run_policy",
+    "run_policies",
+    "results_csv",
+]
+
+WORKLOADS: Mapping[str, Callable[[int], Workload]] = {
+    "shared-prefix": lambda seed: SharedPrefixWorkload(seed=seed),
+    "random": lambda seed: RandomWorkload(seed=seed),
+    "chat": lambda seed: ChatWorkload(seed=seed),
+}
+
+CSV_COLUMNS = (
+    "policy", "qps", "output_tokens_per_s", "requests_per_s", "ttft_mean_s", "ttft_p50_s", "ttft_p99_s",
+    "itl_mean_s", "failed", "requests", "completed", "duration_s", "cached_fraction",
+)
+
+Progress = Callable[[str, int], None]
+"""Called with (policy, index of the stage just finished)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPlan:
+    """The simulated replicas of a pool and the vendor group of each."""
+
+    name: str
+    model: str
+    replicas: tuple[ReplicaSpec, ...]
+    groups: Mapping[str, str]  # replica id -> group name
+
+    def describe(self) -> str:
+        counts: dict[str, int] = {}
+        profiles: dict[str, str] = {}
+        for r in self.replicas:
+            g = self.groups[r.id]
+            counts[g] = counts.get(g, 0) + 1
+            profiles[g] = r.profile.name
+        return ", ".join(f"{n}x {g} ({profiles[g]})" for g, n in counts.items())
+
+
+def plan_pool(pool: Pool, *, capacities: bool = True) -> PoolPlan:
+    """One simulated replica per desired replica of every vendor group.
+
+    A group's profile is its `accelerator` (for `sim` groups, the accelerator it emulates), else its
+    vendor's default accelerator; its vLLM `blockSize` / `maxNumSeqs` apply. The model name picks the
+    size class (8b / 30b).
+
+    Raises:
+        ValueError: an accelerator without a simulator profile (names `spec.vendors[i].accelerator`),
+            or a pool with no replicas.
+    """
+    size_class = size_class_for_model(pool.spec.model.name)
+    replicas: list[ReplicaSpec] = []
+    groups: dict[str, str] = {}
+    for i, group in enumerate(pool.spec.vendors):
+        accelerator = group.accelerator or vendor_profile(group.vendor).default_accelerator
+        if accelerator not in PROFILE_NAMES:
+            raise ValueError(
+                f"spec.vendors[{i}].accelerator: no simulator profile for {accelerator!r} "
+                f"(known: {', '.join(PROFILE_NAMES)})"
+            )
+        profile = build_profile(accelerator, size_class)
+        capacity = group_prior_tokens_per_s(group) if capacities else None
+        for n in range(group.replicas):
+            rid = f"{group.group_name}-{n}"
+            replicas.append(
+                ReplicaSpec(rid, profile, block_size=group.vllm.block_size, max_num_seqs=group.vllm.max_num_seqs,
+                            capacity_tokens_per_s=capacity)
+            )
+            groups[rid] = group.group_name
+    if not replicas:
+        raise ValueError("spec.vendors: every group has replicas: 0; nothing to simulate")
+    return PoolPlan(pool.name, pool.spec.model.name, tuple(replicas), groups)
+
+
+def build_items(workload: str, qps: Sequence[float], stage_s: float, seed: int) -> list[list[WorkItem]]:
+    """The requests of every stage of the ladder (identical for every policy)."""
+    stages = [LoadStage(q, stage_s) for q in qps]
+    return build_stage_items(WORKLOADS[workload](seed), stages, seed)
+
+
+def run_policy(
+    plan: PoolPlan,
+    policy: str,
+    qps: Sequence[float],
+    items: Sequence[Sequence[WorkItem]],
+    *,
+    seed: int = 0,
+    parameters: Mapping[str, object] | None = None,
+    scrape_interval_s: float = 0.2,
+    progress: Progress | None = None,
+) -> list[StageSummary]:
+    """Run the ladder through one policy, stage after stage (caches stay warm between stages)."""
+    router = build_router(policy, seed=seed, parameters=parameters)
+    sim = FleetSimulation(plan.replicas, router, scrape_interval_s=scrape_interval_s)
+    out: list[StageSummary] = []
+    for index, (q, stage_items) in enumerate(zip(qps, items, strict=True)):
+        (record,) = sim.run([(q, stage_items)])
+        record.index = index
+        out.append(summarize(record, plan.groups))
+        if progress is not None:
+            progress(policy, index)
+    return out
+
+
+def _child(queue: multiprocessing.Queue, plan: PoolPlan, policy: str, qps: Sequence[float],  # type: ignore[type-arg]
+           items: Sequence[Sequence[WorkItem]], seed: int, parameters: Mapping[str, object] | None,
+           scrape_interval_s: float) -> None:
+    try:
+        result = run_policy(plan, policy, qps, items, seed=seed, parameters=parameters,
+                            scrape_interval_s=scrape_interval_s,
+                            progress=lambda p, i: queue.put(("stage", p, i)))
+        queue.put(("done", policy, result))
+    except BaseException as exc:  # reported to the parent, which raises it
+        queue.put(("error", policy, f"{type(exc).__name__}: {exc}"))
+
+
+def run_policies(
+    plan: PoolPlan,
+    policies: Sequence[str],
+    qps: Sequence[float],
+    items: Sequence[Sequence[WorkItem]],
+    *,
+    seed: int = 0,
+    parameters: Mapping[str, Mapping[str, object]] | None = None,
+    scrape_interval_s: float = 0.2,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> dict[str, list[StageSummary]]:
+    """Every policy on the same items; `jobs` > 1 runs policies in forked worker processes.
+
+    `parameters` maps a policy name to its parameter overrides.
+    """
+    params = parameters or {}
+    if jobs <= 1 or len(policies) <= 1:
+        return {p: run_policy(plan, p, qps, items, seed=seed, parameters=params.get(p),
+                              scrape_interval_s=scrape_interval_s, progress=progress) for p in policies}
+    ctx = multiprocessing.get_context("fork")  # children inherit the built items: no pickling
+    queue = ctx.Queue()
+    todo = list(policies)
+    running: dict[str, multiprocessing.process.BaseProcess] = {}
+    results: dict[str, list[StageSummary]] = {}
+    try:
+        while todo or running:
+            while todo and len(running) < jobs:
+                p = todo.pop(0)
+                proc = ctx.Process(target=_child, args=(queue, plan, p, qps, items, seed, params.get(p),
+                                                        scrape_interval_s), daemon=True)
+                proc.start()
+                running[p] = proc
+            kind, policy, payload = queue.get()
+            if kind == "stage":
+                if progress is not None:
+                    progress(policy, payload)
+            elif kind == "done":
+                results[policy] = payload
+                running.pop(policy).join()
+            else:
+                raise RuntimeError(f"policy {policy}: {payload}")
+    finally:
+        for proc in running.values():
+            proc.kill()
+            proc.join()
+        queue.close()
+    return {p: results[p] for p in policies}
+
+
+def results_csv(results: Mapping[str, Sequence[StageSummary]], groups: Sequence[str]) -> str:
+    """One row per (policy, stage): CSV_COLUMNS, then `share_<group>` (routed share) per group."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([*CSV_COLUMNS, *(f"share_{g}" for g in groups)])
+    for policy, stages in results.items():
+        for s in stages:
+            writer.writerow([
+                policy, f"{s.qps:g}", f"{s.output_tokens_per_s:.1f}", f"{s.request_rate:.3f}",
+                f"{s.ttft_mean_s:.4f}", f"{s.ttft_p50_s:.4f}", f"{s.ttft_p99_s:.4f}", f"{s.itl_mean_s:.5f}",
+                s.failures, s.requests, s.completed, f"{s.duration_s:.2f}", f"{s.cached_fraction:.4f}",
+                *(f"{s.vendor_share.get(g, 0.0):.4f}" for g in groups),
+            ])
+    return buf.getvalue()
