@@ -25,6 +25,7 @@ test: $(STAMP)
 
 crd: $(STAMP)
 	$(BIN)/heteropool crd --write
+	$(BIN)/heteropool crd --reference --write
 	$(BIN)/python scripts/generate_chart.py
 
 clean:

@@ -23,6 +23,22 @@ def test_checked_in_crd_matches_the_generator() -> None:
     assert checked_in == crd_yaml(), "crds/ is stale: run `make crd` (heteropool crd --write)"
 
 
+def test_checked_in_configuration_reference_matches_the_models() -> None:
+    from heteropool.apidocs import api_reference_markdown
+
+    checked_in = (REPO / "docs" / "api-reference.md").read_text()
+    assert checked_in == api_reference_markdown(), "docs/api-reference.md is stale: run `make crd`"
+
+
+def test_configuration_reference_documents_every_vendor_field() -> None:
+    from heteropool.apidocs import api_reference_markdown
+
+    text = api_reference_markdown()
+    for field in ("spec.vendors[].vendor", "spec.vendors[].roce.nccl.gidIndex", "spec.weights.interval", "spec.model.name"):
+        assert f"`{field}`" in text
+    assert "| `spec.model.name` | string | required |" in text
+
+
 def test_crd_command_prints_the_checked_in_crd(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["crd"]) == 0
     assert capsys.readouterr().out == (REPO / "crds" / "heteroinferencepools.yaml").read_text()
