@@ -1,0 +1,61 @@
+"""What the operator publishes from one weight-loop update: routing document, status, staleness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from heteropool.handlers.weights import _staleness_conditions, routing_document, vendor_status
+from heteropool.render import expected_routing_config
+from heteropool.semantics import parse_manifest
+from heteropool.weights import EndpointEstimate, GroupEstimate, WeightUpdate
+
+POOL = parse_manifest(yaml.safe_load((Path(__file__).resolve().parents[3] / "samples" / "sim-pool.yaml").read_text()))
+
+
+def _endpoint(url: str, group: str, *, stale: bool = False) -> EndpointEstimate:
+    return EndpointEstimate(
+        endpoint_id=url, url=url, group=group, vendor="sim", capacity_tokens_per_s=1000.0,
+        prior_capacity_tokens_per_s=900.0, source="measured", share=0.5, gateway_weight=1.0,
+        observed_tokens_per_s=400.0, utilization=0.4, decode_tokens_per_s_per_seq=50.0,
+        prefill_tokens_per_s_per_seq=5000.0, block_size=16, kv_capacity_tokens=None,
+        stale=stale, last_scrape_at=1_800_000_000.0, scrape_errors_total=1 if stale else 0,
+        last_error="GET http://b/metrics: timeout" if stale else None,
+    )  # fmt: skip
+
+
+def _update(*, stale: bool = False) -> WeightUpdate:
+    endpoints = {"http://a": _endpoint("http://a", "sim-h100"), "http://b": _endpoint("http://b", "sim-mi325x", stale=stale)}
+    groups = {
+        "sim-h100": GroupEstimate("sim-h100", "sim", 0.6, 1000.0, 400.0, 1, 0, 1_800_000_000.0, 16),
+        "sim-mi325x": GroupEstimate("sim-mi325x", "sim", 0.4, 800.0, 300.0, 1, int(stale), 1_800_000_000.0, 16),
+    }
+    return WeightUpdate(at=1_800_000_000.0, mode="auto", generation=3, changed=True, endpoints=endpoints, groups=groups)
+
+
+def test_routing_document_carries_weights_capacities_and_a_new_generation() -> None:
+    live = expected_routing_config(POOL).model_copy(update={"generation": 4})
+    document = routing_document(POOL, live, _update(), "2027-01-15T08:00:00Z")
+    assert document.generation == 5 and document.updated_at == "2027-01-15T08:00:00Z"
+    assert {name: v.weight for name, v in document.vendors.items()} == {"sim-h100": 0.6, "sim-mi325x": 0.4, "sim-gaudi3": 0.0}
+    assert document.vendors["sim-gaudi3"].block_size == 128  # static facts stay as rendered
+    assert {e.url for e in document.endpoints} == {"http://a", "http://b"}
+
+
+def test_vendor_status_keeps_replica_counts_and_adds_the_loops_fields() -> None:
+    previous = [{"name": "sim-h100", "vendor": "sim", "desiredReplicas": 2, "readyReplicas": 1}]
+    status = {v["name"]: v for v in vendor_status(POOL, previous, _update())}
+    assert status["sim-h100"]["readyReplicas"] == 1 and status["sim-h100"]["weight"] == 0.6
+    assert status["sim-h100"]["lastScrapeTime"] == "2027-01-15T08:00:00Z"
+    assert status["sim-gaudi3"]["weight"] == 0.0  # no ready replica: no traffic
+
+
+def test_stale_scrapes_set_degraded_and_recovery_clears_only_that() -> None:
+    stale = _staleness_conditions({}, _update(stale=True), 2, "T1")
+    degraded = next(c for c in stale if c["type"] == "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "MetricsStale") and "sim-mi325x" in degraded["message"]
+    recovered = _staleness_conditions({"conditions": stale}, _update(), 2, "T2")
+    assert next(c for c in recovered if c["type"] == "Degraded")["reason"] == "AsExpected"
+    invalid = [{"type": "Degraded", "status": "True", "reason": "InvalidSpec", "message": "x", "lastTransitionTime": "T0"}]
+    assert _staleness_conditions({"conditions": invalid}, _update(stale=True), 2, "T3") is None  # a worse problem wins
