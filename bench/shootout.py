@@ -1,0 +1,224 @@
+"""Live shoot-out: inference-perf drives the shared-prefix workload through each router in turn.
+
+Routers: `heteropool gateway` with round-robin, llm-d and heteropool, and sglang-router
+(cache_aware), each in front of the same set of freshly started `heteropool sim` processes
+(1 H100-NVL + 2 MI325X + 2 Gaudi 3: the published pool's 1:2:2 mix), slowed down with
+`--time-scale` so that this 2-core machine can carry a saturating load. Everything binds
+127.0.0.1. inference-perf's own reports go to bench/results/shootout/<router>/; the summary to
+bench/results/shootout.md.
+
+The load tools are not project dependencies; install them once in a Python 3.12 venv
+(shared/research/peer-tools.md):
+
+    ~/.pyenv/versions/3.12.1/bin/python -m venv ~/.cache/heteropool-bench/venv312
+    ~/.cache/heteropool-bench/venv312/bin/pip install inference-perf==0.7.0 sglang-router tokenizers
+    .venv/bin/python bench/shootout.py [--tools ~/.cache/heteropool-bench/venv312] [--rates 2,4,8] [--stage-s 20]
+
+A tokenizer directory is built offline (bench/shootout_tokenizer.py); HF_HUB_OFFLINE=1 throughout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+from heteropool.localpool import free_port, heteropool_executable
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CACHE = Path.home() / ".cache" / "heteropool-bench"
+MODEL = "granite-4.1-8b"
+# (profile, replicas, extra sim flags, capacity prior tok/s, vendor)
+REPLICAS = [
+    ("h100-nvl", 1, [], 3600, "nvidia"),
+    ("mi325x", 2, [], 2100, "amd"),
+    ("gaudi3", 2, ["--block-size", "128", "--max-num-seqs", "256"], 630, "intel-gaudi"),
+]
+ROUTERS = ["gateway-round-robin", "gateway-llm-d", "gateway-heteropool", "sglang-router-cache-aware"]
+OFFLINE_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        # cwd outside the repository: `python -m` there would import operator/ as the stdlib's operator
+        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, env=OFFLINE_ENV, cwd=log.parent)
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for p in procs:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def wait_ok(url: str, timeout_s: float, check: str | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            r = httpx.get(url, timeout=1.0)
+            if r.status_code == 200 and (check is None or check(r.text)):  # type: ignore[operator]
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)  # readiness polling
+    raise TimeoutError(f"{url} not ready within {timeout_s:g} s")
+
+
+def start_sims(time_scale: float, logs: Path) -> tuple[list[subprocess.Popen[bytes]], list[dict[str, object]]]:
+    procs, endpoints = [], []
+    hp = heteropool_executable()
+    for profile, count, extra, capacity, vendor in REPLICAS:
+        for i in range(count):
+            port = free_port()
+            procs.append(spawn([hp, "sim", "--profile", profile, "--host", "127.0.0.1", "--port", str(port),
+                                "--model", "ibm-granite/granite-4.1-8b", "--served-model-name", MODEL,
+                                "--time-scale", str(time_scale), *extra], logs / f"sim-{profile}-{i}.log"))
+            endpoints.append({"url": f"http://127.0.0.1:{port}", "vendor": vendor, "capacity": capacity,
+                              "block_size": 128 if profile == "gaudi3" else 16, "name": f"{profile}-{i}"})
+    for e in endpoints:
+        wait_ok(f"{e['url']}/health", 30)
+    return procs, endpoints
+
+
+def start_router(name: str, endpoints: list[dict[str, object]], tools: Path, logs: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    urls = [str(e["url"]) for e in endpoints]
+    if name.startswith("gateway-"):
+        ep_file = logs / "endpoints.yaml"
+        ep_file.write_text(yaml.safe_dump([{k: e[k] for k in ("url", "vendor", "capacity", "block_size")} for e in endpoints]))
+        proc = spawn([heteropool_executable(), "gateway", "--host", "127.0.0.1", "--port", str(port),
+                      "--endpoints", str(ep_file), "--policy", name.removeprefix("gateway-"),
+                      "--log-level", "WARNING"], logs / f"{name}.log")
+        wait_ok(f"http://127.0.0.1:{port}/readyz", 30)
+    else:
+        proc = spawn([str(tools / "bin" / "python"), "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
+                      "--port", str(port), "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
+                      "--log-level", "warn", "--policy", "cache_aware", "--worker-urls", *urls], logs / f"{name}.log")
+        wait_ok(f"http://127.0.0.1:{port}/workers", 60,
+                check=lambda text: text.count('"is_healthy":true') + text.count('"is_healthy": true') >= len(urls))
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def perf_config(base_url: str, tok: Path, out: Path, rates: list[float], stage_s: float, data: dict[str, int]) -> dict[str, object]:
+    return {
+        "api": {"type": "completion", "streaming": True},
+        "server": {"type": "vllm", "model_name": MODEL, "base_url": base_url, "ignore_eos": True},
+        "tokenizer": {"pretrained_model_name_or_path": str(tok)},
+        "data": {"type": "shared_prefix", "shared_prefix": {**data, "seed": 42}},
+        "load": {"type": "poisson", "interval": 1, "num_workers": 1, "worker_max_concurrency": 256,
+                 "stages": [{"rate": r, "duration": stage_s} for r in rates]},
+        "report": {"request_lifecycle": {"summary": True, "per_stage": True, "per_request": False}},
+        "storage": {"local_storage": {"path": str(out)}},
+    }
+
+
+def cache_hit_rate(endpoints: list[dict[str, object]]) -> tuple[float, dict[str, int]]:
+    hits = queries = 0.0
+    routed: dict[str, int] = {}
+    for e in endpoints:
+        text = httpx.get(f"{e['url']}/metrics", timeout=5).text
+        def total(name: str) -> float:
+            return sum(float(m) for m in re.findall(rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.M))
+        hits += total("vllm:prefix_cache_hits_total")
+        queries += total("vllm:prefix_cache_queries_total")
+        routed[str(e["name"])] = int(total("vllm:request_success_total"))
+    return (hits / queries if queries else 0.0), routed
+
+
+def stage_rows(report_dir: Path) -> list[dict[str, float]]:
+    rows = []
+    for f in sorted(report_dir.glob("stage_*_lifecycle_metrics.json"), key=lambda p: int(p.name.split("_")[1])):
+        m = json.loads(f.read_text())
+        s = m.get("successes", {})
+        lat, thr = s.get("latency", {}), s.get("throughput", {})
+        load = m.get("load_summary", {})
+        rows.append({
+            "stage": int(f.name.split("_")[1]),
+            "rate": float(load.get("requested_rate", 0) or 0),
+            "requests": float(load.get("count", 0) or s.get("count", 0) or 0),
+            "failures": float(m.get("failures", {}).get("count", 0) or 0),
+            "output_tokens_per_s": float(thr.get("output_tokens_per_sec", 0) or 0),
+            "requests_per_s": float(thr.get("requests_per_sec", 0) or 0),
+            "ttft_mean": float(lat.get("time_to_first_token", {}).get("mean", 0) or 0),
+            "ttft_p50": float(lat.get("time_to_first_token", {}).get("median", 0) or 0),
+            "ttft_p99": float(lat.get("time_to_first_token", {}).get("p99", 0) or 0),
+            "itl_mean": float(lat.get("inter_token_latency", {}).get("mean", 0) or 0),
+        })
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tools", type=Path, default=CACHE / "venv312", help="venv with inference-perf and sglang-router")
+    parser.add_argument("--routers", default=",".join(ROUTERS))
+    parser.add_argument("--rates", default="2,4,6", help="inference-perf Poisson stages, requests/s")
+    parser.add_argument("--stage-s", type=float, default=30)
+    parser.add_argument("--time-scale", type=float, default=0.1, help="sim speed (0.1 = ten times slower than the GPU)")
+    parser.add_argument("--groups", type=int, default=16)
+    parser.add_argument("--prompts-per-group", type=int, default=8)
+    parser.add_argument("--system-prompt-len", type=int, default=1500)
+    parser.add_argument("--question-len", type=int, default=300)
+    parser.add_argument("--output-len", type=int, default=40)
+    parser.add_argument("--out", type=Path, default=RESULTS / "shootout")
+    args = parser.parse_args()
+
+    perf = args.tools / "bin" / "inference-perf"
+    if not perf.exists():
+        sys.exit(f"shootout: {perf} not found; install the tools first (see this script's docstring)")
+    tok = CACHE / "tok"
+    if not (tok / "tokenizer.json").exists():
+        subprocess.run([str(args.tools / "bin" / "python"), str(HERE / "shootout_tokenizer.py"), str(tok)], check=True)
+    rates = [float(r) for r in args.rates.split(",")]
+    data = {"num_groups": args.groups, "num_prompts_per_group": args.prompts_per_group,
+            "system_prompt_len": args.system_prompt_len, "question_len": args.question_len, "output_len": args.output_len}
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / "heteropool-shootout-logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    summary: dict[str, dict[str, object]] = {}
+    for router in args.routers.split(","):
+        report_dir = args.out / router
+        shutil.rmtree(report_dir, ignore_errors=True)
+        sims, endpoints = start_sims(args.time_scale, logs)
+        procs = list(sims)
+        try:
+            proc, url = start_router(router, endpoints, args.tools, logs)
+            procs.append(proc)
+            cfg = logs / f"{router}.yaml"
+            cfg.write_text(yaml.safe_dump(perf_config(url, tok, report_dir, rates, args.stage_s, data)))
+            t0 = time.perf_counter()
+            print(f"{router}: inference-perf at {url} ...", file=sys.stderr, flush=True)
+            with (logs / f"{router}-inference-perf.log").open("wb") as out:
+                subprocess.run([str(perf), "-c", str(cfg)], check=True, env=OFFLINE_ENV, stdout=out, stderr=subprocess.STDOUT, cwd=logs,
+                               timeout=len(rates) * (args.stage_s + 60) + 120)
+            hit_rate, routed = cache_hit_rate(endpoints)
+            summary[router] = {"stages": stage_rows(report_dir), "prefix_cache_hit_rate": hit_rate,
+                               "completed_per_replica": routed, "wall_s": time.perf_counter() - t0}
+            print(f"{router}: done in {time.perf_counter() - t0:.0f} s, cache hit rate {hit_rate:.0%}", file=sys.stderr, flush=True)
+        finally:
+            stop(procs)
+    (args.out / "summary.json").write_text(json.dumps({"settings": {**vars(args) | {"tools": str(args.tools), "out": str(args.out)},
+                                                                   "replicas": [r[:2] for r in REPLICAS]},
+                                                      "routers": summary}, indent=1, default=str))
+    print(json.dumps(summary, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
