@@ -16,7 +16,8 @@ import httpx
 
 from heteropool.routing import EndpointEntry, dump_endpoint_entries
 from heteropool.weightloop import WeightLoop, endpoint_entries
-from heteropool.weights import ScrapeTarget, WeightUpdate, prior_from_name
+from heteropool.capacity import prior_from_name
+from heteropool.weights import ScrapeTarget, WeightUpdate
 
 __all__ = [
     "targets_from_entries",

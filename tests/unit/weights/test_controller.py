@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from heteropool.metrics import ScrapeError
-from heteropool.weights import WeightController, WeightSettings, prior_from_name
+from heteropool.capacity import prior_from_name
+from heteropool.weights import WeightController, WeightSettings
 
 
 def test_one_failed_scrape_keeps_the_estimate_and_is_not_stale(make_pool, replica) -> None:
