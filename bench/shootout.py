@@ -165,6 +165,32 @@ def stage_rows(report_dir: Path) -> list[dict[str, float]]:
     return rows
 
 
+def write_report(out: Path) -> str:
+    """bench/results/shootout.md's tables from summary.json (inference-perf's per-stage figures)."""
+    doc = json.loads((out / "summary.json").read_text())
+    routers = doc["routers"]
+    lines = ["| router | rate req/s | requests | failed | output tok/s | req/s | TTFT mean s | TTFT p50 s | TTFT p99 s | ITL mean ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in routers.items():
+        for st in r["stages"]:
+            lines.append(f"| {name} | {st['rate']:g} | {st['requests']:.0f} | {st['failures']:.0f} | {st['output_tokens_per_s']:.1f} "
+                         f"| {st['requests_per_s']:.2f} | {st['ttft_mean']:.2f} | {st['ttft_p50']:.2f} | {st['ttft_p99']:.2f} "
+                         f"| {st['itl_mean'] * 1000:.0f} |")
+    lines += ["", "| router | prefix-cache hit rate (sims' own counters) | completed per replica |", "|---|---:|---|"]
+    for name, r in routers.items():
+        per = ", ".join(f"{k} {v}" for k, v in r["completed_per_replica"].items())
+        lines.append(f"| {name} | {r['prefix_cache_hit_rate']:.1%} | {per} |")
+
+    def mean_ttft(name: str) -> float:
+        stages = routers[name]["stages"]
+        return sum(st["ttft_mean"] * st["requests"] for st in stages) / max(1.0, sum(st["requests"] for st in stages))
+
+    order = sorted(routers, key=mean_ttft)
+    lines += ["", "Ordering by mean TTFT over all stages (lower is better): "
+              + " < ".join(f"{n} ({mean_ttft(n):.2f} s)" for n in order)]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tools", type=Path, default=CACHE / "venv312", help="venv with inference-perf and sglang-router")
@@ -178,7 +204,11 @@ def main() -> None:
     parser.add_argument("--question-len", type=int, default=300)
     parser.add_argument("--output-len", type=int, default=40)
     parser.add_argument("--out", type=Path, default=RESULTS / "shootout")
+    parser.add_argument("--report", action="store_true", help="only print the tables from OUT/summary.json")
     args = parser.parse_args()
+    if args.report:
+        print(write_report(args.out), end="")
+        return
 
     perf = args.tools / "bin" / "inference-perf"
     if not perf.exists():
@@ -217,7 +247,7 @@ def main() -> None:
     (args.out / "summary.json").write_text(json.dumps({"settings": {**vars(args) | {"tools": str(args.tools), "out": str(args.out)},
                                                                    "replicas": [r[:2] for r in REPLICAS]},
                                                       "routers": summary}, indent=1, default=str))
-    print(json.dumps(summary, indent=1, default=str))
+    print(write_report(args.out), end="")
 
 
 if __name__ == "__main__":
