@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import multiprocessing
+import queue as queue_module
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -184,7 +185,13 @@ def run_policies(
                                                         scrape_interval_s), daemon=True)
                 proc.start()
                 running[p] = proc
-            kind, policy, payload = queue.get()
+            try:
+                kind, policy, payload = queue.get(timeout=1.0)
+            except queue_module.Empty:
+                dead = [p for p, proc in running.items() if proc.exitcode is not None]
+                if dead:  # killed (e.g. out of memory) before it could report
+                    raise RuntimeError(f"policy {dead[0]}: worker exited with status {running[dead[0]].exitcode}") from None
+                continue
             if kind == "stage":
                 if progress is not None:
                     progress(policy, payload)
