@@ -7,7 +7,7 @@ HeteroInferencePool manifest, run exactly as `heteropool simulate` runs it (same
 heteropool.fleet.experiment). Writes bench/results/pools_<pool>_<workload>.{csv,png} (+ _ttft.png)
 and bench/results/pools_tables.md (targets checked, one table per run).
 
-    .venv/bin/python bench/pools.py                       # everything (~10-15 min on 2 cores)
+    .venv/bin/python bench/pools.py                       # everything (~4-6 min on 2 cores)
     .venv/bin/python bench/pools.py --only 3vendor:shared-prefix --stage-seconds 20
 """
 

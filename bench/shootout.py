@@ -12,7 +12,7 @@ The load tools are not project dependencies; install them once in a Python 3.12 
 
     ~/.pyenv/versions/3.12.1/bin/python -m venv ~/.cache/heteropool-bench/venv312
     ~/.cache/heteropool-bench/venv312/bin/pip install inference-perf==0.7.0 sglang-router tokenizers
-    .venv/bin/python bench/shootout.py [--tools ~/.cache/heteropool-bench/venv312] [--rates 2,4,8] [--stage-s 20]
+    .venv/bin/python bench/shootout.py [--tools ~/.cache/heteropool-bench/venv312] [--rates 2,4,8] [--stage-s 30]
 
 A tokenizer directory is built offline (bench/shootout_tokenizer.py); HF_HUB_OFFLINE=1 throughout.
 """
@@ -195,7 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tools", type=Path, default=CACHE / "venv312", help="venv with inference-perf and sglang-router")
     parser.add_argument("--routers", default=",".join(ROUTERS))
-    parser.add_argument("--rates", default="2,4,6", help="inference-perf Poisson stages, requests/s")
+    parser.add_argument("--rates", default="2,4,8", help="inference-perf Poisson stages, requests/s")
     parser.add_argument("--stage-s", type=float, default=30)
     parser.add_argument("--time-scale", type=float, default=0.1, help="sim speed (0.1 = ten times slower than the GPU)")
     parser.add_argument("--groups", type=int, default=16)
