@@ -312,6 +312,11 @@ def _gateway_name(pool: Pool) -> str:
     return child_name(pool.name, "gateway")
 
 
+def _gateway_meta(pool: Pool) -> dict[str, Any]:
+    """Name, namespace and labels shared by every gateway object (Deployment, Service, SA, RBAC)."""
+    return {"name": _gateway_name(pool), "namespace": pool.namespace, "labels": pool_labels(pool, "gateway")}
+
+
 def expected_gateway_deployment(pool: Pool) -> dict[str, Any]:
     gateway = pool.spec.gateway
     env: list[dict[str, Any]] = [
@@ -328,9 +333,7 @@ def expected_gateway_deployment(pool: Pool) -> dict[str, Any]:
     }
     return _render(
         "gateway-deployment.yaml.j2",
-        name=_gateway_name(pool),
-        namespace=pool.namespace,
-        labels=pool_labels(pool, "gateway"),
+        **_gateway_meta(pool),
         selector=_gateway_selector(pool),
         replicas=gateway.replicas,
         pod_annotations={
@@ -357,9 +360,7 @@ def expected_gateway_deployment(pool: Pool) -> dict[str, Any]:
 def expected_gateway_service(pool: Pool) -> dict[str, Any]:
     return _render(
         "gateway-service.yaml.j2",
-        name=_gateway_name(pool),
-        namespace=pool.namespace,
-        labels=pool_labels(pool, "gateway"),
+        **_gateway_meta(pool),
         selector=_gateway_selector(pool),
         service_type=pool.spec.gateway.service.type,
         port=pool.spec.gateway.service.port,
@@ -369,18 +370,14 @@ def expected_gateway_service(pool: Pool) -> dict[str, Any]:
 def expected_gateway_service_account(pool: Pool) -> dict[str, Any]:
     return _render(
         "gateway-serviceaccount.yaml.j2",
-        name=_gateway_name(pool),
-        namespace=pool.namespace,
-        labels=pool_labels(pool, "gateway"),
+        **_gateway_meta(pool),
     )
 
 
 def expected_gateway_role(pool: Pool) -> dict[str, Any]:
     return _render(
         "gateway-role.yaml.j2",
-        name=_gateway_name(pool),
-        namespace=pool.namespace,
-        labels=pool_labels(pool, "gateway"),
+        **_gateway_meta(pool),
         configmap=routing_configmap_name(pool),
     )
 
@@ -388,9 +385,7 @@ def expected_gateway_role(pool: Pool) -> dict[str, Any]:
 def expected_gateway_role_binding(pool: Pool) -> dict[str, Any]:
     return _render(
         "gateway-rolebinding.yaml.j2",
-        name=_gateway_name(pool),
-        namespace=pool.namespace,
-        labels=pool_labels(pool, "gateway"),
+        **_gateway_meta(pool),
         role=_gateway_name(pool),
         service_account=_gateway_name(pool),
     )
