@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["ScrapeError", "HistogramTotals", "EngineSample", "parse_vllm_metrics"]
+__all__ = ["ScrapeError", "HistogramTotals", "EngineSample", "parse_vllm_metrics", "EngineLoad", "parse_engine_load"]
 
 
 class ScrapeError(Exception):
@@ -173,6 +173,47 @@ def parse_vllm_metrics(text: str, *, model_name: str | None = None) -> EngineSam
         engines=len(engines) or 1,
         model_names=frozenset(models),
         **counters,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLoad:
+    """The three gauges a router refreshes its load view from (running/waiting summed over engines,
+    KV usage the fullest engine's)."""
+
+    running: int | None
+    waiting: int | None
+    kv_usage: float | None
+
+
+def parse_engine_load(text: str) -> EngineLoad:
+    """Only the load gauges, by a line scan: cheap enough for the gateway's frequent scrapes.
+
+    Never raises: lines it cannot read are skipped, and absent series are None.
+    """
+    found: dict[str, float] = {}
+    kv: float | None = None
+    for line in text.splitlines():
+        if not line.startswith("vllm:"):
+            continue
+        name_end = line.find("{")
+        if name_end < 0:
+            name_end = line.find(" ")
+        name = line[:name_end]
+        rest = line[line.rindex("}") + 1 :] if "}" in line else line[name_end:]
+        try:
+            value = float(rest.split()[0])
+        except (ValueError, IndexError):
+            continue
+        if name in _GAUGES:
+            found[name] = found.get(name, 0.0) + value
+        elif name in _KV_USAGE:
+            kv = value if kv is None else max(kv, value)
+    running, waiting = found.get("vllm:num_requests_running"), found.get("vllm:num_requests_waiting")
+    return EngineLoad(
+        running=None if running is None else int(running),
+        waiting=None if waiting is None else int(waiting),
+        kv_usage=kv,
     )
 
 

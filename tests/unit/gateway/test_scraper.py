@@ -1,10 +1,10 @@
-"""parse_vllm_metrics: engine state from a vLLM /metrics text."""
+"""parse_engine_load: the gateway's load view from a vLLM /metrics text."""
 
 from __future__ import annotations
 
 import pytest
 
-from heteropool.gateway.scraper import EngineState, parse_vllm_metrics
+from heteropool.metrics import EngineLoad, parse_engine_load
 
 _TEXT = """# HELP vllm:num_requests_running Number of requests in model execution batches.
 # TYPE vllm:num_requests_running gauge
@@ -20,11 +20,11 @@ vllm:generation_tokens_total{model_name="m"} 123.0
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (_TEXT, EngineState(running=5, waiting=4, kv_usage=0.75)),
-        ("vllm:gpu_cache_usage_perc 0.2\nvllm:num_requests_waiting 1\n", EngineState(None, 1, 0.2)),
-        ("", EngineState(None, None, None)),
+        (_TEXT, EngineLoad(running=5, waiting=4, kv_usage=0.75)),
+        ("vllm:gpu_cache_usage_perc 0.2\nvllm:num_requests_waiting 1\n", EngineLoad(None, 1, 0.2)),
+        ("", EngineLoad(None, None, None)),
     ],
     ids=["engines-summed", "old-names-no-labels", "empty"],
 )
-def test_parse(text: str, expected: EngineState) -> None:
-    assert parse_vllm_metrics(text) == expected
+def test_parse(text: str, expected: EngineLoad) -> None:
+    assert parse_engine_load(text) == expected
