@@ -102,6 +102,16 @@ def _gateway_selector(pool: Pool) -> dict[str, str]:
     return {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "gateway"}
 
 
+def _group_meta(pool: Pool, group: VendorGroup) -> dict[str, Any]:
+    """Name, namespace, labels and selector shared by a vendor group's Deployment and Service."""
+    return {
+        "name": child_name(pool.name, "vllm", group.group_name),
+        "namespace": pool.namespace,
+        "labels": _group_labels(pool, group),
+        "selector": group_selector(pool, group),
+    }
+
+
 def _group_labels(pool: Pool, group: VendorGroup) -> dict[str, str]:
     return pool_labels(
         pool,
@@ -269,10 +279,7 @@ def expected_vllm_deployment(pool: Pool, group: VendorGroup) -> dict[str, Any]:
         mounts.append({"name": "model-cache", "mountPath": "/models"})
     return _render(
         "vllm-deployment.yaml.j2",
-        name=child_name(pool.name, "vllm", group.group_name),
-        namespace=pool.namespace,
-        labels=_group_labels(pool, group),
-        selector=group_selector(pool, group),
+        **_group_meta(pool, group),
         replicas=group.replicas,
         pod_annotations=_pod_annotations(group),
         host_ipc=profile.host_ipc,
@@ -298,10 +305,7 @@ def expected_vllm_deployment(pool: Pool, group: VendorGroup) -> dict[str, Any]:
 def expected_vllm_service(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     return _render(
         "vllm-service.yaml.j2",
-        name=child_name(pool.name, "vllm", group.group_name),
-        namespace=pool.namespace,
-        labels=_group_labels(pool, group),
-        selector=group_selector(pool, group),
+        **_group_meta(pool, group),
     )
 
 

@@ -103,7 +103,8 @@ def parse_pool(spec: Any, *, name: str, namespace: str, uid: str | None = None) 
     except ValidationError as exc:
         error = exc.errors()[0]
         raise SpecError(_path("spec", error["loc"]), _message(error)) from None
-    for problem in _semantic_problems(model):
+    problem = next(_semantic_problems(model), None)
+    if problem is not None:
         raise problem
     return Pool(name=name, namespace=namespace, spec=model, uid=uid)
 

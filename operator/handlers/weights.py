@@ -40,35 +40,38 @@ Key = tuple[str, str]
 
 async def ready_targets(kube: KubeClient, pool: Pool) -> list[ScrapeTarget]:
     """One target per ready address in the EndpointSlices of each vendor group's Service."""
+    services = {child_name(pool.name, "vllm", group.group_name): group for group in pool.spec.vendors}
+    slices = await kube.list(  # one LIST for every group of the pool
+        KINDS["EndpointSlice"], pool.namespace, label_selector=f"kubernetes.io/service-name in ({','.join(services)})"
+    )
     targets: list[ScrapeTarget] = []
-    for group in pool.spec.vendors:
-        service = child_name(pool.name, "vllm", group.group_name)
-        slices = await kube.list(
-            KINDS["EndpointSlice"], pool.namespace, label_selector=f"kubernetes.io/service-name={service}"
-        )
+    for endpoint_slice in slices:
+        labels = (endpoint_slice.get("metadata") or {}).get("labels") or {}
+        group = services.get(labels.get("kubernetes.io/service-name", ""))
+        if group is None:
+            continue
         block_size = group.vllm.block_size or vendor_profile(group.vendor).default_block_size
-        for endpoint_slice in slices:
-            ports = endpoint_slice.get("ports") or []
-            port = next((p.get("port") for p in ports if p.get("name") == "http"), ports[0].get("port") if ports else None)
-            if port is None:
+        ports = endpoint_slice.get("ports") or []
+        port = next((p.get("port") for p in ports if p.get("name") == "http"), ports[0].get("port") if ports else None)
+        if port is None:
+            continue
+        for endpoint in endpoint_slice.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready") is False:
                 continue
-            for endpoint in endpoint_slice.get("endpoints") or []:
-                if (endpoint.get("conditions") or {}).get("ready") is False:
-                    continue
-                for address in endpoint.get("addresses") or []:
-                    host = f"[{address}]" if ":" in address else address
-                    url = f"http://{host}:{port}"
-                    targets.append(
-                        ScrapeTarget(
-                            endpoint_id=url,
-                            url=url,
-                            group=group.group_name,
-                            vendor=group.vendor,
-                            prior_capacity_tokens_per_s=group_prior_tokens_per_s(group),
-                            block_size=block_size,
-                            max_num_seqs=group.vllm.max_num_seqs,
-                        )
+            for address in endpoint.get("addresses") or []:
+                host = f"[{address}]" if ":" in address else address
+                url = f"http://{host}:{port}"
+                targets.append(
+                    ScrapeTarget(
+                        endpoint_id=url,
+                        url=url,
+                        group=group.group_name,
+                        vendor=group.vendor,
+                        prior_capacity_tokens_per_s=group_prior_tokens_per_s(group),
+                        block_size=block_size,
+                        max_num_seqs=group.vllm.max_num_seqs,
                     )
+                )
     return targets
 
 
