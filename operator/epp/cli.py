@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serve /metrics, /healthz and /readyz over HTTP on this port (default: off)")
     parser.add_argument("--endpoints", metavar="FILE", help="endpoint file (YAML/JSON list of {url, vendor, ...}), "
                         "re-read when it changes")
+    parser.add_argument("--kube-pool", default=None,
+                        help="in a cluster: discover endpoints from this pool's EndpointSlices (in-cluster credentials)")
+    parser.add_argument("--kube-namespace", default=None, help="namespace of the pool (default: the pod's own)")
+    parser.add_argument("--kube-configmap", default=None,
+                        help="routing ConfigMap to watch (routing.yaml: policy, parameters, capacities, shares)")
     parser.add_argument("--policy", default="heteropool", choices=POLICY_NAMES, help="routing policy (default heteropool)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the picker's tie-break RNG")
     parser.add_argument("--fallbacks", type=int, default=2,
@@ -58,8 +63,17 @@ def run(args: argparse.Namespace) -> int:
         configure_logging(args.log_level, args.log_format)
     except ValueError as exc:
         return _fail(str(exc))
-    if not args.endpoints:
-        return _fail("--endpoints FILE is required (cluster discovery comes from the operator's rendering)")
+    if bool(args.endpoints) == bool(args.kube_pool):
+        return _fail("give exactly one endpoint source: --endpoints FILE, or --kube-pool NAME in a cluster")
+    kube_api_url, namespace = None, args.kube_namespace
+    if args.kube_pool:
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        if not host:
+            return _fail("--kube-pool needs in-cluster credentials (KUBERNETES_SERVICE_HOST is not set)")
+        kube_api_url = f"https://{host}:{port}"
+        if namespace is None:
+            ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            namespace = ns_file.read_text().strip() if ns_file.exists() else "default"
     if args.fallbacks < 0:
         return _fail(f"--fallbacks: must be >= 0, got {args.fallbacks}")
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -76,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         default_body_mode=pm.ProcessingMode.BodySendMode.Value(args.default_body_mode),
         endpoints_file=args.endpoints, reload_interval_s=args.reload_interval_s,
         scrape_interval_s=args.scrape_interval_s, probe_interval_s=args.probe_interval_s, eject_s=args.eject_s,
-        tls_cert=tls_cert, tls_key=tls_key,
+        tls_cert=tls_cert, tls_key=tls_key, kube_api_url=kube_api_url, kube_namespace=namespace,
+        kube_pool=args.kube_pool, kube_configmap=args.kube_configmap,
     )
 
     def started(host: str, port: int) -> None:

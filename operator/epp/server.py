@@ -58,6 +58,10 @@ class EppSettings:
     max_in_flight_per_endpoint: int = 1024
     tls_cert: bytes | None = None
     tls_key: bytes | None = None
+    kube_api_url: str | None = None
+    kube_namespace: str | None = None
+    kube_pool: str | None = None
+    kube_configmap: str | None = None
 
 
 class _Supervisor:
@@ -116,6 +120,13 @@ async def serve(
         file_source = FileEndpointSource(settings.endpoints_file, settings.reload_interval_s)
         picker.apply_endpoints(file_source.load())
         source = file_source
+    elif source is None and settings.kube_api_url and settings.kube_namespace and settings.kube_pool:
+        from heteropool.gateway.kube import InClusterCredentials, KubeEndpointSource
+
+        source = KubeEndpointSource(
+            InClusterCredentials(settings.kube_api_url), settings.kube_namespace, settings.kube_pool,
+            settings.kube_configmap, on_config=picker.apply_routing_config,
+        )
     health = HealthServicer()
     supervisor = _Supervisor()
 
