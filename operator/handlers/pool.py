@@ -19,11 +19,20 @@ from heteropool.conditions import ChildProblem, deployment_state, summarise, ups
 from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.kube import KINDS, KubeClient
-from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
+from heteropool.api import VendorGroup
+from heteropool.render import child_name, expected_objects, expected_routing_config, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 
-__all__ = ["OperatorContext", "Outcome", "converge", "check_references", "rfc3339"]
+__all__ = [
+    "OperatorContext",
+    "Outcome",
+    "converge",
+    "check_references",
+    "replicas_left_to_autoscaler",
+    "without_autoscaled_replicas",
+    "rfc3339",
+]
 
 
 def rfc3339(moment: datetime) -> str:
@@ -84,6 +93,27 @@ async def check_references(kube: KubeClient, pool: Pool) -> None:
             raise SpecError(path, f"NetworkAttachmentDefinition {namespace}/{name} not found (is Multus installed?)")
 
 
+def replicas_left_to_autoscaler(group: VendorGroup) -> bool:
+    """An autoscaler owns this group's replica count, so heteropool never applies it."""
+    return group.autoscaling is not None
+
+
+def without_autoscaled_replicas(pool: Pool, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects to apply: Deployments of autoscaled groups lose `spec.replicas`.
+
+    Leaving the field out of our apply hands it to whoever else sets it (the autoscaler). Turning
+    autoscaling on for a running group removes our claim; if no autoscaler has written the count
+    yet, the API server resets it to its default (1) until the autoscaler scales it.
+    """
+    autoscaled = {child_name(pool.name, "vllm", g.group_name) for g in pool.spec.vendors if replicas_left_to_autoscaler(g)}
+    out = []
+    for obj in objects:
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] in autoscaled:
+            obj = {**obj, "spec": {k: v for k, v in obj["spec"].items() if k != "replicas"}}
+        out.append(obj)
+    return out
+
+
 async def _live_routing(kube: KubeClient, pool: Pool) -> RoutingConfig | None:
     live = await kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool))
     try:
@@ -113,7 +143,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
     routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
-    applied = await apply_children(ctx.kube, owner, expected_objects(pool, routing))
+    applied = await apply_children(ctx.kube, owner, without_autoscaled_replicas(pool, expected_objects(pool, routing)))
     deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=children_selector(pool.name))
     states = {d["metadata"]["name"]: deployment_state(d) for d in deployments}
     problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts)) if applied.conflicts else None
