@@ -224,6 +224,11 @@ class RoceSpec(_Spec):
     nccl: NcclSettings = Field(default_factory=NcclSettings, description="Collective-library (NCCL/RCCL) settings.")
 
 
+class AutoscalingSpec(_Spec):
+    min_replicas: int = Field(1, ge=1, le=512, description="Fewest replicas the autoscaler keeps. Default: 1.")
+    max_replicas: int = Field(ge=1, le=512, description="Most replicas the autoscaler may run.")
+
+
 class VendorGroup(_Spec):
     model_config = ConfigDict(
         json_schema_extra={
@@ -277,6 +282,11 @@ class VendorGroup(_Spec):
         None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi)?$", description="/dev/shm size. Default: the vendor's."
     )
     runtime_class_name: str | None = Field(None, min_length=1, max_length=253, description="Pod RuntimeClass (e.g. nvidia).")
+    autoscaling: AutoscalingSpec | None = Field(
+        None,
+        description="Scale the group with a HorizontalPodAutoscaler (or a KEDA ScaledObject); the operator then "
+        "leaves the Deployment's replicas to it.",
+    )
 
     @property
     def group_name(self) -> str:
