@@ -165,6 +165,12 @@ class VllmArgs(_Spec):
     )
     enable_prefix_caching: bool = Field(True, description="--enable-prefix-caching. Default: true.")
     kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] | None = Field(None, description="--kv-cache-dtype.")
+    max_model_len: int | None = Field(
+        None, ge=16, le=10_485_760, description="--max-model-len for this group. Default: spec.model.maxModelLen."
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "half"] | None = Field(
+        None, description="--dtype of weights and activations. Default: auto (the checkpoint's)."
+    )
     extra_args: list[str] = Field(default_factory=list, max_length=64, description="Further vLLM arguments for this group.")
 
 
@@ -216,6 +222,11 @@ class RoceSpec(_Spec):
     )
     rdma_resource: RdmaResource = Field(default_factory=RdmaResource, description="RDMA device resource to request.")
     nccl: NcclSettings = Field(default_factory=NcclSettings, description="Collective-library (NCCL/RCCL) settings.")
+
+
+class AutoscalingSpec(_Spec):
+    min_replicas: int = Field(1, ge=1, le=512, description="Fewest replicas the autoscaler keeps. Default: 1.")
+    max_replicas: int = Field(ge=1, le=512, description="Most replicas the autoscaler may run.")
 
 
 class VendorGroup(_Spec):
@@ -271,6 +282,11 @@ class VendorGroup(_Spec):
         None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi)?$", description="/dev/shm size. Default: the vendor's."
     )
     runtime_class_name: str | None = Field(None, min_length=1, max_length=253, description="Pod RuntimeClass (e.g. nvidia).")
+    autoscaling: AutoscalingSpec | None = Field(
+        None,
+        description="Scale the group with a HorizontalPodAutoscaler (or a KEDA ScaledObject); the operator then "
+        "leaves the Deployment's replicas to it.",
+    )
 
     @property
     def group_name(self) -> str:

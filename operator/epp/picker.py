@@ -21,7 +21,15 @@ from heteropool.gateway.endpoints import EndpointPool
 from heteropool.gateway.errors import ConfigError
 from heteropool.gateway.openai_body import RequestBodyError, parse_inference_body
 from heteropool.gateway.policies import build_router
-from heteropool.routing import EndpointEntry, EndpointView, NoEndpointError, RouteRequest, Router, RoutingConfig
+from heteropool.routing import (
+    EndpointEntry,
+    EndpointView,
+    NoEndpointError,
+    RouteRequest,
+    Router,
+    RoutingConfig,
+    estimate_prompt_tokens,
+)
 
 __all__ = ["PickError", "Decision", "EndpointPicker", "INFERENCE_PATHS"]
 
@@ -177,7 +185,7 @@ class EndpointPicker:
                                 retry_after=self.retry_after_s)
             self.metrics.outcome(policy, "no_endpoint").inc()
             raise PickError(503, "no ready endpoint", "unavailable", retry_after=self.retry_after_s)
-        request = RouteRequest(f"{_pid}-{next(_ids)}", prompt, len(prompt) // 4, max_tokens)
+        request = RouteRequest(f"{_pid}-{next(_ids)}", prompt, estimate_prompt_tokens(prompt), max_tokens)
         try:
             url = self.router.pick(request, views)
         except NoEndpointError as exc:

@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from heteropool.gateway.openai_body import RequestBodyError, prompt_text, usage_from_json, usage_from_sse_tail
-from heteropool.routing import NoEndpointError, RouteRequest
+from heteropool.routing import NoEndpointError, RouteRequest, estimate_prompt_tokens
 
 if TYPE_CHECKING:
     from heteropool.gateway.server import Gateway
@@ -76,7 +76,7 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
     except RequestBodyError as exc:
         m.outcome(policy, "rejected").inc()
         return json_error(400, str(exc), "invalid_request_error")
-    prompt_tokens = len(prompt) // 4
+    prompt_tokens = estimate_prompt_tokens(prompt)
     max_tokens = doc.get("max_tokens") or doc.get("max_completion_tokens") or 0
     rreq = RouteRequest(
         request_id=f"{_pid}-{next(_ids)}",
