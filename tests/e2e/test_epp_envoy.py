@@ -176,7 +176,9 @@ def test_replicas_failing_half_their_requests_are_retried(tmp_path: Path, plane)
             for r in replicas:
                 assert client.post(r.url + "/admin/config", json={"error_rate": 0.5}).status_code == 200
             codes = Counter(completion(client, dp, f"flaky {i}").status_code for i in range(100))
-        assert codes[200] >= 95, codes
+        # 6 tries at 50% each: ~98% expected; the figure is measured in bench/dataplane_faults.py,
+        # here the floor only proves retries happen (without them ~50% would fail)
+        assert codes[200] >= 90, codes
     finally:
         for r in replicas:
             r.stop()
