@@ -19,8 +19,20 @@ from heteropool.render import MANAGED_BY
 
 __all__ = ["Owner", "ApplyResult", "apply_children", "owner_reference", "PRUNABLE_KINDS", "children_selector"]
 
-# Every kind render.py produces, in reverse apply order for pruning (workloads first).
-PRUNABLE_KINDS = ("Deployment", "Service", "RoleBinding", "Role", "ServiceAccount", "ConfigMap")
+# Every kind render.py produces, in reverse apply order for pruning (autoscalers and workloads first).
+PRUNABLE_KINDS = (
+    "ScaledObject",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Deployment",
+    "Service",
+    "NetworkPolicy",
+    "RoleBinding",
+    "Role",
+    "ServiceAccount",
+    "ConfigMap",
+)
+_OPTIONAL_KINDS = frozenset({"ScaledObject"})  # from an add-on (KEDA) that may not be installed
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +96,13 @@ async def apply_children(
         wanted = {(o["kind"], o["metadata"]["name"]) for o in objects}
         for kind_name in PRUNABLE_KINDS:
             kind = KINDS[kind_name]
-            for live in await kube.list(kind, owner.namespace, label_selector=children_selector(owner.name)):
+            try:
+                found = await kube.list(kind, owner.namespace, label_selector=children_selector(owner.name))
+            except KubeApiError as exc:
+                if exc.status == 404 and kind_name in _OPTIONAL_KINDS:
+                    continue  # the API is not installed, so nothing of that kind can exist
+                raise
+            for live in found:
                 meta = live["metadata"]
                 if (kind_name, meta["name"]) in wanted or not _owned_by(live, owner):
                     continue

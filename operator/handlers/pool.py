@@ -22,6 +22,7 @@ from heteropool.kube import KINDS, KubeClient
 from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
+from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 
 __all__ = ["OperatorContext", "Outcome", "converge", "check_references", "rfc3339"]
 
@@ -39,6 +40,7 @@ class OperatorContext:
     """Long-lived state of one operator process (kept in kopf's memo)."""
 
     kube: KubeClient
+    settings: RenderSettings = DEFAULT_SETTINGS
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     clock: Callable[[], datetime] = _utcnow
     locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
@@ -113,7 +115,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
     routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
-    applied = await apply_children(ctx.kube, owner, expected_objects(pool, routing))
+    applied = await apply_children(ctx.kube, owner, expected_objects(pool, routing, ctx.settings))
     deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=children_selector(pool.name))
     states = {d["metadata"]["name"]: deployment_state(d) for d in deployments}
     problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts)) if applied.conflicts else None
