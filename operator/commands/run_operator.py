@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
-    from heteropool.handlers import OperatorContext, build_registry, make_memo
+    from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
     from heteropool.kube import connect, load_credentials
 
     kopf.configure(
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     in_cluster = args.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
     kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")
     credentials = load_credentials(kubeconfig, in_cluster=in_cluster)
-    context = OperatorContext(kube=connect(credentials), settings=render_settings(args))
+    context = OperatorContext(kube=connect(credentials, field_manager=FIELD_MANAGER), settings=render_settings(args))
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.bind, registry=context.metrics.registry)
     logging.getLogger(__name__).info(

@@ -24,7 +24,13 @@ from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 
-__all__ = ["OperatorContext", "Outcome", "converge", "check_references", "rfc3339"]
+__all__ = [
+    "OperatorContext",
+    "Outcome",
+    "converge",
+    "check_references",
+    "rfc3339",
+]
 
 
 def rfc3339(moment: datetime) -> str:

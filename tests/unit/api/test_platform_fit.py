@@ -12,7 +12,6 @@ import kubernetes_validate
 import pytest
 
 from heteropool.conditions import DeploymentState, summarise
-from heteropool.diffing import merge_patch
 from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.render import (
     OPERATOR_POD_LABELS,
@@ -221,14 +220,6 @@ def test_keda_replaces_the_hpa_when_the_operator_knows_its_prometheus(sample: Sa
     assert trigger["metadata"]["serverAddress"] == "http://prometheus.monitoring:9090"
     assert trigger["metadata"]["threshold"] == "0.7" and trigger["metricType"] == "Value"
     assert f'pool="{pool.name}"' in trigger["metadata"]["query"]
-
-
-def test_the_operator_never_writes_replicas_of_an_autoscaled_group(sample: Sample) -> None:
-    pool = _pool(_group(sample("nvidia-only.yaml"), autoscaling={"minReplicas": 1, "maxReplicas": 8}))
-    desired = expected_vllm_deployment(pool, pool.spec.vendors[0])
-    live = copy.deepcopy(desired)
-    live["spec"]["replicas"] = 5  # the autoscaler scaled it
-    assert merge_patch(live, desired, "Deployment") == {}
 
 
 def test_status_reports_the_autoscalers_desired_and_current_replicas(sample: Sample) -> None:
