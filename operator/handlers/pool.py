@@ -18,6 +18,7 @@ import yaml
 from heteropool.conditions import ChildProblem, deployment_state, summarise, upsert_condition
 from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector
 from heteropool.handlers.metrics import OperatorMetrics
+from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.kube import KINDS, KubeClient
 from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
@@ -28,7 +29,6 @@ __all__ = [
     "OperatorContext",
     "Outcome",
     "converge",
-    "check_references",
     "rfc3339",
 ]
 
@@ -63,33 +63,8 @@ class Outcome:
     applied: ApplyResult | None = None
     spec_error: SpecError | None = None
     pool: Pool | None = None
-
-
-async def check_references(kube: KubeClient, pool: Pool) -> None:
-    """Objects the spec names must exist before anything is rendered from it.
-
-    Raises:
-        SpecError: naming the field whose Secret or NetworkAttachmentDefinition is missing.
-    """
-    secrets: list[tuple[str, str]] = []
-    if pool.spec.model.hf_token_secret_ref is not None:
-        secrets.append(("spec.model.hfTokenSecretRef.name", pool.spec.model.hf_token_secret_ref.name))
-    if pool.spec.gateway.api_key_secret_ref is not None:
-        secrets.append(("spec.gateway.apiKeySecretRef.name", pool.spec.gateway.api_key_secret_ref.name))
-    networks: list[tuple[str, str, str]] = []
-    for i, group in enumerate(pool.spec.vendors):
-        secrets += [(f"spec.vendors[{i}].imagePullSecrets[{j}]", s) for j, s in enumerate(group.image_pull_secrets)]
-        if group.roce is not None and group.roce.enabled:
-            networks += [
-                (f"spec.vendors[{i}].roce.networks[{j}].name", n.namespace or pool.namespace, n.name)
-                for j, n in enumerate(group.roce.networks)
-            ]
-    for path, name in secrets:
-        if await kube.get(KINDS["Secret"], pool.namespace, name) is None:
-            raise SpecError(path, f"Secret {pool.namespace}/{name} not found")
-    for path, namespace, name in networks:
-        if await kube.get(KINDS["NetworkAttachmentDefinition"], namespace, name) is None:
-            raise SpecError(path, f"NetworkAttachmentDefinition {namespace}/{name} not found (is Multus installed?)")
+    missing: list[Reference] = field(default_factory=list)  # referenced objects not found
+    recheck_after_s: float | None = None  # converge again then, even if nothing changes
 
 
 async def _live_routing(kube: KubeClient, pool: Pool) -> RoutingConfig | None:
@@ -111,7 +86,6 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     now = rfc3339(ctx.clock())
     try:
         pool = parse_pool(body.get("spec"), name=meta["name"], namespace=meta["namespace"], uid=meta.get("uid"))
-        await check_references(ctx.kube, pool)
     except SpecError as exc:
         # Keep everything that is running; only say what is wrong.
         conditions = upsert_condition(
@@ -120,13 +94,27 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         return Outcome(status={"observedGeneration": generation, "conditions": conditions}, spec_error=exc)
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
+    missing = await missing_references(ctx.kube, pool)
     routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
-    applied = await apply_children(ctx.kube, owner, expected_objects(pool, routing, ctx.settings))
+    objects = expected_objects(pool, routing, ctx.settings)  # autoscaled groups come without replicas
+    held = [o for o in objects if needs_any(o, missing)]  # as they are until what they need exists
+    applied = await apply_children(
+        ctx.kube,
+        owner,
+        [o for o in objects if o not in held],
+        keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held),
+    )
     deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=children_selector(pool.name))
     states = {d["metadata"]["name"]: deployment_state(d) for d in deployments}
-    problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts)) if applied.conflicts else None
+    problem = None
+    if missing:
+        problem = ChildProblem(missing[0].reason, describe(missing))
+    elif applied.conflicts:
+        problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts))
     weights = {name: v.weight for name, v in routing.vendors.items()}  # as published to the gateway
     status = summarise(
         pool, generation=generation, deployments=states, previous=previous, now=now, problem=problem, weights=weights
     )
-    return Outcome(status=status, applied=applied, pool=pool)
+    return Outcome(
+        status=status, applied=applied, pool=pool, missing=missing, recheck_after_s=RECHECK_S if missing else None
+    )
