@@ -57,7 +57,8 @@ def test_every_child_is_in_the_pool_namespace_labelled_and_uniquely_named(sample
     assert len(keys) == len(set(keys))
     assert sorted(k for k, _ in keys) == sorted(
         ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment"]
-        + ["Service", "Deployment"] * 3
+        + ["ServiceAccount", "NetworkPolicy"]
+        + ["Service", "Deployment", "PodDisruptionBudget"] * 3
     )
     for obj in objects:
         assert obj["metadata"]["namespace"] == "inference"
@@ -97,7 +98,7 @@ def test_vllm_service_selects_exactly_its_group(sample: Sample) -> None:
 def test_roce_parts_appear_only_when_asked_for(sample: Sample) -> None:
     plain = expected_vllm_deployment(pool := _pool(sample("nvidia-only.yaml")), pool.spec.vendors[0])
     assert "k8s.v1.cni.cncf.io/networks" not in plain["spec"]["template"]["metadata"]["annotations"]
-    assert "securityContext" not in _container(plain)
+    assert "add" not in _container(plain)["securityContext"]["capabilities"]
     assert not [n for n in _env(plain) if n.startswith("NCCL_")]
     assert not [r for r in _container(plain)["resources"]["limits"] if r.startswith("rdma/")]
 
