@@ -165,6 +165,12 @@ class VllmArgs(_Spec):
     )
     enable_prefix_caching: bool = Field(True, description="--enable-prefix-caching. Default: true.")
     kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] | None = Field(None, description="--kv-cache-dtype.")
+    max_model_len: int | None = Field(
+        None, ge=16, le=10_485_760, description="--max-model-len for this group. Default: spec.model.maxModelLen."
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "half"] | None = Field(
+        None, description="--dtype of weights and activations. Default: auto (the checkpoint's)."
+    )
     extra_args: list[str] = Field(default_factory=list, max_length=64, description="Further vLLM arguments for this group.")
 
 

@@ -138,17 +138,17 @@ def _vllm_args(pool: Pool, group: VendorGroup, profile: VendorProfile) -> list[s
         "--block-size", str(block_size),  # always explicit: the gateway's prefix index relies on it
     ]  # fmt: skip
     # Unset engine limits keep vLLM's per-hardware defaults (e.g. max-num-seqs 1024 on >= 70 GiB GPUs).
+    # The simulator honours every engine flag below; only --revision is vLLM's alone.
     optional: list[tuple[str, Any]] = [
         ("--max-num-seqs", vllm.max_num_seqs),
         ("--max-num-batched-tokens", vllm.max_num_batched_tokens),
-        ("--max-model-len", model.max_model_len),
+        ("--max-model-len", vllm.max_model_len or model.max_model_len),
+        ("--gpu-memory-utilization", vllm.gpu_memory_utilization),
+        ("--dtype", vllm.dtype),
+        ("--kv-cache-dtype", vllm.kv_cache_dtype),
     ]
-    if not profile.is_simulator:  # the simulator mirrors only some of vLLM's engine flags
-        optional += [
-            ("--revision", model.revision),
-            ("--gpu-memory-utilization", vllm.gpu_memory_utilization),
-            ("--kv-cache-dtype", vllm.kv_cache_dtype),
-        ]
+    if not profile.is_simulator:
+        optional.append(("--revision", model.revision))
     for flag, value in optional:
         if value is not None:
             args += [flag, str(value)]

@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from heteropool.gateway.openai_body import prompt_text, usage_from_json, usage_from_sse_tail
-from heteropool.routing import NoEndpointError, RouteRequest
+from heteropool.routing import NoEndpointError, RouteRequest, estimate_prompt_tokens
 
 if TYPE_CHECKING:
     from heteropool.gateway.server import Gateway
@@ -72,7 +72,7 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
         return json_error(400, "request body must be a JSON object", "invalid_request_error")
 
     prompt = prompt_text(doc, chat=request.path.endswith("/chat/completions"))
-    prompt_tokens = len(prompt) // 4
+    prompt_tokens = estimate_prompt_tokens(prompt)
     max_tokens = doc.get("max_tokens") or doc.get("max_completion_tokens") or 0
     rreq = RouteRequest(
         request_id=f"{_pid}-{next(_ids)}",

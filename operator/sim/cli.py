@@ -14,7 +14,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from heteropool.sim.profiles import MODEL_CLASSES, PROFILE_NAMES
+    from heteropool.sim.profiles import DTYPES, KV_CACHE_DTYPES, MODEL_CLASSES, PROFILE_NAMES
 
     parser.add_argument("--list-profiles", action="store_true", help="print the profile names and exit")
     parser.add_argument("--profile", default="h100-nvl", help=f"accelerator speed profile ({', '.join(PROFILE_NAMES)})")
@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-size", type=int, default=None)
     parser.add_argument("--max-model-len", type=int, default=None)
     parser.add_argument("--num-gpu-blocks-override", dest="num_gpu_blocks", type=int, default=None)
+    parser.add_argument("--gpu-memory-utilization", type=float, default=None,
+                        help="fraction of device memory for weights, activations and KV (vLLM default 0.9)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="auto", help="weights dtype (auto: BF16)")
+    parser.add_argument("--kv-cache-dtype", choices=sorted(KV_CACHE_DTYPES), default="auto",
+                        help="KV cache dtype (auto: the weights dtype)")
     parser.add_argument("--no-enable-prefix-caching", dest="enable_prefix_caching", action="store_false")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="run this many times faster than real time (latencies shrink alike)")
@@ -57,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
             block_size=args.block_size,
             max_model_len=args.max_model_len,
             num_gpu_blocks=args.num_gpu_blocks,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            dtype=args.dtype,
+            kv_cache_dtype=args.kv_cache_dtype,
             enable_prefix_caching=args.enable_prefix_caching,
             time_scale=args.time_scale,
             default_max_tokens=args.default_max_tokens,

@@ -16,7 +16,7 @@ def _fleet(router: FakeRoundRobin, n: int = 3, **kw: object) -> FleetSimulation:
 
 
 def _stages(qps: float = 8.0, duration: float = 5.0, seed: int = 0) -> list[tuple[float, Sequence[WorkItem]]]:
-    wl = SharedPrefixWorkload(groups=4, prompts_per_group=3, system_prompt_len=800, question_len=100,
+    wl = SharedPrefixWorkload(groups=5, prompts_per_group=3, system_prompt_len=800, question_len=100,
                               output_len=40, seed=seed)
     stages = [LoadStage(qps, duration)]
     return [(s.qps, items) for s, items in zip(stages, build_stage_items(wl, stages, seed), strict=True)]
