@@ -66,6 +66,10 @@ KINDS: Mapping[str, ResourceKind] = {
         ResourceKind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
         ResourceKind("rbac.authorization.k8s.io/v1", "Role", "roles"),
         ResourceKind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+        ResourceKind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+        ResourceKind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+        ResourceKind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+        ResourceKind("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
         ResourceKind("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions"),
         ResourceKind("heteropool.dev/v1alpha1", "HeteroInferencePool", "heteroinferencepools"),
     )

@@ -37,7 +37,18 @@ FIELD_MANAGER = "heteropool"
 
 # Kinds render.py may produce, in prune order (workloads first). A kind whose CRD is not
 # installed is skipped when pruning (and reported), so optional kinds can be listed here.
-PRUNABLE_KINDS = ("Deployment", "Service", "RoleBinding", "Role", "ServiceAccount", "ConfigMap")
+PRUNABLE_KINDS = (
+    "ScaledObject",  # KEDA's; skipped where KEDA is not installed
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Deployment",
+    "Service",
+    "NetworkPolicy",
+    "RoleBinding",
+    "Role",
+    "ServiceAccount",
+    "ConfigMap",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,17 +22,15 @@ from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.kube import KINDS, KubeClient
-from heteropool.api import VendorGroup
-from heteropool.render import child_name, expected_objects, expected_routing_config, routing_configmap_name
+from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
+from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 
 __all__ = [
     "OperatorContext",
     "Outcome",
     "converge",
-    "replicas_left_to_autoscaler",
-    "without_autoscaled_replicas",
     "rfc3339",
 ]
 
@@ -50,6 +48,7 @@ class OperatorContext:
     """Long-lived state of one operator process (kept in kopf's memo)."""
 
     kube: KubeClient
+    settings: RenderSettings = DEFAULT_SETTINGS
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     clock: Callable[[], datetime] = _utcnow
     monotonic: Callable[[], float] = time.monotonic
@@ -71,27 +70,6 @@ class Outcome:
     missing: list[Reference] = field(default_factory=list)  # referenced objects not found
     rejected: list[Rejection] = field(default_factory=list)  # child writes the API server refused
     recheck_after_s: float | None = None  # converge again then, even if nothing changes
-
-
-def replicas_left_to_autoscaler(group: VendorGroup) -> bool:
-    """An autoscaler owns this group's replica count, so heteropool never applies it."""
-    return group.autoscaling is not None
-
-
-def without_autoscaled_replicas(pool: Pool, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The objects to apply: Deployments of autoscaled groups lose `spec.replicas`.
-
-    Leaving the field out of our apply hands it to whoever else sets it (the autoscaler). Turning
-    autoscaling on for a running group removes our claim; if no autoscaler has written the count
-    yet, the API server resets it to its default (1) until the autoscaler scales it.
-    """
-    autoscaled = {child_name(pool.name, "vllm", g.group_name) for g in pool.spec.vendors if replicas_left_to_autoscaler(g)}
-    out = []
-    for obj in objects:
-        if obj["kind"] == "Deployment" and obj["metadata"]["name"] in autoscaled:
-            obj = {**obj, "spec": {k: v for k, v in obj["spec"].items() if k != "replicas"}}
-        out.append(obj)
-    return out
 
 
 async def _live_routing(kube: KubeClient, pool: Pool) -> RoutingConfig | None:
@@ -124,7 +102,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
     missing = await missing_references(ctx.kube, pool)
     routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
-    objects = without_autoscaled_replicas(pool, expected_objects(pool, routing))
+    objects = expected_objects(pool, routing, ctx.settings)  # autoscaled groups come without replicas
     book = ctx.rejections.setdefault((pool.namespace, pool.name), Rejections())
     now_s = ctx.monotonic()
     waiting = book.waiting(now_s, generation)  # refused before and not due again yet

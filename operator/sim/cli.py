@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--default-max-tokens", type=int, default=None,
                         help="max_tokens when a chat request sets none (vLLM: the rest of the context)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault injector")
+    parser.add_argument("--enable-admin-api", dest="admin_api", action="store_true",
+                        help="serve GET/POST /admin/config (slow-down and fault knobs; anyone who reaches the port "
+                             "can stall the replica). Default: off")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             time_scale=args.time_scale,
             default_max_tokens=args.default_max_tokens,
             seed=args.seed,
+            admin_api=args.admin_api,
         )
         if settings.profile not in PROFILE_NAMES:
             raise ProfileError(f"--profile: unknown profile {settings.profile!r}; known: {', '.join(PROFILE_NAMES)}")

@@ -58,6 +58,7 @@ class SimSettings(BaseModel):
     time_scale: float = Field(1.0, gt=0)
     default_max_tokens: int | None = Field(None, ge=1)
     seed: int = 0
+    admin_api: bool = False  # /admin/config can stall or fail the replica: off unless asked for
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -160,8 +161,9 @@ class SimServer:
             r.add_get(path, self.server_info)
         for path in ("/model_info", "/get_model_info"):
             r.add_get(path, self.model_info)
-        r.add_get("/admin/config", self.get_admin)
-        r.add_post("/admin/config", self.post_admin)
+        if self.settings.admin_api:
+            r.add_get("/admin/config", self.get_admin)
+            r.add_post("/admin/config", self.post_admin)
         return app
 
     # --- plain endpoints -----------------------------------------------------------------

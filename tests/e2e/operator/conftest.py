@@ -90,7 +90,10 @@ class Cluster:
 
     async def children(self, pool: str) -> dict[tuple[str, str], dict[str, Any]]:
         found = {}
-        for kind in ("Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding"):
+        for kind in (
+            "Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding",
+            "PodDisruptionBudget", "NetworkPolicy", "HorizontalPodAutoscaler",
+        ):  # fmt: skip
             for obj in await self.kube.list(KINDS[kind], self.namespace, label_selector=f"heteropool.dev/pool={pool}"):
                 found[(kind, obj["metadata"]["name"])] = obj
         return found

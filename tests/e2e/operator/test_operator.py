@@ -21,6 +21,9 @@ EXPECTED = {
     ("Service", f"{POOL}-gateway"),
     *{("Deployment", name) for name in DEPLOYMENTS},
     *{("Service", name) for name in DEPLOYMENTS - {f"{POOL}-gateway"}},
+    ("ServiceAccount", f"{POOL}-vllm"),
+    ("NetworkPolicy", f"{POOL}-vllm"),
+    *{("PodDisruptionBudget", name) for name in DEPLOYMENTS - {f"{POOL}-gateway"}},
 }
 Manifest = Callable[..., dict[str, Any]]
 
@@ -127,7 +130,8 @@ async def test_removing_a_vendor_removes_its_children_and_keeps_the_rest(cluster
     await cluster.wait(lambda: _all_children(cluster), what="all children")
     kept = await cluster.get("Deployment", f"{POOL}-vllm-nvidia")
     await cluster.patch_pool(POOL, {"spec": {"vendors": manifest["spec"]["vendors"][:2]}})
-    remaining = EXPECTED - {("Deployment", f"{POOL}-vllm-intel-gaudi"), ("Service", f"{POOL}-vllm-intel-gaudi")}
+    gone = f"{POOL}-vllm-intel-gaudi"
+    remaining = EXPECTED - {("Deployment", gone), ("Service", gone), ("PodDisruptionBudget", gone)}
     await cluster.wait(lambda: _all_children(cluster, remaining), what="gaudi children gone")
     after = await cluster.get("Deployment", f"{POOL}-vllm-nvidia")
     assert after["metadata"]["uid"] == kept["metadata"]["uid"]
@@ -251,3 +255,27 @@ async def test_child_owned_by_someone_else_is_left_alone_and_reported(cluster: A
     condition = await cluster.wait(degraded, what="Degraded=ChildConflict")
     assert condition["reason"] == "ChildConflict" and f"ConfigMap {cluster.namespace}/{POOL}-routing" in condition["message"]
     assert (await cluster.get("ConfigMap", f"{POOL}-routing"))["data"] == {"owner": "someone else"}
+
+
+async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(cluster: Any, pool_manifest: Manifest) -> None:
+    from heteropool.kube import KINDS
+
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    manifest["spec"]["vendors"][0]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 8}
+    await cluster.create(manifest)
+    expected = EXPECTED | {("HorizontalPodAutoscaler", f"{POOL}-vllm-nvidia")}
+    await cluster.wait(lambda: _all_children(cluster, expected), what="children and the HPA")
+    name = f"{POOL}-vllm-nvidia"
+    # Play the HPA: scale the group; the operator must take that as the group's desired count.
+    await cluster.kube.patch(KINDS["Deployment"], cluster.namespace, name, {"spec": {"replicas": 5}})
+
+    async def reported() -> Any:
+        body = await cluster.get("HeteroInferencePool", POOL) or {}
+        groups = {v["name"]: v for v in (body.get("status") or {}).get("vendors", [])}
+        scaling = groups.get("nvidia", {}).get("autoscaling") or {}
+        return scaling if scaling.get("desiredReplicas") == 5 else None
+
+    scaling = await cluster.wait(reported, what="status reporting the autoscaler's 5 replicas")
+    assert (scaling["minReplicas"], scaling["maxReplicas"]) == (2, 8)
+    assert (await cluster.get("Deployment", name))["spec"]["replicas"] == 5

@@ -15,8 +15,10 @@ POOL = "granite"
 Manifest = Callable[..., dict[str, Any]]
 
 
-async def _children_present(cluster: Any) -> bool:
-    return len(await cluster.children(POOL)) == 12
+async def _children_present(cluster: Any, autoscalers: int = 0) -> bool:
+    # routing ConfigMap, gateway SA/Role/RoleBinding/Service/Deployment, vLLM SA and NetworkPolicy,
+    # and a Service, Deployment and PodDisruptionBudget per vendor group (3)
+    return len(await cluster.children(POOL)) == 17 + autoscalers
 
 
 async def _replicas(cluster: Any, name: str) -> int:
@@ -77,7 +79,7 @@ async def test_an_autoscaled_group_keeps_the_replicas_its_autoscaler_set(cluster
     manifest = pool_manifest()
     manifest["spec"]["vendors"][1]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 12}
     await cluster.create(manifest)
-    await cluster.wait(lambda: _children_present(cluster), what="all children")
+    await cluster.wait(lambda: _children_present(cluster, autoscalers=1), what="all children and the HPA")
     name = f"{POOL}-vllm-amd"
     # The HorizontalPodAutoscaler scales the group (as its own field manager).
     await cluster.kube.patch(KINDS["Deployment"], cluster.namespace, name, {"spec": {"replicas": 11}})
