@@ -30,6 +30,7 @@ __all__ = [
     "owner_reference",
     "PRUNABLE_KINDS",
     "children_selector",
+    "ref",
 ]
 
 FIELD_MANAGER = "heteropool"
@@ -64,6 +65,9 @@ class ApplyResult:
     deleted: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     missing_kinds: list[str] = field(default_factory=list)  # no such resource in this cluster
+    rejected: dict[str, KubeApiError] = field(default_factory=dict)  # refused for good (400, 403, 422)
+    transient: list[KubeApiError] = field(default_factory=list)  # worth retrying soon
+    applied: list[str] = field(default_factory=list)  # every object applied without error
 
     @property
     def changed(self) -> bool:
@@ -103,8 +107,7 @@ async def apply_children(
 ) -> ApplyResult:
     """Apply `objects` as the children of `owner`, then delete owned children neither applied nor in `keep`.
 
-    Raises:
-        KubeApiError: the first API error that is not a benign race (callers classify it).
+    API errors do not stop the pass: each object's error lands in `rejected` or `transient`.
     """
     result = ApplyResult()
     # Two waves, each concurrent: what workloads refer to (config, RBAC, Services), then workloads.
@@ -132,7 +135,11 @@ async def prune_children(kube: KubeClient, owner: Owner, wanted: frozenset[tuple
             meta = live["metadata"]
             if (kind_name, meta["name"]) in wanted or not _owned_by(live, owner):
                 continue
-            await kube.delete(kind, owner.namespace, meta["name"], uid=meta.get("uid"))
+            try:
+                await kube.delete(kind, owner.namespace, meta["name"], uid=meta.get("uid"))
+            except KubeApiError as exc:
+                _record_error(result, ref(live), exc)
+                continue
             result.deleted.append(ref(live))
 
 
@@ -147,16 +154,25 @@ async def apply_child(kube: KubeClient, owner: Owner, desired: Mapping[str, Any]
     meta = desired["metadata"]
     try:
         live = await kube.get(kind_of(desired), meta["namespace"], meta["name"])
+        if live is not None and not _owned_by(live, owner):
+            result.conflicts.append(f"{ref(desired)} exists and is not owned by this pool; it was left untouched")
+            return
+        applied = await kube.apply(desired)
     except KubeApiError as exc:
-        if not _missing_kind(exc):
-            raise
-        result.missing_kinds.append(desired["kind"])
+        if _missing_kind(exc):
+            result.missing_kinds.append(desired["kind"])
+        else:
+            _record_error(result, ref(desired), exc)
         return
-    if live is not None and not _owned_by(live, owner):
-        result.conflicts.append(f"{ref(desired)} exists and is not owned by this pool; it was left untouched")
-        return
-    applied = await kube.apply(desired)
+    result.applied.append(ref(desired))
     if live is None:
         result.created.append(ref(desired))
     elif applied["metadata"].get("resourceVersion") != live["metadata"].get("resourceVersion"):
         result.updated.append(ref(desired))
+
+
+def _record_error(result: ApplyResult, what: str, exc: KubeApiError) -> None:
+    if exc.retryable:
+        result.transient.append(exc)
+    else:
+        result.rejected[what] = exc

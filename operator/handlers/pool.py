@@ -8,6 +8,7 @@ child is repaired, readiness flows into status). A per-pool lock keeps the two f
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +17,8 @@ from typing import Any
 import yaml
 
 from heteropool.conditions import ChildProblem, deployment_state, summarise, upsert_condition
-from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector
+from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector, ref
+from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.kube import KINDS, KubeClient
@@ -49,7 +51,9 @@ class OperatorContext:
     settings: RenderSettings = DEFAULT_SETTINGS
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     clock: Callable[[], datetime] = _utcnow
+    monotonic: Callable[[], float] = time.monotonic
     locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    rejections: dict[tuple[str, str], Rejections] = field(default_factory=dict)
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self.locks.setdefault((namespace, name), asyncio.Lock())
@@ -64,6 +68,7 @@ class Outcome:
     spec_error: SpecError | None = None
     pool: Pool | None = None
     missing: list[Reference] = field(default_factory=list)  # referenced objects not found
+    rejected: list[Rejection] = field(default_factory=list)  # child writes the API server refused
     recheck_after_s: float | None = None  # converge again then, even if nothing changes
 
 
@@ -79,7 +84,8 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     """Bring one pool's children and status in line with its spec.
 
     Raises:
-        KubeApiError: reading or writing failed; nothing is rolled back (every step is idempotent).
+        KubeApiError: a transient failure (see errors.py) after everything else was applied;
+            nothing is rolled back (every step is idempotent).
     """
     meta, previous = body["metadata"], dict(body.get("status") or {})
     generation = int(meta.get("generation", 1))
@@ -97,24 +103,46 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     missing = await missing_references(ctx.kube, pool)
     routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
     objects = expected_objects(pool, routing, ctx.settings)  # autoscaled groups come without replicas
-    held = [o for o in objects if needs_any(o, missing)]  # as they are until what they need exists
+    book = ctx.rejections.setdefault((pool.namespace, pool.name), Rejections())
+    now_s = ctx.monotonic()
+    waiting = book.waiting(now_s, generation)  # refused before and not due again yet
+    held = [o for o in objects if needs_any(o, missing) or ref(o) in waiting]  # left as they are
     applied = await apply_children(
         ctx.kube,
         owner,
         [o for o in objects if o not in held],
         keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held),
     )
+    for what, exc in applied.rejected.items():
+        book.record(what, exc, now_s, generation)
+    book.clear(applied.applied + applied.deleted)
+    if applied.transient:
+        raise applied.transient[0]
+    rejected = list(book.by_ref.values())
     deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=children_selector(pool.name))
     states = {d["metadata"]["name"]: deployment_state(d) for d in deployments}
     problem = None
     if missing:
         problem = ChildProblem(missing[0].reason, describe(missing))
+    elif rejected:
+        problem = ChildProblem(
+            rejected[0].reason, "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes"
+        )
     elif applied.conflicts:
         problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts))
     weights = {name: v.weight for name, v in routing.vendors.items()}  # as published to the gateway
     status = summarise(
         pool, generation=generation, deployments=states, previous=previous, now=now, problem=problem, weights=weights
     )
+    rechecks = [RECHECK_S] if missing else []
+    retry_in = book.next_retry_in(now_s)
+    if retry_in is not None:
+        rechecks.append(max(retry_in, 0.1))
     return Outcome(
-        status=status, applied=applied, pool=pool, missing=missing, recheck_after_s=RECHECK_S if missing else None
+        status=status,
+        applied=applied,
+        pool=pool,
+        missing=missing,
+        rejected=rejected,
+        recheck_after_s=min(rechecks, default=None),
     )

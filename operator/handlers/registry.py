@@ -17,6 +17,7 @@ import kopf
 from heteropool.api import GROUP, PLURAL, VERSION
 from heteropool.conditions import status_changed
 from heteropool.handlers.pool import OperatorContext, converge
+from heteropool.handlers.errors import retry_delay_s
 from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
 from heteropool.handlers.weights import WeightLoops
@@ -82,7 +83,7 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 
 async def reconcile_pool(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, logger: kopf.Logger, **_: Any
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, retry: int, logger: kopf.Logger, **_: Any
 ) -> None:
     """Create/update/resume: converge the pool and put its status in kopf's own patch."""
     context: OperatorContext = memo.hp
@@ -94,7 +95,7 @@ async def reconcile_pool(
     except KubeApiError as exc:
         context.metrics.api_errors.labels(str(exc.status)).inc()
         context.metrics.reconciles.labels(reason, "retry").inc()
-        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=exc.retry_after_s or 2.0) from exc
+        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=retry_delay_s(exc, retry + 1)) from exc
     finally:
         context.metrics.reconcile_seconds.labels(reason).observe(time.perf_counter() - started)
     if status_changed(body.get("status") or {}, outcome.status):
@@ -107,6 +108,8 @@ async def reconcile_pool(
     _report(body, outcome.applied, context)
     if outcome.missing:
         kopf.warn(body, reason=outcome.missing[0].reason, message=describe(outcome.missing))
+    for rejection in outcome.rejected:
+        kopf.warn(body, reason=rejection.reason, message=str(rejection))
     memo.resync.request_later(meta["namespace"], meta["name"], outcome.recheck_after_s or RESYNC_EVERY_S)
     if outcome.pool is not None:
         memo.weights.ensure(outcome.pool)

@@ -96,9 +96,9 @@ def _to_jsonschema(node: Any) -> Any:
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
     for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
-        if isinstance(node.get(exclusive), bool):  # OpenAPI 3.0's boolean flag -> draft 7's number
+        if isinstance(node.get(exclusive), bool):  # OpenAPI 3.0: a flag on minimum/maximum
             out.pop(exclusive)
-            if node[exclusive] and bound in node:
+            if node[exclusive] and bound in out:
                 out[exclusive] = out.pop(bound)
     for key in ("properties", "patternProperties", "definitions"):
         if isinstance(node.get(key), dict):

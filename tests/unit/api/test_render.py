@@ -271,3 +271,19 @@ def test_rendered_entry_points_are_accepted_by_our_own_commands(sample: Sample) 
         assert replica["command"] == ["heteropool", "sim"]
         parsed = build_parser("sim").parse_args(["sim", *replica["args"]])
         assert parsed.profile == group.accelerator and parsed.port == 8000
+
+
+def test_simulator_replicas_get_every_engine_flag_and_honour_it(sample: Sample) -> None:
+    """Published flags reach `heteropool sim` as they reach vLLM, and the simulator accepts them."""
+    from heteropool.cli import build_parser
+
+    manifest = sample("sim-pool.yaml")
+    manifest["spec"]["vendors"][2]["vllm"] = {
+        "blockSize": 128, "maxNumSeqs": 256, "maxModelLen": 9216, "maxNumBatchedTokens": 16384,
+        "gpuMemoryUtilization": 0.75, "dtype": "bfloat16", "kvCacheDtype": "fp8",
+    }
+    pool = _pool(manifest)
+    args = _container(expected_vllm_deployment(pool, pool.spec.vendors[2]))["args"]
+    parsed = build_parser("sim").parse_args(["sim", *args])
+    assert (parsed.max_num_seqs, parsed.max_model_len, parsed.max_num_batched_tokens, parsed.gpu_memory_utilization,
+            parsed.dtype, parsed.kv_cache_dtype) == (256, 9216, 16384, 0.75, "bfloat16", "fp8")
