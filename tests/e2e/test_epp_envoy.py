@@ -169,7 +169,7 @@ def test_a_killed_replica_costs_no_request(tmp_path: Path, plane, mode: str) -> 
 
 
 def test_replicas_failing_half_their_requests_are_retried(tmp_path: Path, plane) -> None:
-    replicas = [start_sim(p, None, 20.0, "--seed", str(i)) for i, p in enumerate(PROFILES)]
+    replicas = [start_sim(p, None, 20.0, "--seed", str(i), "--enable-admin-api") for i, p in enumerate(PROFILES)]
     try:
         dp = plane(replicas)
         with httpx.Client(timeout=30) as client:
