@@ -20,7 +20,7 @@ import pytest_asyncio
 import yaml
 
 from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
-from heteropool.kube import KINDS, KubeClient, connect, load_credentials
+from heteropool.kube import KINDS, KubeClient, connect, login
 
 REPO = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
@@ -48,12 +48,11 @@ class Cluster:
         Its own loop matters: at exit kopf waits for every task of its loop, and in the test's
         loop that would include the emulator's connection handlers.
         """
-        credentials = load_credentials(self.kubeconfig)
-        context = OperatorContext(kube=connect(credentials, field_manager=FIELD_MANAGER))
+        context = OperatorContext(kube=connect(login, field_manager=FIELD_MANAGER))
         stop, ready = threading.Event(), threading.Event()
         operator = kopf.operator(
             registry=build_registry(),
-            memo=make_memo(context, credentials),
+            memo=make_memo(context, login),
             standalone=True,
             namespaces=[self.namespace],
             stop_flag=stop,
@@ -112,10 +111,11 @@ class Cluster:
 
 
 @pytest_asyncio.fixture
-async def cluster(kube_emulator_factory: Any) -> AsyncIterator[Cluster]:
+async def cluster(kube_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
     if REAL_CLUSTER:
+        monkeypatch.setenv("KUBECONFIG", REAL_CLUSTER)  # kopf's kubeconfig login reads it
         namespace = f"hp-e2e-{uuid.uuid4().hex[:8]}"
-        kube = connect(load_credentials(REAL_CLUSTER), field_manager="e2e-test")
+        kube = connect(login, field_manager="e2e-test")
         await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         emulator, kubeconfig = None, REAL_CLUSTER
     else:
@@ -123,7 +123,8 @@ async def cluster(kube_emulator_factory: Any) -> AsyncIterator[Cluster]:
             crd_paths=[REPO / "crds", HERE / "network-attachment-definition-crd.yaml"]
         )
         namespace, kubeconfig = "inference", str(emulator.kubeconfig_path)
-        kube = connect(load_credentials(kubeconfig), field_manager="e2e-test")
+        monkeypatch.setenv("KUBECONFIG", kubeconfig)
+        kube = connect(login, field_manager="e2e-test")
     cluster = Cluster(kubeconfig=kubeconfig, namespace=namespace, kube=kube, emulator=emulator)
     try:
         yield cluster
