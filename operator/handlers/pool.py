@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from heteropool.conditions import ChildProblem, deployment_state, summarise, upsert_condition
+from heteropool.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
 from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector, ref
 from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
@@ -96,9 +96,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         pool = parse_pool(body.get("spec"), name=meta["name"], namespace=meta["namespace"], uid=meta.get("uid"))
     except SpecError as exc:
         # Keep everything that is running; only say what is wrong.
-        conditions = upsert_condition(
-            previous.get("conditions") or [], "Degraded", "True", "InvalidSpec", str(exc), generation=generation, now=now
-        )
+        conditions = invalid_spec_conditions(previous.get("conditions") or [], str(exc), generation=generation, now=now)
         return Outcome(status={"observedGeneration": generation, "conditions": conditions}, spec_error=exc)
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])

@@ -138,6 +138,8 @@ async def test_invalid_spec_sets_degraded_and_touches_nothing(cluster: Any, pool
 
     condition = await cluster.wait(degraded, what="Degraded=InvalidSpec")
     assert condition["status"] == "True" and "spec.weights.static[google-tpu]" in condition["message"]
+    ready = await cluster.condition(POOL, "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     after = await cluster.children(POOL)
     assert {k: v["metadata"]["resourceVersion"] for k, v in after.items()} == {
         k: v["metadata"]["resourceVersion"] for k, v in before.items()
