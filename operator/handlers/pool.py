@@ -95,6 +95,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     except SpecError as exc:
         # Keep everything that is running; only say what is wrong.
         conditions = invalid_spec_conditions(previous.get("conditions") or [], str(exc), generation=generation, now=now)
+        ctx.metrics.observe_conditions(meta["namespace"], meta["name"], conditions)
         return Outcome(status={"observedGeneration": generation, "conditions": conditions}, spec_error=exc)
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
@@ -132,6 +133,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     status = summarise(
         pool, generation=generation, deployments=states, previous=previous, now=now, problem=problem, weights=weights
     )
+    ctx.metrics.observe_status(pool.namespace, pool.name, status)
     rechecks = [RECHECK_S] if missing else []
     retry_in = book.next_retry_in(now_s)
     if retry_in is not None:
