@@ -123,8 +123,10 @@ def summarise(
     now: str,
     problem: ChildProblem | None = None,
     weights: Mapping[str, float] | None = None,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report."""
+    """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report,
+    `notes` say what an unfinished rollout still waits for (Progressing)."""
     vendors, total_ready, total_desired = [], 0, 0
     lagging, stalled = [], []
     previous_vendors = {v.get("name"): v for v in previous.get("vendors") or []}
@@ -170,8 +172,9 @@ def summarise(
         ready = ("False", "ReplicasNotReady", replicas_text)
     conditions = upsert_condition(conditions, "Ready", *ready, generation=generation, now=now)
 
-    if lagging:
-        progressing = ("True", "RollingOut", "waiting for " + ", ".join(lagging))
+    if lagging or notes:
+        waiting = ["waiting for " + ", ".join(lagging)] if lagging else []
+        progressing = ("True", "RollingOut", "; ".join([*waiting, *notes]))
     else:
         progressing = ("False", "Reconciled", "every child matches the spec")
     conditions = upsert_condition(conditions, "Progressing", *progressing, generation=generation, now=now)

@@ -21,6 +21,7 @@ import yaml
 
 from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
 from heteropool.kube import KINDS, KubeClient, connect, login
+from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 
 REPO = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
@@ -42,13 +43,13 @@ class Cluster:
             pytest.skip("needs the API emulator (fault injection / write log)")
         return self.emulator
 
-    async def start_operator(self) -> OperatorContext:
+    async def start_operator(self, settings: RenderSettings = DEFAULT_SETTINGS) -> OperatorContext:
         """Run the operator in a thread with its own event loop, as `heteropool operator` runs it.
 
         Its own loop matters: at exit kopf waits for every task of its loop, and in the test's
         loop that would include the emulator's connection handlers.
         """
-        context = OperatorContext(kube=connect(login, field_manager=FIELD_MANAGER))
+        context = OperatorContext(kube=connect(login, field_manager=FIELD_MANAGER), settings=settings)
         stop, ready = threading.Event(), threading.Event()
         operator = kopf.operator(
             registry=build_registry(),
@@ -104,6 +105,20 @@ class Cluster:
 
     async def patch_pool(self, name: str, patch: dict[str, Any]) -> None:
         await self.kube.patch(KINDS["HeteroInferencePool"], self.namespace, name, patch)
+
+    async def mark_available(self, name: str) -> None:
+        """Play the deployment controller: every replica of Deployment `name` is up to date and ready."""
+        deployment = await self.get("Deployment", name) or {}
+        replicas = deployment["spec"].get("replicas", 1)
+        status = {
+            "observedGeneration": deployment["metadata"].get("generation", 1),
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+            "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+        }
+        await self.kube.patch(KINDS["Deployment"], self.namespace, name, {"status": status}, subresource="status")
 
     async def condition(self, pool: str, type_: str) -> dict[str, Any] | None:
         body = await self.get("HeteroInferencePool", pool) or {}
