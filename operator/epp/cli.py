@@ -99,7 +99,13 @@ def run(args: argparse.Namespace) -> int:
                           "metrics": args.metrics_port}), flush=True)
 
     try:
-        asyncio.run(serve(settings, started=started))
+        import uvloop  # ~1.4x the requests per second of the default loop behind Envoy (bench/dataplane.py)
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    try:
+        runner(serve(settings, started=started))
     except (ConfigError, RoutingConfigError, OSError, RuntimeError) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
