@@ -1,4 +1,4 @@
-"""The data plane side by side: Envoy + `heteropool epp` vs plain Envoy vs the aiohttp proxy.
+"""The data plane side by side: Envoy + `heteropool epp` vs plain Envoy (and the backend directly).
 
 Everything on 127.0.0.1; load from `wrk` (Debian package `wrk`); one fast fake backend process
 (bench/gateway_backend.py) listening on N ports = N endpoints. Measures, per data plane:
@@ -147,33 +147,26 @@ def main() -> int:
         direct = wrk(urls[0], 32, args.seconds, short, tmp)
         direct1 = wrk(urls[0], 1, args.seconds / 2, short, tmp)
         rows.append(_row("backend directly (ceiling)", direct, direct1, None, None, None))
-        planes = ["plain Envoy (least-request)", "Envoy + EPP, BUFFERED", "Envoy + EPP, FULL_DUPLEX_STREAMED",
-                  "aiohttp proxy (heteropool gateway)"]
+        planes = ["plain Envoy (least-request)", "Envoy + EPP, BUFFERED", "Envoy + EPP, FULL_DUPLEX_STREAMED"]
         for name in planes:
             port, admin, grpc_port, metrics = free_port(), free_port(), free_port(), free_port()
             started: list[subprocess.Popen[bytes]] = []
             epp = None
-            if "aiohttp" in name:
-                proxy = spawn([str(BIN / "heteropool"), "gateway", "--port", str(port), "--endpoints", str(eps),
-                               "--log-level", "warning", "--scrape-interval-s", "0.25"], tmp / "gateway.log")
-                started.append(proxy)
-                wait_ok(f"http://127.0.0.1:{port}/readyz")
-            else:
-                config = DataPlaneConfig(endpoints=[("127.0.0.1", base + i) for i in range(args.endpoints)],
-                                         epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1",
-                                         listen_port=port, admin_port=admin,
-                                         request_body_mode="FULL_DUPLEX_STREAMED" if "FULL" in name else "BUFFERED")
-                if "EPP" in name:
-                    epp = spawn([str(BIN / "heteropool"), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics),
-                                 "--endpoints", str(eps), "--log-level", "warning"], tmp / "epp.log")
-                    started.append(epp)
-                    wait_ok(f"http://127.0.0.1:{metrics}/readyz")
-                doc = plain_envoy(config) if "plain" in name else envoy_bootstrap(config)
-                (tmp / "envoy.yaml").write_text(yaml.safe_dump(doc))
-                proxy = spawn([envoy_executable(), "-c", str(tmp / "envoy.yaml"), "--concurrency", "1", "-l", "error",
-                               "--base-id", str(port)], tmp / "envoy.log")
-                started.append(proxy)
-                wait_ok(f"http://127.0.0.1:{admin}/ready")
+            config = DataPlaneConfig(endpoints=[("127.0.0.1", base + i) for i in range(args.endpoints)],
+                                     epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1",
+                                     listen_port=port, admin_port=admin,
+                                     request_body_mode="FULL_DUPLEX_STREAMED" if "FULL" in name else "BUFFERED")
+            if "EPP" in name:
+                epp = spawn([str(BIN / "heteropool"), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics),
+                             "--endpoints", str(eps), "--log-level", "warning"], tmp / "epp.log")
+                started.append(epp)
+                wait_ok(f"http://127.0.0.1:{metrics}/readyz")
+            doc = plain_envoy(config) if "plain" in name else envoy_bootstrap(config)
+            (tmp / "envoy.yaml").write_text(yaml.safe_dump(doc))
+            proxy = spawn([envoy_executable(), "-c", str(tmp / "envoy.yaml"), "--concurrency", "1", "-l", "error",
+                           "--base-id", str(port)], tmp / "envoy.log")
+            started.append(proxy)
+            wait_ok(f"http://127.0.0.1:{admin}/ready")
             procs += started
             url = f"http://127.0.0.1:{port}"
             wrk(url, 32, 2, short, tmp)  # warm up connections and caches
@@ -220,27 +213,21 @@ def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> li
         seps.write_text(yaml.safe_dump([{"url": f"http://127.0.0.1:{base + i}", "vendor": "g", "capacity": 1000.0}
                                         for i in range(args.endpoints)]))
         body = {"model": "bench-model", "prompt": PROMPT, "max_tokens": 50, "stream": True}
-        for name in ("Envoy + EPP, BUFFERED", "aiohttp proxy (heteropool gateway)"):
+        for name in ("Envoy + EPP, BUFFERED",):
             port, admin, grpc_port, metrics = free_port(), free_port(), free_port(), free_port()
             started = []
-            if "aiohttp" in name:
-                proxy = spawn([str(BIN / "heteropool"), "gateway", "--port", str(port), "--endpoints", str(seps),
-                               "--log-level", "warning"], tmp / "sgateway.log")
-                started.append(proxy)
-                wait_ok(f"http://127.0.0.1:{port}/readyz")
-            else:
-                epp = spawn([str(BIN / "heteropool"), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics),
-                             "--endpoints", str(seps), "--log-level", "warning"], tmp / "sepp.log")
-                started.append(epp)
-                wait_ok(f"http://127.0.0.1:{metrics}/readyz")
-                config = DataPlaneConfig(endpoints=[("127.0.0.1", base + i) for i in range(args.endpoints)],
-                                         epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1",
-                                         listen_port=port, admin_port=admin)
-                (tmp / "senvoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
-                proxy = spawn([envoy_executable(), "-c", str(tmp / "senvoy.yaml"), "--concurrency", "1", "-l", "error",
-                               "--base-id", str(port)], tmp / "senvoy.log")
-                started.append(proxy)
-                wait_ok(f"http://127.0.0.1:{admin}/ready")
+            epp = spawn([str(BIN / "heteropool"), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics),
+                         "--endpoints", str(seps), "--log-level", "warning"], tmp / "sepp.log")
+            started.append(epp)
+            wait_ok(f"http://127.0.0.1:{metrics}/readyz")
+            config = DataPlaneConfig(endpoints=[("127.0.0.1", base + i) for i in range(args.endpoints)],
+                                     epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1",
+                                     listen_port=port, admin_port=admin)
+            (tmp / "senvoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
+            proxy = spawn([envoy_executable(), "-c", str(tmp / "senvoy.yaml"), "--concurrency", "1", "-l", "error",
+                           "--base-id", str(port)], tmp / "senvoy.log")
+            started.append(proxy)
+            wait_ok(f"http://127.0.0.1:{admin}/ready")
             url = f"http://127.0.0.1:{port}"
             c0 = cpu_s(proxy.pid)
             result = wrk(url, 200, args.seconds, body, tmp)
@@ -266,7 +253,7 @@ def _row(name: str, load: dict[str, float], one: dict[str, float], direct1: dict
 def _report(args: argparse.Namespace, rows: list[str], stream_rows: list[str], decision: dict[str, float]) -> str:
     load = os.getloadavg()
     return "\n".join([
-        "# Data plane: Envoy + EPP vs plain Envoy vs the aiohttp proxy",
+        "# Data plane: Envoy + EPP vs plain Envoy",
         "",
         f"`{' '.join(['.venv/bin/python', 'bench/dataplane.py', *sys.argv[1:]])}` on {platform.machine()}, "
         f"{os.cpu_count()} cores shared by everything (wrk, backend, proxy, EPP), load average at the end "

@@ -106,5 +106,13 @@ def test_pod_monitor_labels_series_with_the_group_kedas_queries_select() -> None
 
 def test_pod_monitor_relabels_pool_vendor_and_group(render: Any) -> None:
     podmonitor = one(render(*ALL_MONITORING), "PodMonitor")
-    targets = {r["targetLabel"] for r in podmonitor["spec"]["podMetricsEndpoints"][0]["relabelings"]}
-    assert {"pool", "vendor", "group"} <= targets
+    endpoints = {e["port"]: e for e in podmonitor["spec"]["podMetricsEndpoints"]}
+    assert {p: e["path"] for p, e in endpoints.items()} == {
+        "http": "/metrics", "metrics": "/metrics", "stats": "/stats/prometheus"  # vLLM, the picker, Envoy
+    }
+    for endpoint in endpoints.values():
+        targets = {r.get("targetLabel") for r in endpoint["relabelings"]}
+        assert {"pool", "vendor", "group"} <= targets
+    # Envoy's `http` port is the data plane: only model servers are scraped there
+    keep = next(r for r in endpoints["http"]["relabelings"] if r.get("action") == "keep")
+    assert keep["regex"] == "model-server"
