@@ -93,7 +93,7 @@ async def main(pools: int, output: Path | None) -> None:
         group.pop("roce", None)
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server_process(Path(tmp) / "kubeconfig")
-        kube = connect(load_credentials(str(server.kubeconfig_path)))
+        kube = connect(load_credentials(str(server.kubeconfig_path)), field_manager="bench")
         metrics_port = free_port()
         operator = _start_operator(server.kubeconfig_path, metrics_port)
         try:

@@ -1,10 +1,10 @@
 """The published 3-vendor experiment's five pools in the fleet simulation, every policy, and the targets.
 
-Pools (design section 1/7): NVIDIA-only 4x H100-NVL, AMD-only 8x MI325X, Gaudi-only 8x Gaudi 3
-(block size 128, max-num-seqs 256), NVIDIA+AMD 4+8, all three 4+8+8. Shared-prefix workload on the
-QPS ladder 5..85; the random (no reuse) and chat workloads on the 3-vendor pool. Each pool is a
-HeteroInferencePool manifest, run exactly as `heteropool simulate` runs it (same code:
-heteropool.fleet.experiment). Writes bench/results/pools_<pool>_<workload>.{csv,png} (+ _ttft.png)
+Pools: NVIDIA-only 4x H100-NVL, AMD-only 8x MI325X, Gaudi-only 8x Gaudi 3, NVIDIA+AMD 4+8, all
+three 4+8+8, each its sample manifest with the published runs' vLLM flags. Shared-prefix workload
+on the QPS ladder 5..85 after the published 30 QPS x 50 s warm-up, under the published protocol
+(inference-perf: stages drained one after the other); the random (no reuse) and chat workloads on
+the 3-vendor pool. Run exactly as `heteropool simulate` runs it (same code: heteropool.fleet.experiment). Writes bench/results/pools_<pool>_<workload>.{csv,png} (+ _ttft.png)
 and bench/results/pools_tables.md (targets checked, one table per run).
 
     .venv/bin/python bench/pools.py                       # everything (~4-6 min on 2 cores)
@@ -24,26 +24,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from heteropool.fleet.cli import DEFAULT_POLICIES, DEFAULT_QPS
+from heteropool.fleet.cli import DEFAULT_POLICIES, DEFAULT_QPS, DEFAULT_WARMUP
 from heteropool.fleet.experiment import build_items, plan_pool, results_csv, run_policies
 from heteropool.fleet.plots import write_plots
 from heteropool.fleet.report import StageSummary, markdown_table
+from heteropool.fleet.workloads import LoadStage
 from heteropool.manifests import load_pools
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-_GROUPS = {
-    "nvidia": "- {vendor: nvidia, accelerator: h100-nvl, replicas: 4}",
-    "amd": "- {vendor: amd, accelerator: mi325x, replicas: 8}",
-    "gaudi": "- {vendor: intel-gaudi, accelerator: gaudi3, replicas: 8, vllm: {blockSize: 128, maxNumSeqs: 256}}",
-}
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+# Each pool's sample manifest: the published runs' vLLM flags per vendor.
 POOLS = {
-    "nvidia": ["nvidia"],
-    "amd": ["amd"],
-    "gaudi": ["gaudi"],
-    "nvidia-amd": ["nvidia", "amd"],
-    "3vendor": ["nvidia", "amd", "gaudi"],
+    "nvidia": "nvidia-only.yaml",
+    "amd": "amd-only.yaml",
+    "gaudi": "gaudi-only.yaml",
+    "nvidia-amd": "nvidia-amd.yaml",
+    "3vendor": "granite-3vendor.yaml",
 }
+# The published 3-vendor run's warm-up, before every ladder here (not reported).
+WARMUP = LoadStage(*DEFAULT_WARMUP)
 # Published llm-d vs round-robin points (design section 7): (QPS, llm-d tok/s, round-robin tok/s).
 PUBLISHED = {
     "nvidia": (30, 14_645, 11_404),
@@ -55,13 +55,7 @@ RUNS = [(p, "shared-prefix") for p in POOLS] + [("3vendor", "random"), ("3vendor
 
 
 def manifest(pool: str) -> str:
-    groups = "\n    ".join(_GROUPS[g] for g in POOLS[pool])
-    return (
-        "apiVersion: heteropool.dev/v1alpha1\nkind: HeteroInferencePool\n"
-        f"metadata: {{name: granite-{pool}}}\n"
-        "spec:\n  model: {name: ibm-granite/granite-4.1-8b}\n"
-        f"  vendors:\n    {groups}\n"
-    )
+    return (SAMPLES / POOLS[pool]).read_text()
 
 
 PARAMETERS: dict[str, dict[str, object]] = {}  # policy -> parameter overrides (--parameters)
@@ -69,9 +63,9 @@ PARAMETERS: dict[str, dict[str, object]] = {}  # policy -> parameter overrides (
 
 def run_one(pool: str, workload: str, qps: list[float], stage_s: float, seed: int, jobs: int) -> dict[str, list[StageSummary]]:
     plan = plan_pool(load_pools(manifest(pool))[0])
-    items = build_items(workload, qps, stage_s, seed)
+    items = build_items(workload, qps, stage_s, seed, warmup=WARMUP)
     t0 = time.perf_counter()
-    results = run_policies(plan, DEFAULT_POLICIES, qps, items, seed=seed, jobs=jobs, parameters=PARAMETERS,
+    results = run_policies(plan, DEFAULT_POLICIES, qps, items, seed=seed, jobs=jobs, parameters=PARAMETERS, warmup=WARMUP,
                            progress=lambda p, i: print(f"  {pool}/{workload} {p} {qps[i]:g} QPS done "
                                                        f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True))
     stem = f"pools_{pool}_{workload}"
@@ -89,8 +83,9 @@ def run_seeds(seeds: list[int], qps: list[float], stage_s: float, jobs: int) -> 
     for pool in POOLS:
         plan = plan_pool(load_pools(manifest(pool))[0])
         for seed in seeds:
-            items = build_items("shared-prefix", qps, stage_s, seed)
-            results = run_policies(plan, ("llm-d", "heteropool"), qps, items, seed=seed, jobs=jobs, parameters=PARAMETERS)
+            items = build_items("shared-prefix", qps, stage_s, seed, warmup=WARMUP)
+            results = run_policies(plan, ("llm-d", "heteropool"), qps, items, seed=seed, jobs=jobs,
+                                   parameters=PARAMETERS, warmup=WARMUP)
             print(f"  seeds: {pool} seed {seed} done", file=sys.stderr, flush=True)
             for policy, stages in results.items():
                 lines += [f"{pool},{seed},{policy},{s.qps:g},{s.output_tokens_per_s:.1f},{s.ttft_mean_s:.4f},"

@@ -149,7 +149,8 @@ async def main(args: argparse.Namespace) -> str:
             for profile in PROFILES:
                 port = free_port()
                 procs.append(await start_process([exe, "sim", "--profile", profile, "--port", str(port),
-                                                  "--time-scale", str(args.time_scale)], log_path=tmp / f"{profile}.log"))
+                                                  "--time-scale", str(args.time_scale), "--enable-admin-api"],
+                                                 log_path=tmp / f"{profile}.log"))
                 sims[profile] = f"http://127.0.0.1:{port}"
             for proc, url in zip(procs, sims.values(), strict=True):
                 await wait_http_ok(http, url + "/health", timeout_s=30, process=proc)

@@ -33,7 +33,15 @@ __all__ = [
     "RdmaResource",
     "NcclSettings",
     "RoceSpec",
+    "PodTemplateMetadata",
+    "PodTemplateOverlay",
+    "DisruptionBudgetSpec",
+    "AUTOSCALING_SIGNALS",
+    "AutoscalingSpec",
+    "SimulatorSpec",
     "VendorGroup",
+    "PeerPods",
+    "NetworkPolicySpec",
     "GatewayServiceSpec",
     "RoutingSpec",
     "GatewaySpec",
@@ -41,6 +49,7 @@ __all__ = [
     "HeteroInferencePoolSpec",
     "Condition",
     "VendorStatus",
+    "AutoscalingStatus",
     "GatewayStatus",
     "HeteroInferencePoolStatus",
     "parse_duration_s",
@@ -67,6 +76,10 @@ Duration = Annotated[
 """A Go-style duration such as `15s`, `2m`, `1h30m` or `500ms`."""
 
 DNS_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=NAMESPACE_PATTERN)]
+DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+"""An RFC 3339 time, as Kubernetes writes them (2026-01-02T03:04:05Z)."""
 QuantityValue = Annotated[
     int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})
 ]
@@ -165,6 +178,12 @@ class VllmArgs(_Spec):
     )
     enable_prefix_caching: bool = Field(True, description="--enable-prefix-caching. Default: true.")
     kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] | None = Field(None, description="--kv-cache-dtype.")
+    max_model_len: int | None = Field(
+        None, ge=16, le=10_485_760, description="--max-model-len for this group. Default: spec.model.maxModelLen."
+    )
+    dtype: Literal["auto", "bfloat16", "float16", "half"] | None = Field(
+        None, description="--dtype of weights and activations. Default: auto (the checkpoint's)."
+    )
     extra_args: list[str] = Field(default_factory=list, max_length=64, description="Further vLLM arguments for this group.")
 
 
@@ -218,6 +237,89 @@ class RoceSpec(_Spec):
     nccl: NcclSettings = Field(default_factory=NcclSettings, description="Collective-library (NCCL/RCCL) settings.")
 
 
+class PodTemplateMetadata(_Spec):
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Pod labels added to the rendered ones; the selector labels cannot be changed."
+    )
+    annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations added to (and overriding) the rendered ones.")
+
+
+class PodTemplateOverlay(_Spec):
+    """A PodTemplateSpec merged over the rendered pod template (rules: docs/platform.md, "podTemplate")."""
+
+    metadata: PodTemplateMetadata = Field(default_factory=PodTemplateMetadata, description="Labels and annotations.")
+    spec: dict[str, Any] = Field(
+        default_factory=dict,
+        description="PodSpec fields merged over the rendered ones: maps merge by key, containers, volumes and "
+        "imagePullSecrets by name, env by name, volumeMounts by mountPath, tolerations are added, anything else replaces.",
+    )
+
+
+class DisruptionBudgetSpec(_Spec):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!(has(self.maxUnavailable) && has(self.minAvailable))",
+                    "message": "set maxUnavailable or minAvailable, not both",
+                }
+            ]
+        }
+    )
+
+    enabled: bool = Field(True, description="Render a PodDisruptionBudget for the group. Default: true.")
+    max_unavailable: QuantityValue | None = Field(
+        None, description="Replicas (or a percentage) a voluntary disruption may take down at once. Default: 1."
+    )
+    min_available: QuantityValue | None = Field(
+        None, description="Replicas (or a percentage) that must stay up during voluntary disruptions (instead of maxUnavailable)."
+    )
+
+
+AUTOSCALING_SIGNALS: tuple[str, ...] = ("waitingRequests", "kvCacheUsage", "capacityShare")
+"""What an autoscaled group scales on; docs/platform.md says what each needs in the cluster."""
+
+
+class AutoscalingSpec(_Spec):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
+                    "message": "autoscaling.minReplicas must not exceed autoscaling.maxReplicas",
+                    "fieldPath": ".minReplicas",
+                }
+            ]
+        }
+    )
+
+    min_replicas: int = Field(1, ge=1, le=512, description="Fewest replicas the autoscaler keeps. Default: 1.")
+    max_replicas: int = Field(ge=1, le=512, description="Most replicas the autoscaler may run.")
+    signal: Literal["waitingRequests", "kvCacheUsage", "capacityShare"] = Field(
+        "waitingRequests",
+        description="What to scale on: waitingRequests (vllm:num_requests_waiting per replica), kvCacheUsage "
+        "(vllm:kv_cache_usage_perc per replica) or capacityShare (the group's load over its estimated capacity, "
+        "from the operator). Default: waitingRequests.",
+    )
+    target: float | None = Field(
+        None,
+        gt=0,
+        le=10_000,
+        description="Target value of the signal: waiting requests per replica (default 4), KV usage 0..1 "
+        "(default 0.8) or load over capacity (default 0.8).",
+    )
+
+    @property
+    def effective_target(self) -> float:
+        return self.target if self.target is not None else {"waitingRequests": 4.0}.get(self.signal, 0.8)
+
+
+class SimulatorSpec(_Spec):
+    admin_api: bool = Field(
+        False, description="Serve the simulator's POST /admin/config (slow-down and fault knobs). Default: false."
+    )
+
+
 class VendorGroup(_Spec):
     model_config = ConfigDict(
         json_schema_extra={
@@ -226,6 +328,11 @@ class VendorGroup(_Spec):
                     "rule": "self.vendor != 'sim' || !has(self.roce)",
                     "message": "roce is not available for the sim vendor",
                     "fieldPath": ".roce",
+                },
+                {
+                    "rule": "self.vendor == 'sim' || !has(self.simulator)",
+                    "message": "simulator settings apply to the sim vendor only",
+                    "fieldPath": ".simulator",
                 },
             ]
         }
@@ -246,7 +353,9 @@ class VendorGroup(_Spec):
         pattern=r"^[a-z0-9][-a-z0-9]*$",
         description="Accelerator model (h100-nvl, mi325x, gaudi3, ...): the capacity prior, and the profile a sim group emulates.",
     )
-    replicas: int = Field(1, ge=0, le=512, description="vLLM replicas of this group. Default: 1.")
+    replicas: int = Field(
+        1, ge=0, le=512, description="vLLM replicas of this group (ignored while autoscaling is set). Default: 1."
+    )
     accelerators_per_replica: int = Field(
         1, ge=1, le=16, description="Devices per replica; also --tensor-parallel-size. Default: 1."
     )
@@ -271,10 +380,27 @@ class VendorGroup(_Spec):
         None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi)?$", description="/dev/shm size. Default: the vendor's."
     )
     runtime_class_name: str | None = Field(None, min_length=1, max_length=253, description="Pod RuntimeClass (e.g. nvidia).")
+    pod_template: PodTemplateOverlay | None = Field(
+        None, description="Pod template overlay merged over what the vendor profile and the fields above render."
+    )
+    disruption_budget: DisruptionBudgetSpec = Field(
+        default_factory=DisruptionBudgetSpec, description="The group's PodDisruptionBudget. Default: maxUnavailable 1."
+    )
+    autoscaling: AutoscalingSpec | None = Field(
+        None,
+        description="Scale the group with a HorizontalPodAutoscaler (or a KEDA ScaledObject); the operator then "
+        "leaves the Deployment's replicas to it.",
+    )
+    simulator: SimulatorSpec | None = Field(None, description="Settings of sim replicas.")
 
     @property
     def group_name(self) -> str:
         return self.name or self.vendor
+
+    @property
+    def planned_replicas(self) -> int:
+        """Replicas the spec asks for: the autoscaler's minimum when it owns the count."""
+        return self.autoscaling.min_replicas if self.autoscaling is not None else self.replicas
 
 
 # --- gateway and weights ------------------------------------------------------------------------
@@ -306,6 +432,27 @@ class GatewaySpec(_Spec):
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     api_key_secret_ref: SecretKeyRef | None = Field(
         None, description="Secret key holding a bearer token clients must send; no check when unset."
+    )
+
+
+class PeerPods(_Spec):
+    namespace: Namespace = Field(description="Namespace of the pods.")
+    pod_labels: dict[str, str] = Field(default_factory=dict, description="Labels the pods carry (all of them). Default: every pod of the namespace.")
+
+
+class NetworkPolicySpec(_Spec):
+    enabled: bool = Field(
+        True, description="Render a NetworkPolicy that admits to vLLM pods only the listed clients. Default: true."
+    )
+    gateway_pods: list[PeerPods] = Field(
+        default_factory=list,
+        max_length=16,
+        description="The platform's Gateway pods (Gateway API mode) that reach vLLM pods directly.",
+    )
+    monitoring_namespaces: list[Namespace] | None = Field(
+        None,
+        max_length=16,
+        description="Namespaces whose pods may scrape vLLM /metrics. Default: the operator's setting (monitoring).",
     )
 
 
@@ -355,6 +502,9 @@ class HeteroInferencePoolSpec(_Spec):
     )
     gateway: GatewaySpec = Field(default_factory=GatewaySpec, description="The routing gateway in front of all groups.")
     weights: WeightsSpec = Field(default_factory=WeightsSpec, description="How routing weights are set.")
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec, description="Who may connect to the vLLM pods (a NetworkPolicy)."
+    )
 
 
 # --- status -------------------------------------------------------------------------------------
@@ -367,12 +517,21 @@ class _Status(BaseModel):
 
 
 class Condition(_Status):
-    type: str = Field(description="Ready, Progressing or Degraded.")
+    type: str = Field(
+        min_length=1, max_length=316, description="Ready, Progressing, Degraded or MetricsStale."
+    )
     status: Literal["True", "False", "Unknown"]
     reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
     message: str = Field("", max_length=32768)
-    last_transition_time: str = Field(description="RFC 3339 time the status last changed.")
+    last_transition_time: DateTime = Field(description="RFC 3339 time the status last changed.")
     observed_generation: int | None = Field(None, ge=0)
+
+
+class AutoscalingStatus(_Status):
+    min_replicas: int = Field(ge=0)
+    max_replicas: int = Field(ge=0)
+    desired_replicas: int = Field(0, ge=0, description="Replicas the autoscaler asks for (the Deployment's spec.replicas).")
+    current_replicas: int = Field(0, ge=0, description="Replicas that exist now (the Deployment's status.replicas).")
 
 
 class VendorStatus(_Status):
@@ -380,10 +539,11 @@ class VendorStatus(_Status):
     vendor: str
     desired_replicas: int = Field(0, ge=0)
     ready_replicas: int = Field(0, ge=0)
+    autoscaling: AutoscalingStatus | None = Field(None, description="Set while an autoscaler owns the group's replica count.")
     weight: float | None = Field(None, ge=0, description="Current share of traffic (0..1).")
     capacity_tokens_per_s: float | None = Field(None, ge=0, description="Estimated output tokens/s of one replica.")
     observed_tokens_per_s: float | None = Field(None, ge=0, description="Output tokens/s the group served last interval.")
-    last_scrape_time: str | None = None
+    last_scrape_time: DateTime | None = None
     stale: bool | None = Field(None, description="True while the estimate rests on old or failed scrapes.")
 
 
@@ -397,8 +557,14 @@ class HeteroInferencePoolStatus(_Status):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
 
     observed_generation: int | None = Field(None, ge=0, description="The generation the status describes.")
-    conditions: list[Condition] = Field(default_factory=list)
-    vendors: list[VendorStatus] = Field(default_factory=list)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    vendors: list[VendorStatus] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
     gateway: GatewayStatus | None = None
     replicas: str | None = Field(None, description="ready/desired vLLM replicas over all groups (for kubectl get).")
     vendor_summary: str | None = Field(None, description="Vendor groups, comma-separated (for kubectl get).")

@@ -22,6 +22,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "operator": ("heteropool.commands.run_operator", "run the Kubernetes operator (kopf)"),
     "sim": ("heteropool.sim.cli", "run a vLLM simulator replica (OpenAI API + vLLM metrics)"),
     "gateway": ("heteropool.gateway.cli", "run the routing gateway (OpenAI-compatible proxy)"),
+    "epp": ("heteropool.epp.cli", "run the Endpoint Picker (Envoy ext_proc) in front of the pool's replicas"),
     "weights": ("heteropool.commands.weights", "scrape replicas and rewrite routing weights (local mode)"),
     "up": ("heteropool.commands.up", "run a pool on this machine: simulators, gateway, weight loop"),
     "simulate": ("heteropool.fleet.cli", "compare routing policies on a pool in simulated time"),

@@ -28,6 +28,7 @@ class DeploymentState:
     updated: int
     current: bool  # the controller has seen the latest spec and finished rolling it out
     stalled: bool  # Progressing=False, ProgressDeadlineExceeded
+    existing: int = 0  # pods that exist now (status.replicas), ready or not
 
 
 def deployment_state(obj: Mapping[str, Any]) -> DeploymentState:
@@ -42,6 +43,7 @@ def deployment_state(obj: Mapping[str, Any]) -> DeploymentState:
         desired=desired,
         ready=int(status.get("readyReplicas", 0)),
         updated=updated,
+        existing=int(status.get("replicas", 0)),
         current=int(status.get("observedGeneration", 0)) >= int(generation) and updated >= desired,
         stalled=progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded",
     )
@@ -95,17 +97,25 @@ def summarise(
     previous_vendors = {v.get("name"): v for v in previous.get("vendors") or []}
     for group in pool.spec.vendors:
         state = deployments.get(child_name(pool.name, "vllm", group.group_name))
-        ready = min(state.ready, group.replicas) if state else 0
+        # An autoscaled group wants what its autoscaler last set on the Deployment.
+        desired = group.replicas if group.autoscaling is None else (state.desired if state else group.planned_replicas)
+        ready = min(state.ready, desired) if state else 0
         total_ready += ready
-        total_desired += group.replicas
-        if ready < group.replicas or (state is not None and not state.current):
-            lagging.append(f"{group.group_name} {ready}/{group.replicas}")
+        total_desired += desired
+        if ready < desired or (state is not None and not state.current):
+            lagging.append(f"{group.group_name} {ready}/{desired}")
         if state is not None and state.stalled:
             stalled.append(group.group_name)
         entry = dict(previous_vendors.get(group.group_name) or {})  # keep the weight loop's fields
-        entry.update(
-            {"name": group.group_name, "vendor": group.vendor, "desiredReplicas": group.replicas, "readyReplicas": ready}
-        )
+        entry.update({"name": group.group_name, "vendor": group.vendor, "desiredReplicas": desired, "readyReplicas": ready})
+        entry.pop("autoscaling", None)
+        if group.autoscaling is not None:
+            entry["autoscaling"] = {
+                "minReplicas": group.autoscaling.min_replicas,
+                "maxReplicas": group.autoscaling.max_replicas,
+                "desiredReplicas": desired,
+                "currentReplicas": state.existing if state else 0,
+            }
         if weights is not None and group.group_name in weights:
             entry["weight"] = weights[group.group_name]
         vendors.append(entry)

@@ -9,6 +9,7 @@ in-cluster service account, read once at start-up with the `kubernetes` package'
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +66,10 @@ KINDS: Mapping[str, ResourceKind] = {
         ResourceKind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
         ResourceKind("rbac.authorization.k8s.io/v1", "Role", "roles"),
         ResourceKind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
+        ResourceKind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
+        ResourceKind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
+        ResourceKind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
+        ResourceKind("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
         ResourceKind("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions"),
         ResourceKind("heteropool.dev/v1alpha1", "HeteroInferencePool", "heteroinferencepools"),
     )
@@ -72,14 +77,23 @@ KINDS: Mapping[str, ResourceKind] = {
 
 
 def kind_of(obj: Mapping[str, Any]) -> ResourceKind:
-    return KINDS[obj["kind"]]
+    """The kind of a manifest; one not in KINDS gets the conventional lower-case plural."""
+    kind = obj["kind"]
+    return KINDS.get(kind) or ResourceKind(obj["apiVersion"], kind, kind.lower() + "s")
+
+
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class KubeClient:
-    """CRUD over one shared `httpx.AsyncClient` (base URL and auth already configured)."""
+    """CRUD and server-side apply over one shared `httpx.AsyncClient` (base URL and auth set).
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    Every write names `field_manager`, so the API server attributes the fields it sets to it.
+    """
+
+    def __init__(self, http: httpx.AsyncClient, *, field_manager: str) -> None:
         self._http = http
+        self.field_manager = field_manager
         self.writes = 0  # mutating requests sent; for metrics and no-op assertions
 
     async def aclose(self) -> None:
@@ -108,7 +122,30 @@ class KubeClient:
     async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         kind = kind_of(obj)
         self.writes += 1
-        return await self._request("POST", kind.path(obj["metadata"].get("namespace")), json=dict(obj))
+        return await self._request(
+            "POST", kind.path(obj["metadata"].get("namespace")), json=dict(obj), params=self._manager()
+        )
+
+    async def apply(self, obj: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
+        """Server-side apply: `obj` is this manager's whole intent for the object.
+
+        Fields it applied before and leaves out now are removed (unless another manager owns them);
+        fields it does not mention are left to whoever set them. `force` takes over fields another
+        manager set to a different value instead of failing with 409 Conflict.
+        """
+        kind, meta = kind_of(obj), obj["metadata"]
+        self.writes += 1
+        params = {**self._manager(), "force": "true"} if force else self._manager()
+        return await self._request(
+            "PATCH",
+            kind.path(meta.get("namespace"), meta["name"]),
+            content=json.dumps(obj, separators=(",", ":")),  # JSON is YAML
+            params=params,
+            headers={"Content-Type": APPLY_PATCH},
+        )
+
+    def _manager(self) -> dict[str, str]:
+        return {"fieldManager": self.field_manager}
 
     async def patch(
         self,
@@ -125,6 +162,7 @@ class KubeClient:
             "PATCH",
             kind.path(namespace, name, subresource),
             json=dict(patch),
+            params=self._manager(),
             headers={"Content-Type": "application/merge-patch+json"},
         )
 
@@ -200,7 +238,7 @@ def load_credentials(kubeconfig: str | None = None, *, in_cluster: bool = False)
     )
 
 
-def connect(credentials: Credentials, *, timeout_s: float = 10.0) -> KubeClient:
+def connect(credentials: Credentials, *, field_manager: str, timeout_s: float = 10.0) -> KubeClient:
     """A client with one pooled connection set to the API server."""
     headers = {"Accept": "application/json"}
     if credentials.token:
@@ -218,4 +256,4 @@ def connect(credentials: Credentials, *, timeout_s: float = 10.0) -> KubeClient:
         timeout=httpx.Timeout(timeout_s, connect=5.0),
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
     )
-    return KubeClient(http)
+    return KubeClient(http, field_manager=field_manager)

@@ -18,9 +18,16 @@ import jinja2
 import yaml
 
 from heteropool.api import VendorGroup, parse_duration_s
+from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
 from heteropool.semantics import Pool
+from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 from heteropool.vendors import HETEROPOOL_IMAGE, VendorProfile, group_prior_tokens_per_s, vendor_profile
+
+try:  # libyaml's loader is ~10x faster than the pure-Python one; PyYAML wheels ship it
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 __all__ = [
     "VLLM_PORT",
@@ -32,6 +39,12 @@ __all__ = [
     "expected_objects",
     "expected_vllm_deployment",
     "expected_vllm_service",
+    "expected_vllm_service_account",
+    "expected_disruption_budget",
+    "expected_network_policy",
+    "expected_autoscaler",
+    "DATA_PLANE_COMPONENTS",
+    "OPERATOR_POD_LABELS",
     "expected_gateway_deployment",
     "expected_gateway_service",
     "expected_gateway_service_account",
@@ -49,6 +62,12 @@ GATEWAY_PORT = 8080
 MANAGED_BY = "heteropool-operator"
 _MAX_NAME = 63
 
+DATA_PLANE_COMPONENTS: tuple[str, ...] = ("gateway",)
+"""`app.kubernetes.io/component` values of a pool's data-plane pods: the clients vLLM admits."""
+
+OPERATOR_POD_LABELS: Mapping[str, str] = {"app.kubernetes.io/part-of": "heteropool", "app.kubernetes.io/component": "operator"}
+"""Labels the chart puts on the operator's pod (it scrapes vLLM /metrics for the weight loop)."""
+
 
 @cache
 def _templates() -> jinja2.Environment:
@@ -62,7 +81,7 @@ def _templates() -> jinja2.Environment:
 
 def _render(template: str, **values: Any) -> dict[str, Any]:
     text = _templates().get_template(template).render(**values)
-    obj: dict[str, Any] = yaml.safe_load(text)
+    obj: dict[str, Any] = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     return obj
 
 
@@ -138,17 +157,17 @@ def _vllm_args(pool: Pool, group: VendorGroup, profile: VendorProfile) -> list[s
         "--block-size", str(block_size),  # always explicit: the gateway's prefix index relies on it
     ]  # fmt: skip
     # Unset engine limits keep vLLM's per-hardware defaults (e.g. max-num-seqs 1024 on >= 70 GiB GPUs).
+    # The simulator honours every engine flag below; only --revision is vLLM's alone.
     optional: list[tuple[str, Any]] = [
         ("--max-num-seqs", vllm.max_num_seqs),
         ("--max-num-batched-tokens", vllm.max_num_batched_tokens),
-        ("--max-model-len", model.max_model_len),
+        ("--max-model-len", vllm.max_model_len or model.max_model_len),
+        ("--gpu-memory-utilization", vllm.gpu_memory_utilization),
+        ("--dtype", vllm.dtype),
+        ("--kv-cache-dtype", vllm.kv_cache_dtype),
     ]
-    if not profile.is_simulator:  # the simulator mirrors only some of vLLM's engine flags
-        optional += [
-            ("--revision", model.revision),
-            ("--gpu-memory-utilization", vllm.gpu_memory_utilization),
-            ("--kv-cache-dtype", vllm.kv_cache_dtype),
-        ]
+    if not profile.is_simulator:
+        optional.append(("--revision", model.revision))
     for flag, value in optional:
         if value is not None:
             args += [flag, str(value)]
@@ -156,6 +175,8 @@ def _vllm_args(pool: Pool, group: VendorGroup, profile: VendorProfile) -> list[s
         args.append("--no-enable-prefix-caching")
     if not profile.is_simulator:
         args += [*model.extra_args, *vllm.extra_args]
+    elif group.simulator is not None and group.simulator.admin_api:
+        args.append("--enable-admin-api")
     return args
 
 
@@ -212,27 +233,30 @@ def _quantities(values: Mapping[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in sorted(values.items())}
 
 
-def _vllm_security(group: VendorGroup, profile: VendorProfile) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(pod securityContext, container securityContext) for a vendor group."""
+def heteropool_pod_security(settings: RenderSettings) -> dict[str, Any]:
+    """Pod securityContext of heteropool's own pods; no fixed UID where the platform assigns one (OpenShift)."""
+    pod: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    if settings.fixed_uid:
+        pod.update(runAsUser=65532, runAsGroup=65532)
+    return pod
+
+
+def _vllm_security(
+    group: VendorGroup, profile: VendorProfile, settings: RenderSettings
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(pod securityContext, container securityContext): every capability dropped but the vendor's."""
+    container: dict[str, Any] = {"allowPrivilegeEscalation": False}
     if profile.is_simulator:
-        pod = {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
-        container = {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        }
+        pod = heteropool_pod_security(settings)
+        container.update(readOnlyRootFilesystem=True, capabilities={"drop": ["ALL"]})
         return pod, container
     capabilities = list(profile.capabilities)
     if group.roce is not None and group.roce.enabled and group.roce.networks:
-        capabilities.append("IPC_LOCK")  # RDMA memory registration
-    pod: dict[str, Any] = {}
+        capabilities.append("IPC_LOCK")  # RDMA memory registration pins pages
+    pod: dict[str, Any] = {"seccompProfile": {"type": "Unconfined" if profile.seccomp_unconfined else "RuntimeDefault"}}
     if profile.supplemental_groups:
         pod["supplementalGroups"] = list(profile.supplemental_groups)
-    container: dict[str, Any] = {}
-    if capabilities:
-        container["capabilities"] = {"add": capabilities}
-    if profile.seccomp_unconfined:
-        container["seccompProfile"] = {"type": "Unconfined"}
+    container["capabilities"] = {"drop": ["ALL"], **({"add": capabilities} if capabilities else {})}
     return pod, container
 
 
@@ -261,9 +285,12 @@ def _tolerations(group: VendorGroup, profile: VendorProfile) -> list[dict[str, A
     return tolerations
 
 
-def expected_vllm_deployment(pool: Pool, group: VendorGroup) -> dict[str, Any]:
+def expected_vllm_deployment(
+    pool: Pool, group: VendorGroup, settings: RenderSettings = DEFAULT_SETTINGS
+) -> dict[str, Any]:
+    """The group's Deployment; its pod template is the vendor's, then the group's podTemplate overlay."""
     profile = vendor_profile(group.vendor)
-    pod_security, container_security = _vllm_security(group, profile)
+    pod_security, container_security = _vllm_security(group, profile, settings)
     startup_s = parse_duration_s(group.startup_timeout) if group.startup_timeout else profile.startup_timeout_s
     volumes: list[dict[str, Any]] = [
         {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": group.shm_size or profile.shm_size}}
@@ -277,19 +304,21 @@ def expected_vllm_deployment(pool: Pool, group: VendorGroup) -> dict[str, Any]:
             else {"name": "model-cache", "emptyDir": {"sizeLimit": cache.size_limit}}
         )
         mounts.append({"name": "model-cache", "mountPath": "/models"})
-    return _render(
+    default_image = settings.image("heteropool" if profile.is_simulator else group.vendor, profile.image)
+    deployment = _render(
         "vllm-deployment.yaml.j2",
         **_group_meta(pool, group),
-        replicas=group.replicas,
+        replicas=None if group.autoscaling is not None else group.replicas,  # the autoscaler owns it
         pod_annotations=_pod_annotations(group),
         host_ipc=profile.host_ipc,
         runtime_class_name=group.runtime_class_name,
+        service_account=vllm_service_account_name(pool),
         node_selector=dict(group.node_selector),
         affinity=group.affinity,
         tolerations=_tolerations(group, profile),
         image_pull_secrets=[{"name": s} for s in group.image_pull_secrets],
         pod_security_context=pod_security,
-        image=group.image or profile.image,
+        image=group.image or default_image,
         image_pull_policy=group.image_pull_policy,
         command=list(profile.command),
         args=_vllm_args(pool, group, profile),
@@ -299,7 +328,14 @@ def expected_vllm_deployment(pool: Pool, group: VendorGroup) -> dict[str, Any]:
         volume_mounts=mounts,
         volumes=volumes,
         startup_failure_threshold=max(3, math.ceil(startup_s / 10)),
+        drain_delay_s=profile.drain_delay_s,
+        termination_grace_s=profile.drain_delay_s + profile.shutdown_grace_s,
     )
+    if group.pod_template is not None:
+        overlay = group.pod_template.model_dump(by_alias=True, exclude_defaults=True)
+        template = deployment["spec"]["template"]
+        deployment["spec"]["template"] = apply_pod_template_overlay(template, overlay)
+    return deployment
 
 
 def expected_vllm_service(pool: Pool, group: VendorGroup) -> dict[str, Any]:
@@ -307,6 +343,156 @@ def expected_vllm_service(pool: Pool, group: VendorGroup) -> dict[str, Any]:
         "vllm-service.yaml.j2",
         **_group_meta(pool, group),
     )
+
+
+def vllm_service_account_name(pool: Pool) -> str:
+    return child_name(pool.name, "vllm")
+
+
+def expected_vllm_service_account(pool: Pool) -> dict[str, Any]:
+    """One identity for every vLLM pod of the pool, with no token and no role."""
+    return _render(
+        "vllm-serviceaccount.yaml.j2",
+        name=vllm_service_account_name(pool),
+        namespace=pool.namespace,
+        labels=pool_labels(pool, "model-server"),
+    )
+
+
+def expected_disruption_budget(
+    name: str, namespace: str, labels: Mapping[str, str], selector: Mapping[str, str], *,
+    max_unavailable: int | str | None = 1, min_available: int | str | None = None,
+) -> dict[str, Any]:
+    """A PodDisruptionBudget over the pods `selector` matches (any workload: vLLM groups, data plane)."""
+    return _render(
+        "poddisruptionbudget.yaml.j2",
+        name=name,
+        namespace=namespace,
+        labels=dict(labels),
+        selector=dict(selector),
+        max_unavailable=1 if max_unavailable is None else max_unavailable,
+        min_available=min_available,
+    )  # fmt: skip
+
+
+def _group_disruption_budget(pool: Pool, group: VendorGroup) -> dict[str, Any]:
+    meta, budget = _group_meta(pool, group), group.disruption_budget
+    return expected_disruption_budget(
+        meta["name"], meta["namespace"], meta["labels"], meta["selector"],
+        max_unavailable=budget.max_unavailable, min_available=budget.min_available,
+    )  # fmt: skip
+
+
+def _peer(namespace: str | None, pod_labels: Mapping[str, Any] | None = None, **expressions: Any) -> dict[str, Any]:
+    peer: dict[str, Any] = {}
+    if namespace is not None:
+        peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+    selector: dict[str, Any] = {}
+    if pod_labels:
+        selector["matchLabels"] = dict(pod_labels)
+    if expressions.get("match_expressions"):
+        selector["matchExpressions"] = expressions["match_expressions"]
+    if selector or namespace is None:
+        peer["podSelector"] = selector
+    return peer
+
+
+def expected_network_policy(pool: Pool, settings: RenderSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
+    """Admits to the pool's vLLM pods (port 8000) only: its data plane, the operator and monitoring.
+
+    In-namespace peers are selected by pod labels alone; the others by namespace name (the
+    `kubernetes.io/metadata.name` label every namespace carries) and, for the operator, its labels.
+    """
+    spec = pool.spec.network_policy
+    monitoring = spec.monitoring_namespaces if spec.monitoring_namespaces is not None else settings.monitoring_namespaces
+    data_plane = [{"key": "app.kubernetes.io/component", "operator": "In", "values": list(DATA_PLANE_COMPONENTS)}]
+    peers = [
+        _peer(None, {"heteropool.dev/pool": pool.name}, match_expressions=data_plane),
+        _peer(settings.operator_namespace, OPERATOR_POD_LABELS),
+        *(_peer(namespace) for namespace in monitoring),
+        *(_peer(p.namespace, p.pod_labels) for p in spec.gateway_pods),
+    ]
+    return _render(
+        "vllm-networkpolicy.yaml.j2",
+        name=child_name(pool.name, "vllm"),
+        namespace=pool.namespace,
+        labels=pool_labels(pool, "model-server"),
+        pod_selector={"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "model-server"},
+        port=VLLM_PORT,
+        peers=peers,
+    )
+
+
+# Accelerator replicas start in minutes: scale up by at most two per minute, down by one per two
+# minutes after five quiet minutes, so a burst does not start pods that are idle when they are ready.
+_SCALING_BEHAVIOR = {
+    "scaleUp": {"stabilizationWindowSeconds": 0, "policies": [{"type": "Pods", "value": 2, "periodSeconds": 60}]},
+    "scaleDown": {"stabilizationWindowSeconds": 300, "policies": [{"type": "Pods", "value": 1, "periodSeconds": 120}]},
+}
+
+UTILIZATION_METRIC = "heteropool_operator_vendor_utilization_ratio"
+"""The operator's gauge behind the capacityShare signal: a group's load over its estimated capacity."""
+
+
+def _quantity(value: float) -> str:
+    """A Kubernetes quantity for a target value (milli-units when fractional)."""
+    return str(int(value)) if float(value).is_integer() else f"{round(value * 1000)}m"
+
+
+def _hpa_metric(pool: Pool, group: VendorGroup) -> dict[str, Any]:
+    scaling = group.autoscaling
+    assert scaling is not None
+    target = _quantity(scaling.effective_target)
+    if scaling.signal == "capacityShare":
+        selector = {"pool_namespace": pool.namespace, "pool": pool.name, "group": group.group_name}
+        return {
+            "type": "External",
+            "external": {
+                "metric": {"name": UTILIZATION_METRIC, "selector": {"matchLabels": selector}},
+                "target": {"type": "Value", "value": target},
+            },
+        }
+    # vLLM's own per-pod series, as a Prometheus adapter names them (':' is not allowed there).
+    name = {"waitingRequests": "vllm_num_requests_waiting", "kvCacheUsage": "vllm_kv_cache_usage_perc"}[scaling.signal]
+    return {"type": "Pods", "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}}}
+
+
+def _keda_query(pool: Pool, group: VendorGroup) -> tuple[str, str]:
+    """(PromQL, KEDA metricType) of the group's signal, over the PodMonitor's pool/group labels."""
+    scaling = group.autoscaling
+    assert scaling is not None
+    if scaling.signal == "capacityShare":
+        where = f'pool_namespace="{pool.namespace}",pool="{pool.name}",group="{group.group_name}"'
+        return f"max({UTILIZATION_METRIC}{{{where}}})", "Value"
+    where = f'namespace="{pool.namespace}",pool="{pool.name}",group="{group.group_name}"'
+    metric = {"waitingRequests": "vllm:num_requests_waiting", "kvCacheUsage": "vllm:kv_cache_usage_perc"}[scaling.signal]
+    return f"sum({metric}{{{where}}})", "AverageValue"
+
+
+def expected_autoscaler(pool: Pool, group: VendorGroup, settings: RenderSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
+    """The group's HorizontalPodAutoscaler, or its KEDA ScaledObject when the operator knows KEDA's Prometheus."""
+    scaling = group.autoscaling
+    assert scaling is not None, "expected_autoscaler needs a group with autoscaling"
+    meta = _group_meta(pool, group)
+    common = {
+        "name": meta["name"],
+        "namespace": meta["namespace"],
+        "labels": meta["labels"],
+        "min_replicas": scaling.min_replicas,
+        "max_replicas": scaling.max_replicas,
+        "behavior": _SCALING_BEHAVIOR,
+    }
+    if settings.keda_prometheus_url:
+        query, metric_type = _keda_query(pool, group)
+        return _render(
+            "vllm-scaledobject.yaml.j2",
+            **common,
+            server_address=settings.keda_prometheus_url,
+            query=query,
+            threshold=f"{scaling.effective_target:g}",
+            metric_type=metric_type,
+        )
+    return _render("vllm-hpa.yaml.j2", **common, metric=_hpa_metric(pool, group))
 
 
 # --- gateway ------------------------------------------------------------------------------------
@@ -321,7 +507,7 @@ def _gateway_meta(pool: Pool) -> dict[str, Any]:
     return {"name": _gateway_name(pool), "namespace": pool.namespace, "labels": pool_labels(pool, "gateway")}
 
 
-def expected_gateway_deployment(pool: Pool) -> dict[str, Any]:
+def expected_gateway_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
     gateway = pool.spec.gateway
     env: list[dict[str, Any]] = [
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
@@ -346,7 +532,8 @@ def expected_gateway_deployment(pool: Pool) -> dict[str, Any]:
             "prometheus.io/path": "/metrics",
         },
         service_account=_gateway_name(pool),
-        image=gateway.image or HETEROPOOL_IMAGE,
+        pod_security_context=heteropool_pod_security(settings),
+        image=gateway.image or settings.image("heteropool", HETEROPOOL_IMAGE),
         image_pull_policy=gateway.image_pull_policy,
         args=[
             "gateway",
@@ -406,12 +593,12 @@ def initial_weights(pool: Pool) -> dict[str, float]:
     spec = pool.spec
     raw: dict[str, float] = {}
     for group in spec.vendors:
-        if group.replicas == 0:
+        if group.planned_replicas == 0:
             raw[group.group_name] = 0.0
         elif spec.weights.mode == "static" and spec.weights.static:
             raw[group.group_name] = spec.weights.static.get(group.group_name, 0.0)
         else:
-            raw[group.group_name] = group.replicas * group_prior_tokens_per_s(group)
+            raw[group.group_name] = group.planned_replicas * group_prior_tokens_per_s(group)
     total = sum(raw.values())
     return {name: (round(value / total, 4) if total > 0 else 0.0) for name, value in raw.items()}
 
@@ -492,17 +679,26 @@ def expected_routing_configmap(pool: Pool, config: RoutingConfig | None = None) 
 # --- everything ---------------------------------------------------------------------------------
 
 
-def expected_objects(pool: Pool, routing: RoutingConfig | None = None) -> list[dict[str, Any]]:
-    """Every child object of a pool, in apply order (config and RBAC before workloads)."""
+def expected_objects(
+    pool: Pool, routing: RoutingConfig | None = None, settings: RenderSettings = DEFAULT_SETTINGS
+) -> list[dict[str, Any]]:
+    """Every child object of a pool, in apply order (config, identity and policy before workloads)."""
     objects: list[dict[str, Any]] = [
         expected_routing_configmap(pool, routing),
         expected_gateway_service_account(pool),
         expected_gateway_role(pool),
         expected_gateway_role_binding(pool),
+        expected_vllm_service_account(pool),
     ]
+    if pool.spec.network_policy.enabled:
+        objects.append(expected_network_policy(pool, settings))
     for group in pool.spec.vendors:
-        objects += [expected_vllm_service(pool, group), expected_vllm_deployment(pool, group)]
-    objects += [expected_gateway_service(pool), expected_gateway_deployment(pool)]
+        objects += [expected_vllm_service(pool, group), expected_vllm_deployment(pool, group, settings)]
+        if group.disruption_budget.enabled:
+            objects.append(_group_disruption_budget(pool, group))
+        if group.autoscaling is not None:
+            objects.append(expected_autoscaler(pool, group, settings))
+    objects += [expected_gateway_service(pool), expected_gateway_deployment(pool, settings)]
     return objects
 
 

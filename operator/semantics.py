@@ -32,7 +32,8 @@ RENDERED_VLLM_FLAGS: Mapping[str, str] = {
     "--tensor-parallel-size": "acceleratorsPerReplica",
     "-tp": "acceleratorsPerReplica",
     "--served-model-name": "spec.model.servedName",
-    "--max-model-len": "spec.model.maxModelLen",
+    "--max-model-len": "spec.model.maxModelLen or vllm.maxModelLen",
+    "--dtype": "vllm.dtype",
     "--revision": "spec.model.revision",
     "--port": "(fixed: 8000)",
     "--host": "(fixed: all interfaces)",
@@ -175,6 +176,7 @@ def _group_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:
                 f"{where}.resources.requests[{key}]",
                 f"hugepages requests must equal limits ({value} != {limit})",
             )
+    yield from _pod_template_problems(group, f"{where}.podTemplate")
     if profile.is_simulator and group.accelerators_per_replica != 1:
         yield SpecError(f"{where}.acceleratorsPerReplica", "a sim replica uses no accelerator; leave it at 1")
     if group.roce is not None and group.roce.enabled:
@@ -190,6 +192,40 @@ def _group_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:
                 f"{group.vendor} collectives do not use NCCL; only socketIfname applies "
                 f"(rendered as {profile.collective_env_prefix}_SOCKET_IFNAME)",
             )
+
+
+# Labels the Deployment selects its pods by (immutable) and the data plane and policies rely on.
+_SELECTOR_LABELS = ("heteropool.dev/pool", "heteropool.dev/group", "heteropool.dev/vendor", "app.kubernetes.io/component")
+
+
+def _pod_template_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:
+    """What the podTemplate overlay may not do: move the pod out of its group, or break the merge."""
+    overlay = group.pod_template
+    if overlay is None:
+        return
+    for key in overlay.metadata.labels:
+        if key in _SELECTOR_LABELS:
+            yield SpecError(f"{where}.metadata.labels[{key}]", "is rendered by heteropool (the group's selector); it cannot be changed")
+    for field in ("containers", "initContainers", "volumes", "imagePullSecrets", "tolerations"):
+        value = overlay.spec.get(field)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+            yield SpecError(f"{where}.spec.{field}", "must be a list of objects")
+    for field in ("initContainers", "volumes", "imagePullSecrets"):
+        for j, item in enumerate(overlay.spec.get(field) or []):
+            if isinstance(item, dict) and not item.get("name"):
+                yield SpecError(f"{where}.spec.{field}[{j}].name", "is required (entries are merged by name)")
+    for j, container in enumerate(overlay.spec.get("containers") or []):
+        if not isinstance(container, dict):
+            continue
+        for k, env in enumerate(container.get("env") or []):
+            name = env.get("name") if isinstance(env, dict) else None
+            if not name:
+                yield SpecError(f"{where}.spec.containers[{j}].env[{k}].name", "is required (env is merged by name)")
+            elif name in _FORBIDDEN_ENV.get(group.vendor, ()):
+                yield SpecError(
+                    f"{where}.spec.containers[{j}].env[{k}].name",
+                    f"{name} is set by the {group.vendor} device plugin for the devices it allocates; do not set it",
+                )
 
 
 def _flag_problems(arg: str, where: str) -> Iterator[SpecError]:

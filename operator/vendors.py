@@ -44,7 +44,8 @@ class VendorProfile:
     shm_size: str
     command: tuple[str, ...] = ("vllm", "serve")
     host_ipc: bool = False
-    capabilities: tuple[str, ...] = ()
+    capabilities: Mapping[str, str] = field(default_factory=dict)
+    """Linux capabilities added back after dropping ALL, each with the reason it is needed."""
     seccomp_unconfined: bool = False
     supplemental_groups: tuple[int, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
@@ -52,6 +53,11 @@ class VendorProfile:
     limits: Mapping[str, str] = field(default_factory=dict)
     collective_env_prefix: str = "NCCL"
     is_simulator: bool = False
+    drain_delay_s: int = 20
+    """preStop sleep: the pod is already out of the EndpointSlices, so the data plane stops routing to
+    it while requests it holds finish; vLLM gets SIGTERM only after this."""
+    shutdown_grace_s: int = 40
+    """Time vLLM has after SIGTERM before it is killed (terminationGracePeriodSeconds = delay + this)."""
 
 
 _NVIDIA = VendorProfile(
@@ -77,7 +83,9 @@ _AMD = VendorProfile(
     startup_timeout_s=30 * 60,
     shm_size="16Gi",
     host_ipc=True,
-    capabilities=("SYS_PTRACE",),
+    # ROCm's inter-process device memory sharing (hipIpc, RCCL between TP ranks) uses ptrace-class
+    # access to peer processes' memory; the same reason AMD's docs pass --cap-add=SYS_PTRACE.
+    capabilities={"SYS_PTRACE": "ROCm/RCCL read peer processes' device memory (hipIpc) between tensor-parallel ranks"},
     seccomp_unconfined=True,
     supplemental_groups=(44,),  # video: access to /dev/kfd and /dev/dri
     # No HIP_/CUDA_VISIBLE_DEVICES: the device plugin restricts devices and vLLM asserts they match.
@@ -87,6 +95,8 @@ _AMD = VendorProfile(
 
 _GAUDI = VendorProfile(
     vendor="intel-gaudi",
+    # Habana publishes this image only as `latest` under a versioned path (Gaudi SW 1.24.1, vLLM
+    # 0.26.0, PyTorch 2.11.0): the path pins the release; pin a digest with `--image intel-gaudi=...`.
     image="vault.habana.ai/gaudi-docker/1.24.1/ubuntu24.04/habanalabs/vllm-0.26.0-ptupstream-2.11.0:latest",
     accelerators=("gaudi2", "gaudi3"),
     default_accelerator="gaudi3",
@@ -96,7 +106,7 @@ _GAUDI = VendorProfile(
     startup_timeout_s=120 * 60,
     shm_size="16Gi",
     host_ipc=True,
-    capabilities=("SYS_NICE",),
+    capabilities={"SYS_NICE": "the Habana runtime raises thread priorities and binds memory to NUMA nodes"},
     # No HABANA_VISIBLE_DEVICES: the device plugin injects the allocated modules.
     env={"OMPI_MCA_btl_vader_single_copy_mechanism": "none", "PT_HPU_ENABLE_LAZY_COLLECTIVES": "true"},
     requests={"cpu": "8", "memory": "64Gi", "hugepages-2Mi": "9800Mi"},
@@ -118,6 +128,8 @@ _SIM = VendorProfile(
     requests={"cpu": "100m", "memory": "128Mi"},
     limits={"memory": "512Mi"},
     is_simulator=True,
+    drain_delay_s=5,
+    shutdown_grace_s=10,
 )
 
 VENDOR_PROFILES: Mapping[str, VendorProfile] = MappingProxyType(

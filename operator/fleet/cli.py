@@ -2,11 +2,15 @@
 
     heteropool simulate samples/granite-3vendor.yaml [--workload shared-prefix|random|chat]
         [--qps 5,15,25,40,55,70,85] [--policies round-robin,least-request,llm-d,heteropool]
-        [--stage-seconds 20] [--seed 0] [--output out/simulate] [--jobs N]
+        [--stage-seconds 30] [--warmup 30:50] [--protocol inference-perf|continuous]
+        [--seed 0] [--output out/simulate] [--jobs N]
 
-No cluster, no GPU: one simulated vLLM replica per desired replica of the manifest. Prints a
-per-stage table per policy and a comparison at the top of the ladder; writes `results.csv`,
-`results.md`, `throughput.png` and `ttft.png` into the output folder. Progress goes to stderr.
+No cluster, no GPU: one simulated vLLM replica per desired replica of the manifest. The default
+protocol is the published benchmarks' (inference-perf): an unreported warm-up stage, then each
+stage sends qps x seconds requests and the next starts when they have all finished; `continuous`
+starts every stage on the clock instead and carries backlog over. Prints a per-stage table per
+policy and a comparison at the top of the ladder; writes `results.csv`, `results.md`,
+`throughput.png` and `ttft.png` into the output folder. Progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -25,16 +29,17 @@ if TYPE_CHECKING:
     from heteropool.fleet.experiment import PoolPlan
     from heteropool.fleet.report import StageSummary
 
-__all__ = ["add_arguments", "run", "DEFAULT_POLICIES", "DEFAULT_QPS", "DEFAULT_STAGE_S"]
+__all__ = ["add_arguments", "run", "DEFAULT_POLICIES", "DEFAULT_QPS", "DEFAULT_STAGE_S", "DEFAULT_WARMUP", "PROTOCOLS"]
 
+# The published 3-vendor ladder: a 30 QPS x 50 s warm-up, then 30 s stages.
 DEFAULT_QPS = (5.0, 15.0, 25.0, 40.0, 55.0, 70.0, 85.0)
-# 20 s of arrivals per stage keeps the default run (20 replicas, 4 policies, 7 stages, ~6,000
-# requests per policy) well under 2 minutes on 2 cores; bench/pools.py uses longer stages.
-DEFAULT_STAGE_S = 20.0
+DEFAULT_STAGE_S = 30.0
+DEFAULT_WARMUP = (30.0, 50.0)
+PROTOCOLS = ("inference-perf", "continuous")
 DEFAULT_OUTPUT = "out/simulate"
 DEFAULT_POLICIES = ("round-robin", "least-request", "llm-d", "heteropool")
 
-# The pool of design section 9 (the published 3-vendor benchmark), used when no manifest is given.
+# The published 3-vendor benchmark pool with its vLLM flags, used when no manifest is given.
 _EMBEDDED_POOL = """\
 apiVersion: heteropool.dev/v1alpha1
 kind: HeteroInferencePool
@@ -42,9 +47,13 @@ metadata: {name: granite}
 spec:
   model: {name: ibm-granite/granite-4.1-8b}
   vendors:
-    - {vendor: nvidia, accelerator: h100-nvl, replicas: 4}
-    - {vendor: amd, accelerator: mi325x, replicas: 8}
-    - {vendor: intel-gaudi, accelerator: gaudi3, replicas: 8, vllm: {blockSize: 128, maxNumSeqs: 256}}
+    - {vendor: nvidia, accelerator: h100-nvl, replicas: 4,
+       vllm: {blockSize: 16, maxNumBatchedTokens: 2048, gpuMemoryUtilization: 0.85}}
+    - {vendor: amd, accelerator: mi325x, replicas: 8,
+       vllm: {blockSize: 16, maxNumBatchedTokens: 2048, gpuMemoryUtilization: 0.85}}
+    - {vendor: intel-gaudi, accelerator: gaudi3, replicas: 8,
+       vllm: {blockSize: 128, maxNumSeqs: 256, maxModelLen: 9216, maxNumBatchedTokens: 16384,
+              gpuMemoryUtilization: 0.75, dtype: bfloat16}}
 """
 
 
@@ -73,6 +82,19 @@ def _policies(text: str) -> tuple[str, ...]:
     return names
 
 
+def _warmup(text: str) -> tuple[float, float] | None:
+    if text.strip().lower() in ("none", "0", "off"):
+        return None
+    qps, sep, seconds = text.partition(":")
+    try:
+        pair = (float(qps), float(seconds))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected QPS:SECONDS like 30:50 (or none), got {text!r}") from None
+    if not sep or not all(0 < v < float("inf") for v in pair):
+        raise argparse.ArgumentTypeError(f"expected QPS:SECONDS with both > 0 like 30:50 (or none), got {text!r}")
+    return pair
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -94,6 +116,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated routing policies (default: {','.join(DEFAULT_POLICIES)})")
     parser.add_argument("--stage-seconds", "--stage-s", dest="stage_seconds", type=_positive, default=DEFAULT_STAGE_S,
                         help=f"simulated seconds of arrivals per stage (default: {DEFAULT_STAGE_S:g})")
+    parser.add_argument("--warmup", type=_warmup, default=DEFAULT_WARMUP, metavar="QPS:SECONDS",
+                        help="an unreported warm-up stage before the ladder, or none (default: 30:50, as published)")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="inference-perf",
+                        help="inference-perf (default): each stage drains before the next, as in the published runs; "
+                             "continuous: stages start on the clock and backlog carries over (sustained overload)")
     parser.add_argument("--seed", type=int, default=0, help="seed of prompts, arrivals and tie-breaks (default: 0)")
     parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"folder for results.csv/md and plots (default: {DEFAULT_OUTPUT})")
     parser.add_argument("--no-plots", action="store_true", help="write no PNG plots")
@@ -146,8 +173,9 @@ def _report(plan: PoolPlan, args: argparse.Namespace, results: Mapping[str, Sequ
             wall_s: float, requests: int) -> str:
     from heteropool.fleet.report import markdown_table
 
+    warm = f"warm-up {args.warmup[0]:g} QPS x {args.warmup[1]:g} s (not reported), " if args.warmup else ""
     head = (f"# {plan.name}: {plan.describe()}\n\n{args.workload} workload, {requests} requests per policy, "
-            f"{args.stage_seconds:g} s stages, seed {args.seed}; {wall_s:.1f} s wall\n")
+            f"{warm}{args.stage_seconds:g} s stages, {args.protocol} protocol, seed {args.seed}; {wall_s:.1f} s wall\n")
     body = "".join(f"\n## {p}\n\n{markdown_table(s)}" for p, s in results.items())
     return f"{head}{body}\n{_comparison(results)}"
 
@@ -182,13 +210,17 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--jobs: must be >= 0, got {args.jobs}")
     jobs = args.jobs or min(len(args.policies), os.cpu_count() or 1)
 
-    items = build_items(args.workload, args.qps, args.stage_seconds, args.seed)
+    from heteropool.fleet.workloads import LoadStage
+
+    warmup = LoadStage(*args.warmup) if args.warmup else None
+    items = build_items(args.workload, args.qps, args.stage_seconds, args.seed, warmup=warmup)
     requests = sum(len(i) for i in items)
     print(f"simulating {plan.name}: {plan.describe()}; {args.workload}, QPS {','.join(f'{q:g}' for q in args.qps)}, "
           f"{len(args.policies)} policies, {jobs} job(s)", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
+    on_clock = args.stage_seconds if args.protocol == "continuous" else None
     results = run_policies(plan, args.policies, args.qps, items, seed=args.seed,
-                           scrape_interval_s=args.scrape_interval_s, jobs=jobs,
+                           scrape_interval_s=args.scrape_interval_s, warmup=warmup, on_clock_s=on_clock, jobs=jobs,
                            progress=_ProgressBar(len(args.policies) * len(args.qps), sys.stderr))
     wall = time.perf_counter() - t0
     report = _report(plan, args, results, wall, requests)

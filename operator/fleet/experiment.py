@@ -33,6 +33,7 @@ from heteropool.vendors import group_prior_tokens_per_s, vendor_profile
 __all__ = [
     "WORKLOADS",
     "CSV_COLUMNS",
+    "SERVICE_BASELINE",
     "PoolPlan",
     "plan_pool",
     "build_items",
@@ -51,6 +52,10 @@ CSV_COLUMNS = (
     "policy", "qps", "output_tokens_per_s", "requests_per_s", "ttft_mean_s", "ttft_p50_s", "ttft_p99_s",
     "itl_mean_s", "failed", "requests", "completed", "duration_s", "cached_fraction",
 )
+
+# The published baseline is a Kubernetes Service, which (kube-proxy's iptables mode) picks a backend
+# at random per connection; a strict cycle would line up with the benchmark's periodic prompt order.
+SERVICE_BASELINE: Mapping[str, object] = {"round-robin-picker": {"mode": "random"}}
 
 Progress = Callable[[str, int], None]
 """Called with (policy, index of the stage just finished)."""
@@ -76,11 +81,12 @@ class PoolPlan:
 
 
 def plan_pool(pool: Pool, *, capacities: bool = True) -> PoolPlan:
-    """One simulated replica per desired replica of every vendor group.
+    """One simulated replica per desired replica of every vendor group, with the group's vLLM flags.
 
     A group's profile is its `accelerator` (for `sim` groups, the accelerator it emulates), else its
-    vendor's default accelerator; its vLLM `blockSize` / `maxNumSeqs` apply. The model name picks the
-    size class (8b / 30b).
+    vendor's default accelerator, priced for its `dtype`, `kvCacheDtype` and
+    `gpuMemoryUtilization`; `blockSize`, `maxNumSeqs`, `maxNumBatchedTokens` and `maxModelLen`
+    (the group's, else the model's) bound its engine. The model name picks the size class (8b / 30b).
 
     Raises:
         ValueError: an accelerator without a simulator profile (names `spec.vendors[i].accelerator`),
@@ -96,12 +102,17 @@ def plan_pool(pool: Pool, *, capacities: bool = True) -> PoolPlan:
                 f"spec.vendors[{i}].accelerator: no simulator profile for {accelerator!r} "
                 f"(known: {', '.join(PROFILE_NAMES)})"
             )
-        profile = build_profile(accelerator, size_class)
+        vllm = group.vllm
+        profile = build_profile(accelerator, size_class, dtype=vllm.dtype or "auto",
+                                kv_cache_dtype=vllm.kv_cache_dtype or "auto",
+                                gpu_memory_utilization=vllm.gpu_memory_utilization)
         capacity = group_prior_tokens_per_s(group) if capacities else None
         for n in range(group.replicas):
             rid = f"{group.group_name}-{n}"
             replicas.append(
-                ReplicaSpec(rid, profile, block_size=group.vllm.block_size, max_num_seqs=group.vllm.max_num_seqs,
+                ReplicaSpec(rid, profile, block_size=vllm.block_size, max_num_seqs=vllm.max_num_seqs,
+                            max_num_batched_tokens=vllm.max_num_batched_tokens,
+                            max_model_len=vllm.max_model_len or pool.spec.model.max_model_len,
                             capacity_tokens_per_s=capacity)
             )
             groups[rid] = group.group_name
@@ -110,9 +121,11 @@ def plan_pool(pool: Pool, *, capacities: bool = True) -> PoolPlan:
     return PoolPlan(pool.name, pool.spec.model.name, tuple(replicas), groups)
 
 
-def build_items(workload: str, qps: Sequence[float], stage_s: float, seed: int) -> list[list[WorkItem]]:
-    """The requests of every stage of the ladder (identical for every policy)."""
-    stages = [LoadStage(q, stage_s) for q in qps]
+def build_items(
+    workload: str, qps: Sequence[float], stage_s: float, seed: int, warmup: LoadStage | None = None
+) -> list[list[WorkItem]]:
+    """The requests of every stage of the ladder (identical for every policy); the warm-up's first."""
+    stages = ([warmup] if warmup else []) + [LoadStage(q, stage_s) for q in qps]
     return build_stage_items(WORKLOADS[workload](seed), stages, seed)
 
 
@@ -125,27 +138,53 @@ def run_policy(
     seed: int = 0,
     parameters: Mapping[str, object] | None = None,
     scrape_interval_s: float = 0.2,
+    warmup: LoadStage | None = None,
+    on_clock_s: float | None = None,
     progress: Progress | None = None,
 ) -> list[StageSummary]:
-    """Run the ladder through one policy, stage after stage (caches stay warm between stages)."""
+    """Run the ladder through one policy (caches stay warm between stages); the warm-up is not reported.
+
+    `round-robin` without parameters runs as the Kubernetes Service baseline (`SERVICE_BASELINE`).
+
+    `items` holds the warm-up's requests first when `warmup` is given. Stages drain one after the
+    other (inference-perf) unless `on_clock_s` is given: then each starts that many seconds after
+    the previous one and backlog carries over.
+    """
+    if policy == "round-robin" and parameters is None:
+        parameters = SERVICE_BASELINE
     router = build_router(policy, seed=seed, parameters=parameters)
     sim = FleetSimulation(plan.replicas, router, scrape_interval_s=scrape_interval_s)
+    ladder = ([warmup.qps] if warmup else []) + list(qps)
+    if len(items) != len(ladder):
+        raise ValueError(f"items: {len(items)} stages for a ladder of {len(ladder)}")
+    skip = 1 if warmup else 0
     out: list[StageSummary] = []
-    for index, (q, stage_items) in enumerate(zip(qps, items, strict=True)):
+    if on_clock_s is not None:
+        durations = ([warmup.duration_s] if warmup else []) + [on_clock_s] * len(qps)
+        records = sim.run(list(zip(ladder, items, strict=True)), durations=durations)
+        for index, record in enumerate(records[skip:]):
+            record.index = index
+            out.append(summarize(record, plan.groups))
+            if progress is not None:
+                progress(policy, index)
+        return out
+    for index, (q, stage_items) in enumerate(zip(ladder, items, strict=True)):
         (record,) = sim.run([(q, stage_items)])
-        record.index = index
+        if index < skip:
+            continue
+        record.index = index - skip
         out.append(summarize(record, plan.groups))
         if progress is not None:
-            progress(policy, index)
+            progress(policy, index - skip)
     return out
 
 
 def _child(queue: multiprocessing.Queue, plan: PoolPlan, policy: str, qps: Sequence[float],  # type: ignore[type-arg]
            items: Sequence[Sequence[WorkItem]], seed: int, parameters: Mapping[str, object] | None,
-           scrape_interval_s: float) -> None:
+           scrape_interval_s: float, warmup: LoadStage | None, on_clock_s: float | None) -> None:
     try:
         result = run_policy(plan, policy, qps, items, seed=seed, parameters=parameters,
-                            scrape_interval_s=scrape_interval_s,
+                            scrape_interval_s=scrape_interval_s, warmup=warmup, on_clock_s=on_clock_s,
                             progress=lambda p, i: queue.put(("stage", p, i)))
         queue.put(("done", policy, result))
     except BaseException as exc:  # reported to the parent, which raises it
@@ -161,17 +200,20 @@ def run_policies(
     seed: int = 0,
     parameters: Mapping[str, Mapping[str, object]] | None = None,
     scrape_interval_s: float = 0.2,
+    warmup: LoadStage | None = None,
+    on_clock_s: float | None = None,
     jobs: int = 1,
     progress: Progress | None = None,
 ) -> dict[str, list[StageSummary]]:
-    """Every policy on the same items; `jobs` > 1 runs policies in forked worker processes.
+    """Every policy on the same items (see `run_policy`); `jobs` > 1 runs policies in forked workers.
 
     `parameters` maps a policy name to its parameter overrides.
     """
     params = parameters or {}
     if jobs <= 1 or len(policies) <= 1:
         return {p: run_policy(plan, p, qps, items, seed=seed, parameters=params.get(p),
-                              scrape_interval_s=scrape_interval_s, progress=progress) for p in policies}
+                              scrape_interval_s=scrape_interval_s, warmup=warmup, on_clock_s=on_clock_s,
+                              progress=progress) for p in policies}
     ctx = multiprocessing.get_context("fork")  # children inherit the built items: no pickling
     queue = ctx.Queue()
     todo = list(policies)
@@ -182,7 +224,7 @@ def run_policies(
             while todo and len(running) < jobs:
                 p = todo.pop(0)
                 proc = ctx.Process(target=_child, args=(queue, plan, p, qps, items, seed, params.get(p),
-                                                        scrape_interval_s), daemon=True)
+                                                        scrape_interval_s, warmup, on_clock_s), daemon=True)
                 proc.start()
                 running[p] = proc
             try:

@@ -43,7 +43,9 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
 def summarize(stage: StageRecord, vendors: Mapping[str, str]) -> StageSummary:
     """Summarize one stage; `vendors` maps endpoint id -> vendor for the vendor share."""
     done = [r for r in stage.requests if r.error is None and r.finish_s is not None]
-    duration = max(stage.end_s - stage.start_s, 1e-9)
+    # inference-perf's interval: from the stage's first send to its last request's end.
+    first_send = min((r.arrival_s for r in stage.requests), default=stage.start_s)
+    duration = max(stage.end_s - first_send, 1e-9)
     ttfts = sorted(r.ttft_s for r in done if r.ttft_s is not None)
     itls = [x for x in (r.itl_s for r in done) if x is not None]
     routed = Counter(r.endpoint for r in stage.requests if r.endpoint is not None)

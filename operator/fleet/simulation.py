@@ -1,18 +1,20 @@
 """Discrete-event fleet simulation: N simulated vLLM replicas behind any `Router`, in virtual time.
 
-The driver plays the gateway: it counts in-flight requests and queued prompt tokens per endpoint
-itself and refreshes engine state (running, waiting, KV usage) only on a periodic scrape, so
-routers see what they would see in production. Same seed and inputs, same result.
+The driver plays the gateway with the gateway's own load accounting (`EndpointPool`): in-flight
+requests and queued prompt tokens (estimated from the prompt text as the gateway does) per
+endpoint, the in-flight cap, and engine state (running, waiting, KV usage) refreshed only on a
+periodic scrape, so routers see what they would see in production. Same seed and inputs, same result.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from heteropool.fleet.workloads import WorkItem
-from heteropool.routing import EndpointView, NoEndpointError, RouteRequest, Router
+from heteropool.gateway.endpoints import EndpointPool
+from heteropool.routing import EndpointView, NoEndpointError, RouteRequest, Router, estimate_prompt_tokens
 from heteropool.sim.blocks import PrefixHasher
 from heteropool.sim.engine import Engine, EngineConfig, RequestRejectedError, StepResult
 from heteropool.sim.profiles import SpeedProfile
@@ -32,6 +34,7 @@ class ReplicaSpec:
     block_size: int | None = None
     max_num_seqs: int | None = None
     max_num_batched_tokens: int | None = None
+    max_model_len: int | None = None
     num_gpu_blocks: int | None = None
     capacity_tokens_per_s: float | None = None
     weight: float | None = None
@@ -71,13 +74,14 @@ class RequestRecord:
 
 @dataclass(slots=True)
 class StageRecord:
-    """One load stage: its window and its requests."""
+    """One load stage: when it started sending, when its last request ended, and its requests."""
 
     index: int
     qps: float
     start_s: float
     end_s: float = 0.0
     requests: list[RequestRecord] = field(default_factory=list)
+    outstanding: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -88,21 +92,23 @@ class _Replica:
     busy: bool = False
     pending: StepResult | None = None
     slowdown: float = 1.0
-    capacity_tokens_per_s: float | None = None
-    weight: float | None = None
-    in_flight: int = 0
-    queued_prompt_tokens: int = 0
-    num_running: int | None = None
-    num_waiting: int | None = None
-    kv_usage: float | None = None
 
+
+@dataclass(slots=True)
+class _Track:
+    record: RequestRecord
+    request: RouteRequest
+    replica: int
+    stage: StageRecord
 
 
 class FleetSimulation:
-    """Runs load stages through a router onto simulated replicas, one stage after the other.
+    """Runs load stages through a router onto simulated replicas.
 
-    Each stage's arrivals are offsets from the stage start; a stage ends when its last request
-    has finished, and the next one starts then, so every policy sees identical arrival sequences.
+    Each stage's arrivals are offsets from the stage start. By default (the published harness,
+    inference-perf) a stage starts when every request of the previous one has finished; with
+    `durations` the stages start on the clock instead, one after the other, and backlog carries
+    over (a sustained-load view for capacity planning). Every policy sees identical arrivals.
     """
 
     def __init__(
@@ -112,11 +118,13 @@ class FleetSimulation:
         *,
         scrape_interval_s: float = 0.2,
         tokenizer: Tokenizer | None = None,
+        max_in_flight_per_endpoint: int = 1024,
         on_step: Callable[[str, float, StepResult], None] | None = None,
         on_scrape: Callable[[float], None] | None = None,
     ) -> None:
         """Args:
             scrape_interval_s: how often (simulated) routers' engine state is refreshed.
+            max_in_flight_per_endpoint: the gateway's per-endpoint cap (its default: 1024).
             on_step: called with (replica id, end time, result) after every engine step.
             on_scrape: called with the time after every scrape; a weight controller in the loop
                 reads `engine(id).stats` there and calls `set_routing`.
@@ -133,6 +141,7 @@ class FleetSimulation:
         hashers: dict[int, PrefixHasher] = {}
         self._replicas: list[_Replica] = []
         self._index: dict[str, int] = {}
+        views: list[EndpointView] = []
         for spec in replicas:
             if spec.id in self._index:
                 raise ValueError(f"replicas: duplicate id {spec.id!r}")
@@ -141,16 +150,18 @@ class FleetSimulation:
                 block_size=spec.block_size,
                 max_num_seqs=spec.max_num_seqs,
                 max_num_batched_tokens=spec.max_num_batched_tokens,
+                max_model_len=spec.max_model_len,
                 num_gpu_blocks=spec.num_gpu_blocks,
             )
             bs = config.block_size
             hasher = hashers.setdefault(bs, PrefixHasher(tokenizer, bs))
             self._index[spec.id] = len(self._replicas)
-            self._replicas.append(
-                _Replica(spec, Engine(config), hasher, slowdown=spec.slowdown,
-                         capacity_tokens_per_s=spec.capacity_tokens_per_s, weight=spec.weight)
-            )
+            self._replicas.append(_Replica(spec, Engine(config), hasher, slowdown=spec.slowdown))
+            views.append(EndpointView(id=spec.id, vendor=spec.vendor, block_size=bs,
+                                      capacity_tokens_per_s=spec.capacity_tokens_per_s, weight=spec.weight))
         self.now_s = 0.0
+        self.pool = EndpointPool(clock=lambda: self.now_s, max_in_flight=max_in_flight_per_endpoint)
+        self.pool.apply_views(views)
         self.replica_ids = tuple(self._index)
         self.vendors = {r.spec.id: r.spec.vendor for r in self._replicas}
 
@@ -168,36 +179,59 @@ class FleetSimulation:
         self, replica_id: str, *, capacity_tokens_per_s: float | None = None, weight: float | None = None
     ) -> None:
         """Change what routers see as an endpoint's capacity and weight (None leaves it as is)."""
-        rep = self._replicas[self._index[replica_id]]
-        if capacity_tokens_per_s is not None:
-            rep.capacity_tokens_per_s = capacity_tokens_per_s
-        if weight is not None:
-            rep.weight = weight
+        self._replicas[self._index[replica_id]]  # KeyError for an unknown id, as before
+        views = []
+        for st in self.pool.states():
+            base = st.base
+            if st.url == replica_id:
+                base = replace(
+                    base,
+                    capacity_tokens_per_s=base.capacity_tokens_per_s if capacity_tokens_per_s is None else capacity_tokens_per_s,
+                    weight=base.weight if weight is None else weight,
+                )
+            views.append(base)
+        self.pool.apply_views(views)
 
-    def run(self, stages: Sequence[tuple[float, Sequence[WorkItem]]]) -> list[StageRecord]:
-        """Run (qps, items) stages in order; returns one record per stage."""
-        records = []
-        for index, (qps, items) in enumerate(stages):
-            records.append(self._run_stage(index, qps, items))
-        return records
+    def run(
+        self, stages: Sequence[tuple[float, Sequence[WorkItem]]], *, durations: Sequence[float] | None = None
+    ) -> list[StageRecord]:
+        """Run (qps, items) stages in order; returns one record per stage.
+
+        Without `durations` each stage starts once the previous one has drained (inference-perf);
+        with them, stage i starts `durations[i-1]` after stage i-1 started, whatever is still running.
+        """
+        if durations is None:
+            return [self._run([(index, qps, items)], [0.0])[0] for index, (qps, items) in enumerate(stages)]
+        if len(durations) != len(stages):
+            raise ValueError(f"durations: {len(durations)} given for {len(stages)} stages")
+        starts, t = [], 0.0
+        for d in durations:
+            starts.append(t)
+            t += d
+        return self._run([(i, qps, items) for i, (qps, items) in enumerate(stages)], starts)
 
     # --- the event loop ----------------------------------------------------------------
 
-    def _run_stage(self, index: int, qps: float, items: Sequence[WorkItem]) -> StageRecord:
-        start = self.now_s
-        stage = StageRecord(index, qps, start)
+    def _run(self, stages: Sequence[tuple[int, float, Sequence[WorkItem]]], starts: Sequence[float]) -> list[StageRecord]:
+        """Play the given stages (start times relative to now) until every request has ended."""
+        t0 = self.now_s
         heap: list[tuple[float, int, int, object]] = []
         seq = 0
-        for item in items:
-            heapq.heappush(heap, (start + item.offset_s, _ARRIVAL, seq, item))
-            seq += 1
+        records: list[StageRecord] = []
+        for (index, qps, items), start in zip(stages, starts, strict=True):
+            stage = StageRecord(index, qps, t0 + start)
+            records.append(stage)
+            for item in items:
+                heapq.heappush(heap, (t0 + start + item.offset_s, _ARRIVAL, seq, (stage, item)))
+                seq += 1
         self._scrape()
-        heapq.heappush(heap, (start + self.scrape_interval_s, _SCRAPE, seq, None))
+        heapq.heappush(heap, (t0 + self.scrape_interval_s, _SCRAPE, seq, None))
         seq += 1
         outstanding = 0
-        tracks: dict[str, tuple[RequestRecord, RouteRequest, int]] = {}
+        tracks: dict[str, _Track] = {}
         replicas = self._replicas
         router = self.router
+        pool = self.pool
         on_step = self._on_step
         while heap:
             t, kind, _s, payload = heapq.heappop(heap)
@@ -210,30 +244,33 @@ class FleetSimulation:
                 assert res is not None
                 if on_step is not None:
                     on_step(rep.spec.id, t, res)
+                rid_ = rep.spec.id
                 for rid in res.first_tokens:
-                    rec, req, _ = tracks[rid]
-                    rec.first_token_s = t
-                    rep.queued_prompt_tokens -= req.prompt_tokens
+                    tr = tracks[rid]
+                    tr.record.first_token_s = t
+                    pool.first_token(rid_, tr.request.prompt_tokens)
                 for fin in res.finished:
-                    rec, req, _ = tracks.pop(fin.request_id)
+                    tr = tracks.pop(fin.request_id)
+                    rec = tr.record
                     rec.finish_s = t
                     rec.output_tokens = fin.generation_tokens
                     rec.cached_tokens = fin.cached_tokens
-                    rep.in_flight -= 1
+                    pool.release(rid_, 0)
                     outstanding -= 1
-                    stage.end_s = t
-                    router.on_finished(req, rep.spec.id, ok=True)
+                    tr.stage.outstanding -= 1
+                    tr.stage.end_s = max(tr.stage.end_s, t)
+                    router.on_finished(tr.request, rid_, ok=True)
                 seq = self._start_step(r_i, t, heap, seq)
             elif kind == _ARRIVAL:
-                item = payload
-                assert isinstance(item, WorkItem)
-                rec, req, r_i = self._route(item, index, t)
+                stage, item = payload  # type: ignore[misc]
+                rec, req, r_i = self._route(item, stage.index, t)
                 stage.requests.append(rec)
+                stage.end_s = max(stage.end_s, t)
                 if r_i < 0:
-                    stage.end_s = max(stage.end_s, t)
                     continue
-                tracks[item.request_id] = (rec, req, r_i)
+                tracks[item.request_id] = _Track(rec, req, r_i, stage)
                 outstanding += 1
+                stage.outstanding += 1
                 if not replicas[r_i].busy:
                     seq = self._start_step(r_i, t, heap, seq)
             else:
@@ -242,30 +279,21 @@ class FleetSimulation:
                     heapq.heappush(heap, (t + self.scrape_interval_s, _SCRAPE, seq, None))
                     seq += 1
         if outstanding:
-            raise RuntimeError(f"stage {index}: {outstanding} requests never finished")
-        stage.end_s = max(stage.end_s, start)
-        return stage
+            raise RuntimeError(f"stages {[r.index for r in records]}: {outstanding} requests never finished")
+        for stage in records:
+            stage.end_s = max(stage.end_s, stage.start_s)
+        return records
 
     def _route(self, item: WorkItem, stage: int, t: float) -> tuple[RequestRecord, RouteRequest, int]:
         rep0 = self._replicas[0]
         ph0 = rep0.hasher.of_segments(item.segments)
         rec = RequestRecord(item.request_id, stage, t, ph0.num_tokens)
-        req = RouteRequest(item.request_id, item.prompt, ph0.num_tokens, item.max_tokens)
-        views = [
-            EndpointView(
-                id=r.spec.id,
-                vendor=r.spec.vendor,
-                block_size=r.engine.block_size,
-                capacity_tokens_per_s=r.capacity_tokens_per_s,
-                weight=r.weight,
-                in_flight=r.in_flight,
-                queued_prompt_tokens=r.queued_prompt_tokens,
-                num_running=r.num_running,
-                num_waiting=r.num_waiting,
-                kv_cache_usage=r.kv_usage,
-            )
-            for r in self._replicas
-        ]
+        estimate = estimate_prompt_tokens(item.prompt)
+        req = RouteRequest(item.request_id, item.prompt, estimate, item.max_tokens)
+        views, full = self.pool.candidates()
+        if not views:
+            rec.error = "saturated" if full else "no-endpoint"
+            return rec, req, -1
         try:
             endpoint = self.router.pick(req, views)
         except NoEndpointError as exc:
@@ -275,18 +303,17 @@ class FleetSimulation:
         if r_i is None:
             raise RuntimeError(f"router {self.router.name!r} picked unknown endpoint {endpoint!r}")
         rep = self._replicas[r_i]
+        self.router.on_routed(req, endpoint)
+        self.pool.acquire(endpoint, estimate)
         ph = ph0 if rep.hasher is rep0.hasher else rep.hasher.of_segments(item.segments)
         try:
             rep.engine.add_request(item.request_id, ph.num_tokens, ph.hashes, item.max_tokens)
         except RequestRejectedError as exc:
             rec.error = f"rejected: {exc}"
-            self.router.on_routed(req, endpoint)
+            self.pool.release(endpoint, estimate)
             self.router.on_finished(req, endpoint, ok=False)
             return rec, req, -1
         rec.endpoint = endpoint
-        self.router.on_routed(req, endpoint)
-        rep.in_flight += 1
-        rep.queued_prompt_tokens += ph.num_tokens
         return rec, req, r_i
 
     def _start_step(self, r_i: int, t: float, heap: list[tuple[float, int, int, object]], seq: int) -> int:
@@ -300,10 +327,9 @@ class FleetSimulation:
         return seq
 
     def _scrape(self) -> None:
+        pool = self.pool
         for rep in self._replicas:
             eng = rep.engine
-            rep.num_running = eng.num_running
-            rep.num_waiting = eng.num_waiting
-            rep.kv_usage = eng.kv_usage()
+            pool.scraped(rep.spec.id, eng.num_running, eng.num_waiting, eng.kv_usage())
         if self._on_scrape is not None:
             self._on_scrape(self.now_s)

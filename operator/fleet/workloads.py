@@ -1,5 +1,10 @@
 """Workload generators for the fleet simulation: prompts as reusable text segments, Poisson arrivals.
 
+Arrivals and the shared-prefix prompt order follow inference-perf, the harness of the published
+benchmarks (docs/simulator.md, "The benchmark protocol"): a stage of `qps` x `duration_s` sends
+exactly int(qps x duration_s) requests, a Poisson count per second spread evenly over that second,
+and every stage walks the same shuffled prompt list from its start.
+
 Prompts are built from one-token words (see `heteropool.sim.tokenizer`), so a requested length in
 tokens is exact. Shared parts (system prompts, chat histories) are the same `str` objects in every
 request that uses them, which keeps both the gateway's prefix index and our block hashing cheap.
@@ -7,6 +12,7 @@ request that uses them, which keeps both the gateway's prefix index and our bloc
 
 from __future__ import annotations
 
+import math
 import random
 import string
 from collections.abc import Sequence
@@ -23,6 +29,7 @@ __all__ = [
     "RandomWorkload",
     "ChatWorkload",
     "qps_ladder",
+    "arrival_offsets",
     "build_stage_items",
 ]
 
@@ -50,6 +57,10 @@ class Workload(Protocol):
     """Makes the next prompt; called once per arrival, in arrival order."""
 
     name: str
+
+    def start_stage(self) -> None:
+        """A new load stage begins (inference-perf restarts its prompt list here)."""
+        ...
 
     def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
         """Return (prompt segments, max_tokens)."""
@@ -79,10 +90,12 @@ class _Words:
 
 
 class SharedPrefixWorkload:
-    """Design section 7: `groups` system prompts, each with `prompts_per_group` questions.
+    """inference-perf's `shared_prefix` data: `groups` system prompts x `prompts_per_group` questions.
 
-    Every request picks one of the groups x prompts prompts uniformly at random; the system
-    prompt strings are shared objects, so identical prefixes cost nothing to rebuild.
+    As inference-perf does, the groups x prompts prompts are shuffled once, and each stage sends
+    them in that order from the first (wrapping around), so a stage's first requests repeat the
+    previous stage's first requests. The system prompt strings are shared objects, so identical
+    prefixes cost nothing to rebuild.
     """
 
     name = "shared-prefix"
@@ -105,9 +118,16 @@ class SharedPrefixWorkload:
             system = words.text(rng, system_prompt_len)
             for _p in range(prompts_per_group):
                 self._prompts.append((system, words.text(rng, question_len)))
+        rng.shuffle(self._prompts)
+        self._next = 0
+
+    def start_stage(self) -> None:
+        self._next = 0
 
     def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
-        return rng.choice(self._prompts), self.output_len
+        prompt = self._prompts[self._next % len(self._prompts)]
+        self._next += 1
+        return prompt, self.output_len
 
 
 class RandomWorkload:
@@ -119,6 +139,9 @@ class RandomWorkload:
         self._words = _Words(seed)
         self.input_len = input_len
         self.output_len = output_len
+
+    def start_stage(self) -> None:
+        pass
 
     def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
         return (self._words.text(rng, self.input_len),), self.output_len
@@ -153,6 +176,9 @@ class ChatWorkload:
         self._answer = "".join(iter_output_text(output_len))
         self._open: list[tuple[list[str], int]] = [self._new_session() for _ in range(sessions)]
 
+    def start_stage(self) -> None:
+        pass  # open sessions carry over from stage to stage
+
     def _new_session(self) -> tuple[list[str], int]:
         return [self._words.text(self._rng, self._system_len)], 0
 
@@ -167,19 +193,45 @@ class ChatWorkload:
         return segments, self.output_len
 
 
+def arrival_offsets(qps: float, duration_s: float, rng: random.Random) -> list[float]:
+    """inference-perf's Poisson timer: int(qps x duration_s) send times (seconds from the stage start).
+
+    Each second gets a Poisson(qps) count of requests spread evenly over it (a second that draws 0
+    sends none); the last second may run past `duration_s` until the count is reached.
+    """
+    total = int(qps * duration_s)
+    out: list[float] = []
+    second = 0
+    while len(out) < total:
+        n = _poisson(qps, rng)
+        out.extend(second + i / n for i in range(min(n, total - len(out))))
+        second += 1
+    return out
+
+
+def _poisson(mean: float, rng: random.Random) -> int:
+    """A Poisson draw (Knuth's method below 30, a rounded normal above: exact enough here)."""
+    if mean >= 30:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
 def build_stage_items(
     workload: Workload, stages: Sequence[LoadStage], seed: int = 0
 ) -> list[list[WorkItem]]:
-    """The requests of every stage: Poisson offsets and prompts, fixed by `seed`."""
+    """The requests of every stage: inference-perf's send times and prompt order, fixed by `seed`."""
     rng = random.Random(f"arrivals:{seed}")
     out: list[list[WorkItem]] = []
     for index, stage in enumerate(stages):
+        workload.start_stage()
         items: list[WorkItem] = []
-        t = rng.expovariate(stage.qps) if stage.qps > 0 else stage.duration_s
-        while t < stage.duration_s:
+        for t in arrival_offsets(stage.qps, stage.duration_s, rng):
             segments, max_tokens = workload.next_prompt(rng)
             prompt = segments[0] if len(segments) == 1 else "".join(segments)
             items.append(WorkItem(t, f"s{index}-{len(items)}", segments, prompt, max_tokens))
-            t += rng.expovariate(stage.qps)
         out.append(items)
     return out

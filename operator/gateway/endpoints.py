@@ -74,27 +74,33 @@ class EndpointPool:
     # --- membership -------------------------------------------------------------------------
     def apply(self, entries: Iterable[EndpointEntry]) -> tuple[list[str], list[str]]:
         """Replace the endpoint set; keeps counters of endpoints that stay. Returns (added, removed)."""
-        wanted: dict[str, EndpointEntry] = {}
+        views: dict[str, EndpointView] = {}
         for e in entries:
-            wanted[e.url.rstrip("/")] = e
+            url = e.url.rstrip("/")
+            views[url] = EndpointView(
+                id=url,
+                vendor=e.vendor,
+                block_size=e.block_size or DEFAULT_BLOCK_SIZE,
+                capacity_tokens_per_s=e.capacity,
+                weight=e.weight,
+            )
+        return self.apply_views(views.values())
+
+    def apply_views(self, views: Iterable[EndpointView]) -> tuple[list[str], list[str]]:
+        """`apply` with ready-made views keyed by their `id` (the fleet simulation's endpoints)."""
+        wanted = {v.id: v for v in views}
         removed = [u for u in self._states if u not in wanted]
         for u in removed:
             del self._states[u]
         added: list[str] = []
-        for url, entry in wanted.items():
+        for url, base in wanted.items():
             st = self._states.get(url)
-            base = dict(
-                vendor=entry.vendor,
-                block_size=entry.block_size or DEFAULT_BLOCK_SIZE,
-                capacity_tokens_per_s=entry.capacity,
-                weight=entry.weight,
-            )
             if st is None:
-                self._states[url] = EndpointState(url=url, vendor=entry.vendor, base=EndpointView(id=url, **base))  # type: ignore[arg-type]
+                self._states[url] = EndpointState(url=url, vendor=base.vendor, base=base)
                 added.append(url)
             else:
-                st.vendor = entry.vendor
-                st.base = EndpointView(id=url, **base)  # type: ignore[arg-type]
+                st.vendor = base.vendor
+                st.base = base
                 st._view = None
         return added, removed
 

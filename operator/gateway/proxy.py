@@ -19,8 +19,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from heteropool.gateway.openai_body import prompt_text, usage_from_json, usage_from_sse_tail
-from heteropool.routing import NoEndpointError, RouteRequest
+from heteropool.gateway.openai_body import RequestBodyError, prompt_text, usage_from_json, usage_from_sse_tail
+from heteropool.routing import NoEndpointError, RouteRequest, estimate_prompt_tokens
 
 if TYPE_CHECKING:
     from heteropool.gateway.server import Gateway
@@ -71,8 +71,12 @@ async def handle_inference(gw: Gateway, request: web.Request) -> web.StreamRespo
         m.outcome(policy, "rejected").inc()
         return json_error(400, "request body must be a JSON object", "invalid_request_error")
 
-    prompt = prompt_text(doc, chat=request.path.endswith("/chat/completions"))
-    prompt_tokens = len(prompt) // 4
+    try:
+        prompt = prompt_text(doc, chat=request.path.endswith("/chat/completions"))
+    except RequestBodyError as exc:
+        m.outcome(policy, "rejected").inc()
+        return json_error(400, str(exc), "invalid_request_error")
+    prompt_tokens = estimate_prompt_tokens(prompt)
     max_tokens = doc.get("max_tokens") or doc.get("max_completion_tokens") or 0
     rreq = RouteRequest(
         request_id=f"{_pid}-{next(_ids)}",

@@ -1,8 +1,13 @@
-"""Make a pool's children match the rendered objects: create, patch, prune; nothing else.
+"""Make a pool's children match the rendered objects with server-side apply; prune the rest.
 
-Reads before every write and writes only what differs (see diffing.py), so a re-reconcile with an
-unchanged spec is GETs and LISTs only. Objects that carry the pool's name but are not owned by
-it (no owner reference with the pool's uid) are reported as conflicts and never touched.
+Each child is applied whole as field manager `heteropool` (FIELD_MANAGER): the API server
+merges it, owns for us exactly the fields we render, keeps fields other tools set (an extra
+annotation, priorityClassName, a sidecar, an autoscaler's replicas) and removes fields we
+stopped rendering. Applies are forced: a field of ours that someone changed is set back (the
+pool's spec is the source of truth), which is the Kubernetes guidance for controllers. An
+unchanged child makes the server answer without a write, so its resourceVersion stays put.
+Objects that carry a child's name but are not owned by the pool (no owner reference with its
+uid) are reported as conflicts and never touched.
 """
 
 from __future__ import annotations
@@ -13,14 +18,37 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heteropool.api import GROUP, KIND, VERSION
-from heteropool.diffing import merge_patch
-from heteropool.kube import KINDS, KubeApiError, KubeClient, kind_of
+from heteropool.kube import KubeApiError, KubeClient, kind_of, KINDS
 from heteropool.render import MANAGED_BY
 
-__all__ = ["Owner", "ApplyResult", "apply_children", "owner_reference", "PRUNABLE_KINDS", "children_selector"]
+__all__ = [
+    "FIELD_MANAGER",
+    "Owner",
+    "ApplyResult",
+    "apply_children",
+    "apply_child",
+    "owner_reference",
+    "PRUNABLE_KINDS",
+    "children_selector",
+    "ref",
+]
 
-# Every kind render.py produces, in reverse apply order for pruning (workloads first).
-PRUNABLE_KINDS = ("Deployment", "Service", "RoleBinding", "Role", "ServiceAccount", "ConfigMap")
+FIELD_MANAGER = "heteropool"
+
+# Kinds render.py may produce, in prune order (workloads first). A kind whose CRD is not
+# installed is skipped when pruning (and reported), so optional kinds can be listed here.
+PRUNABLE_KINDS = (
+    "ScaledObject",  # KEDA's; skipped where KEDA is not installed
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Deployment",
+    "Service",
+    "NetworkPolicy",
+    "RoleBinding",
+    "Role",
+    "ServiceAccount",
+    "ConfigMap",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +64,10 @@ class ApplyResult:
     updated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    missing_kinds: list[str] = field(default_factory=list)  # no such resource in this cluster
+    rejected: dict[str, KubeApiError] = field(default_factory=dict)  # refused for good (400, 403, 422)
+    transient: list[KubeApiError] = field(default_factory=list)  # worth retrying soon
+    applied: list[str] = field(default_factory=list)  # every object applied without error
 
     @property
     def changed(self) -> bool:
@@ -61,17 +93,21 @@ def _owned_by(obj: Mapping[str, Any], owner: Owner) -> bool:
     return any(ref.get("uid") == owner.uid for ref in obj.get("metadata", {}).get("ownerReferences") or [])
 
 
-def _ref(obj: Mapping[str, Any]) -> str:
+def ref(obj: Mapping[str, Any]) -> str:
     return f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
 
 
-async def apply_children(
-    kube: KubeClient, owner: Owner, objects: Sequence[Mapping[str, Any]], *, prune: bool = True
-) -> ApplyResult:
-    """Converge the live children of `owner` to `objects`.
+def _missing_kind(exc: KubeApiError) -> bool:
+    """A 404 for the resource type itself (its CRD is not installed), not for one object."""
+    return exc.status == 404 and "the server could not find the requested resource" in exc.message
 
-    Raises:
-        KubeApiError: the first API error that is not a benign race (callers decide on retries).
+
+async def apply_children(
+    kube: KubeClient, owner: Owner, objects: Sequence[Mapping[str, Any]], *, keep: frozenset[tuple[str, str]] = frozenset()
+) -> ApplyResult:
+    """Apply `objects` as the children of `owner`, then delete owned children neither applied nor in `keep`.
+
+    API errors do not stop the pass: each object's error lands in `rejected` or `transient`.
     """
     result = ApplyResult()
     # Two waves, each concurrent: what workloads refer to (config, RBAC, Services), then workloads.
@@ -79,18 +115,32 @@ async def apply_children(
         [o for o in objects if o["kind"] != "Deployment"],
         [o for o in objects if o["kind"] == "Deployment"],
     ):
-        await asyncio.gather(*(_apply_one(kube, owner, _with_owner(desired, owner), result) for desired in wave))
-    if prune:
-        wanted = {(o["kind"], o["metadata"]["name"]) for o in objects}
-        for kind_name in PRUNABLE_KINDS:
-            kind = KINDS[kind_name]
-            for live in await kube.list(kind, owner.namespace, label_selector=children_selector(owner.name)):
-                meta = live["metadata"]
-                if (kind_name, meta["name"]) in wanted or not _owned_by(live, owner):
-                    continue
-                await kube.delete(kind, owner.namespace, meta["name"], uid=meta.get("uid"))
-                result.deleted.append(_ref(live))
+        await asyncio.gather(*(apply_child(kube, owner, desired, result) for desired in wave))
+    wanted = keep | {(o["kind"], o["metadata"]["name"]) for o in objects}
+    await prune_children(kube, owner, wanted, result)
     return result
+
+
+async def prune_children(kube: KubeClient, owner: Owner, wanted: frozenset[tuple[str, str]] | set[tuple[str, str]], result: ApplyResult) -> None:
+    for kind_name in PRUNABLE_KINDS:
+        kind = KINDS[kind_name]
+        try:
+            live_children = await kube.list(kind, owner.namespace, label_selector=children_selector(owner.name))
+        except KubeApiError as exc:
+            if not _missing_kind(exc):
+                raise
+            result.missing_kinds.append(kind_name)
+            continue
+        for live in live_children:
+            meta = live["metadata"]
+            if (kind_name, meta["name"]) in wanted or not _owned_by(live, owner):
+                continue
+            try:
+                await kube.delete(kind, owner.namespace, meta["name"], uid=meta.get("uid"))
+            except KubeApiError as exc:
+                _record_error(result, ref(live), exc)
+                continue
+            result.deleted.append(ref(live))
 
 
 def _with_owner(obj: Mapping[str, Any], owner: Owner) -> dict[str, Any]:
@@ -98,25 +148,31 @@ def _with_owner(obj: Mapping[str, Any], owner: Owner) -> dict[str, Any]:
     return {**obj, "metadata": metadata}
 
 
-async def _apply_one(kube: KubeClient, owner: Owner, desired: dict[str, Any], result: ApplyResult) -> None:
-    kind = kind_of(desired)
-    name, namespace = desired["metadata"]["name"], desired["metadata"]["namespace"]
-    live = await kube.get(kind, namespace, name)
-    if live is None:
-        try:
-            await kube.create(desired)
-            result.created.append(_ref(desired))
+async def apply_child(kube: KubeClient, owner: Owner, desired: Mapping[str, Any], result: ApplyResult) -> None:
+    """Apply one child unless a namesake not owned by the pool exists (then report it)."""
+    desired = _with_owner(desired, owner)
+    meta = desired["metadata"]
+    try:
+        live = await kube.get(kind_of(desired), meta["namespace"], meta["name"])
+        if live is not None and not _owned_by(live, owner):
+            result.conflicts.append(f"{ref(desired)} exists and is not owned by this pool; it was left untouched")
             return
-        except KubeApiError as exc:
-            if exc.status != 409:
-                raise
-            live = await kube.get(kind, namespace, name)  # created concurrently: compare below
-            if live is None:
-                raise
-    if not _owned_by(live, owner):
-        result.conflicts.append(f"{_ref(desired)} exists and is not owned by this pool; it was left untouched")
+        applied = await kube.apply(desired)
+    except KubeApiError as exc:
+        if _missing_kind(exc):
+            result.missing_kinds.append(desired["kind"])
+        else:
+            _record_error(result, ref(desired), exc)
         return
-    patch = merge_patch(live, desired, desired["kind"])
-    if patch:
-        await kube.patch(kind, namespace, name, patch)
-        result.updated.append(_ref(desired))
+    result.applied.append(ref(desired))
+    if live is None:
+        result.created.append(ref(desired))
+    elif applied["metadata"].get("resourceVersion") != live["metadata"].get("resourceVersion"):
+        result.updated.append(ref(desired))
+
+
+def _record_error(result: ApplyResult, what: str, exc: KubeApiError) -> None:
+    if exc.retryable:
+        result.transient.append(exc)
+    else:
+        result.rejected[what] = exc

@@ -8,6 +8,7 @@ child is repaired, readiness flows into status). A per-pool lock keeps the two f
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,14 +17,22 @@ from typing import Any
 import yaml
 
 from heteropool.conditions import ChildProblem, deployment_state, summarise, upsert_condition
-from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector
+from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector, ref
+from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
+from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.kube import KINDS, KubeClient
 from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
+from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 
-__all__ = ["OperatorContext", "Outcome", "converge", "check_references", "rfc3339"]
+__all__ = [
+    "OperatorContext",
+    "Outcome",
+    "converge",
+    "rfc3339",
+]
 
 
 def rfc3339(moment: datetime) -> str:
@@ -39,9 +48,12 @@ class OperatorContext:
     """Long-lived state of one operator process (kept in kopf's memo)."""
 
     kube: KubeClient
+    settings: RenderSettings = DEFAULT_SETTINGS
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     clock: Callable[[], datetime] = _utcnow
+    monotonic: Callable[[], float] = time.monotonic
     locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    rejections: dict[tuple[str, str], Rejections] = field(default_factory=dict)
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self.locks.setdefault((namespace, name), asyncio.Lock())
@@ -55,33 +67,9 @@ class Outcome:
     applied: ApplyResult | None = None
     spec_error: SpecError | None = None
     pool: Pool | None = None
-
-
-async def check_references(kube: KubeClient, pool: Pool) -> None:
-    """Objects the spec names must exist before anything is rendered from it.
-
-    Raises:
-        SpecError: naming the field whose Secret or NetworkAttachmentDefinition is missing.
-    """
-    secrets: list[tuple[str, str]] = []
-    if pool.spec.model.hf_token_secret_ref is not None:
-        secrets.append(("spec.model.hfTokenSecretRef.name", pool.spec.model.hf_token_secret_ref.name))
-    if pool.spec.gateway.api_key_secret_ref is not None:
-        secrets.append(("spec.gateway.apiKeySecretRef.name", pool.spec.gateway.api_key_secret_ref.name))
-    networks: list[tuple[str, str, str]] = []
-    for i, group in enumerate(pool.spec.vendors):
-        secrets += [(f"spec.vendors[{i}].imagePullSecrets[{j}]", s) for j, s in enumerate(group.image_pull_secrets)]
-        if group.roce is not None and group.roce.enabled:
-            networks += [
-                (f"spec.vendors[{i}].roce.networks[{j}].name", n.namespace or pool.namespace, n.name)
-                for j, n in enumerate(group.roce.networks)
-            ]
-    for path, name in secrets:
-        if await kube.get(KINDS["Secret"], pool.namespace, name) is None:
-            raise SpecError(path, f"Secret {pool.namespace}/{name} not found")
-    for path, namespace, name in networks:
-        if await kube.get(KINDS["NetworkAttachmentDefinition"], namespace, name) is None:
-            raise SpecError(path, f"NetworkAttachmentDefinition {namespace}/{name} not found (is Multus installed?)")
+    missing: list[Reference] = field(default_factory=list)  # referenced objects not found
+    rejected: list[Rejection] = field(default_factory=list)  # child writes the API server refused
+    recheck_after_s: float | None = None  # converge again then, even if nothing changes
 
 
 async def _live_routing(kube: KubeClient, pool: Pool) -> RoutingConfig | None:
@@ -96,14 +84,14 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     """Bring one pool's children and status in line with its spec.
 
     Raises:
-        KubeApiError: reading or writing failed; nothing is rolled back (every step is idempotent).
+        KubeApiError: a transient failure (see errors.py) after everything else was applied;
+            nothing is rolled back (every step is idempotent).
     """
     meta, previous = body["metadata"], dict(body.get("status") or {})
     generation = int(meta.get("generation", 1))
     now = rfc3339(ctx.clock())
     try:
         pool = parse_pool(body.get("spec"), name=meta["name"], namespace=meta["namespace"], uid=meta.get("uid"))
-        await check_references(ctx.kube, pool)
     except SpecError as exc:
         # Keep everything that is running; only say what is wrong.
         conditions = upsert_condition(
@@ -112,13 +100,49 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         return Outcome(status={"observedGeneration": generation, "conditions": conditions}, spec_error=exc)
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
+    missing = await missing_references(ctx.kube, pool)
     routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
-    applied = await apply_children(ctx.kube, owner, expected_objects(pool, routing))
+    objects = expected_objects(pool, routing, ctx.settings)  # autoscaled groups come without replicas
+    book = ctx.rejections.setdefault((pool.namespace, pool.name), Rejections())
+    now_s = ctx.monotonic()
+    waiting = book.waiting(now_s, generation)  # refused before and not due again yet
+    held = [o for o in objects if needs_any(o, missing) or ref(o) in waiting]  # left as they are
+    applied = await apply_children(
+        ctx.kube,
+        owner,
+        [o for o in objects if o not in held],
+        keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held),
+    )
+    for what, exc in applied.rejected.items():
+        book.record(what, exc, now_s, generation)
+    book.clear(applied.applied + applied.deleted)
+    if applied.transient:
+        raise applied.transient[0]
+    rejected = list(book.by_ref.values())
     deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=children_selector(pool.name))
     states = {d["metadata"]["name"]: deployment_state(d) for d in deployments}
-    problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts)) if applied.conflicts else None
+    problem = None
+    if missing:
+        problem = ChildProblem(missing[0].reason, describe(missing))
+    elif rejected:
+        problem = ChildProblem(
+            rejected[0].reason, "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes"
+        )
+    elif applied.conflicts:
+        problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts))
     weights = {name: v.weight for name, v in routing.vendors.items()}  # as published to the gateway
     status = summarise(
         pool, generation=generation, deployments=states, previous=previous, now=now, problem=problem, weights=weights
     )
-    return Outcome(status=status, applied=applied, pool=pool)
+    rechecks = [RECHECK_S] if missing else []
+    retry_in = book.next_retry_in(now_s)
+    if retry_in is not None:
+        rechecks.append(max(retry_in, 0.1))
+    return Outcome(
+        status=status,
+        applied=applied,
+        pool=pool,
+        missing=missing,
+        rejected=rejected,
+        recheck_after_s=min(rechecks, default=None),
+    )

@@ -17,6 +17,8 @@ import kopf
 from heteropool.api import GROUP, PLURAL, VERSION
 from heteropool.conditions import status_changed
 from heteropool.handlers.pool import OperatorContext, converge
+from heteropool.handlers.errors import retry_delay_s
+from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
 from heteropool.handlers.weights import WeightLoops
 from heteropool.kube import KINDS, Credentials, KubeApiError
@@ -25,6 +27,9 @@ from heteropool.render import MANAGED_BY
 __all__ = ["FINALIZER", "build_registry", "make_memo"]
 
 FINALIZER = "heteropool.dev/finalizer"
+# Every pool is converged at least this often, so what no event announces (a referenced Secret
+# deleted) is noticed too; an unchanged pool costs reads and no-op applies, no stored writes.
+RESYNC_EVERY_S = 120.0
 _CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
 
 logger = logging.getLogger(__name__)
@@ -44,8 +49,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.server_timeout = 300
     context: OperatorContext = memo.hp
 
-    async def resync(namespace: str, name: str) -> None:
-        await _resync_pool(context, namespace, name)
+    async def resync(namespace: str, name: str) -> float | None:
+        return await _resync_pool(context, namespace, name)
 
     memo.resync = ResyncQueue(resync)
     memo.resync_task = asyncio.create_task(memo.resync.run(), name="heteropool-resync")
@@ -78,7 +83,7 @@ def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
 
 
 async def reconcile_pool(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, logger: kopf.Logger, **_: Any
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, retry: int, logger: kopf.Logger, **_: Any
 ) -> None:
     """Create/update/resume: converge the pool and put its status in kopf's own patch."""
     context: OperatorContext = memo.hp
@@ -90,7 +95,7 @@ async def reconcile_pool(
     except KubeApiError as exc:
         context.metrics.api_errors.labels(str(exc.status)).inc()
         context.metrics.reconciles.labels(reason, "retry").inc()
-        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=exc.retry_after_s or 2.0) from exc
+        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=retry_delay_s(exc, retry + 1)) from exc
     finally:
         context.metrics.reconcile_seconds.labels(reason).observe(time.perf_counter() - started)
     if status_changed(body.get("status") or {}, outcome.status):
@@ -101,6 +106,11 @@ async def reconcile_pool(
         raise kopf.PermanentError(f"invalid spec, running children left untouched: {outcome.spec_error}")
     context.metrics.reconciles.labels(reason, "ok").inc()
     _report(body, outcome.applied, context)
+    if outcome.missing:
+        kopf.warn(body, reason=outcome.missing[0].reason, message=describe(outcome.missing))
+    for rejection in outcome.rejected:
+        kopf.warn(body, reason=rejection.reason, message=str(rejection))
+    memo.resync.request_later(meta["namespace"], meta["name"], outcome.recheck_after_s or RESYNC_EVERY_S)
     if outcome.pool is not None:
         memo.weights.ensure(outcome.pool)
 
@@ -121,13 +131,16 @@ def _report(body: kopf.Body, applied: Any, context: OperatorContext) -> None:
         kopf.warn(body, reason="ChildConflict", message="; ".join(applied.conflicts))
 
 
-async def _resync_pool(context: OperatorContext, namespace: str, name: str) -> None:
-    """Converge a pool after a child changed, writing status directly (we are outside kopf's cycle)."""
+async def _resync_pool(context: OperatorContext, namespace: str, name: str) -> float | None:
+    """Converge a pool after a child changed, writing status directly (we are outside kopf's cycle).
+
+    Returns: seconds after which to converge it again although nothing changed, or None.
+    """
     kind = KINDS["HeteroInferencePool"]
     async with context.lock(namespace, name):
         body = await context.kube.get(kind, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            return
+            return None
         started = time.perf_counter()
         try:
             outcome = await converge(context, body)
@@ -138,12 +151,13 @@ async def _resync_pool(context: OperatorContext, namespace: str, name: str) -> N
         finally:
             context.metrics.reconcile_seconds.labels("resync").observe(time.perf_counter() - started)
         if outcome.spec_error is not None:
-            return  # the create/update handler reports it
+            return None  # the create/update handler reports it
         if status_changed(body.get("status") or {}, outcome.status):
             await context.kube.patch(kind, namespace, name, {"status": outcome.status}, subresource="status")
         context.metrics.reconciles.labels("resync", "ok").inc()
         if outcome.applied is not None and outcome.applied.changed:
             logger.info("repaired children of %s/%s: %s", namespace, name, outcome.applied)
+        return outcome.recheck_after_s or RESYNC_EVERY_S
 
 
 def child_changed(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:

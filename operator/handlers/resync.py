@@ -2,7 +2,8 @@
 
 A rollout produces dozens of Deployment events; each only marks its pool as due. One background
 task converges due pools one at a time and writes status only when it changed. Retryable API
-errors put the pool back after a delay (exponential, capped), so nothing is lost and nothing spins.
+errors put the pool back after a delay (exponential, capped), so nothing is lost and nothing spins;
+a pass can also ask to run again after a delay (a referenced Secret is still missing).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from heteropool.handlers.errors import retry_delay_s
 from heteropool.kube import KubeApiError
 
 __all__ = ["ResyncQueue"]
@@ -23,7 +25,7 @@ Key = tuple[str, str]  # (namespace, pool name)
 class ResyncQueue:
     """A set of due pools and the task that works it off."""
 
-    def __init__(self, resync: Callable[[str, str], Awaitable[None]], *, max_delay_s: float = 30.0) -> None:
+    def __init__(self, resync: Callable[[str, str], Awaitable[float | None]], *, max_delay_s: float = 30.0) -> None:
         self._resync = resync
         self._due: set[Key] = set()
         self._wake = asyncio.Event()
@@ -46,10 +48,10 @@ class ResyncQueue:
 
     async def _one(self, key: Key) -> None:
         try:
-            await self._resync(*key)
+            again_after_s = await self._resync(*key)
         except KubeApiError as exc:
             failures = self._failures[key] = self._failures.get(key, 0) + 1
-            delay = exc.retry_after_s or min(self._max_delay_s, 0.5 * 2 ** (failures - 1))
+            delay = retry_delay_s(exc, failures)
             logger.warning("resync of %s/%s failed (%s); retrying in %.1fs", *key, exc, delay)
             self._retry_later(key, delay)
         except Exception:  # never let one pool stop the worker
@@ -57,6 +59,12 @@ class ResyncQueue:
             self._retry_later(key, self._max_delay_s)
         else:
             self._failures.pop(key, None)
+            if again_after_s is not None:
+                self.request_later(*key, again_after_s)
+
+    def request_later(self, namespace: str, name: str, delay_s: float) -> None:
+        """Mark the pool due after `delay_s` (replacing an earlier pending request)."""
+        self._retry_later((namespace, name), delay_s)
 
     def _retry_later(self, key: Key, delay_s: float) -> None:
         previous = self._retries.pop(key, None)

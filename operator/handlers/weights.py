@@ -24,7 +24,8 @@ import yaml
 from heteropool.conditions import upsert_condition
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.kube import KINDS, KubeApiError, KubeClient
-from heteropool.render import child_name, expected_routing_config, routing_configmap_name
+from heteropool.handlers.apply import ApplyResult, Owner, apply_child
+from heteropool.render import child_name, expected_routing_config, expected_routing_configmap, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.vendors import vendor_profile
@@ -206,10 +207,8 @@ class WeightLoops:
         if configmap is not None:  # the reconcile creates it; until then there is nothing to steer
             live = _parse_routing((configmap.get("data") or {}).get(ROUTING_CONFIG_KEY))
             document = routing_document(pool, live, update, now)
-            text = yaml.safe_dump(document.model_dump(mode="json", by_alias=True, exclude_none=True), sort_keys=False)
-            await self._kube.patch(
-                KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool), {"data": {ROUTING_CONFIG_KEY: text}}
-            )
+            owner = Owner(name=pool.name, namespace=pool.namespace, uid=body["metadata"]["uid"])
+            await apply_child(self._kube, owner, expected_routing_configmap(pool, document), ApplyResult())
         status = dict(body.get("status") or {})
         vendors = vendor_status(pool, status.get("vendors") or [], update)
         patch: dict[str, Any] = {

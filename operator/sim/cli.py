@@ -14,7 +14,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from heteropool.sim.profiles import MODEL_CLASSES, PROFILE_NAMES
+    from heteropool.sim.profiles import DTYPES, KV_CACHE_DTYPES, MODEL_CLASSES, PROFILE_NAMES
 
     parser.add_argument("--list-profiles", action="store_true", help="print the profile names and exit")
     parser.add_argument("--profile", default="h100-nvl", help=f"accelerator speed profile ({', '.join(PROFILE_NAMES)})")
@@ -29,12 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-size", type=int, default=None)
     parser.add_argument("--max-model-len", type=int, default=None)
     parser.add_argument("--num-gpu-blocks-override", dest="num_gpu_blocks", type=int, default=None)
+    parser.add_argument("--gpu-memory-utilization", type=float, default=None,
+                        help="fraction of device memory for weights, activations and KV (vLLM default 0.9)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="auto", help="weights dtype (auto: BF16)")
+    parser.add_argument("--kv-cache-dtype", choices=sorted(KV_CACHE_DTYPES), default="auto",
+                        help="KV cache dtype (auto: the weights dtype)")
     parser.add_argument("--no-enable-prefix-caching", dest="enable_prefix_caching", action="store_false")
     parser.add_argument("--time-scale", type=float, default=1.0,
                         help="run this many times faster than real time (latencies shrink alike)")
     parser.add_argument("--default-max-tokens", type=int, default=None,
                         help="max_tokens when a chat request sets none (vLLM: the rest of the context)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault injector")
+    parser.add_argument("--enable-admin-api", dest="admin_api", action="store_true",
+                        help="serve GET/POST /admin/config (slow-down and fault knobs; anyone who reaches the port "
+                             "can stall the replica). Default: off")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,10 +65,14 @@ def run(args: argparse.Namespace) -> int:
             block_size=args.block_size,
             max_model_len=args.max_model_len,
             num_gpu_blocks=args.num_gpu_blocks,
+            gpu_memory_utilization=args.gpu_memory_utilization,
+            dtype=args.dtype,
+            kv_cache_dtype=args.kv_cache_dtype,
             enable_prefix_caching=args.enable_prefix_caching,
             time_scale=args.time_scale,
             default_max_tokens=args.default_max_tokens,
             seed=args.seed,
+            admin_api=args.admin_api,
         )
         if settings.profile not in PROFILE_NAMES:
             raise ProfileError(f"--profile: unknown profile {settings.profile!r}; known: {', '.join(PROFILE_NAMES)}")

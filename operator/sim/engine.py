@@ -269,7 +269,9 @@ class Engine:
         if self._prefilling or self._waiting:
             budget = self.config.max_num_batched_tokens - n_dec
             budget = self._continue_prefills(j, budget, n_dec, work)
-            self._admit(budget, work)
+            # vLLM admits no waiting request in a step that preempted one (unless nothing else runs).
+            if not work.preempted or not (n_dec or work.chunks):
+                self._admit(budget, work)
             prefill_tokens, attn = self._run_chunks(j, work.chunks, produced, first, finished)
             if not n_dec and not work.chunks:
                 raise EngineError(f"step {j} scheduled nothing with {len(self._running)} running, "

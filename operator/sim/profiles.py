@@ -1,8 +1,9 @@
 """Vendor speed profiles: what one vLLM replica of a given accelerator and model size costs per step.
 
-A profile is derived from two small tables: the accelerator (memory, bandwidth, dense BF16
-TFLOP/s, vLLM defaults, and efficiencies fitted to the published pool figures of design section 7)
-and the model size class (parameters, weight bytes, KV bytes per token). docs/simulator.md and
+A profile is derived from two small tables and the replica's vLLM flags: the accelerator (memory,
+bandwidth, dense BF16 TFLOP/s, vLLM defaults, and efficiencies fitted to the published pool
+figures), the model architecture (layers, KV heads, head size, parameters), and `--dtype`,
+`--kv-cache-dtype`, `--gpu-memory-utilization`. docs/simulator.md and
 bench/results/sim_calibration.md explain each number.
 """
 
@@ -19,6 +20,8 @@ __all__ = [
     "MODEL_CLASSES",
     "PROFILE_NAMES",
     "ProfileError",
+    "DTYPES",
+    "KV_CACHE_DTYPES",
     "build_profile",
     "size_class_for_model",
 ]
@@ -38,33 +41,37 @@ class Accelerator:
     vendor: str
     hbm_gb: float
     hbm_tb_per_s: float
-    dense_tflops: float  # peak dense FP8 TFLOP/s (BF16 where the part has no faster FP8 path)
+    dense_tflops: float  # peak dense BF16 TFLOP/s (the published runs serve BF16 weights)
     block_size: int
     max_num_seqs: int
     max_num_batched_tokens: int
     # Fitted (see bench/results/sim_calibration.md): fraction of peak FLOP/s reached by the
-    # model's GEMMs (prefill tokens, and decode sequences alike), effective rate at which decode attention streams KV (TB/s, may differ from HBM
-    # because it absorbs kernel quality and KV dtype), fixed per-step overhead (scheduler,
-    # launch, sampling) and per-sequence overhead per decode step.
+    # model's GEMMs (prefill tokens and decode sequences alike); effective rate at which decode
+    # attention streams KV (TB/s; it absorbs kernel quality and is not bounded by HBM bandwidth,
+    # see docs/simulator.md); fixed per-step overhead (scheduler, launch, sampling) and
+    # per-sequence overhead per decode step.
     prefill_flops_eff: float
     kv_read_tb_per_s: float
     step_overhead_s: float
     seq_overhead_s: float
-    gpu_memory_utilization: float = 0.9
 
 
 @dataclass(frozen=True, slots=True)
 class ModelClass:
-    """A model size class: the cost drivers of one dense decoder (FP8 weights and KV cache)."""
+    """A model architecture: the cost drivers of one dense decoder, from its published config."""
 
     name: str
     params: float
-    weight_bytes: float
-    kv_bytes_per_token: int
-    num_layers: int
+    num_layers: int  # attention layers (all layers: no state-space layers in these models)
     hidden_size: int
+    num_kv_heads: int
+    head_dim: int
     activation_reserve_bytes: float
     max_model_len: int
+
+    def kv_bytes_per_token(self, kv_bytes: int) -> int:
+        """K and V of every attention layer for one token."""
+        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * kv_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,33 +120,37 @@ class SpeedProfile:
         return 1.0 / per_token
 
 
+# The fitted efficiencies (bench/calibrate_sim.py; bench/results/sim_calibration.md).
+H100_GEMM_EFF, H100_KV_TBS = 0.60, 7.0
+MI325X_GEMM_EFF, MI325X_KV_TBS = 0.08, 6.5
+GAUDI3_GEMM_EFF, GAUDI3_KV_TBS = 0.07, 1.1
+
 ACCELERATORS: dict[str, Accelerator] = {
     a.name: a
     for a in (
-        # Fitted to section 7's NVIDIA-only pool (4 pods, 30 QPS, llm-d vs round-robin).
-        Accelerator("h100-nvl", "nvidia", 94, 3.9, 1670, 16, 1024, 8192,
-                    prefill_flops_eff=0.30, kv_read_tb_per_s=2.9,
+        # Fitted to the published NVIDIA-only pool (4 pods, QPS ladder to 30).
+        Accelerator("h100-nvl", "nvidia", 94, 3.9, 835, 16, 1024, 8192,
+                    prefill_flops_eff=H100_GEMM_EFF, kv_read_tb_per_s=H100_KV_TBS,
                     step_overhead_s=0.004, seq_overhead_s=10e-6),
-        # Not in section 7: H100-NVL's efficiencies on SXM hardware (a prior, not a fit).
-        Accelerator("h100-sxm", "nvidia", 80, 3.35, 1979, 16, 1024, 8192,
-                    prefill_flops_eff=0.30, kv_read_tb_per_s=2.9 * 3.35 / 3.9,
+        # Not published: H100-NVL's efficiencies on SXM hardware (a prior, not a fit).
+        Accelerator("h100-sxm", "nvidia", 80, 3.35, 989, 16, 1024, 8192,
+                    prefill_flops_eff=H100_GEMM_EFF, kv_read_tb_per_s=H100_KV_TBS * 3.35 / 3.9,
                     step_overhead_s=0.004, seq_overhead_s=10e-6),
-        # Not in section 7: MI325X's efficiencies, KV rate scaled by HBM bandwidth (5.3 / 6.0).
-        Accelerator("mi300x", "amd", 192, 5.3, 2615, 16, 1024, 8192,
-                    prefill_flops_eff=0.04, kv_read_tb_per_s=2.6 * 5.3 / 6.0,
+        # Not published: MI325X's efficiencies, KV rate scaled by HBM bandwidth (5.3 / 6.0).
+        Accelerator("mi300x", "amd", 192, 5.3, 1307, 16, 1024, 8192,
+                    prefill_flops_eff=MI325X_GEMM_EFF, kv_read_tb_per_s=MI325X_KV_TBS * 5.3 / 6.0,
                     step_overhead_s=0.006, seq_overhead_s=10e-6),
-        # Fitted to section 7's AMD-only pool (8 pods, 50 QPS): its +79% round-robin gap needs a
-        # slow long-prompt prefill (~4% of FP8 peak), as that run's 20 s round-robin TTFT shows.
-        Accelerator("mi325x", "amd", 256, 6.0, 2615, 16, 1024, 8192,
-                    prefill_flops_eff=0.04, kv_read_tb_per_s=2.6,
+        # Fitted to the published AMD-only pool (8 pods, QPS ladder to 60).
+        Accelerator("mi325x", "amd", 256, 6.0, 1307, 16, 1024, 8192,
+                    prefill_flops_eff=MI325X_GEMM_EFF, kv_read_tb_per_s=MI325X_KV_TBS,
                     step_overhead_s=0.006, seq_overhead_s=10e-6),
-        # Not in section 7: Gaudi 3's efficiencies on Gaudi 2 hardware, KV rate scaled by bandwidth.
-        Accelerator("gaudi2", "gaudi", 96, 2.45, 865, 128, 256, 8192,
-                    prefill_flops_eff=0.07, kv_read_tb_per_s=0.45 * 2.45 / 3.7,
+        # Not published: Gaudi 3's efficiencies on Gaudi 2 hardware, KV rate scaled by bandwidth.
+        Accelerator("gaudi2", "gaudi", 96, 2.45, 432, 128, 256, 8192,
+                    prefill_flops_eff=GAUDI3_GEMM_EFF, kv_read_tb_per_s=GAUDI3_KV_TBS * 2.45 / 3.7,
                     step_overhead_s=0.010, seq_overhead_s=60e-6),
-        # Fitted to section 7's Gaudi-only pool (8 pods, 25 QPS, block size 128, max-num-seqs 256).
+        # Fitted to the published Gaudi-only pool (8 pods, block size 128, max-num-seqs 256).
         Accelerator("gaudi3", "gaudi", 128, 3.7, 1835, 128, 256, 8192,
-                    prefill_flops_eff=0.07, kv_read_tb_per_s=0.45,
+                    prefill_flops_eff=GAUDI3_GEMM_EFF, kv_read_tb_per_s=GAUDI3_KV_TBS,
                     step_overhead_s=0.010, seq_overhead_s=60e-6),
         # A generic CPU backend (kind clusters, laptops): slow on purpose, not calibrated.
         Accelerator("cpu", "cpu", 64, 0.2, 4, 16, 128, 2048,
@@ -149,13 +160,19 @@ ACCELERATORS: dict[str, Accelerator] = {
 }
 
 MODEL_CLASSES: dict[str, ModelClass] = {
-    # Llama-3.1-8B geometry, FP8 weights and KV: 32 layers x 8 KV heads x 128 dims x 2 (K,V)
-    # x 1 byte = 64 KiB/token. (BF16 KV could not reach section 7's 3,600 tok/s on an H100-NVL at
-    # ~7.7k context: each token would read 1 GB of KV, ~3,900 tok/s at 100% of 3.9 TB/s.)
-    "8b": ModelClass("8b", 8.0e9, 8.5 * _GB, 65_536, 32, 4096, 4 * _GB, 131_072),
-    # Qwen3-32B geometry, FP8: 64 layers x 8 KV heads x 128 dims x 2 x 1 byte = 128 KiB/token.
-    "30b": ModelClass("30b", 32.8e9, 33.5 * _GB, 131_072, 64, 5120, 4 * _GB, 40_960),
+    # ibm-granite/granite-4.1-8b (docs/simulator.md, "Model architecture"): a dense decoder, 40
+    # attention layers, hidden 4096, 8 KV heads of 128 dims, ~8.4B parameters with tied embeddings.
+    # KV per token: 2 x 40 x 8 x 128 x 2 bytes = 160 KiB in BF16, 80 KiB in FP8.
+    "8b": ModelClass("8b", 8.4e9, 40, 4096, 8, 128, 4 * _GB, 131_072),
+    # Qwen3-32B geometry (64 layers, hidden 5120, 8 KV heads of 128 dims): 256 KiB/token in BF16.
+    "30b": ModelClass("30b", 32.8e9, 64, 5120, 8, 128, 4 * _GB, 40_960),
 }
+
+# `--dtype` values the simulator prices (bytes per weight); `auto` is the checkpoint's BF16.
+DTYPES: dict[str, int] = {"auto": 2, "bfloat16": 2, "float16": 2, "half": 2}
+# `--kv-cache-dtype` values (bytes per KV element); `auto` follows the model dtype.
+KV_CACHE_DTYPES: dict[str, int | None] = {"auto": None, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1}
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's default
 
 PROFILE_NAMES: tuple[str, ...] = tuple(ACCELERATORS)
 
@@ -166,11 +183,19 @@ def size_class_for_model(model: str) -> str:
     return "30b" if sizes and max(sizes) >= 20 else "8b"
 
 
-def build_profile(name: str, size_class: str = "8b") -> SpeedProfile:
-    """The speed profile of accelerator `name` serving a model of `size_class`.
+def build_profile(
+    name: str,
+    size_class: str = "8b",
+    *,
+    dtype: str = "auto",
+    kv_cache_dtype: str = "auto",
+    gpu_memory_utilization: float | None = None,
+) -> SpeedProfile:
+    """The speed profile of accelerator `name` serving a model of `size_class` with these vLLM flags.
 
     Raises:
-        ProfileError: unknown accelerator or size class (the message lists the valid ones).
+        ProfileError: unknown accelerator, size class or dtype, or a memory fraction outside (0, 1]
+            (the message names the flag and lists the valid values).
     """
     acc = ACCELERATORS.get(name)
     if acc is None:
@@ -178,9 +203,18 @@ def build_profile(name: str, size_class: str = "8b") -> SpeedProfile:
     model = MODEL_CLASSES.get(size_class)
     if model is None:
         raise ProfileError(f"size class: unknown {size_class!r}; known: {', '.join(MODEL_CLASSES)}")
+    weight_bytes_each = DTYPES.get(dtype)
+    if weight_bytes_each is None:
+        raise ProfileError(f"--dtype: unknown {dtype!r}; known: {', '.join(DTYPES)}")
+    if kv_cache_dtype not in KV_CACHE_DTYPES:
+        raise ProfileError(f"--kv-cache-dtype: unknown {kv_cache_dtype!r}; known: {', '.join(KV_CACHE_DTYPES)}")
+    memory_fraction = DEFAULT_GPU_MEMORY_UTILIZATION if gpu_memory_utilization is None else gpu_memory_utilization
+    if not 0 < memory_fraction <= 1:
+        raise ProfileError(f"--gpu-memory-utilization: must be in (0, 1], got {memory_fraction}")
+    kv_bytes_per_token = model.kv_bytes_per_token(KV_CACHE_DTYPES[kv_cache_dtype] or weight_bytes_each)
+    weight_bytes = model.params * weight_bytes_each
     flops = acc.dense_tflops * 1e12 * acc.prefill_flops_eff
-    kv_bytes = acc.hbm_gb * _GB * acc.gpu_memory_utilization - model.weight_bytes
-    kv_bytes -= model.activation_reserve_bytes
+    kv_bytes = acc.hbm_gb * _GB * memory_fraction - weight_bytes - model.activation_reserve_bytes
     return SpeedProfile(
         name=name,
         vendor=acc.vendor,
@@ -189,13 +223,13 @@ def build_profile(name: str, size_class: str = "8b") -> SpeedProfile:
         max_num_seqs=acc.max_num_seqs,
         max_num_batched_tokens=acc.max_num_batched_tokens,
         max_model_len=model.max_model_len,
-        kv_capacity_tokens=max(acc.block_size, int(kv_bytes // model.kv_bytes_per_token)),
+        kv_capacity_tokens=max(acc.block_size, int(kv_bytes // kv_bytes_per_token)),
         # Decode reads every weight once per step, whatever the batch.
-        step_base_s=acc.step_overhead_s + model.weight_bytes / (acc.hbm_tb_per_s * 1e12),
+        step_base_s=acc.step_overhead_s + weight_bytes / (acc.hbm_tb_per_s * 1e12),
         prefill_token_s=2 * model.params / flops,
         # QK^T and AV: 2 matmuls x 2 FLOPs x hidden size per layer and context token.
         prefill_attn_s=4 * model.num_layers * model.hidden_size / flops,
         # Decode GEMMs at batch size b cost like b tokens of prefill.
         decode_seq_s=acc.seq_overhead_s + 2 * model.params / flops,
-        ctx_token_s=model.kv_bytes_per_token / (acc.kv_read_tb_per_s * 1e12),
+        ctx_token_s=kv_bytes_per_token / (acc.kv_read_tb_per_s * 1e12),
     )

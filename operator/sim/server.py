@@ -27,7 +27,7 @@ from heteropool.sim.driver import RealtimeDriver, RequestStream
 from heteropool.sim.engine import Engine, EngineConfig, RequestRejectedError
 from heteropool.sim.metrics import SimMetrics
 from heteropool.sim.openai_api import ChatCompletionRequest, CompletionRequest, render_chat, usage
-from heteropool.sim.profiles import build_profile, size_class_for_model
+from heteropool.sim.profiles import DEFAULT_GPU_MEMORY_UTILIZATION, build_profile, size_class_for_model
 from heteropool.sim.tokenizer import Tokenizer, output_piece
 
 __all__ = ["SimSettings", "SimServer", "build_app", "serve"]
@@ -51,10 +51,14 @@ class SimSettings(BaseModel):
     block_size: int | None = Field(None, ge=1)
     max_model_len: int | None = Field(None, ge=2)
     num_gpu_blocks: int | None = Field(None, ge=1)
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    dtype: str = "auto"
+    kv_cache_dtype: str = "auto"
     enable_prefix_caching: bool = True
     time_scale: float = Field(1.0, gt=0)
     default_max_tokens: int | None = Field(None, ge=1)
     seed: int = 0
+    admin_api: bool = False  # /admin/config can stall or fail the replica: off unless asked for
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -88,7 +92,9 @@ class SimServer:
     def __init__(self, settings: SimSettings) -> None:
         self.settings = settings
         size = settings.size_class or size_class_for_model(settings.model)
-        self.profile = build_profile(settings.profile, size)
+        self.profile = build_profile(settings.profile, size, dtype=settings.dtype,
+                                     kv_cache_dtype=settings.kv_cache_dtype,
+                                     gpu_memory_utilization=settings.gpu_memory_utilization)
         self.engine_config = EngineConfig.from_profile(
             self.profile,
             block_size=settings.block_size,
@@ -108,9 +114,9 @@ class SimServer:
             model_name=settings.model_names[0],
             cache_config={
                 "block_size": str(cfg.block_size),
-                "cache_dtype": "auto",
+                "cache_dtype": settings.kv_cache_dtype,
                 "enable_prefix_caching": str(cfg.enable_prefix_caching),
-                "gpu_memory_utilization": "0.9",
+                "gpu_memory_utilization": str(settings.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION),
                 "num_cpu_blocks": "0",
                 "num_gpu_blocks": str(cfg.num_gpu_blocks),
                 "prefix_caching_hash_algo": "builtin",
@@ -155,8 +161,9 @@ class SimServer:
             r.add_get(path, self.server_info)
         for path in ("/model_info", "/get_model_info"):
             r.add_get(path, self.model_info)
-        r.add_get("/admin/config", self.get_admin)
-        r.add_post("/admin/config", self.post_admin)
+        if self.settings.admin_api:
+            r.add_get("/admin/config", self.get_admin)
+            r.add_post("/admin/config", self.post_admin)
         return app
 
     # --- plain endpoints -----------------------------------------------------------------

@@ -35,7 +35,7 @@ EXPECTED_METRICS = {
 
 @pytest.fixture
 def sim() -> Iterator[Proc]:
-    s = start_sim("h100-nvl", None, 20.0, "--model", MODEL)
+    s = start_sim("h100-nvl", None, 20.0, "--model", MODEL, "--enable-admin-api")
     yield s
     s.stop()
 

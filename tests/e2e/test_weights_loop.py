@@ -67,7 +67,8 @@ async def setup(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             for profile in PROFILES:
                 port = free_port()
                 procs.append(await start_process(
-                    [exe, "sim", "--profile", profile, "--port", str(port), "--time-scale", str(TIME_SCALE)],
+                    [exe, "sim", "--profile", profile, "--port", str(port), "--time-scale", str(TIME_SCALE),
+                     "--enable-admin-api"],
                     log_path=tmp_path / f"sim-{profile}.log"))
                 sims[profile] = f"http://127.0.0.1:{port}"
             for proc, url in zip(procs, sims.values(), strict=True):

@@ -22,12 +22,12 @@ import kmock
 from kmock._internal import apps, rendering
 from typing_extensions import override
 
-from . import errors, patching
+from . import applying, errors, patching
 from .faults import WRITE_METHODS, Fault, WriteLog, WriteRecord
 from .schema import CrdVersion, crd_versions, load_crd_documents
 from .selection import parse_field_selector, parse_label_selector
 from .discovery import DiscoveryMixin, bundled_resources
-from .store import Event, Kind, Store
+from .store import Event, Kind, Store, now_iso
 from .tables import to_table
 from .watching import WatchMixin
 from .wire import Target, body, header, logged_body, object_body, parse_target
@@ -35,6 +35,7 @@ from .wire import Target, body, header, logged_body, object_body, parse_target
 REPO_CRDS = Path(__file__).resolve().parents[2] / "crds"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 _CRD_RESOURCE = "apiextensions.k8s.io/v1/customresourcedefinitions"
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 
@@ -309,7 +310,8 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
                     raise errors.method_not_allowed("create")
                 if kind.namespaced and not self._namespace_ready(t.namespace):
                     raise errors.not_found("namespaces", "", str(t.namespace))
-                return 201, store.create(kind, t.namespace, object_body(request), dry_run=dry_run)
+                return 201, store.create(kind, t.namespace, object_body(request), dry_run=dry_run,
+                                         manager=_field_manager(request))
             if method == "DELETE":
                 items = self._list(request, kind, t.namespace)["items"]
                 for item in items:
@@ -320,9 +322,9 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
             raise errors.method_not_allowed(method.lower())
         current = store.get(kind, t.namespace, t.name)
         content_type = header(request, "Content-Type").split(";")[0].strip().lower()
+        if method == "PATCH" and content_type == APPLY_PATCH:
+            return self._server_side_apply(request, kind, t, current, dry_run=dry_run)
         if current is None:
-            if method == "PATCH" and content_type == "application/apply-patch+yaml":
-                return 201, store.create(kind, t.namespace, object_body(request), dry_run=dry_run)
             raise errors.not_found(kind.plural, kind.group, t.name)
         if method == "GET":
             if as_table:
@@ -343,12 +345,45 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
                     "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
                     "message": "Invalid value: 0x0: must be specified for an update"}])
             return 200, store.update(kind, current, body, subresource=t.subresource,
-                                     expected_rv=rv, dry_run=dry_run)
+                                     expected_rv=rv, dry_run=dry_run, manager=_field_manager(request))
         if method == "PATCH":
             new, rv = self._apply_patch(request, kind, current, content_type)
             return 200, store.update(kind, current, new, subresource=t.subresource,
-                                     expected_rv=rv, dry_run=dry_run)
+                                     expected_rv=rv, dry_run=dry_run, manager=_field_manager(request))
         raise errors.method_not_allowed(method.lower())
+
+    def _server_side_apply(self, request: rendering.Request, kind: Kind, t: Target,
+                           current: dict[str, Any] | None, *, dry_run: bool) -> tuple[int, Any]:
+        """PATCH with `application/apply-patch+yaml`: create or merge, tracking field ownership."""
+        manager = request.params.get("fieldManager")
+        if not manager:
+            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [{
+                "reason": "FieldValueRequired", "field": "fieldManager",
+                "message": "Required value: is required for apply patch"}])
+        applied = object_body(request)
+        meta = applied.get("metadata") or {}
+        if not applied.get("apiVersion") or not applied.get("kind") or meta.get("name") not in (None, t.name):
+            raise errors.bad_request("apply patches need apiVersion, kind and the name on the URL")
+        if applied["kind"] != kind.kind:
+            raise errors.bad_request(f"the applied kind {applied['kind']!r} is not {kind.kind!r}")
+        if meta.get("managedFields"):
+            raise errors.bad_request("metadata.managedFields must be nil in an apply patch")
+        rv = meta.get("resourceVersion")
+        if current is None:
+            if t.subresource or rv:
+                raise errors.not_found(kind.plural, kind.group, str(t.name))
+            if kind.namespaced and not self._namespace_ready(t.namespace):
+                raise errors.not_found("namespaces", "", str(t.namespace))
+            body = {**applied, "metadata": {**meta, "name": t.name}}
+            return 201, self._store.create(kind, t.namespace, body, dry_run=dry_run, manager=manager,
+                                           applied=True)
+        merged = applying.apply(current, applied, manager=manager,
+                                force=request.params.get("force") in {"true", "1"},
+                                subresource=t.subresource, has_status=kind.has_status,
+                                now=now_iso())
+        managed = merged["metadata"]["managedFields"]
+        return 200, self._store.update(kind, current, merged, subresource=t.subresource, expected_rv=rv,
+                                       dry_run=dry_run, managed_fields=managed)
 
     def _apply_patch(self, request: rendering.Request, kind: Kind, current: dict[str, Any],
                      content_type: str) -> tuple[dict[str, Any], str | None]:
@@ -360,7 +395,7 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         if not isinstance(patch, dict):
             raise errors.bad_request("the patch body must be a JSON object")
         rv = (patch.get("metadata") or {}).get("resourceVersion")
-        if content_type in {"application/merge-patch+json", "application/apply-patch+yaml"}:
+        if content_type == "application/merge-patch+json":
             return patching.merge_patch(current, patch), rv
         if content_type == "application/strategic-merge-patch+json":
             if kind.crd is not None:
@@ -390,6 +425,12 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
                  for o in self._store.scan(kind.group, kind.plural, namespace) if match(o)]
         return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List",
                 "metadata": {"resourceVersion": str(self._store.rv)}, "items": items}
+
+def _field_manager(request: rendering.Request) -> str:
+    """`?fieldManager=`, else the User-Agent's program name, as the apiserver derives it."""
+    agent = header(request, "User-Agent").split("/", 1)[0].strip()
+    return request.params.get("fieldManager") or agent or "unknown"
+
 
 def crd_paths_or_default(paths: Iterable[Path | str] | None) -> tuple[Path, ...]:
     return (REPO_CRDS,) if paths is None else tuple(Path(p) for p in paths)

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from . import errors
+from . import applying, errors
 from .builtin import check_builtin
 from .names import label_causes, name_problem
 from .schema import CrdVersion, prune_and_default, validate
@@ -117,7 +117,9 @@ class Store:
         return obj
 
     def create(self, kind: Kind, namespace: str | None, body: dict[str, Any], *,
-               dry_run: bool = False) -> dict[str, Any]:
+               dry_run: bool = False, manager: str = "unknown",
+               applied: bool = False) -> dict[str, Any]:
+        """Store a new object; `manager` owns its fields (as Apply when `applied`, else Update)."""
         meta = dict(body.get("metadata") or {})
         name = meta.get("name")
         if not name and meta.get("generateName"):
@@ -144,6 +146,15 @@ class Store:
             meta.pop("namespace", None)
         obj["metadata"] = meta
         obj = self._admit(self.shaped(obj, kind), kind)
+        if applied:
+            obj["metadata"].pop("managedFields", None)
+            obj = applying.apply(None, obj, manager=manager, force=True, subresource=None,
+                                 has_status=kind.has_status, now=now_iso())
+        else:
+            obj["metadata"]["managedFields"] = applying.track_update(
+                None, obj, manager=manager, subresource=None, has_status=kind.has_status, now=now_iso())
+        if not obj["metadata"]["managedFields"]:
+            del obj["metadata"]["managedFields"]
         if dry_run:
             obj["metadata"]["resourceVersion"] = str(self.rv)
             return obj
@@ -157,8 +168,13 @@ class Store:
 
     def update(self, kind: Kind, current: dict[str, Any], new: dict[str, Any], *,
                subresource: str | None, expected_rv: str | None,
-               dry_run: bool = False) -> dict[str, Any]:
-        """Store `new` as the next state of `current`, keeping what the caller may not change."""
+               dry_run: bool = False, manager: str = "unknown",
+               managed_fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Store `new` as the next state of `current`, keeping what the caller may not change.
+
+        `manager` takes ownership of the fields this write changed, unless `managed_fields`
+        (computed by a server-side apply) says who owns what.
+        """
         cur_meta = current["metadata"]
         if expected_rv not in (None, "") and str(expected_rv) != cur_meta["resourceVersion"]:
             raise errors.conflict(kind.plural, kind.group, cur_meta["name"])
@@ -199,6 +215,12 @@ class Store:
         new = self._admit(self.shaped(new, kind), kind)
         for field in ("apiVersion", "kind"):
             new[field] = current.get(field, new.get(field))
+        if managed_fields is None:
+            managed_fields = applying.track_update(current, new, manager=manager, subresource=subresource,
+                                                   has_status=kind.has_status, now=now_iso())
+        new["metadata"]["managedFields"] = managed_fields
+        if not managed_fields:
+            del new["metadata"]["managedFields"]
         if new == current:
             return copy.deepcopy(current)  # a no-op write: no new resourceVersion, no event
         if _content(new, kind) != _content(current, kind):

@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from heteropool.handlers import OperatorContext, build_registry, make_memo
+from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
 from heteropool.kube import KINDS, KubeClient, connect, load_credentials
 
 REPO = Path(__file__).resolve().parents[3]
@@ -49,7 +49,7 @@ class Cluster:
         loop that would include the emulator's connection handlers.
         """
         credentials = load_credentials(self.kubeconfig)
-        context = OperatorContext(kube=connect(credentials))
+        context = OperatorContext(kube=connect(credentials, field_manager=FIELD_MANAGER))
         stop, ready = threading.Event(), threading.Event()
         operator = kopf.operator(
             registry=build_registry(),
@@ -90,7 +90,10 @@ class Cluster:
 
     async def children(self, pool: str) -> dict[tuple[str, str], dict[str, Any]]:
         found = {}
-        for kind in ("Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding"):
+        for kind in (
+            "Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding",
+            "PodDisruptionBudget", "NetworkPolicy", "HorizontalPodAutoscaler",
+        ):  # fmt: skip
             for obj in await self.kube.list(KINDS[kind], self.namespace, label_selector=f"heteropool.dev/pool={pool}"):
                 found[(kind, obj["metadata"]["name"])] = obj
         return found
@@ -112,7 +115,7 @@ class Cluster:
 async def cluster(kube_emulator_factory: Any) -> AsyncIterator[Cluster]:
     if REAL_CLUSTER:
         namespace = f"hp-e2e-{uuid.uuid4().hex[:8]}"
-        kube = connect(load_credentials(REAL_CLUSTER))
+        kube = connect(load_credentials(REAL_CLUSTER), field_manager="e2e-test")
         await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         emulator, kubeconfig = None, REAL_CLUSTER
     else:
@@ -120,7 +123,7 @@ async def cluster(kube_emulator_factory: Any) -> AsyncIterator[Cluster]:
             crd_paths=[REPO / "crds", HERE / "network-attachment-definition-crd.yaml"]
         )
         namespace, kubeconfig = "inference", str(emulator.kubeconfig_path)
-        kube = connect(load_credentials(kubeconfig))
+        kube = connect(load_credentials(kubeconfig), field_manager="e2e-test")
     cluster = Cluster(kubeconfig=kubeconfig, namespace=namespace, kube=kube, emulator=emulator)
     try:
         yield cluster

@@ -57,7 +57,8 @@ def test_every_child_is_in_the_pool_namespace_labelled_and_uniquely_named(sample
     assert len(keys) == len(set(keys))
     assert sorted(k for k, _ in keys) == sorted(
         ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment"]
-        + ["Service", "Deployment"] * 3
+        + ["ServiceAccount", "NetworkPolicy"]
+        + ["Service", "Deployment", "PodDisruptionBudget"] * 3
     )
     for obj in objects:
         assert obj["metadata"]["namespace"] == "inference"
@@ -97,7 +98,7 @@ def test_vllm_service_selects_exactly_its_group(sample: Sample) -> None:
 def test_roce_parts_appear_only_when_asked_for(sample: Sample) -> None:
     plain = expected_vllm_deployment(pool := _pool(sample("nvidia-only.yaml")), pool.spec.vendors[0])
     assert "k8s.v1.cni.cncf.io/networks" not in plain["spec"]["template"]["metadata"]["annotations"]
-    assert "securityContext" not in _container(plain)
+    assert "add" not in _container(plain)["securityContext"]["capabilities"]
     assert not [n for n in _env(plain) if n.startswith("NCCL_")]
     assert not [r for r in _container(plain)["resources"]["limits"] if r.startswith("rdma/")]
 
@@ -270,3 +271,19 @@ def test_rendered_entry_points_are_accepted_by_our_own_commands(sample: Sample) 
         assert replica["command"] == ["heteropool", "sim"]
         parsed = build_parser("sim").parse_args(["sim", *replica["args"]])
         assert parsed.profile == group.accelerator and parsed.port == 8000
+
+
+def test_simulator_replicas_get_every_engine_flag_and_honour_it(sample: Sample) -> None:
+    """Published flags reach `heteropool sim` as they reach vLLM, and the simulator accepts them."""
+    from heteropool.cli import build_parser
+
+    manifest = sample("sim-pool.yaml")
+    manifest["spec"]["vendors"][2]["vllm"] = {
+        "blockSize": 128, "maxNumSeqs": 256, "maxModelLen": 9216, "maxNumBatchedTokens": 16384,
+        "gpuMemoryUtilization": 0.75, "dtype": "bfloat16", "kvCacheDtype": "fp8",
+    }
+    pool = _pool(manifest)
+    args = _container(expected_vllm_deployment(pool, pool.spec.vendors[2]))["args"]
+    parsed = build_parser("sim").parse_args(["sim", *args])
+    assert (parsed.max_num_seqs, parsed.max_model_len, parsed.max_num_batched_tokens, parsed.gpu_memory_utilization,
+            parsed.dtype, parsed.kv_cache_dtype) == (256, 9216, 16384, 0.75, "bfloat16", "fp8")

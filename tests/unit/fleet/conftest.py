@@ -15,11 +15,13 @@ class FakeRoundRobin:
     def __init__(self) -> None:
         self.i = 0
         self.seen: list[tuple[EndpointView, ...]] = []
+        self.requests: list[RouteRequest] = []
         self.routed: list[tuple[str, str]] = []
         self.finished: list[tuple[str, str, bool]] = []
 
     def pick(self, request: RouteRequest, endpoints: Sequence[EndpointView]) -> str:
         self.seen.append(tuple(endpoints))
+        self.requests.append(request)
         self.i += 1
         return endpoints[self.i % len(endpoints)].id
 

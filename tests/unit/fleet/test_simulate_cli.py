@@ -6,8 +6,12 @@ import pytest
 
 from heteropool.cli import main
 from heteropool.fleet import cli
-from heteropool.fleet.experiment import CSV_COLUMNS, build_items, plan_pool, run_policies
+from heteropool.fleet.experiment import CSV_COLUMNS, build_items, plan_pool, run_policies, run_policy
+from heteropool.fleet.workloads import LoadStage
 from heteropool.manifests import load_pools
+from heteropool.sim.profiles import build_profile
+
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 
 TINY_POOL = """\
 apiVersion: heteropool.dev/v1alpha1
@@ -20,8 +24,8 @@ spec:
     - {name: slow, vendor: intel-gaudi, replicas: 1, vllm: {blockSize: 128}}
 """
 
-# A short run: 2 stages of 3 simulated seconds on 2 replicas, random prompts.
-SHORT = ["--workload", "random", "--qps", "1,3", "--stage-seconds", "3", "--jobs", "1"]
+# A short run: a 2 s warm-up, then 2 stages of 3 simulated seconds on 2 replicas, random prompts.
+SHORT = ["--workload", "random", "--qps", "1,3", "--stage-seconds", "3", "--warmup", "2:2", "--jobs", "1"]
 
 
 @pytest.fixture
@@ -44,6 +48,7 @@ def test_simulate_writes_csv_table_and_plots(pool_file: Path, tmp_path: Path, ca
     assert {p.name for p in out.iterdir()} == {"results.csv", "results.md", "throughput.png", "ttft.png"}
     captured = capsys.readouterr()
     assert "tiny: 1x fast (h100-nvl), 1x slow (gaudi3)" in captured.out
+    assert "warm-up 2 QPS x 2 s (not reported), 3 s stages, inference-perf protocol" in captured.out
     assert "## heteropool" in captured.out and "At 3 QPS:" in captured.out
     assert "simulating [" in captured.err and "4/4 stages" in captured.err
 
@@ -69,12 +74,27 @@ def test_forked_jobs_give_the_same_results_as_one_process(pool_file: Path) -> No
     assert forked == serial
 
 
-def test_replicas_follow_the_manifest_groups() -> None:
+def test_replicas_follow_the_manifest_groups_and_their_published_flags() -> None:
     plan = plan_pool(load_pools(cli._EMBEDDED_POOL)[0])
-    assert len(plan.replicas) == 20
-    gaudi = [r for r in plan.replicas if plan.groups[r.id] == "intel-gaudi"]
-    assert len(gaudi) == 8 and {(r.profile.name, r.block_size, r.max_num_seqs) for r in gaudi} == {("gaudi3", 128, 256)}
+    assert plan.replicas == plan_pool(load_pools((SAMPLES / "granite-3vendor.yaml").read_text())[0]).replicas
+    by_group = {g: [r for r in plan.replicas if plan.groups[r.id] == g] for g in ("nvidia", "amd", "intel-gaudi")}
+    gaudi = by_group["intel-gaudi"]
+    assert len(gaudi) == 8 and {(r.profile.name, r.block_size, r.max_num_seqs, r.max_num_batched_tokens, r.max_model_len)
+                                for r in gaudi} == {("gaudi3", 128, 256, 16384, 9216)}
+    assert gaudi[0].profile == build_profile("gaudi3", dtype="bfloat16", gpu_memory_utilization=0.75)
+    assert {(r.max_num_batched_tokens, r.max_model_len) for r in by_group["nvidia"] + by_group["amd"]} == {(2048, None)}
+    assert by_group["nvidia"][0].profile == build_profile("h100-nvl", gpu_memory_utilization=0.85)
     assert {r.capacity_tokens_per_s for r in plan.replicas} == {3600.0, 2100.0, 630.0}
+
+
+def test_the_warm_up_runs_first_and_is_not_reported(pool_file: Path) -> None:
+    plan = plan_pool(load_pools(pool_file.read_text())[0])
+    warm = LoadStage(4.0, 3.0)
+    items = build_items("shared-prefix", [2.0], 2.0, seed=3, warmup=warm)
+    assert len(items) == 2 and len(items[0]) == 12
+    (stage,) = run_policy(plan, "llm-d", [2.0], items, seed=3, warmup=warm)
+    (cold,) = run_policy(plan, "llm-d", [2.0], items[1:], seed=3)
+    assert stage.requests == cold.requests == 4 and stage.cached_fraction > cold.cached_fraction
 
 
 @pytest.mark.parametrize(
@@ -84,8 +104,12 @@ def test_replicas_follow_the_manifest_groups() -> None:
         (["--qps", "5,x,25"], "got 'x'"),
         (["--qps", "5,-1"], "positive number, got '-1'"),
         (["--stage-seconds", "0"], "must be > 0"),
+        (["--warmup", "30"], "expected QPS:SECONDS"),
+        (["--warmup", "30:-5"], "both > 0"),
+        (["--protocol", "on-the-clock"], "invalid choice"),
     ],
-    ids=["unknown-policy", "qps-not-a-number", "qps-negative", "zero-stage"],
+    ids=["unknown-policy", "qps-not-a-number", "qps-negative", "zero-stage", "warmup-no-seconds", "warmup-negative",
+         "unknown-protocol"],
 )
 def test_bad_options_exit_2_naming_the_option(
     pool_file: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]

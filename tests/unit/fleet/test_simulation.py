@@ -16,7 +16,7 @@ def _fleet(router: FakeRoundRobin, n: int = 3, **kw: object) -> FleetSimulation:
 
 
 def _stages(qps: float = 8.0, duration: float = 5.0, seed: int = 0) -> list[tuple[float, Sequence[WorkItem]]]:
-    wl = SharedPrefixWorkload(groups=4, prompts_per_group=3, system_prompt_len=800, question_len=100,
+    wl = SharedPrefixWorkload(groups=5, prompts_per_group=3, system_prompt_len=800, question_len=100,
                               output_len=40, seed=seed)
     stages = [LoadStage(qps, duration)]
     return [(s.qps, items) for s, items in zip(stages, build_stage_items(wl, stages, seed), strict=True)]
@@ -103,3 +103,37 @@ def test_a_controller_in_the_loop_can_change_weights_at_scrapes() -> None:
     assert weights[0] == 0.0 and weights[-1] is not None and weights[-1] > 1.0
     assert all(v.capacity_tokens_per_s == 1000.0 for views in router.seen for v in views if v.id == "p0")
     assert sim.vendors == {"p0": "nvidia", "p1": "nvidia", "p2": "nvidia"}
+
+
+def test_routers_see_the_gateways_prompt_estimate_and_counters() -> None:
+    router = FakeRoundRobin()
+    _fleet(router, n=1).run(_stages(qps=100))
+    assert all(r.prompt_tokens == len(r.prompt) // 4 for r in router.requests)  # the live estimate
+    # queued prompt tokens: the estimates of requests routed but not yet answered, per endpoint
+    estimates = {r.prompt_tokens for r in router.requests}
+    queued = {v.queued_prompt_tokens for views in router.seen for v in views}
+    assert queued & estimates and all(q >= 0 for q in queued)
+
+
+def test_the_gateways_in_flight_cap_turns_excess_requests_into_failures() -> None:
+    (stage,) = _fleet(FakeRoundRobin(), n=1, max_in_flight_per_endpoint=2).run(_stages(qps=20))
+    errors = [r.error for r in stage.requests]
+    assert "saturated" in errors and errors.count(None) >= 2
+
+
+def _overload() -> list[tuple[float, Sequence[WorkItem]]]:
+    wl = SharedPrefixWorkload(groups=50, prompts_per_group=2, system_prompt_len=3000, question_len=500,
+                              output_len=200, seed=0)
+    stages = [LoadStage(20, 5.0), LoadStage(20, 5.0)]
+    return [(s.qps, items) for s, items in zip(stages, build_stage_items(wl, stages, 0), strict=True)]
+
+
+def test_stages_on_the_clock_carry_backlog_over() -> None:
+    drained = _fleet(FakeRoundRobin(), n=1).run(_overload())
+    on_clock = _fleet(FakeRoundRobin(), n=1).run(_overload(), durations=[5.0, 5.0])
+    assert drained[1].start_s >= drained[0].end_s  # inference-perf: the next stage waits
+    assert on_clock[1].start_s == pytest.approx(5.0) and on_clock[1].start_s < on_clock[0].end_s  # backlog carries over
+    ttft = [summarize(r, {}).ttft_mean_s for r in (drained[1], on_clock[1])]
+    assert ttft[1] > 1.5 * ttft[0]
+    with pytest.raises(ValueError, match="durations"):
+        _fleet(FakeRoundRobin()).run(_overload(), durations=[5.0])

@@ -36,8 +36,19 @@ def test_ladder_and_poisson_rate() -> None:
     stages = qps_ladder(5, 85, 10, 25.0)
     assert [s.qps for s in stages] == [5, 15, 25, 35, 45, 55, 65, 75, 85]
     (items,) = build_stage_items(RandomWorkload(input_len=8, output_len=4), [LoadStage(100, 50.0)], seed=0)
-    assert 4500 < len(items) < 5500
-    assert all(0 <= i.offset_s < 50.0 for i in items)
+    assert len(items) == 5000  # inference-perf sends exactly rate x duration requests
+    per_second = [sum(1 for i in items if s <= i.offset_s < s + 1) for s in range(int(items[-1].offset_s) + 1)]
+    assert 80 < sum(per_second[:50]) / 50 < 120 and min(per_second) < max(per_second)  # Poisson counts
+
+
+def test_every_stage_walks_the_shuffled_prompt_list_from_its_start() -> None:
+    wl = SharedPrefixWorkload(groups=4, prompts_per_group=3, system_prompt_len=20, question_len=5)
+    first, second = build_stage_items(wl, [LoadStage(10, 2.0), LoadStage(8, 2.0)], seed=0)
+    prompts = [i.prompt for i in first]
+    assert len(set(prompts[:12])) == 12 and prompts[12:] == prompts[:8]  # all 12, then wrap around
+    assert [i.prompt for i in second] == prompts[:16]  # the next stage starts over
+    groups = [i.segments[0] for i in first[:12]]
+    assert groups != sorted(groups, key=groups.index)  # shuffled, not group after group
 
 
 def test_random_prompts_do_not_repeat() -> None:

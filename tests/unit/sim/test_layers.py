@@ -11,9 +11,13 @@ ROOT = Path(heteropool.__file__).parent
 PURE = [
     "sim/tokenizer.py", "sim/blocks.py", "sim/kvcache.py", "sim/engine.py", "sim/profiles.py",
     "sim/admin.py", "sim/openai_api.py", "fleet/workloads.py", "fleet/simulation.py", "fleet/report.py",
+    "gateway/endpoints.py",  # the gateway's load accounting, which the fleet simulation drives
 ]
+# The gateway's I/O modules; its pure routing core and load accounting may be used.
 FORBIDDEN = ("aiohttp", "httpx", "kopf", "kubernetes", "asyncio", "heteropool.sim.server", "heteropool.cli",
-             "heteropool.gateway")
+             "heteropool.gateway.server", "heteropool.gateway.proxy", "heteropool.gateway.kube",
+             "heteropool.gateway.scraper", "heteropool.gateway.sources", "heteropool.gateway.cli",
+             "heteropool.gateway.metrics")
 
 
 def _imports(path: Path) -> set[str]:

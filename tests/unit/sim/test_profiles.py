@@ -35,3 +35,22 @@ def test_capacity_priors_rank_vendors_as_calibrated() -> None:
     decode = {n: build_profile(n).decode_tokens_per_s(context_tokens=7700) for n in ("h100-nvl", "mi325x", "gaudi3")}
     assert decode["h100-nvl"] > decode["mi325x"] > decode["gaudi3"] > 0
     assert build_profile("h100-nvl").prefill_tokens_per_s(7200) > build_profile("mi325x").prefill_tokens_per_s(7200)
+
+
+def test_kv_capacity_follows_the_dtype_and_memory_flags() -> None:
+    bf16 = build_profile("h100-nvl")
+    assert build_profile("h100-nvl", kv_cache_dtype="fp8").kv_capacity_tokens == pytest.approx(
+        2 * bf16.kv_capacity_tokens, rel=0.01
+    )  # granite-4.1-8b: 160 KiB per token in BF16, 80 KiB in FP8
+    assert build_profile("h100-nvl", gpu_memory_utilization=0.85).kv_capacity_tokens < bf16.kv_capacity_tokens
+    assert build_profile("gaudi3", dtype="bfloat16") == build_profile("gaudi3")  # auto is the checkpoint's BF16
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "flag"),
+    [({"dtype": "int4"}, "--dtype"), ({"kv_cache_dtype": "fp4"}, "--kv-cache-dtype"),
+     ({"gpu_memory_utilization": 1.5}, "--gpu-memory-utilization")],
+)
+def test_bad_flags_name_the_flag(kwargs: dict[str, object], flag: str) -> None:
+    with pytest.raises(ProfileError, match=flag):
+        build_profile("h100-nvl", **kwargs)  # type: ignore[arg-type]
