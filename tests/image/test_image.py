@@ -5,7 +5,7 @@ isolation, host network) from buildah's STORAGE_DRIVER store (default vfs, as sc
 
 Each entry point the pods use starts from the image on 127.0.0.1 and does its job once: the
 operator reconciles a pool against the API emulator, a simulator replica serves a completion,
-the Endpoint Picker answers its gRPC health check.
+the Endpoint Picker answers its gRPC health check (liveness, and readiness once it sees a replica).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from processes import free_port, wait_http
 
 from heteropool.kube import KINDS, KubeClient, connect, load_credentials
@@ -144,7 +146,7 @@ async def test_operator_reconciles_a_pool_against_the_api_emulator(
     expected = {(obj["kind"], obj["metadata"]["name"]) for obj in expected_objects(pool)}
     liveness_port, metrics_port = free_port(), free_port()
     log = tmp_path / "operator.log"
-    kube = connect(load_credentials(str(server.kubeconfig_path)))
+    kube = connect(load_credentials(str(server.kubeconfig_path)), field_manager="image-test")
     try:
         with container.start(
             "heteropool", "operator", "--standalone", "-n", NAMESPACE, "--kubeconfig", "/smoke/kubeconfig",
@@ -152,7 +154,7 @@ async def test_operator_reconciles_a_pool_against_the_api_emulator(
             log=log, volumes={shared_dir: "/smoke"},
         ) as operator:  # fmt: skip
             try:
-                wait_http(f"http://127.0.0.1:{liveness_port}/healthz", timeout_s=60)
+                wait_http(f"http://127.0.0.1:{liveness_port}/healthz", timeout_s=60, process=operator)
                 wait_http(f"http://127.0.0.1:{metrics_port}/metrics", timeout_s=5)
                 body = yaml.safe_load(manifest)
                 await kube.create({**body, "metadata": {**body["metadata"], "namespace": NAMESPACE}})
@@ -167,19 +169,26 @@ async def test_operator_reconciles_a_pool_against_the_api_emulator(
     assert {c["type"] for c in status["conditions"]} >= {"Ready", "Progressing"}
 
 
-def test_simulator_replica_serves_a_completion(container: Container, tmp_path: Path) -> None:
+@contextmanager
+def running_sim(container: Container, tmp_path: Path) -> Iterator[str]:
+    """A `heteropool sim` replica from the image on 127.0.0.1; yields its base URL."""
     port = free_port()
     log = tmp_path / "sim.log"
     with container.start(
         "heteropool", "sim", "--profile", "h100-nvl", "--host", "127.0.0.1", "--port", str(port), "--time-scale", "50",
         log=log,
-    ):  # fmt: skip
+    ) as sim:  # fmt: skip
         try:
-            wait_http(f"http://127.0.0.1:{port}/health", timeout_s=60)
+            wait_http(f"http://127.0.0.1:{port}/health", timeout_s=60, process=sim)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- sim output ---\n{log_tail(log)}") from None
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_simulator_replica_serves_a_completion(container: Container, tmp_path: Path) -> None:
+    with running_sim(container, tmp_path) as url:
         response = httpx.post(
-            f"http://127.0.0.1:{port}/v1/completions",
+            f"{url}/v1/completions",
             json={"model": "ibm-granite/granite-4.1-8b", "prompt": "Hello", "max_tokens": 8},
             timeout=30,
         )
@@ -189,13 +198,44 @@ def test_simulator_replica_serves_a_completion(container: Container, tmp_path: P
     assert body["choices"][0]["text"]
 
 
-def test_epp_answers_its_grpc_health_check(container: Container) -> None:
-    # HOOK (Endpoint Picker): `heteropool epp` is not in this image yet. Once it is, this test must
-    # start it on 127.0.0.1 and call grpc.health.v1.Health/Check until it answers SERVING.
-    commands = container.run("heteropool", "--help").stdout
-    if " epp " not in commands:
-        pytest.skip("hook: the image has no `heteropool epp` yet (Endpoint Picker not on main)")
-    pytest.fail("`heteropool epp` is in the image: write its health check here (tests/image/test_image.py)")
+def test_epp_answers_its_grpc_health_check(container: Container, shared_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "epp.log"
+    with running_sim(container, tmp_path) as sim_url:
+        endpoints = shared_dir / "endpoints.yaml"
+        endpoints.write_text(yaml.safe_dump([{"url": sim_url, "vendor": "nvidia", "capacity": 3600.0}]))
+        endpoints.chmod(0o644)
+        with container.start(
+            "heteropool", "epp", "--host", "127.0.0.1", "--port", str(port), "--endpoints", "/smoke/endpoints.yaml",
+            "--log-format", "text", log=log, volumes={shared_dir: "/smoke"},
+        ) as epp:  # fmt: skip
+            try:
+                statuses = _wait_for_grpc_health(f"127.0.0.1:{port}", epp)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n--- epp output ---\n{log_tail(log)}") from None
+    assert statuses == dict.fromkeys(("liveness", "readiness"), "SERVING")
+
+
+def _wait_for_grpc_health(target: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> dict[str, str]:
+    """grpc.health.v1 statuses of liveness and readiness, once both are SERVING (or the deadline)."""
+    deadline = time.monotonic() + timeout_s
+    statuses: dict[str, str] = {}
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"the EPP exited with status {process.returncode}")
+            for service in ("liveness", "readiness"):
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+                    statuses[service] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                except grpc.RpcError as exc:
+                    statuses[service] = f"error: {exc.code().name}"
+            if set(statuses.values()) == {"SERVING"}:
+                return statuses
+            if time.monotonic() > deadline:
+                raise AssertionError(f"gRPC health of {target} after {timeout_s:g} s: {statuses}")
+            time.sleep(0.1)
 
 
 async def _wait_for_children(kube: KubeClient, expected: set[tuple[str, str]], timeout_s: float = 60.0) -> None:
