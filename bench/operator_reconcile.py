@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import os
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from kube.server import start_server_process  # noqa: E402
 
-from heteropool.kube import KINDS, KubeClient, connect, load_credentials  # noqa: E402
+from heteropool.kube import KINDS, KubeClient, connect, login  # noqa: E402
 from heteropool.localpool import free_port  # noqa: E402
 
 NAMESPACE = "bench"
@@ -93,7 +94,8 @@ async def main(pools: int, output: Path | None) -> None:
         group.pop("roce", None)
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server_process(Path(tmp) / "kubeconfig")
-        kube = connect(load_credentials(str(server.kubeconfig_path)), field_manager="bench")
+        os.environ["KUBECONFIG"] = str(server.kubeconfig_path)  # where kopf's kubeconfig login looks
+        kube = connect(login, field_manager="bench")
         metrics_port = free_port()
         operator = _start_operator(server.kubeconfig_path, metrics_port)
         try:

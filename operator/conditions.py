@@ -15,7 +15,17 @@ from typing import Any
 from heteropool.render import child_name
 from heteropool.semantics import Pool
 
-__all__ = ["DeploymentState", "deployment_state", "ChildProblem", "summarise", "upsert_condition", "status_changed"]
+__all__ = [
+    "CONDITION_TYPES",
+    "DeploymentState",
+    "deployment_state",
+    "ChildProblem",
+    "summarise",
+    "upsert_condition",
+    "invalid_spec_conditions",
+    "sort_conditions",
+    "status_changed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,29 @@ def upsert_condition(
     return [dict(c) for c in conditions if c.get("type") != type_] + [updated]
 
 
+CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "MetricsStale")
+"""Every condition a pool carries, in the order status lists them. Ready, Progressing and Degraded
+are always present once the operator has seen the pool; MetricsStale once the weight loop ran."""
+
+
+def sort_conditions(conditions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    order = {name: i for i, name in enumerate(CONDITION_TYPES)}
+    return sorted((dict(c) for c in conditions), key=lambda c: order.get(c["type"], len(order)))
+
+
+def invalid_spec_conditions(
+    conditions: Sequence[Mapping[str, Any]], message: str, *, generation: int, now: str
+) -> list[dict[str, Any]]:
+    """An invalid spec: Ready=False and Degraded=True, both with reason InvalidSpec (what runs is kept)."""
+    updated = upsert_condition(conditions, "Ready", "False", "InvalidSpec", message, generation=generation, now=now)
+    if not any(c.get("type") == "Progressing" for c in updated):
+        updated = upsert_condition(
+            updated, "Progressing", "False", "InvalidSpec", "nothing rendered from an invalid spec", generation=generation, now=now
+        )
+    updated = upsert_condition(updated, "Degraded", "True", "InvalidSpec", message, generation=generation, now=now)
+    return sort_conditions(updated)
+
+
 def summarise(
     pool: Pool,
     *,
@@ -90,8 +123,10 @@ def summarise(
     now: str,
     problem: ChildProblem | None = None,
     weights: Mapping[str, float] | None = None,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report."""
+    """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report,
+    `notes` say what an unfinished rollout still waits for (Progressing)."""
     vendors, total_ready, total_desired = [], 0, 0
     lagging, stalled = [], []
     previous_vendors = {v.get("name"): v for v in previous.get("vendors") or []}
@@ -137,25 +172,23 @@ def summarise(
         ready = ("False", "ReplicasNotReady", replicas_text)
     conditions = upsert_condition(conditions, "Ready", *ready, generation=generation, now=now)
 
-    if lagging:
-        progressing = ("True", "RollingOut", "waiting for " + ", ".join(lagging))
+    if lagging or notes:
+        waiting = ["waiting for " + ", ".join(lagging)] if lagging else []
+        progressing = ("True", "RollingOut", "; ".join([*waiting, *notes]))
     else:
         progressing = ("False", "Reconciled", "every child matches the spec")
     conditions = upsert_condition(conditions, "Progressing", *progressing, generation=generation, now=now)
 
-    previous_degraded = next((c for c in conditions if c.get("type") == "Degraded"), {})
-    metrics_stale = previous_degraded.get("reason") == "MetricsStale" and previous_degraded.get("status") == "True"
+    # Stale metrics are not a degradation of a serving pool: the weight loop reports them in their
+    # own MetricsStale condition (see CONDITION_TYPES), which this summary keeps as it is.
     if problem is not None:
         degraded = ("True", problem.reason, problem.message)
     elif stalled:
         degraded = ("True", "RolloutStalled", "rollout exceeded its progress deadline: " + ", ".join(stalled))
-    elif metrics_stale and any(v.get("stale") for v in vendors):  # the weight loop's verdict stands
-        degraded = ("True", "MetricsStale", str(previous_degraded.get("message", "")))
     else:
         degraded = ("False", "AsExpected", "no problem found")
     conditions = upsert_condition(conditions, "Degraded", *degraded, generation=generation, now=now)
-    order = {"Ready": 0, "Progressing": 1, "Degraded": 2}
-    conditions.sort(key=lambda c: order.get(c["type"], 3))
+    conditions = sort_conditions(conditions)
 
     status: dict[str, Any] = {
         "observedGeneration": generation,

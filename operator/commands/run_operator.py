@@ -93,15 +93,19 @@ def run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
     from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
-    from heteropool.kube import connect, load_credentials
+    from heteropool.kube import connect, login
 
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
     in_cluster = args.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
-    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")
-    credentials = load_credentials(kubeconfig, in_cluster=in_cluster)
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # where kopf's kubeconfig login looks
+
+    def credentials() -> kopf.ConnectionInfo:
+        return login(in_cluster=in_cluster)
+
     context = OperatorContext(kube=connect(credentials, field_manager=FIELD_MANAGER), settings=render_settings(args))
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.bind, registry=context.metrics.registry)

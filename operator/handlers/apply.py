@@ -13,7 +13,7 @@ uid) are reported as conflicts and never touched.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,9 +103,15 @@ def _missing_kind(exc: KubeApiError) -> bool:
 
 
 async def apply_children(
-    kube: KubeClient, owner: Owner, objects: Sequence[Mapping[str, Any]], *, keep: frozenset[tuple[str, str]] = frozenset()
+    kube: KubeClient,
+    owner: Owner,
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    keep: frozenset[tuple[str, str]] = frozenset(),
+    retain: Callable[[Mapping[str, Any]], bool] = lambda _: False,
 ) -> ApplyResult:
-    """Apply `objects` as the children of `owner`, then delete owned children neither applied nor in `keep`.
+    """Apply `objects` as the children of `owner`, then delete owned children neither applied, in
+    `keep` (kind, name) nor `retain`ed.
 
     API errors do not stop the pass: each object's error lands in `rejected` or `transient`.
     """
@@ -117,11 +123,17 @@ async def apply_children(
     ):
         await asyncio.gather(*(apply_child(kube, owner, desired, result) for desired in wave))
     wanted = keep | {(o["kind"], o["metadata"]["name"]) for o in objects}
-    await prune_children(kube, owner, wanted, result)
+    await _prune(kube, owner, wanted, retain, result)
     return result
 
 
-async def prune_children(kube: KubeClient, owner: Owner, wanted: frozenset[tuple[str, str]] | set[tuple[str, str]], result: ApplyResult) -> None:
+async def _prune(
+    kube: KubeClient,
+    owner: Owner,
+    wanted: frozenset[tuple[str, str]],
+    retain: Callable[[Mapping[str, Any]], bool],
+    result: ApplyResult,
+) -> None:
     for kind_name in PRUNABLE_KINDS:
         kind = KINDS[kind_name]
         try:
@@ -133,7 +145,7 @@ async def prune_children(kube: KubeClient, owner: Owner, wanted: frozenset[tuple
             continue
         for live in live_children:
             meta = live["metadata"]
-            if (kind_name, meta["name"]) in wanted or not _owned_by(live, owner):
+            if (kind_name, meta["name"]) in wanted or not _owned_by(live, owner) or retain(live):
                 continue
             try:
                 await kube.delete(kind, owner.namespace, meta["name"], uid=meta.get("uid"))

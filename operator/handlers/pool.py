@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
-from heteropool.conditions import ChildProblem, deployment_state, summarise, upsert_condition
+from heteropool.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
 from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector, ref
 from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
+from heteropool.handlers.rollout import plan_rollout, with_template_hash
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.kube import KINDS, KubeClient
 from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
@@ -54,6 +55,7 @@ class OperatorContext:
     monotonic: Callable[[], float] = time.monotonic
     locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     rejections: dict[tuple[str, str], Rejections] = field(default_factory=dict)
+    retiring: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)  # pool -> group -> since
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self.locks.setdefault((namespace, name), asyncio.Lock())
@@ -94,24 +96,34 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         pool = parse_pool(body.get("spec"), name=meta["name"], namespace=meta["namespace"], uid=meta.get("uid"))
     except SpecError as exc:
         # Keep everything that is running; only say what is wrong.
-        conditions = upsert_condition(
-            previous.get("conditions") or [], "Degraded", "True", "InvalidSpec", str(exc), generation=generation, now=now
-        )
+        conditions = invalid_spec_conditions(previous.get("conditions") or [], str(exc), generation=generation, now=now)
+        ctx.metrics.observe_conditions(meta["namespace"], meta["name"], conditions)
         return Outcome(status={"observedGeneration": generation, "conditions": conditions}, spec_error=exc)
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
     missing = await missing_references(ctx.kube, pool)
     routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
-    objects = expected_objects(pool, routing, ctx.settings)  # autoscaled groups come without replicas
-    book = ctx.rejections.setdefault((pool.namespace, pool.name), Rejections())
+    # Autoscaled groups come without replicas; Deployments carry their pod template's hash.
+    objects = [with_template_hash(o) for o in expected_objects(pool, routing, ctx.settings)]
+    key = (pool.namespace, pool.name)
+    book = ctx.rejections.setdefault(key, Rejections())
     now_s = ctx.monotonic()
     waiting = book.waiting(now_s, generation)  # refused before and not due again yet
-    held = [o for o in objects if needs_any(o, missing) or ref(o) in waiting]  # left as they are
+    selector = children_selector(pool.name)
+    plan = plan_rollout(
+        objects, await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector),
+        ctx.retiring.setdefault(key, {}), now_s,
+    )  # fmt: skip
+    held = [  # left as they are in this pass
+        o for o in objects
+        if needs_any(o, missing) or ref(o) in waiting or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
+    ]  # fmt: skip
     applied = await apply_children(
         ctx.kube,
         owner,
         [o for o in objects if o not in held],
         keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held),
+        retain=plan.retains,
     )
     for what, exc in applied.rejected.items():
         book.record(what, exc, now_s, generation)
@@ -119,7 +131,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     if applied.transient:
         raise applied.transient[0]
     rejected = list(book.by_ref.values())
-    deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=children_selector(pool.name))
+    deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector)
     states = {d["metadata"]["name"]: deployment_state(d) for d in deployments}
     problem = None
     if missing:
@@ -132,8 +144,16 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts))
     weights = {name: v.weight for name, v in routing.vendors.items()}  # as published to the gateway
     status = summarise(
-        pool, generation=generation, deployments=states, previous=previous, now=now, problem=problem, weights=weights
+        pool,
+        generation=generation,
+        deployments=states,
+        previous=previous,
+        now=now,
+        problem=problem,
+        weights=weights,
+        notes=plan.notes,
     )
+    ctx.metrics.observe_status(pool.namespace, pool.name, status)
     rechecks = [RECHECK_S] if missing else []
     retry_in = book.next_retry_in(now_s)
     if retry_in is not None:

@@ -2,7 +2,7 @@
 
 Handlers are registered on a fresh `kopf.OperatorRegistry` (never kopf's global one), so tests
 and the CLI each build their own operator. The process-wide state arrives in kopf's memo as
-`memo.hp` (an OperatorContext) plus `memo.credentials`.
+`memo.hp` (an OperatorContext) plus `memo.login` (the credential source).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from heteropool.handlers.errors import retry_delay_s
 from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
 from heteropool.handlers.weights import WeightLoops
-from heteropool.kube import KINDS, Credentials, KubeApiError
+from heteropool.kube import KINDS, CredentialSource, KubeApiError
 from heteropool.render import MANAGED_BY
 
 __all__ = ["FINALIZER", "build_registry", "make_memo"]
@@ -35,8 +35,9 @@ _CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/poo
 logger = logging.getLogger(__name__)
 
 
-def make_memo(context: OperatorContext, credentials: Credentials) -> kopf.Memo:
-    return kopf.Memo(hp=context, credentials=credentials)
+def make_memo(context: OperatorContext, login: CredentialSource) -> kopf.Memo:
+    """`login` is called by kopf whenever it (re-)authenticates, e.g. after a 401 on a watch."""
+    return kopf.Memo(hp=context, login=login)
 
 
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -68,18 +69,10 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.hp.kube.aclose()
 
 
-def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
-    creds: Credentials = memo.credentials
-    return kopf.ConnectionInfo(
-        server=creds.server,
-        scheme="Bearer" if creds.token else None,
-        token=creds.token,
-        ca_path=creds.ca_file,
-        certificate_path=creds.cert_file,
-        private_key_path=creds.key_file,
-        insecure=not creds.verify,
-        default_namespace=creds.namespace,
-    )
+async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's login: the same credential source as our client, read again on every call."""
+    info: kopf.ConnectionInfo = await asyncio.to_thread(memo.login)
+    return info
 
 
 async def reconcile_pool(

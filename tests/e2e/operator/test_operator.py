@@ -38,23 +38,6 @@ async def _versions(cluster: Any) -> dict[tuple[str, str], str]:
     return {key: obj["metadata"]["resourceVersion"] for key, obj in (await cluster.children(POOL)).items()}
 
 
-async def _mark_available(cluster: Any, name: str) -> None:
-    """Play the deployment controller: every replica of `name` is up to date and ready."""
-    from heteropool.kube import KINDS
-
-    deployment = await cluster.get("Deployment", name)
-    replicas = deployment["spec"]["replicas"]
-    status = {
-        "observedGeneration": deployment["metadata"].get("generation", 1),
-        "replicas": replicas,
-        "updatedReplicas": replicas,
-        "readyReplicas": replicas,
-        "availableReplicas": replicas,
-        "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
-    }
-    await cluster.kube.patch(KINDS["Deployment"], cluster.namespace, name, {"status": status}, subresource="status")
-
-
 async def test_created_pool_gets_every_child_owned_and_labelled(cluster: Any, pool_manifest: Manifest) -> None:
     await cluster.start_operator()
     started = time.monotonic()
@@ -82,7 +65,7 @@ async def test_status_reports_replicas_and_becomes_ready_when_deployments_are_av
     ready = await cluster.wait(lambda: cluster.condition(POOL, "Ready"), what="a Ready condition")
     assert ready["status"] == "False" and ready["reason"] == "ReplicasNotReady"
     for name in DEPLOYMENTS:
-        await _mark_available(cluster, name)
+        await cluster.mark_available(name)
 
     async def is_ready() -> Any:
         condition = await cluster.condition(POOL, "Ready")
@@ -128,6 +111,8 @@ async def test_removing_a_vendor_removes_its_children_and_keeps_the_rest(cluster
     manifest = pool_manifest()
     await cluster.create(manifest)
     await cluster.wait(lambda: _all_children(cluster), what="all children")
+    for name in DEPLOYMENTS:
+        await cluster.mark_available(name)  # the groups that stay serve, so the removed one may go
     kept = await cluster.get("Deployment", f"{POOL}-vllm-nvidia")
     await cluster.patch_pool(POOL, {"spec": {"vendors": manifest["spec"]["vendors"][:2]}})
     gone = f"{POOL}-vllm-intel-gaudi"
@@ -153,6 +138,8 @@ async def test_invalid_spec_sets_degraded_and_touches_nothing(cluster: Any, pool
 
     condition = await cluster.wait(degraded, what="Degraded=InvalidSpec")
     assert condition["status"] == "True" and "spec.weights.static[google-tpu]" in condition["message"]
+    ready = await cluster.condition(POOL, "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     after = await cluster.children(POOL)
     assert {k: v["metadata"]["resourceVersion"] for k, v in after.items()} == {
         k: v["metadata"]["resourceVersion"] for k, v in before.items()
@@ -218,7 +205,7 @@ async def test_injected_conflicts_and_server_errors_are_retried_until_consistent
     await cluster.create(pool_manifest())
     await cluster.wait(lambda: _all_children(cluster), timeout=30, what="all children despite faults")
     for name in DEPLOYMENTS:
-        await _mark_available(cluster, name)
+        await cluster.mark_available(name)
 
     async def is_ready() -> Any:
         condition = await cluster.condition(POOL, "Ready")
