@@ -10,7 +10,6 @@ the Endpoint Picker answers its gRPC health check (liveness, and readiness once 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -19,7 +18,7 @@ import subprocess
 import time
 import tomllib
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +29,9 @@ import httpx
 import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from processes import free_port, wait_http
+from processes import BIN, free_port, wait_http
 
-from heteropool.kube import KINDS, KubeClient, connect, load_credentials
-from heteropool.manifests import load_pools
-from heteropool.render import expected_objects
+from heteropool.kube import KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
@@ -135,37 +132,37 @@ def test_version(container: Container) -> None:
     assert (done.returncode, done.stdout) == (0, f"heteropool {VERSION}\n"), done.stderr
 
 
-async def test_operator_reconciles_a_pool_against_the_api_emulator(
+def test_operator_reconciles_a_pool_against_the_api_emulator(
     container: Container, kube_server_process: Any, shared_dir: Path, tmp_path: Path
 ) -> None:
     server = kube_server_process()
     shutil.copy(server.kubeconfig_path, shared_dir / "kubeconfig")
     (shared_dir / "kubeconfig").chmod(0o644)
-    manifest = (REPO / "samples" / "sim-pool.yaml").read_text()
-    pool = load_pools(manifest, default_namespace=NAMESPACE)[0]
-    expected = {(obj["kind"], obj["metadata"]["name"]) for obj in expected_objects(pool)}
+    sample = REPO / "samples" / "sim-pool.yaml"
+    rendered = subprocess.run([str(BIN), "render", "-n", NAMESPACE, str(sample)], capture_output=True, text=True, check=True)
+    expected = {(obj["kind"], obj["metadata"]["name"]) for obj in yaml.safe_load_all(rendered.stdout) if obj}
+    pool = yaml.safe_load(sample.read_text())
+    pool["metadata"]["namespace"] = NAMESPACE
     liveness_port, metrics_port = free_port(), free_port()
     log = tmp_path / "operator.log"
-    kube = connect(load_credentials(str(server.kubeconfig_path)), field_manager="image-test")
-    try:
-        with container.start(
-            "heteropool", "operator", "--standalone", "-n", NAMESPACE, "--kubeconfig", "/smoke/kubeconfig",
-            "--bind", "127.0.0.1", "--liveness-port", str(liveness_port), "--metrics-port", str(metrics_port),
-            log=log, volumes={shared_dir: "/smoke"},
-        ) as operator:  # fmt: skip
-            try:
-                wait_http(f"http://127.0.0.1:{liveness_port}/healthz", timeout_s=60, process=operator)
-                wait_http(f"http://127.0.0.1:{metrics_port}/metrics", timeout_s=5)
-                body = yaml.safe_load(manifest)
-                await kube.create({**body, "metadata": {**body["metadata"], "namespace": NAMESPACE}})
-                await _wait_for_children(kube, expected)
-                status = await _wait_for_status(kube, pool.name)
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}\n--- operator output ---\n{log_tail(log)}") from None
-            assert operator.poll() is None, log_tail(log)
-    finally:
-        await kube.aclose()
-    assert status["observedGeneration"] == 1
+    with container.start(
+        "heteropool", "operator", "--standalone", "-n", NAMESPACE, "--kubeconfig", "/smoke/kubeconfig",
+        "--bind", "127.0.0.1", "--liveness-port", str(liveness_port), "--metrics-port", str(metrics_port),
+        log=log, volumes={shared_dir: "/smoke"},
+    ) as operator, httpx.Client(base_url=server.url, timeout=10) as api:  # fmt: skip
+        try:
+            wait_http(f"http://127.0.0.1:{liveness_port}/healthz", timeout_s=60, process=operator)
+            wait_http(f"http://127.0.0.1:{metrics_port}/metrics", timeout_s=5)
+            api.post(KINDS["HeteroInferencePool"].path(NAMESPACE), json=pool).raise_for_status()
+            until(lambda: {(k, n) for k, n in expected if api.get(KINDS[k].path(NAMESPACE, n)).status_code == 404},
+                  lambda missing: not missing, "the pool's children (missing shown)")  # fmt: skip
+            status = until(
+                lambda: api.get(KINDS["HeteroInferencePool"].path(NAMESPACE, pool["metadata"]["name"])).json().get("status", {}),
+                lambda s: s.get("observedGeneration") == 1 and s.get("conditions"), "the pool's status",
+            )  # fmt: skip
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- operator output ---\n{log_tail(log)}") from None
+        assert operator.poll() is None, log_tail(log)
     assert {c["type"] for c in status["conditions"]} >= {"Ready", "Progressing"}
 
 
@@ -238,28 +235,13 @@ def _wait_for_grpc_health(target: str, process: subprocess.Popen[bytes], timeout
             time.sleep(0.1)
 
 
-async def _wait_for_children(kube: KubeClient, expected: set[tuple[str, str]], timeout_s: float = 60.0) -> None:
-    async def missing() -> set[tuple[str, str]]:
-        return {(kind, name) for kind, name in expected if await kube.get(KINDS[kind], NAMESPACE, name) is None}
-
-    await _until(missing, lambda left: not left, timeout_s, "the pool's children")
-
-
-async def _wait_for_status(kube: KubeClient, pool: str, timeout_s: float = 30.0) -> dict[str, Any]:
-    async def status() -> dict[str, Any]:
-        body = await kube.get(KINDS["HeteroInferencePool"], NAMESPACE, pool) or {}
-        return body.get("status") or {}
-
-    return await _until(status, lambda s: s.get("observedGeneration") == 1 and s.get("conditions"), timeout_s, "pool status")
-
-
-async def _until(probe: Callable[[], Awaitable[Any]], done: Callable[[Any], Any], timeout_s: float, what: str) -> Any:
+def until(probe: Callable[[], Any], done: Callable[[Any], Any], what: str, timeout_s: float = 60.0) -> Any:
     """Re-probe until `done(result)`, at most `timeout_s` seconds; the last result is in the error."""
     deadline = time.monotonic() + timeout_s
     while True:
-        result = await probe()
+        result = probe()
         if done(result):
             return result
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}; last: {result!r}")
-        await asyncio.sleep(0.1)
+        time.sleep(0.1)
