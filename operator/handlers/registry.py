@@ -8,6 +8,7 @@ and the CLI each build their own operator. The process-wide state arrives in kop
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -49,6 +50,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.error_backoffs = [0.5, 1, 2, 5, 10]
     settings.watching.server_timeout = 300
     context: OperatorContext = memo.hp
+    await _check_keda(context)
 
     async def resync(namespace: str, name: str) -> float | None:
         return await _resync_pool(context, namespace, name)
@@ -56,6 +58,23 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.resync = ResyncQueue(resync)
     memo.resync_task = asyncio.create_task(memo.resync.run(), name="heteropool-resync")
     memo.weights = WeightLoops(context.kube, context.metrics)
+
+
+async def _check_keda(context: OperatorContext) -> None:
+    """ScaledObjects only where KEDA is installed; otherwise autoscaled groups get HPAs (and a warning)."""
+    if not context.settings.keda_prometheus_url:
+        return
+    try:
+        installed = await context.kube.serves("keda.sh/v1alpha1")
+    except KubeApiError as exc:
+        logger.warning("cannot tell whether KEDA is installed (%s); assuming it is", exc)
+        return
+    if not installed:
+        logger.warning(
+            "--keda-prometheus-url is set but KEDA (keda.sh/v1alpha1) is not installed: "
+            "autoscaled vendor groups get HorizontalPodAutoscalers"
+        )
+        context.settings = dataclasses.replace(context.settings, keda_prometheus_url=None)
 
 
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
