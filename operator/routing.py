@@ -103,6 +103,8 @@ def load_endpoint_entries(text: str, source: str = "endpoints") -> list[Endpoint
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RoutingConfigError(f"{source}: not valid YAML or JSON: {exc}") from None
+    if data is None:
+        return []  # an empty file: no endpoints yet
     if isinstance(data, Mapping) and "endpoints" in data:
         data = data["endpoints"]
     if not isinstance(data, list):

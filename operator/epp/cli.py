@@ -128,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
         runner(serve(settings, started=started))
     except (ConfigError, RoutingConfigError, OSError) as exc:
         return _fail(str(exc))
-    except RuntimeError as exc:  # grpc: "Failed to bind to address ..."
-        return _fail(f"cannot listen on {args.host}:{args.port} (in use?): {exc}")
+    except RuntimeError:  # grpc: "Failed to bind to address ..."
+        return _fail(f"--port: {args.host}:{args.port} is already in use")
     except KeyboardInterrupt:
         return 0
     return 0

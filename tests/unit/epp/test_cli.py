@@ -63,4 +63,4 @@ def test_a_busy_port_is_a_clear_error_not_a_traceback(endpoints: Path, capsys: p
         port = taken.getsockname()[1]
         assert cli.run(_args("--port", str(port), "--endpoints", str(endpoints))) == 2
     err = capsys.readouterr().err
-    assert f"cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+    assert f"--port: 127.0.0.1:{port} is already in use" in err and "Traceback" not in err
