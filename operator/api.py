@@ -444,16 +444,58 @@ class RoutingSpec(_Spec):
     )
 
 
+class EnvoySpec(_Spec):
+    """The Envoy proxy that carries every request (the data plane clients connect to)."""
+
+    image: str | None = Field(
+        None, min_length=1, max_length=512, description="Envoy image. Default: the pinned official image (docs/install.md)."
+    )
+    resources: ResourceRequirements | None = Field(
+        None, description="Envoy container resources. Default: gateway.resources, else 500m CPU / 256Mi."
+    )
+    request_body_mode: Literal["Buffered", "FullDuplexStreamed"] = Field(
+        "Buffered",
+        description="How Envoy hands the request body to the picker: Buffered (default) or FullDuplexStreamed.",
+    )
+    pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the Envoy pods.")
+
+
+class PickerSpec(_Spec):
+    """The Endpoint Picker (`heteropool epp`) Envoy asks for every request's replica."""
+
+    replicas: int = Field(1, ge=0, le=8, description="Picker replicas. Default: 1.")
+    image: str | None = Field(
+        None, min_length=1, max_length=512, description="Picker image. Default: gateway.image, else the heteropool image."
+    )
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    failure_mode: Literal["FailOpen", "FailClose"] = Field(
+        "FailClose",
+        description="When the picker cannot be reached: FailClose (default) answers an error, FailOpen lets Envoy "
+        "pick a replica itself (least-request).",
+    )
+    pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the picker pods.")
+
+
 class GatewaySpec(_Spec):
-    replicas: int = Field(2, ge=0, le=64, description="Gateway replicas. Default: 2.")
-    image: str | None = Field(None, min_length=1, max_length=512, description="Gateway image. Default: the heteropool image.")
+    """The data plane: Envoy (`replicas`, `service`, `envoy`) asking the picker (`picker`, `routing`)."""
+
+    replicas: int = Field(2, ge=0, le=64, description="Envoy replicas. Default: 2.")
+    image: str | None = Field(
+        None, min_length=1, max_length=512,
+        description="The heteropool image the picker runs (kept for pools written before the picker had its own "
+        "field; picker.image wins). Default: the heteropool image.",
+    )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None)
     service: GatewayServiceSpec = Field(default_factory=GatewayServiceSpec)
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
-    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
-    api_key_secret_ref: SecretKeyRef | None = Field(
-        None, description="Secret key holding a bearer token clients must send; no check when unset."
+    resources: ResourceRequirements = Field(
+        default_factory=ResourceRequirements, description="Envoy container resources (envoy.resources wins)."
     )
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        None, description="Secret key holding a bearer token clients must send (checked by the picker); none when unset."
+    )
+    envoy: EnvoySpec = Field(default_factory=EnvoySpec)
+    picker: PickerSpec = Field(default_factory=PickerSpec)
 
 
 class PeerPods(_Spec):
@@ -569,8 +611,10 @@ class VendorStatus(_Status):
 
 
 class GatewayStatus(_Status):
-    desired_replicas: int = Field(0, ge=0)
-    ready_replicas: int = Field(0, ge=0)
+    desired_replicas: int = Field(0, ge=0, description="Envoy replicas asked for.")
+    ready_replicas: int = Field(0, ge=0, description="Envoy replicas ready.")
+    picker_desired_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas asked for.")
+    picker_ready_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas ready.")
     service: str | None = Field(None, description="Service name clients connect to.")
 
 

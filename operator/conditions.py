@@ -155,15 +155,22 @@ def summarise(
             entry["weight"] = weights[group.group_name]
         vendors.append(entry)
 
-    gateway_state = deployments.get(child_name(pool.name, "gateway"))
-    gateway_desired = pool.spec.gateway.replicas
-    gateway_ready = min(gateway_state.ready, gateway_desired) if gateway_state else 0
-    gateway_ok = gateway_ready >= min(1, gateway_desired)
-    if gateway_state is None or not gateway_state.current or gateway_ready < gateway_desired:
-        lagging.append(f"gateway {gateway_ready}/{gateway_desired}")
+    data_plane: dict[str, tuple[int, int]] = {}  # component -> (ready, desired)
+    for component, desired in (("gateway", pool.spec.gateway.replicas), ("epp", pool.spec.gateway.picker.replicas)):
+        state = deployments.get(child_name(pool.name, component))
+        ready = min(state.ready, desired) if state else 0
+        data_plane[component] = (ready, desired)
+        if state is None or not state.current or ready < desired:
+            lagging.append(f"{'picker' if component == 'epp' else component} {ready}/{desired}")
+    gateway_ready, gateway_desired = data_plane["gateway"]
+    picker_ready, picker_desired = data_plane["epp"]
+    gateway_ok = gateway_ready >= min(1, gateway_desired) and picker_ready >= min(1, picker_desired)
 
     conditions: list[dict[str, Any]] = list(previous.get("conditions") or [])
-    replicas_text = f"{total_ready}/{total_desired} vLLM replicas and {gateway_ready}/{gateway_desired} gateway replicas ready"
+    replicas_text = (
+        f"{total_ready}/{total_desired} vLLM replicas, {gateway_ready}/{gateway_desired} Envoy and "
+        f"{picker_ready}/{picker_desired} picker replicas ready"
+    )
     if total_desired == 0:
         ready = ("False", "ScaledToZero", "no vendor group has replicas")
     elif total_ready == total_desired and gateway_ok:
@@ -197,6 +204,8 @@ def summarise(
         "gateway": {
             "desiredReplicas": gateway_desired,
             "readyReplicas": gateway_ready,
+            "pickerDesiredReplicas": picker_desired,
+            "pickerReadyReplicas": picker_ready,
             "service": child_name(pool.name, "gateway"),
         },
         "replicas": f"{total_ready}/{total_desired}",

@@ -52,6 +52,8 @@ class DataPlaneConfig:
     listen_host: str = "0.0.0.0"  # noqa: S104 - the data plane serves the pool's clients
     listen_port: int = 8080
     admin_port: int = 19000
+    # A listener that exposes only Envoy's /ready and /stats/prometheus (the admin stays on localhost).
+    stats_port: int | None = None
     epp_tls: bool = False
     request_body_mode: Literal["BUFFERED", "FULL_DUPLEX_STREAMED"] = "BUFFERED"
     response_headers: bool = True
@@ -243,9 +245,39 @@ def _epp_cluster(c: DataPlaneConfig) -> dict[str, Any]:
     return cluster
 
 
+def _stats_listener(c: DataPlaneConfig, port: int) -> dict[str, Any]:
+    routes = [
+        {"match": {"path": path}, "route": {"cluster": "envoy-admin"}} for path in ("/ready", "/stats/prometheus")
+    ]
+    return {
+        "name": "stats",
+        "address": {"socket_address": {"address": c.listen_host, "port_value": port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": _HCM,
+                "stat_prefix": "stats",
+                "route_config": {"virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": routes}]},
+                "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
+            },
+        }]}],
+    }
+
+
+def _admin_cluster(c: DataPlaneConfig) -> dict[str, Any]:
+    return {
+        "name": "envoy-admin",
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": "envoy-admin", "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": c.admin_port}}}}
+        ]}]},
+    }
+
+
 def envoy_bootstrap(c: DataPlaneConfig) -> dict[str, Any]:
     """The whole Envoy bootstrap for one pool's data plane."""
-    return {
+    doc = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": c.admin_port}}},
         "overload_manager": {
             "resource_monitors": [{
@@ -278,3 +310,7 @@ def envoy_bootstrap(c: DataPlaneConfig) -> dict[str, Any]:
             "clusters": [_pool_cluster(c), _epp_cluster(c)],
         },
     }
+    if c.stats_port is not None:
+        doc["static_resources"]["listeners"].append(_stats_listener(c, c.stats_port))  # type: ignore[index]
+        doc["static_resources"]["clusters"].append(_admin_cluster(c))  # type: ignore[index]
+    return doc

@@ -121,6 +121,17 @@ class GatewayMetrics:
             )
         return em
 
+    def forget(self, urls: list[str]) -> None:
+        """Drop every per-endpoint series of endpoints that left the pool (pods churn; series must not pile up)."""
+        gone = set(urls)
+        for key in [k for k in self._endpoints if k[0] in gone]:
+            del self._endpoints[key]
+            for metric in (self.routed, self.prompt_tokens, self.completion_tokens, self.ejections):
+                try:
+                    metric.remove(*key)
+                except KeyError:
+                    pass
+
     def outcome(self, policy: str, outcome: str) -> Any:
         """The requests_total child for (policy, outcome), cached."""
         key = (policy, outcome)

@@ -88,6 +88,7 @@ class Gateway:
         added, removed = self.pool.apply(entries)
         if removed:
             self.router.on_endpoints_removed(removed)
+            self.metrics.forget(removed)
         if added or removed:
             log.info("endpoints: +%d -%d, now %d", len(added), len(removed), len(self.pool.urls()))
 

@@ -102,6 +102,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     except SpecError as exc:
         # Keep everything that is running; only say what is wrong.
         conditions = invalid_spec_conditions(previous.get("conditions") or [], str(exc), generation=generation, now=now)
+        ctx.metrics.observe_conditions(meta["namespace"], meta["name"], conditions)
         return Outcome(status={"observedGeneration": generation, "conditions": conditions}, spec_error=exc)
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
@@ -157,6 +158,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         weights=weights,
         notes=plan.notes,
     )
+    ctx.metrics.observe_status(pool.namespace, pool.name, status)
     rechecks = [RECHECK_S] if missing else []
     retry_in = book.next_retry_in(now_s)
     if retry_in is not None:

@@ -222,6 +222,7 @@ class WeightLoops:
         conditions = _staleness_conditions(status, update, int(body["metadata"].get("generation", 1)), now)
         if conditions is not None:
             patch["conditions"] = conditions
+            self._metrics.observe_conditions(pool.namespace, pool.name, conditions)
         await self._kube.patch(
             KINDS["HeteroInferencePool"], pool.namespace, pool.name, {"status": patch}, subresource="status"
         )

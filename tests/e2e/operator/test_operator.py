@@ -12,18 +12,20 @@ pytestmark = pytest.mark.slow
 
 
 POOL = "granite"
-DEPLOYMENTS = {f"{POOL}-vllm-nvidia", f"{POOL}-vllm-amd", f"{POOL}-vllm-intel-gaudi", f"{POOL}-gateway"}
+VLLM = {f"{POOL}-vllm-nvidia", f"{POOL}-vllm-amd", f"{POOL}-vllm-intel-gaudi"}
+DATA_PLANE = {f"{POOL}-gateway", f"{POOL}-epp"}  # Envoy, the Endpoint Picker
+DEPLOYMENTS = VLLM | DATA_PLANE
 EXPECTED = {
     ("ConfigMap", f"{POOL}-routing"),
-    ("ServiceAccount", f"{POOL}-gateway"),
-    ("Role", f"{POOL}-gateway"),
-    ("RoleBinding", f"{POOL}-gateway"),
-    ("Service", f"{POOL}-gateway"),
+    ("ConfigMap", f"{POOL}-envoy"),
+    ("ServiceAccount", f"{POOL}-epp"),
+    ("Role", f"{POOL}-epp"),
+    ("RoleBinding", f"{POOL}-epp"),
     *{("Deployment", name) for name in DEPLOYMENTS},
-    *{("Service", name) for name in DEPLOYMENTS - {f"{POOL}-gateway"}},
+    *{("Service", name) for name in DEPLOYMENTS},
     ("ServiceAccount", f"{POOL}-vllm"),
     ("NetworkPolicy", f"{POOL}-vllm"),
-    *{("PodDisruptionBudget", name) for name in DEPLOYMENTS - {f"{POOL}-gateway"}},
+    *{("PodDisruptionBudget", name) for name in VLLM},
 }
 Manifest = Callable[..., dict[str, Any]]
 

@@ -16,9 +16,9 @@ Manifest = Callable[..., dict[str, Any]]
 
 
 async def _children_present(cluster: Any, autoscalers: int = 0) -> bool:
-    # routing ConfigMap, gateway SA/Role/RoleBinding/Service/Deployment, vLLM SA and NetworkPolicy,
-    # and a Service, Deployment and PodDisruptionBudget per vendor group (3)
-    return len(await cluster.children(POOL)) == 17 + autoscalers
+    # routing ConfigMap, picker SA/Role/RoleBinding/Service/Deployment, Envoy ConfigMap/Service/Deployment,
+    # vLLM SA and NetworkPolicy, and a Service, Deployment and PodDisruptionBudget per vendor group (3)
+    return len(await cluster.children(POOL)) == 20 + autoscalers
 
 
 async def _replicas(cluster: Any, name: str) -> int:

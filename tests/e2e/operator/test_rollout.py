@@ -38,7 +38,7 @@ async def test_a_renamed_group_keeps_serving_until_its_successor_is_available(
     await cluster.create(manifest)
 
     async def created() -> bool:
-        return len(await _deployments(cluster)) == 4
+        return len(await _deployments(cluster)) == 5  # 3 vLLM groups, Envoy, the picker
 
     await cluster.wait(created, what="the Deployments")
     await _all_available(cluster)
@@ -66,7 +66,7 @@ async def test_an_operator_upgrade_rolls_gpu_groups_one_at_a_time(cluster: Any, 
     await cluster.create(pool_manifest())
 
     async def created() -> bool:
-        return len(await _deployments(cluster)) == 4
+        return len(await _deployments(cluster)) == 5  # 3 vLLM groups, Envoy, the picker
 
     await cluster.wait(created, what="the Deployments")
     await _all_available(cluster)

@@ -84,7 +84,8 @@ async def test_weights_reach_the_routing_configmap_status_and_metrics(cluster: A
     vendors = await cluster.wait(vendor_status, timeout=20, what="status.vendors[] from the weight loop")
     assert all(v["capacityTokensPerS"] > 0 and v["weight"] > 0 for v in vendors)
     sample = context.metrics.registry.get_sample_value(
-        "heteropool_vendor_weight", {"namespace": cluster.namespace, "pool": "sim", "group": "sim-h100", "vendor": "sim"}
+        "heteropool_operator_vendor_weight_ratio",
+        {"pool_namespace": cluster.namespace, "pool": "sim", "group": "sim-h100", "vendor": "sim"},
     )
     assert sample is not None and sample > 0
 

@@ -10,8 +10,11 @@ import yaml
 
 from heteropool.render import (
     child_name,
+    envoy_bootstrap_for,
+    expected_envoy_configmap,
     expected_gateway_deployment,
-    expected_gateway_role,
+    expected_picker_deployment,
+    expected_picker_role,
     expected_objects,
     expected_routing_configmap,
     expected_vllm_deployment,
@@ -56,7 +59,8 @@ def test_every_child_is_in_the_pool_namespace_labelled_and_uniquely_named(sample
     keys = [(o["kind"], o["metadata"]["name"]) for o in objects]
     assert len(keys) == len(set(keys))
     assert sorted(k for k, _ in keys) == sorted(
-        ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment"]
+        ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment"]  # routing, the picker
+        + ["ConfigMap", "Service", "Deployment"]  # Envoy
         + ["ServiceAccount", "NetworkPolicy"]
         + ["Service", "Deployment", "PodDisruptionBudget"] * 3
     )
@@ -187,9 +191,9 @@ def test_model_options_reach_vllm_args(sample: Sample) -> None:
     assert "--no-enable-prefix-caching" in args and args[-1] == "--enable-chunked-prefill"
 
 
-def test_gateway_has_least_privilege_and_a_locked_down_pod(sample: Sample) -> None:
+def test_data_plane_has_least_privilege_and_locked_down_pods(sample: Sample) -> None:
     pool = _pool(sample("granite-3vendor.yaml"))
-    role = expected_gateway_role(pool)
+    role = expected_picker_role(pool)
     verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
     assert verbs == {"get", "list", "watch"}
     resources = {(rule["apiGroups"][0], rule["resources"][0]) for rule in role["rules"]}
@@ -197,10 +201,32 @@ def test_gateway_has_least_privilege_and_a_locked_down_pod(sample: Sample) -> No
     configmap_rule = next(r for r in role["rules"] if r["resources"] == ["configmaps"])
     assert configmap_rule["resourceNames"] == ["granite-routing"]
 
-    pod = expected_gateway_deployment(pool)["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    security = pod["containers"][0]["securityContext"]
-    assert security["readOnlyRootFilesystem"] is True and security["capabilities"] == {"drop": ["ALL"]}
+    for deployment in (expected_picker_deployment(pool), expected_gateway_deployment(pool)):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        security = pod["containers"][0]["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True and security["capabilities"] == {"drop": ["ALL"]}
+    envoy_pod = expected_gateway_deployment(pool)["spec"]["template"]["spec"]
+    assert envoy_pod["automountServiceAccountToken"] is False  # Envoy never talks to the API server
+
+
+def test_envoy_routes_to_every_group_and_asks_the_picker(sample: Sample) -> None:
+    pool = _pool(sample("granite-3vendor.yaml"))
+    config = envoy_bootstrap_for(pool)
+    assert [host for host, _ in config.endpoints] == [
+        f"granite-vllm-{g}.inference.svc.cluster.local" for g in ("nvidia", "amd", "intel-gaudi")
+    ]
+    assert (config.epp_host, config.epp_port) == ("granite-epp.inference.svc.cluster.local", 9002)
+    assert config.fail_open is False and config.request_body_mode == "BUFFERED"
+    bootstrap = yaml.safe_load(expected_envoy_configmap(pool)["data"]["envoy.yaml"])
+    assert bootstrap["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+    # the Envoy pods roll when the bootstrap changes
+    before = expected_gateway_deployment(pool)["spec"]["template"]["metadata"]["annotations"]
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["gateway"]["picker"] = {"failureMode": "FailOpen"}
+    changed = _pool(manifest)
+    after = expected_gateway_deployment(changed)["spec"]["template"]["metadata"]["annotations"]
+    assert before["heteropool.dev/config-checksum"] != after["heteropool.dev/config-checksum"]
 
 
 def test_routing_configmap_holds_initial_weights_from_capacity_priors(sample: Sample) -> None:
@@ -255,17 +281,17 @@ def test_render_command_prints_multi_document_yaml(capsys: pytest.CaptureFixture
     sample_path = Path(__file__).resolve().parents[3] / "samples" / "granite-3vendor.yaml"
     assert main(["render", str(sample_path)]) == 0
     documents = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [d["kind"] for d in documents].count("Deployment") == 4
+    assert [d["kind"] for d in documents].count("Deployment") == 5
 
 
 def test_rendered_entry_points_are_accepted_by_our_own_commands(sample: Sample) -> None:
-    """The gateway and sim pods run `heteropool ...`: their rendered arguments must parse."""
+    """The picker and sim pods run `heteropool ...`: their rendered arguments must parse."""
     from heteropool.cli import build_parser
 
     pool = _pool(sample("sim-pool.yaml"))
-    gateway = _container(expected_gateway_deployment(pool))
-    parsed = build_parser("gateway").parse_args(gateway["args"])
-    assert (parsed.kube_pool, parsed.kube_configmap, parsed.port) == ("sim", "sim-routing", 8080)
+    picker = _container(expected_picker_deployment(pool))
+    parsed = build_parser("epp").parse_args(picker["args"])
+    assert (parsed.kube_pool, parsed.kube_configmap, parsed.port) == ("sim", "sim-routing", 9002)
     for group in pool.spec.vendors:
         replica = _container(expected_vllm_deployment(pool, group))
         assert replica["command"] == ["heteropool", "sim"]

@@ -26,10 +26,14 @@ MODES = {
     "defaults": (),
     "namespaced": ("--set", "operator.watchNamespaces={team-a,team-b}"),
     "no-crds": ("--set", "crds.enabled=false"),
-    "monitors": ("--set", "monitoring.serviceMonitor.enabled=true", "--set", "monitoring.podMonitor.enabled=true"),
+    "monitors": (
+        "--set", "monitoring.serviceMonitor.enabled=true", "--set", "monitoring.podMonitor.enabled=true",
+        "--set", "monitoring.prometheusRule.enabled=true", "--set", "monitoring.grafanaDashboard.enabled=true",
+    ),
+    "openshift-mirror": ("--set", "openshift=true", "--set", "images.registry=mirror.corp", "--set", "images.overrides.nvidia=n:1"),
     "no-rbac-own-sa": ("--set", "rbac.create=false", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=ops"),
 }
-PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor"}
+PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}  # tests/schemas: test_monitoring.py
 
 
 def by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -192,3 +192,21 @@ async def test_metrics_expose_outcomes_decisions_and_routing(stubs, gateway) -> 
         f'heteropool_gateway_endpoint_in_flight_requests{{endpoint="{url}",vendor="amd"}} 0.0',
     ):
         assert needle in text
+
+
+async def test_per_endpoint_series_leave_with_the_endpoint(stubs, gateway) -> None:
+    a, _ = await stubs("a")
+    b, _ = await stubs("b")
+    h = await gateway([_entry(a), _entry(b)])
+    routed = "heteropool_gateway_routed_requests_total{{endpoint=\"{}\",vendor=\"nvidia\"}}"
+    for i in range(40):  # distinct cold prompts spread over both endpoints
+        body = {**STREAM_BODY, "prompt": f"{i} " * 50}
+        async with h.client.post(f"{h.url}/v1/completions", json=body) as r:
+            await r.read()
+        text = await (await h.client.get(f"{h.url}/metrics")).text()
+        if routed.format(a) in text and routed.format(b) in text:
+            break
+    assert routed.format(a) in text and routed.format(b) in text
+    h.gw.apply_endpoints([_entry(a)])  # b's pod went away
+    text = await (await h.client.get(f"{h.url}/metrics")).text()
+    assert routed.format(a) in text and f'endpoint="{b}"' not in text

@@ -27,6 +27,7 @@ def _states(ready: dict[str, int], gateway_ready: int = 2, current: bool = True)
         for name in NAMES
     }
     states["granite-gateway"] = DeploymentState("granite-gateway", 2, gateway_ready, 2, current, False)
+    states["granite-epp"] = DeploymentState("granite-epp", 1, 1, 1, current, False)
     return states
 
 
