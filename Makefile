@@ -6,7 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-all clean crd
+CHART := charts/heteropool
+CHART_DEST ?= dist
+
+.PHONY: run test test-all clean crd chart
 
 $(STAMP): pyproject.toml setup.py scripts/install_helm.py
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +30,14 @@ crd: $(STAMP)
 	$(BIN)/heteropool crd --write
 	$(BIN)/heteropool crd --reference --write
 	$(BIN)/python scripts/generate_chart.py
+
+# The chart as an OCI-ready package: generated files checked, lint strict, then
+# `helm package` to $(CHART_DEST)/heteropool-<version>.tgz. Publish it with
+# `helm push $(CHART_DEST)/heteropool-<version>.tgz oci://<registry>/<path>`.
+chart: $(STAMP)
+	$(BIN)/python scripts/generate_chart.py --check
+	$(BIN)/helm lint --strict $(CHART)
+	$(BIN)/helm package $(CHART) --destination $(CHART_DEST)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -36,7 +36,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in _COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        # No prefix matching: `--api-key VALUE` must not be taken as `--api-key-file VALUE`.
+        sub = subparsers.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         if name == command:
             importlib.import_module(module_name).add_arguments(sub)
     return parser

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -89,6 +90,13 @@ def render_settings(args: argparse.Namespace) -> RenderSettings:
 
 
 def run(args: argparse.Namespace) -> int:
+    from heteropool.ports import bind_problem
+
+    for flag, port in (("--metrics-port", args.metrics_port), ("--liveness-port", args.liveness_port)):
+        problem = bind_problem(args.bind, port) if port else None
+        if problem is not None:
+            print(f"heteropool operator: {flag}: {problem}", file=sys.stderr)
+            return 2
     import kopf
     from prometheus_client import start_http_server
 

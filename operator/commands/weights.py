@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--static", type=_static, action="append", metavar="GROUP=WEIGHT",
                         help="static mode: fixed relative weight per group (repeat per group)")
     parser.add_argument("--iterations", type=int, default=None, help="stop after this many rounds (default: run until stopped)")
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR (default WARNING)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -16,6 +17,8 @@ from pydantic import ValidationError
 from heteropool.routing import POLICY_NAMES, RoutingConfigError
 
 __all__ = ["add_arguments", "run"]
+
+_API_KEY_ENV = "HETEROPOOL_GATEWAY_API_KEY"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,23 +30,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--parameters", metavar="YAML", help="policy parameter overrides as YAML/JSON, or @FILE"
     )
     parser.add_argument("--seed", type=int, default=0, help="tie-break RNG seed")
-    parser.add_argument("--max-retries", type=int, default=2)
-    parser.add_argument("--connect-timeout-s", type=float, default=3.0)
-    parser.add_argument("--read-timeout-s", type=float, default=600.0)
-    parser.add_argument("--request-timeout-s", type=float, default=None)
-    parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
-    parser.add_argument("--max-in-flight-per-endpoint", type=int, default=1024)
-    parser.add_argument("--eject-s", type=float, default=10.0)
-    parser.add_argument("--probe-interval-s", type=float, default=1.0)
+    parser.add_argument("--max-retries", type=int, default=2, help="other endpoints tried after a connect error or 5xx (default 2)")
+    parser.add_argument("--connect-timeout-s", type=float, default=3.0, help="seconds to connect to an endpoint (default 3)")
+    parser.add_argument("--read-timeout-s", type=float, default=600.0,
+                        help="seconds an endpoint may stay silent mid-response before a 504 (default 600)")
+    parser.add_argument("--request-timeout-s", type=float, default=None,
+                        help="overall seconds per request (default: none, streams may be long)")
+    parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024,
+                        help="largest request body accepted, larger ones get 413 (default 8 MiB)")
+    parser.add_argument("--max-in-flight-per-endpoint", type=int, default=1024,
+                        help="requests in flight per endpoint before the pool answers 429 (default 1024)")
+    parser.add_argument("--eject-s", type=float, default=10.0, help="how long an endpoint is skipped after it fails (default 10)")
+    parser.add_argument("--probe-interval-s", type=float, default=1.0, help="health probe period of ejected endpoints (default 1)")
     parser.add_argument("--scrape-interval-s", type=float, default=0.25, help="vLLM /metrics scrape period (0 = off)")
-    parser.add_argument("--reload-interval-s", type=float, default=0.5)
+    parser.add_argument("--reload-interval-s", type=float, default=0.5, help="how often the endpoint file is checked (default 0.5)")
     parser.add_argument(
-        "--api-key", default=None, help="require 'Authorization: Bearer KEY' (env HETEROPOOL_GATEWAY_API_KEY)"
+        "--api-key-file", metavar="FILE", default=None,
+        help=f"require 'Authorization: Bearer KEY' with KEY read from FILE (or env {_API_KEY_ENV}); "
+        "never on the command line, where `ps` shows it",
     )
     parser.add_argument("--kube-pool", default=None, help="discover endpoints from this pool's EndpointSlices")
     parser.add_argument("--kube-namespace", default=None, help="namespace (default: the pod's own)")
     parser.add_argument("--kube-configmap", default=None, help="routing ConfigMap to watch (routing.yaml)")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+
+
+def _api_key(path: str | None) -> str | None:
+    """The bearer token clients must send: from a file (a mounted Secret) or the environment."""
+    key = Path(path).read_text().strip() if path else os.environ.get(_API_KEY_ENV, "")
+    return key or None
 
 
 def _parameters(raw: str | None) -> dict[str, Any]:
@@ -91,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             probe_interval_s=args.probe_interval_s,
             scrape_interval_s=args.scrape_interval_s,
             reload_interval_s=args.reload_interval_s,
-            api_key=args.api_key or os.environ.get("HETEROPOOL_GATEWAY_API_KEY") or None,
+            api_key=_api_key(args.api_key_file),
             kube_api_url=kube_api_url,
             kube_namespace=namespace,
             kube_pool=args.kube_pool,
@@ -99,6 +114,13 @@ def run(args: argparse.Namespace) -> int:
         )
     except (ValidationError, ValueError, OSError, yaml.YAMLError) as exc:
         print(f"heteropool gateway: {exc}", file=sys.stderr)
+        return 2
+
+    from heteropool.ports import bind_problem
+
+    problem = bind_problem(settings.host, settings.port)
+    if problem is not None:
+        print(f"heteropool gateway: --port: {problem}", file=sys.stderr)
         return 2
 
     def started(host: str, port: int) -> None:
