@@ -134,6 +134,16 @@ class KubeClient:
             item.setdefault("kind", kind.kind)
         return items
 
+    async def serves(self, api_version: str) -> bool:
+        """Whether the API server serves `group/version` (discovery, which every client may read)."""
+        try:
+            await self._request("GET", f"/apis/{api_version}")
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         kind = kind_of(obj)
         self.writes += 1

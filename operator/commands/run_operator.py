@@ -43,7 +43,7 @@ def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
     platform.add_argument(
         "--image", action="append", default=[], type=_image_override, metavar="COMPONENT=IMAGE",
         help="image of a component instead of the built-in default (repeatable); components: "
-        "nvidia, amd, intel-gaudi, heteropool (gateway and sim pods)",
+        "nvidia, amd, intel-gaudi (vLLM), heteropool (picker and sim pods), envoy (data plane)",
     )
     platform.add_argument(
         "--no-fixed-uid", dest="fixed_uid", action="store_false",

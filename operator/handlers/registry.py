@@ -8,6 +8,8 @@ and the CLI each build their own operator. The process-wide state arrives in kop
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +32,8 @@ FINALIZER = "heteropool.dev/finalizer"
 # Every pool is converged at least this often, so what no event announces (a referenced Secret
 # deleted) is noticed too; an unchanged pool costs reads and no-op applies, no stored writes.
 RESYNC_EVERY_S = 120.0
+
+logger = logging.getLogger(__name__)
 _CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
 
 
@@ -48,6 +52,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.networking.error_backoffs = [0.5, 1, 2, 5, 10]
     settings.watching.server_timeout = 300
     context: OperatorContext = memo.hp
+    await _check_keda(context)
 
     async def resync(namespace: str, name: str) -> float | None:
         return await _resync_pool(context, namespace, name)
@@ -55,6 +60,23 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.resync = ResyncQueue(resync)
     memo.resync_task = asyncio.create_task(memo.resync.run(), name="heteropool-resync")
     memo.weights = WeightLoops(context.kube, context.metrics, context.events)
+
+
+async def _check_keda(context: OperatorContext) -> None:
+    """ScaledObjects only where KEDA is installed; otherwise autoscaled groups get HPAs (and a warning)."""
+    if not context.settings.keda_prometheus_url:
+        return
+    try:
+        installed = await context.kube.serves("keda.sh/v1alpha1")
+    except KubeApiError as exc:
+        logger.warning("cannot tell whether KEDA is installed (%s); assuming it is", exc)
+        return
+    if not installed:
+        logger.warning(
+            "--keda-prometheus-url is set but KEDA (keda.sh/v1alpha1) is not installed: "
+            "autoscaled vendor groups get HorizontalPodAutoscalers"
+        )
+        context.settings = dataclasses.replace(context.settings, keda_prometheus_url=None)
 
 
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:

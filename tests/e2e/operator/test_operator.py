@@ -268,3 +268,38 @@ async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(clus
     scaling = await cluster.wait(reported, what="status reporting the autoscaler's 5 replicas")
     assert (scaling["minReplicas"], scaling["maxReplicas"]) == (2, 8)
     assert (await cluster.get("Deployment", name))["spec"]["replicas"] == 5
+
+
+async def _autoscaler_kinds(cluster: Any) -> set[str]:
+    from heteropool.kube import KINDS
+
+    found = set()
+    for kind in ("HorizontalPodAutoscaler", "ScaledObject"):
+        try:
+            if await cluster.kube.list(KINDS[kind], cluster.namespace, label_selector=f"heteropool.dev/pool={POOL}"):
+                found.add(kind)
+        except Exception:  # noqa: BLE001 - the API is not served: nothing of that kind
+            pass
+    return found
+
+
+@pytest.mark.parametrize("keda_installed", [True, False], ids=["keda", "no-keda"])
+async def test_keda_scaled_object_only_where_keda_is_installed(
+    cluster: Any, pool_manifest: Manifest, keda_installed: bool
+) -> None:
+    from pathlib import Path
+
+    from heteropool.settings import RenderSettings
+
+    if keda_installed:
+        cluster.require_emulator().load_crds(Path(__file__).with_name("keda-scaledobject-crd.yaml"))
+    await cluster.start_operator(RenderSettings(keda_prometheus_url="http://prometheus.monitoring:9090"))
+    manifest = pool_manifest()
+    manifest["spec"]["vendors"][0]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 8}
+    await cluster.create(manifest)
+    expected = {"ScaledObject"} if keda_installed else {"HorizontalPodAutoscaler"}
+
+    async def autoscaled() -> bool:
+        return await _autoscaler_kinds(cluster) == expected
+
+    await cluster.wait(autoscaled, what=f"the group's {expected}")

@@ -425,7 +425,7 @@ def test_sim_admin_api_is_off_unless_asked_for(sample: Sample) -> None:
 # --- every new object validates strictly ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", ["1.30", "1.34"])
+@pytest.mark.parametrize("version", ["1.30", "1.34", "1.37"])
 def test_everything_a_fully_configured_pool_renders_validates(sample: Sample, version: str) -> None:
     manifest = _group(
         sample("granite-3vendor.yaml"),
