@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +34,10 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="heteropool",
         description="One LLM inference pool across NVIDIA, AMD and Intel Gaudi on Kubernetes.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"heteropool {importlib.metadata.version('heteropool')}",
+        help="print the installed heteropool version and exit",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in _COMMANDS.items():

@@ -235,10 +235,13 @@ def run(args: argparse.Namespace) -> int:
         (out / "results.md").write_text(report)
         written = ["results.csv", "results.md"]
         if not args.no_plots:
-            from heteropool.fleet.plots import write_plots
+            from heteropool.fleet.plots import PlotsUnavailable, write_plots
 
             title = f"{plan.name}: {plan.describe()} - {args.workload}"
-            written += [p.name for p in write_plots(results, out, title)]
+            try:
+                written += [p.name for p in write_plots(results, out, title)]
+            except PlotsUnavailable as exc:
+                print(f"plots skipped: {exc}; --no-plots silences this", file=sys.stderr)
     except OSError as exc:
         return _fail(f"cannot write results to {str(out)!r}: {exc.strerror or exc}")
     print(f"wrote {', '.join(written)} to {out}/", file=sys.stderr)
