@@ -104,7 +104,13 @@ def test_pod_monitor_labels_series_with_the_group_kedas_queries_select() -> None
     assert 'pool="p"' in query and 'group="sim"' in query
 
 
-def test_pod_monitor_relabels_pool_vendor_and_group(render: Any) -> None:
+def test_pod_monitor_scrapes_vllm_data_plane_and_picker_with_pool_labels(render: Any) -> None:
+    from heteropool.render import DATA_PLANE_COMPONENTS
+
     podmonitor = one(render(*ALL_MONITORING), "PodMonitor")
-    targets = {r["targetLabel"] for r in podmonitor["spec"]["podMetricsEndpoints"][0]["relabelings"]}
-    assert {"pool", "vendor", "group"} <= targets
+    (components,) = podmonitor["spec"]["selector"]["matchExpressions"]
+    assert {"model-server", *DATA_PLANE_COMPONENTS} <= set(components["values"])
+    endpoints = podmonitor["spec"]["podMetricsEndpoints"]
+    assert {e["port"] for e in endpoints} == {"http", "metrics"}  # vLLM/gateway, picker
+    for endpoint in endpoints:
+        assert {"pool", "vendor", "group"} <= {r["targetLabel"] for r in endpoint["relabelings"]}
