@@ -69,6 +69,7 @@ KINDS: Mapping[str, ResourceKind] = {
         ResourceKind("v1", "ServiceAccount", "serviceaccounts"),
         ResourceKind("v1", "Secret", "secrets"),
         ResourceKind("v1", "Pod", "pods"),
+        ResourceKind("v1", "Event", "events"),
         ResourceKind("v1", "Namespace", "namespaces", namespaced=False),
         ResourceKind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
         ResourceKind("rbac.authorization.k8s.io/v1", "Role", "roles"),

@@ -104,8 +104,12 @@ def test_pod_monitor_labels_series_with_the_group_kedas_queries_select() -> None
     assert 'pool="p"' in query and 'group="sim"' in query
 
 
-def test_pod_monitor_relabels_pool_vendor_and_group(render: Any) -> None:
+def test_pod_monitor_scrapes_vllm_data_plane_and_picker_with_pool_labels(render: Any) -> None:
+    from heteropool.render import DATA_PLANE_COMPONENTS
+
     podmonitor = one(render(*ALL_MONITORING), "PodMonitor")
+    (components,) = podmonitor["spec"]["selector"]["matchExpressions"]
+    assert {"model-server", *DATA_PLANE_COMPONENTS} <= set(components["values"])
     endpoints = {e["port"]: e for e in podmonitor["spec"]["podMetricsEndpoints"]}
     assert {p: e["path"] for p, e in endpoints.items()} == {
         "http": "/metrics", "metrics": "/metrics", "stats": "/stats/prometheus"  # vLLM, the picker, Envoy
