@@ -8,9 +8,11 @@ Defaults live in these models, not in the CRD, so stored objects stay exactly as
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -80,6 +82,26 @@ NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=NAMESPACE_PATTERN)]
 DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 """An RFC 3339 time, as Kubernetes writes them (2026-01-02T03:04:05Z)."""
+
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+"""Kubernetes' resource quantity grammar (`500m`, `64Gi`, `1.5`, `2e3`), as the API server parses it."""
+
+
+def _check_quantity(value: int | str) -> int | str:
+    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
+        raise ValueError(f"not a Kubernetes quantity (e.g. 500m, 8, 64Gi, 1.5): {value!r}")
+    return value
+
+
+ResourceQuantity = Annotated[
+    int | str,
+    AfterValidator(_check_quantity),
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}),
+]
+"""A resource quantity: an integer, or a string in Kubernetes' quantity grammar."""
+
 QuantityValue = Annotated[
     int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})
 ]
@@ -91,8 +113,6 @@ def parse_duration_s(text: str) -> float:
     Raises:
         ValueError: the text is not a duration of ms/s/m/h parts.
     """
-    import re
-
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"not a duration (use e.g. 15s, 2m, 1h30m): {text!r}")
     return sum(
@@ -102,10 +122,11 @@ def parse_duration_s(text: str) -> float:
 
 
 class _Spec(BaseModel):
-    """Base of every API model: camelCase on the wire, unknown fields rejected."""
+    """Base of every API model: camelCase on the wire, unknown fields rejected, and strict types:
+    `"8"` is not an integer and `true` is not a number, as the CRD's schema sees them."""
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True
     )
 
 
@@ -163,8 +184,8 @@ class EnvVar(_Spec):
 
 
 class ResourceRequirements(_Spec):
-    requests: dict[str, QuantityValue] = Field(default_factory=dict, description="Merged over the vendor defaults.")
-    limits: dict[str, QuantityValue] = Field(default_factory=dict, description="Merged over the vendor defaults.")
+    requests: dict[str, ResourceQuantity] = Field(default_factory=dict, description="Merged over the vendor defaults.")
+    limits: dict[str, ResourceQuantity] = Field(default_factory=dict, description="Merged over the vendor defaults.")
 
 
 class VllmArgs(_Spec):

@@ -18,6 +18,7 @@ import yaml
 
 from heteropool.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
 from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector, ref
+from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.rollout import plan_rollout, with_template_hash
@@ -56,6 +57,10 @@ class OperatorContext:
     locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     rejections: dict[tuple[str, str], Rejections] = field(default_factory=dict)
     retiring: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)  # pool -> group -> since
+    events: EventRecorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventRecorder(self.kube)
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self.locks.setdefault((namespace, name), asyncio.Lock())
