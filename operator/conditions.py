@@ -124,9 +124,11 @@ def summarise(
     problem: ChildProblem | None = None,
     weights: Mapping[str, float] | None = None,
     notes: Sequence[str] = (),
+    unserved_kinds: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report,
-    `notes` say what an unfinished rollout still waits for (Progressing)."""
+    `notes` say what an unfinished rollout still waits for (Progressing), `unserved_kinds` are
+    kinds this cluster does not serve, so their objects were neither checked nor pruned."""
     vendors, total_ready, total_desired = [], 0, 0
     lagging, stalled = [], []
     previous_vendors = {v.get("name"): v for v in previous.get("vendors") or []}
@@ -193,7 +195,8 @@ def summarise(
     elif stalled:
         degraded = ("True", "RolloutStalled", "rollout exceeded its progress deadline: " + ", ".join(stalled))
     else:
-        degraded = ("False", "AsExpected", "no problem found")
+        skipped = f"; not served by this cluster, so skipped: {', '.join(unserved_kinds)}" if unserved_kinds else ""
+        degraded = ("False", "AsExpected", "no problem found" + skipped)
     conditions = upsert_condition(conditions, "Degraded", *degraded, generation=generation, now=now)
     conditions = sort_conditions(conditions)
 

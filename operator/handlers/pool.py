@@ -145,6 +145,8 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         problem = ChildProblem(
             rejected[0].reason, "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes"
         )
+    elif applied.unserved:
+        problem = ChildProblem("KindNotInstalled", "; ".join(applied.unserved))
     elif applied.conflicts:
         problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts))
     weights = {name: v.weight for name, v in routing.vendors.items()}  # as published to the gateway
@@ -157,6 +159,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         problem=problem,
         weights=weights,
         notes=plan.notes,
+        unserved_kinds=sorted(applied.unserved_kinds),
     )
     ctx.metrics.observe_status(pool.namespace, pool.name, status)
     rechecks = [RECHECK_S] if missing else []
