@@ -110,7 +110,13 @@ def test_pod_monitor_scrapes_vllm_data_plane_and_picker_with_pool_labels(render:
     podmonitor = one(render(*ALL_MONITORING), "PodMonitor")
     (components,) = podmonitor["spec"]["selector"]["matchExpressions"]
     assert {"model-server", *DATA_PLANE_COMPONENTS} <= set(components["values"])
-    endpoints = podmonitor["spec"]["podMetricsEndpoints"]
-    assert {e["port"] for e in endpoints} == {"http", "metrics"}  # vLLM/gateway, picker
-    for endpoint in endpoints:
-        assert {"pool", "vendor", "group"} <= {r["targetLabel"] for r in endpoint["relabelings"]}
+    endpoints = {e["port"]: e for e in podmonitor["spec"]["podMetricsEndpoints"]}
+    assert {p: e["path"] for p, e in endpoints.items()} == {
+        "http": "/metrics", "metrics": "/metrics", "stats": "/stats/prometheus"  # vLLM, the picker, Envoy
+    }
+    for endpoint in endpoints.values():
+        targets = {r.get("targetLabel") for r in endpoint["relabelings"]}
+        assert {"pool", "vendor", "group"} <= targets
+    # Envoy's `http` port is the data plane: only model servers are scraped there
+    keep = next(r for r in endpoints["http"]["relabelings"] if r.get("action") == "keep")
+    assert keep["regex"] == "model-server"
