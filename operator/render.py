@@ -390,15 +390,20 @@ def _group_disruption_budget(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def _peer(namespace: str | None, pod_labels: Mapping[str, Any] | None = None, **expressions: Any) -> dict[str, Any]:
+def _peer(
+    namespace: str | None,
+    pod_labels: Mapping[str, str] | None = None,
+    match_expressions: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A NetworkPolicy peer: pods of a namespace (by name), or of the policy's own when `namespace` is None."""
     peer: dict[str, Any] = {}
     if namespace is not None:
         peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
     selector: dict[str, Any] = {}
     if pod_labels:
         selector["matchLabels"] = dict(pod_labels)
-    if expressions.get("match_expressions"):
-        selector["matchExpressions"] = expressions["match_expressions"]
+    if match_expressions:
+        selector["matchExpressions"] = [dict(e) for e in match_expressions]
     if selector or namespace is None:
         peer["podSelector"] = selector
     return peer
