@@ -126,10 +126,6 @@ def group_selector(pool: Pool, group: VendorGroup) -> dict[str, str]:
     }
 
 
-def _gateway_selector(pool: Pool) -> dict[str, str]:
-    return {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "gateway"}
-
-
 def _group_meta(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     """Name, namespace, labels and selector shared by a vendor group's Deployment and Service."""
     return {

@@ -303,3 +303,15 @@ async def test_keda_scaled_object_only_where_keda_is_installed(
         return await _autoscaler_kinds(cluster) == expected
 
     await cluster.wait(autoscaled, what=f"the group's {expected}")
+
+
+async def test_switching_off_the_network_policy_and_a_budget_removes_them(cluster: Any, pool_manifest: Manifest) -> None:
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    await cluster.create(manifest)
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    vendors = manifest["spec"]["vendors"]
+    vendors[0]["disruptionBudget"] = {"enabled": False}
+    await cluster.patch_pool(POOL, {"spec": {"networkPolicy": {"enabled": False}, "vendors": vendors}})
+    remaining = EXPECTED - {("NetworkPolicy", f"{POOL}-vllm"), ("PodDisruptionBudget", f"{POOL}-vllm-nvidia")}
+    await cluster.wait(lambda: _all_children(cluster, remaining), what="the NetworkPolicy and nvidia's budget pruned")

@@ -229,7 +229,7 @@ def test_monitors_have_the_prometheus_operator_shape(render: Any) -> None:
     assert pods["spec"]["namespaceSelector"] == {"any": True}
     endpoint = pods["spec"]["podMetricsEndpoints"][0]
     assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
-    assert {r["targetLabel"] for r in endpoint["relabelings"]} >= {"pool", "vendor"}
+    assert {r.get("targetLabel") for r in endpoint["relabelings"]} >= {"pool", "vendor"}
     namespaced = render(*MODES["namespaced"], *MODES["monitors"])
     assert one(namespaced, "PodMonitor")["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
 
