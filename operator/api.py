@@ -476,8 +476,19 @@ class PickerSpec(_Spec):
     pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the picker pods.")
 
 
+class ParentRef(_Spec):
+    """A Gateway (Gateway API `parentRefs` style) whose routes reach this pool."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Gateway.")
+    namespace: Namespace | None = Field(None, description="Namespace of the Gateway. Default: the pool's.")
+    section_name: str | None = Field(
+        None, min_length=1, max_length=253, description="Listener of the Gateway to attach to. Default: all."
+    )
+
+
 class GatewaySpec(_Spec):
-    """The data plane: Envoy (`replicas`, `service`, `envoy`) asking the picker (`picker`, `routing`)."""
+    """The data plane: Envoy (`replicas`, `service`, `envoy`) asking the picker (`picker`, `routing`), or,
+    with `parentRefs`, the platform's own Gateway asking the picker through an InferencePool."""
 
     replicas: int = Field(2, ge=0, le=64, description="Envoy replicas. Default: 2.")
     image: str | None = Field(
@@ -496,6 +507,18 @@ class GatewaySpec(_Spec):
     )
     envoy: EnvoySpec = Field(default_factory=EnvoySpec)
     picker: PickerSpec = Field(default_factory=PickerSpec)
+    parent_refs: list[ParentRef] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Gateway mode: the platform's Gateways (Gateway API) that route to this pool. The operator "
+        "then renders an InferencePool and an HTTPRoute instead of its own Envoy; replicas, service and envoy "
+        "are unused. Default: none (standalone: the pool runs its own Envoy).",
+    )
+
+    @property
+    def gateway_mode(self) -> bool:
+        """True when the platform's Gateway is the data plane (an InferencePool), not the pool's own Envoy."""
+        return bool(self.parent_refs)
 
 
 class PeerPods(_Spec):

@@ -78,6 +78,8 @@ KINDS: Mapping[str, ResourceKind] = {
         ResourceKind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
         ResourceKind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         ResourceKind("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
+        ResourceKind("inference.networking.k8s.io/v1", "InferencePool", "inferencepools"),
+        ResourceKind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
         ResourceKind("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions"),
         ResourceKind("heteropool.dev/v1alpha1", "HeteroInferencePool", "heteroinferencepools"),
     )

@@ -42,6 +42,8 @@ FIELD_MANAGER = "heteropool"
 # Kinds render.py may produce, in prune order (workloads first). A kind whose CRD is not
 # installed is skipped when pruning (and reported), so optional kinds can be listed here.
 PRUNABLE_KINDS = (
+    "HTTPRoute",  # Gateway mode; skipped where Gateway API is not installed
+    "InferencePool",  # Gateway mode; skipped where the Inference Extension is not installed
     "ScaledObject",  # KEDA's; skipped where KEDA is not installed
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",

@@ -73,6 +73,8 @@ NAMESPACED_NEEDS = {
     "networking.k8s.io/networkpolicies": {"get", "list", "watch", "create", "patch", "delete"},
     "autoscaling/horizontalpodautoscalers": {"get", "list", "watch", "create", "patch", "delete"},
     "keda.sh/scaledobjects": {"get", "list", "watch", "create", "patch", "delete"},
+    "inference.networking.k8s.io/inferencepools": {"get", "list", "watch", "create", "patch", "delete"},
+    "gateway.networking.k8s.io/httproutes": {"get", "list", "watch", "create", "patch", "delete"},
     "/secrets": {"get"},
     "k8s.cni.cncf.io/network-attachment-definitions": {"get"},
     "discovery.k8s.io/endpointslices": {"get", "list", "watch"},
