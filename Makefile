@@ -1,17 +1,23 @@
 # Two commands a new user needs: `make run` (the main job, no cluster, no GPU) and `make test`.
-# Both create the virtual environment in .venv on first use.
+# Both create the virtual environment in .venv on first use. `make image` builds the container
+# image and `make image-test` smoke-tests it (docs/image.md).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
+IMAGE ?= ghcr.io/heteropool/heteropool:$(VERSION)
 
-.PHONY: run test test-all clean crd
+CHART := charts/heteropool
+CHART_DEST ?= dist
+
+.PHONY: run test test-all clean crd chart image image-test
 
 $(STAMP): pyproject.toml setup.py scripts/install_helm.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[plots,test]'
 	$(BIN)/python scripts/install_helm.py --dest $(BIN)
 	touch $(STAMP)
 
@@ -19,14 +25,33 @@ run: $(STAMP)
 	$(BIN)/heteropool simulate samples/granite-3vendor.yaml --output out/simulate
 
 test: $(STAMP)
-	$(BIN)/pytest -m "not slow and not cluster" -q
-	$(BIN)/pytest -m "slow and not cluster" -q || [ $$? -eq 5 ]
+	$(BIN)/pytest -m "not slow and not cluster and not image" -q
+	$(BIN)/pytest -m "slow and not cluster and not image" -q || [ $$? -eq 5 ]
 	$(BIN)/lint-imports
+
+# Build $(IMAGE) with docker or podman when an engine answers, else with buildah (installed
+# with apt when missing; the Debian base is debootstrapped and cached in /var/cache/heteropool).
+image:
+	IMAGE=$(IMAGE) scripts/image.sh build
+
+# Build with buildah (`buildah run` is the test harness) and run the image's entry points:
+# --version, the operator against the API emulator, a simulator replica, the EPP.
+image-test: $(STAMP)
+	IMAGE=$(IMAGE) ENGINE=buildah scripts/image.sh build
+	HETEROPOOL_IMAGE=$(IMAGE) $(BIN)/pytest -m image tests/image -q
 
 crd: $(STAMP)
 	$(BIN)/heteropool crd --write
 	$(BIN)/heteropool crd --reference --write
 	$(BIN)/python scripts/generate_chart.py
+
+# The chart as an OCI-ready package: generated files checked, lint strict, then
+# `helm package` to $(CHART_DEST)/heteropool-<version>.tgz. Publish it with
+# `helm push $(CHART_DEST)/heteropool-<version>.tgz oci://<registry>/<path>`.
+chart: $(STAMP)
+	$(BIN)/python scripts/generate_chart.py --check
+	$(BIN)/helm lint --strict $(CHART)
+	$(BIN)/helm package $(CHART) --destination $(CHART_DEST)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

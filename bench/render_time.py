@@ -1,8 +1,10 @@
 """Render time of one pool: `expected_objects` on the 3-vendor sample, as every reconcile calls it.
 
 Prints the median and p90 over ROUNDS renders (after WARMUP), and the share spent parsing YAML.
+`--loader python` renders with PyYAML's pure-Python SafeLoader (what render.py used before it
+switched to libyaml's CSafeLoader), so both can be timed in the same conditions.
 
-    .venv/bin/python bench/render_time.py [--rounds 300] [--sample samples/granite-3vendor.yaml]
+    .venv/bin/python bench/render_time.py [--rounds 300] [--loader c|python] [--sample samples/granite-3vendor.yaml]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+import heteropool.render as render
 from heteropool.render import expected_objects
 from heteropool.semantics import parse_manifest
 
@@ -27,7 +30,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=300, help="timed renders (default 300)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed renders first (default 20)")
     parser.add_argument("--sample", type=Path, default=REPO / "samples" / "granite-3vendor.yaml", help="pool manifest")
+    parser.add_argument("--loader", choices=("c", "python"), default="c", help="YAML loader render.py uses (default c)")
     args = parser.parse_args()
+    render._Loader = yaml.CSafeLoader if args.loader == "c" else yaml.SafeLoader  # type: ignore[attr-defined]
     pool = parse_manifest(yaml.safe_load(args.sample.read_text()))
     for _ in range(args.warmup):
         expected_objects(pool)
@@ -51,7 +56,7 @@ def main() -> None:
     print(f"sample: {args.sample.name}, objects per render: {len(expected_objects(pool))}")
     print(f"render median {statistics.median(times) * 1e3:.2f} ms, p90 {times[int(0.9 * len(times))] * 1e3:.2f} ms")
     print(f"YAML loading: {100 * yaml_s / total:.0f}% of render time (profiled)")
-    print(f"YAML loader: {'C (libyaml)' if getattr(yaml, '__with_libyaml__', False) else 'pure Python'} available")
+    print(f"YAML loader: {render._Loader.__name__}")  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

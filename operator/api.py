@@ -8,9 +8,11 @@ Defaults live in these models, not in the CRD, so stored objects stay exactly as
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -80,6 +82,26 @@ NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=NAMESPACE_PATTERN)]
 DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 """An RFC 3339 time, as Kubernetes writes them (2026-01-02T03:04:05Z)."""
+
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+"""Kubernetes' resource quantity grammar (`500m`, `64Gi`, `1.5`, `2e3`), as the API server parses it."""
+
+
+def _check_quantity(value: int | str) -> int | str:
+    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
+        raise ValueError(f"not a Kubernetes quantity (e.g. 500m, 8, 64Gi, 1.5): {value!r}")
+    return value
+
+
+ResourceQuantity = Annotated[
+    int | str,
+    AfterValidator(_check_quantity),
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}),
+]
+"""A resource quantity: an integer, or a string in Kubernetes' quantity grammar."""
+
 QuantityValue = Annotated[
     int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})
 ]
@@ -91,8 +113,6 @@ def parse_duration_s(text: str) -> float:
     Raises:
         ValueError: the text is not a duration of ms/s/m/h parts.
     """
-    import re
-
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"not a duration (use e.g. 15s, 2m, 1h30m): {text!r}")
     return sum(
@@ -102,10 +122,11 @@ def parse_duration_s(text: str) -> float:
 
 
 class _Spec(BaseModel):
-    """Base of every API model: camelCase on the wire, unknown fields rejected."""
+    """Base of every API model: camelCase on the wire, unknown fields rejected, and strict types:
+    `"8"` is not an integer and `true` is not a number, as the CRD's schema sees them."""
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True
     )
 
 
@@ -163,8 +184,8 @@ class EnvVar(_Spec):
 
 
 class ResourceRequirements(_Spec):
-    requests: dict[str, QuantityValue] = Field(default_factory=dict, description="Merged over the vendor defaults.")
-    limits: dict[str, QuantityValue] = Field(default_factory=dict, description="Merged over the vendor defaults.")
+    requests: dict[str, ResourceQuantity] = Field(default_factory=dict, description="Merged over the vendor defaults.")
+    limits: dict[str, ResourceQuantity] = Field(default_factory=dict, description="Merged over the vendor defaults.")
 
 
 class VllmArgs(_Spec):
@@ -423,16 +444,81 @@ class RoutingSpec(_Spec):
     )
 
 
+class EnvoySpec(_Spec):
+    """The Envoy proxy that carries every request (the data plane clients connect to)."""
+
+    image: str | None = Field(
+        None, min_length=1, max_length=512, description="Envoy image. Default: the pinned official image (docs/install.md)."
+    )
+    resources: ResourceRequirements | None = Field(
+        None, description="Envoy container resources. Default: gateway.resources, else 500m CPU / 256Mi."
+    )
+    request_body_mode: Literal["Buffered", "FullDuplexStreamed"] = Field(
+        "Buffered",
+        description="How Envoy hands the request body to the picker: Buffered (default) or FullDuplexStreamed.",
+    )
+    pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the Envoy pods.")
+
+
+class PickerSpec(_Spec):
+    """The Endpoint Picker (`heteropool epp`) Envoy asks for every request's replica."""
+
+    replicas: int = Field(1, ge=0, le=8, description="Picker replicas. Default: 1.")
+    image: str | None = Field(
+        None, min_length=1, max_length=512, description="Picker image. Default: gateway.image, else the heteropool image."
+    )
+    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
+    failure_mode: Literal["FailOpen", "FailClose"] = Field(
+        "FailClose",
+        description="When the picker cannot be reached: FailClose (default) answers an error, FailOpen lets Envoy "
+        "pick a replica itself (least-request).",
+    )
+    pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the picker pods.")
+
+
+class ParentRef(_Spec):
+    """A Gateway (Gateway API `parentRefs` style) whose routes reach this pool."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Gateway.")
+    namespace: Namespace | None = Field(None, description="Namespace of the Gateway. Default: the pool's.")
+    section_name: str | None = Field(
+        None, min_length=1, max_length=253, description="Listener of the Gateway to attach to. Default: all."
+    )
+
+
 class GatewaySpec(_Spec):
-    replicas: int = Field(2, ge=0, le=64, description="Gateway replicas. Default: 2.")
-    image: str | None = Field(None, min_length=1, max_length=512, description="Gateway image. Default: the heteropool image.")
+    """The data plane: Envoy (`replicas`, `service`, `envoy`) asking the picker (`picker`, `routing`), or,
+    with `parentRefs`, the platform's own Gateway asking the picker through an InferencePool."""
+
+    replicas: int = Field(2, ge=0, le=64, description="Envoy replicas. Default: 2.")
+    image: str | None = Field(
+        None, min_length=1, max_length=512,
+        description="The heteropool image the picker runs (kept for pools written before the picker had its own "
+        "field; picker.image wins). Default: the heteropool image.",
+    )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None)
     service: GatewayServiceSpec = Field(default_factory=GatewayServiceSpec)
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
-    resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
-    api_key_secret_ref: SecretKeyRef | None = Field(
-        None, description="Secret key holding a bearer token clients must send; no check when unset."
+    resources: ResourceRequirements = Field(
+        default_factory=ResourceRequirements, description="Envoy container resources (envoy.resources wins)."
     )
+    api_key_secret_ref: SecretKeyRef | None = Field(
+        None, description="Secret key holding a bearer token clients must send (checked by the picker); none when unset."
+    )
+    envoy: EnvoySpec = Field(default_factory=EnvoySpec)
+    picker: PickerSpec = Field(default_factory=PickerSpec)
+    parent_refs: list[ParentRef] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Gateway mode: the platform's Gateways (Gateway API) that route to this pool. The operator "
+        "then renders an InferencePool and an HTTPRoute instead of its own Envoy; replicas, service and envoy "
+        "are unused. Default: none (standalone: the pool runs its own Envoy).",
+    )
+
+    @property
+    def gateway_mode(self) -> bool:
+        """True when the platform's Gateway is the data plane (an InferencePool), not the pool's own Envoy."""
+        return bool(self.parent_refs)
 
 
 class PeerPods(_Spec):
@@ -548,8 +634,10 @@ class VendorStatus(_Status):
 
 
 class GatewayStatus(_Status):
-    desired_replicas: int = Field(0, ge=0)
-    ready_replicas: int = Field(0, ge=0)
+    desired_replicas: int = Field(0, ge=0, description="Envoy replicas asked for.")
+    ready_replicas: int = Field(0, ge=0, description="Envoy replicas ready.")
+    picker_desired_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas asked for.")
+    picker_ready_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas ready.")
     service: str | None = Field(None, description="Service name clients connect to.")
 
 

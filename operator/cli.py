@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -20,7 +21,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "crd": ("heteropool.commands.crd", "print (or --write) the HeteroInferencePool CRD"),
     "operator": ("heteropool.commands.run_operator", "run the Kubernetes operator (kopf)"),
     "sim": ("heteropool.sim.cli", "run a vLLM simulator replica (OpenAI API + vLLM metrics)"),
-    "gateway": ("heteropool.gateway.cli", "run the routing gateway (OpenAI-compatible proxy)"),
+    "epp": ("heteropool.epp.cli", "run the Endpoint Picker (Envoy ext_proc) in front of the pool's replicas"),
     "weights": ("heteropool.commands.weights", "scrape replicas and rewrite routing weights (local mode)"),
     "up": ("heteropool.commands.up", "run a pool on this machine: simulators, gateway, weight loop"),
     "simulate": ("heteropool.fleet.cli", "compare routing policies on a pool in simulated time"),
@@ -33,9 +34,14 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         prog="heteropool",
         description="One LLM inference pool across NVIDIA, AMD and Intel Gaudi on Kubernetes.",
     )
+    parser.add_argument(
+        "--version", action="version", version=f"heteropool {importlib.metadata.version('heteropool')}",
+        help="print the installed heteropool version and exit",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in _COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        # No prefix matching: `--api-key VALUE` must not be taken as `--api-key-file VALUE`.
+        sub = subparsers.add_parser(name, help=help_text, description=help_text, allow_abbrev=False)
         if name == command:
             importlib.import_module(module_name).add_arguments(sub)
     return parser

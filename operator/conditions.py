@@ -15,7 +15,17 @@ from typing import Any
 from heteropool.render import child_name
 from heteropool.semantics import Pool
 
-__all__ = ["DeploymentState", "deployment_state", "ChildProblem", "summarise", "upsert_condition", "status_changed"]
+__all__ = [
+    "CONDITION_TYPES",
+    "DeploymentState",
+    "deployment_state",
+    "ChildProblem",
+    "summarise",
+    "upsert_condition",
+    "invalid_spec_conditions",
+    "sort_conditions",
+    "status_changed",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +91,29 @@ def upsert_condition(
     return [dict(c) for c in conditions if c.get("type") != type_] + [updated]
 
 
+CONDITION_TYPES = ("Ready", "Progressing", "Degraded", "MetricsStale")
+"""Every condition a pool carries, in the order status lists them. Ready, Progressing and Degraded
+are always present once the operator has seen the pool; MetricsStale once the weight loop ran."""
+
+
+def sort_conditions(conditions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    order = {name: i for i, name in enumerate(CONDITION_TYPES)}
+    return sorted((dict(c) for c in conditions), key=lambda c: order.get(c["type"], len(order)))
+
+
+def invalid_spec_conditions(
+    conditions: Sequence[Mapping[str, Any]], message: str, *, generation: int, now: str
+) -> list[dict[str, Any]]:
+    """An invalid spec: Ready=False and Degraded=True, both with reason InvalidSpec (what runs is kept)."""
+    updated = upsert_condition(conditions, "Ready", "False", "InvalidSpec", message, generation=generation, now=now)
+    if not any(c.get("type") == "Progressing" for c in updated):
+        updated = upsert_condition(
+            updated, "Progressing", "False", "InvalidSpec", "nothing rendered from an invalid spec", generation=generation, now=now
+        )
+    updated = upsert_condition(updated, "Degraded", "True", "InvalidSpec", message, generation=generation, now=now)
+    return sort_conditions(updated)
+
+
 def summarise(
     pool: Pool,
     *,
@@ -90,8 +123,12 @@ def summarise(
     now: str,
     problem: ChildProblem | None = None,
     weights: Mapping[str, float] | None = None,
+    notes: Sequence[str] = (),
+    unserved_kinds: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report."""
+    """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report,
+    `notes` say what an unfinished rollout still waits for (Progressing), `unserved_kinds` are
+    kinds this cluster does not serve, so their objects were neither checked nor pruned."""
     vendors, total_ready, total_desired = [], 0, 0
     lagging, stalled = [], []
     previous_vendors = {v.get("name"): v for v in previous.get("vendors") or []}
@@ -120,15 +157,23 @@ def summarise(
             entry["weight"] = weights[group.group_name]
         vendors.append(entry)
 
-    gateway_state = deployments.get(child_name(pool.name, "gateway"))
-    gateway_desired = pool.spec.gateway.replicas
-    gateway_ready = min(gateway_state.ready, gateway_desired) if gateway_state else 0
-    gateway_ok = gateway_ready >= min(1, gateway_desired)
-    if gateway_state is None or not gateway_state.current or gateway_ready < gateway_desired:
-        lagging.append(f"gateway {gateway_ready}/{gateway_desired}")
+    data_plane: dict[str, tuple[int, int]] = {}  # component -> (ready, desired)
+    envoy_replicas = 0 if pool.spec.gateway.gateway_mode else pool.spec.gateway.replicas  # the platform's Gateway
+    for component, desired in (("gateway", envoy_replicas), ("epp", pool.spec.gateway.picker.replicas)):
+        state = deployments.get(child_name(pool.name, component))
+        ready = min(state.ready, desired) if state else 0
+        data_plane[component] = (ready, desired)
+        if (state is None and desired) or (state is not None and not state.current) or ready < desired:
+            lagging.append(f"{'picker' if component == 'epp' else component} {ready}/{desired}")
+    gateway_ready, gateway_desired = data_plane["gateway"]
+    picker_ready, picker_desired = data_plane["epp"]
+    gateway_ok = gateway_ready >= min(1, gateway_desired) and picker_ready >= min(1, picker_desired)
 
     conditions: list[dict[str, Any]] = list(previous.get("conditions") or [])
-    replicas_text = f"{total_ready}/{total_desired} vLLM replicas and {gateway_ready}/{gateway_desired} gateway replicas ready"
+    replicas_text = (
+        f"{total_ready}/{total_desired} vLLM replicas, {gateway_ready}/{gateway_desired} Envoy and "
+        f"{picker_ready}/{picker_desired} picker replicas ready"
+    )
     if total_desired == 0:
         ready = ("False", "ScaledToZero", "no vendor group has replicas")
     elif total_ready == total_desired and gateway_ok:
@@ -137,25 +182,24 @@ def summarise(
         ready = ("False", "ReplicasNotReady", replicas_text)
     conditions = upsert_condition(conditions, "Ready", *ready, generation=generation, now=now)
 
-    if lagging:
-        progressing = ("True", "RollingOut", "waiting for " + ", ".join(lagging))
+    if lagging or notes:
+        waiting = ["waiting for " + ", ".join(lagging)] if lagging else []
+        progressing = ("True", "RollingOut", "; ".join([*waiting, *notes]))
     else:
         progressing = ("False", "Reconciled", "every child matches the spec")
     conditions = upsert_condition(conditions, "Progressing", *progressing, generation=generation, now=now)
 
-    previous_degraded = next((c for c in conditions if c.get("type") == "Degraded"), {})
-    metrics_stale = previous_degraded.get("reason") == "MetricsStale" and previous_degraded.get("status") == "True"
+    # Stale metrics are not a degradation of a serving pool: the weight loop reports them in their
+    # own MetricsStale condition (see CONDITION_TYPES), which this summary keeps as it is.
     if problem is not None:
         degraded = ("True", problem.reason, problem.message)
     elif stalled:
         degraded = ("True", "RolloutStalled", "rollout exceeded its progress deadline: " + ", ".join(stalled))
-    elif metrics_stale and any(v.get("stale") for v in vendors):  # the weight loop's verdict stands
-        degraded = ("True", "MetricsStale", str(previous_degraded.get("message", "")))
     else:
-        degraded = ("False", "AsExpected", "no problem found")
+        skipped = f"; not served by this cluster, so skipped: {', '.join(unserved_kinds)}" if unserved_kinds else ""
+        degraded = ("False", "AsExpected", "no problem found" + skipped)
     conditions = upsert_condition(conditions, "Degraded", *degraded, generation=generation, now=now)
-    order = {"Ready": 0, "Progressing": 1, "Degraded": 2}
-    conditions.sort(key=lambda c: order.get(c["type"], 3))
+    conditions = sort_conditions(conditions)
 
     status: dict[str, Any] = {
         "observedGeneration": generation,
@@ -164,7 +208,9 @@ def summarise(
         "gateway": {
             "desiredReplicas": gateway_desired,
             "readyReplicas": gateway_ready,
-            "service": child_name(pool.name, "gateway"),
+            "pickerDesiredReplicas": picker_desired,
+            "pickerReadyReplicas": picker_ready,
+            **({} if pool.spec.gateway.gateway_mode else {"service": child_name(pool.name, "gateway")}),
         },
         "replicas": f"{total_ready}/{total_desired}",
         "vendorSummary": ",".join(g.group_name for g in pool.spec.vendors),

@@ -1,23 +1,29 @@
 """A small async Kubernetes REST client for the operator's own reads and writes (httpx).
 
 kopf owns watching and its own bookkeeping; this client does what handlers need beyond that:
-get/list/create/patch/delete of the kinds a pool renders to. It never retries by itself: errors
-surface as `KubeApiError` and the caller decides (a kopf handler turns them into
-`kopf.TemporaryError`, so the framework owns backoff). Credentials come from a kubeconfig or the
-in-cluster service account, read once at start-up with the `kubernetes` package's loader.
+get/list/create/patch/delete and server-side apply of the kinds a pool renders to. It retries
+nothing but a 401, once, after reading the credentials again (a rotated token, an exec plugin's
+new output); other errors surface as `KubeApiError` and the caller decides (handlers/errors.py).
+Credentials come from kopf's own login functions (`login`), the same ones kopf's login handler
+uses, so kopf's watches and this client see the same identity.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import kopf
 
-__all__ = ["KubeApiError", "ResourceKind", "KINDS", "kind_of", "KubeClient", "Credentials", "load_credentials", "connect"]
+__all__ = ["KubeApiError", "ResourceKind", "KINDS", "kind_of", "KubeClient", "CredentialSource", "login", "connect"]
+
+logger = logging.getLogger(__name__)
 
 
 class KubeApiError(Exception):
@@ -32,8 +38,9 @@ class KubeApiError(Exception):
 
     @property
     def retryable(self) -> bool:
-        """Conflicts, throttling, server errors and lost connections pass; 4xx otherwise do not."""
-        return self.status in (0, 409, 429) or self.status >= 500
+        """Conflicts, throttling, server errors, lost connections and credentials being rotated
+        (401 after a fresh login) pass; other 4xx do not."""
+        return self.status in (0, 401, 409, 429) or self.status >= 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,7 @@ KINDS: Mapping[str, ResourceKind] = {
         ResourceKind("v1", "ServiceAccount", "serviceaccounts"),
         ResourceKind("v1", "Secret", "secrets"),
         ResourceKind("v1", "Pod", "pods"),
+        ResourceKind("v1", "Event", "events"),
         ResourceKind("v1", "Namespace", "namespaces", namespaced=False),
         ResourceKind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
         ResourceKind("rbac.authorization.k8s.io/v1", "Role", "roles"),
@@ -70,6 +78,8 @@ KINDS: Mapping[str, ResourceKind] = {
         ResourceKind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
         ResourceKind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         ResourceKind("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
+        ResourceKind("inference.networking.k8s.io/v1", "InferencePool", "inferencepools"),
+        ResourceKind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
         ResourceKind("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions"),
         ResourceKind("heteropool.dev/v1alpha1", "HeteroInferencePool", "heteroinferencepools"),
     )
@@ -79,7 +89,9 @@ KINDS: Mapping[str, ResourceKind] = {
 def kind_of(obj: Mapping[str, Any]) -> ResourceKind:
     """The kind of a manifest; one not in KINDS gets the conventional lower-case plural."""
     kind = obj["kind"]
-    return KINDS.get(kind) or ResourceKind(obj["apiVersion"], kind, kind.lower() + "s")
+    lower = kind.lower()
+    plural = lower[:-1] + "ies" if lower.endswith("y") else lower + ("es" if lower.endswith("s") else "s")
+    return KINDS.get(kind) or ResourceKind(obj["apiVersion"], kind, plural)
 
 
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -91,13 +103,20 @@ class KubeClient:
     Every write names `field_manager`, so the API server attributes the fields it sets to it.
     """
 
-    def __init__(self, http: httpx.AsyncClient, *, field_manager: str) -> None:
-        self._http = http
+    def __init__(self, source: CredentialSource, *, field_manager: str, timeout_s: float = 10.0) -> None:
+        self._source = source
+        self._timeout_s = timeout_s
+        self._info = source()
+        self._http = _http_client(self._info, timeout_s)
+        self._retired: list[httpx.AsyncClient] = []
+        self._relogin_lock = asyncio.Lock()
         self.field_manager = field_manager
         self.writes = 0  # mutating requests sent; for metrics and no-op assertions
+        self.logins = 1  # how often credentials were read (1 + one per refresh after a 401)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for http in [*self._retired, self._http]:
+            await http.aclose()
 
     async def get(self, kind: ResourceKind, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
@@ -118,6 +137,16 @@ class KubeClient:
             item.setdefault("apiVersion", kind.api_version)
             item.setdefault("kind", kind.kind)
         return items
+
+    async def serves(self, api_version: str) -> bool:
+        """Whether the API server serves `group/version` (discovery, which every client may read)."""
+        try:
+            await self._request("GET", f"/apis/{api_version}")
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     async def create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         kind = kind_of(obj)
@@ -178,11 +207,34 @@ class KubeClient:
             if exc.status != 404:
                 raise
 
+    async def _relogin(self, used: kopf.ConnectionInfo) -> None:
+        """Read the credentials again (once for a burst of 401s) and use them from now on."""
+        async with self._relogin_lock:
+            if self._info is not used:
+                return  # another request already refreshed them
+            info = await asyncio.to_thread(self._source)
+            self.logins += 1
+            logger.debug("API server said 401: credentials read again")
+            if (info.server, info.ca_path, info.ca_data, info.certificate_path, info.certificate_data) == (
+                used.server, used.ca_path, used.ca_data, used.certificate_path, used.certificate_data
+            ):
+                self._http.headers.update(info.as_http_headers())
+            else:  # a new endpoint or TLS identity: a new connection pool (the old one closes with us)
+                self._retired.append(self._http)
+                self._http = _http_client(info, self._timeout_s)
+            self._info = info
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise KubeApiError(0, "ConnectionError", f"{method} {path}: {exc!r}") from exc
+        for attempt in (1, 2):
+            used = self._info
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                raise KubeApiError(0, "ConnectionError", f"{method} {path}: {exc!r}") from exc
+            logger.debug("%s %s -> %d", method, path, response.status_code)
+            if response.status_code != 401 or attempt == 2:
+                break
+            await self._relogin(used)
         if response.is_success:
             result: dict[str, Any] = response.json() if response.content else {}
             return result
@@ -199,61 +251,46 @@ class KubeClient:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    """Where the API server is and how to authenticate; shared by our client and kopf's login."""
-
-    server: str
-    token: str | None = None
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    verify: bool = True
-    namespace: str | None = None
+CredentialSource = Callable[[], "kopf.ConnectionInfo"]
+"""Where the API server is and how to authenticate, found afresh on every call (may block)."""
 
 
-def load_credentials(kubeconfig: str | None = None, *, in_cluster: bool = False) -> Credentials:
-    """Read a kubeconfig (None: the default locations) or the in-cluster service account."""
-    import kubernetes  # only its loaders: every request goes through httpx
+def login(*, in_cluster: bool = False) -> kopf.ConnectionInfo:
+    """The credentials kopf's own login functions find now (kopf's login handler uses the same).
 
-    config = kubernetes.client.Configuration()
-    namespace: str | None = None
+    In a pod: the service account token file, read again on every call, so a rotated projected
+    token is picked up. Elsewhere: the kubeconfig in $KUBECONFIG (or ~/.kube/config). A user whose
+    kubeconfig has no token or client certificate of its own (an exec plugin as on EKS or GKE, an
+    auth provider, a tokenFile) goes through kopf's client-library login, which runs the plugin
+    again on every call; that path, and only that one, needs the `kubernetes` package.
+
+    Raises:
+        kopf.LoginError: no credentials were found.
+    """
+    settings = kopf.OperatorSettings()
+    info: kopf.ConnectionInfo | None
     if in_cluster:
-        kubernetes.config.load_incluster_config(client_configuration=config)
+        info = kopf.login_with_service_account(settings=settings)
     else:
-        kubernetes.config.load_kube_config(config_file=kubeconfig, client_configuration=config)
-        _, active = kubernetes.config.list_kube_config_contexts(config_file=kubeconfig)
-        namespace = (active or {}).get("context", {}).get("namespace")
-    token = None
-    for value in (config.api_key or {}).values():
-        token = value.removeprefix("Bearer ").strip()
-    return Credentials(
-        server=config.host,
-        token=token,
-        ca_file=config.ssl_ca_cert,
-        cert_file=config.cert_file,
-        key_file=config.key_file,
-        verify=bool(config.verify_ssl),
-        namespace=namespace,
-    )
+        info = kopf.login_with_kubeconfig(settings=settings)
+        if info is not None and not (info.token or info.certificate_path or info.certificate_data or info.password):
+            info = kopf.login_via_client(logger=logger, settings=settings) or info
+    if info is None:
+        raise kopf.LoginError("no Kubernetes credentials: neither a service account nor a kubeconfig was found")
+    return info
 
 
-def connect(credentials: Credentials, *, field_manager: str, timeout_s: float = 10.0) -> KubeClient:
-    """A client with one pooled connection set to the API server."""
-    headers = {"Accept": "application/json"}
-    if credentials.token:
-        headers["Authorization"] = f"Bearer {credentials.token}"
-    verify: ssl.SSLContext | bool = credentials.verify
-    if credentials.verify and credentials.server.startswith("https"):
-        context = ssl.create_default_context(cafile=credentials.ca_file)
-        if credentials.cert_file:
-            context.load_cert_chain(credentials.cert_file, credentials.key_file)
-        verify = context
-    http = httpx.AsyncClient(
-        base_url=credentials.server,
-        headers=headers,
+def _http_client(info: kopf.ConnectionInfo, timeout_s: float) -> httpx.AsyncClient:
+    verify: ssl.SSLContext | bool = info.as_ssl_context() if info.server.startswith("https") else False
+    return httpx.AsyncClient(
+        base_url=info.server,
+        headers={"Accept": "application/json", **info.as_http_headers()},
         verify=verify,
         timeout=httpx.Timeout(timeout_s, connect=5.0),
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
     )
-    return KubeClient(http, field_manager=field_manager)
+
+
+def connect(source: CredentialSource, *, field_manager: str, timeout_s: float = 10.0) -> KubeClient:
+    """A client with one pooled connection set to the API server; it logs in again after a 401."""
+    return KubeClient(source, field_manager=field_manager, timeout_s=timeout_s)

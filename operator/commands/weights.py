@@ -2,7 +2,7 @@
 
 Reads IN (the gateway's endpoint-file format) every interval, scrapes each endpoint's /metrics,
 and rewrites OUT in the same format with `capacity` (output tokens/s) and `weight` filled in;
-`heteropool gateway --endpoints OUT` follows it.
+`heteropool epp --endpoints OUT` follows it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--static", type=_static, action="append", metavar="GROUP=WEIGHT",
                         help="static mode: fixed relative weight per group (repeat per group)")
     parser.add_argument("--iterations", type=int, default=None, help="stop after this many rounds (default: run until stopped)")
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR (default WARNING)")
 
 
 def run(args: argparse.Namespace) -> int:

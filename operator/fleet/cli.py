@@ -109,7 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pool", nargs="?", metavar="POOL.yaml",
                         help="a HeteroInferencePool manifest (default: the embedded 4 H100-NVL + 8 MI325X + 8 Gaudi 3 pool)")
     parser.add_argument("--name", help="which pool, when the file holds several")
-    parser.add_argument("--workload", choices=("shared-prefix", "random", "chat"), default="shared-prefix")
+    parser.add_argument("--workload", choices=("shared-prefix", "random", "chat"), default="shared-prefix",
+                        help="request mix: shared-prefix (the published benchmark's), random or chat (default shared-prefix)")
     parser.add_argument("--qps", type=_qps_list, default=DEFAULT_QPS,
                         help="the QPS ladder, comma-separated (default: 5,15,25,40,55,70,85)")
     parser.add_argument("--policies", type=_policies, default=DEFAULT_POLICIES,
@@ -234,10 +235,13 @@ def run(args: argparse.Namespace) -> int:
         (out / "results.md").write_text(report)
         written = ["results.csv", "results.md"]
         if not args.no_plots:
-            from heteropool.fleet.plots import write_plots
+            from heteropool.fleet.plots import PlotsUnavailable, write_plots
 
             title = f"{plan.name}: {plan.describe()} - {args.workload}"
-            written += [p.name for p in write_plots(results, out, title)]
+            try:
+                written += [p.name for p in write_plots(results, out, title)]
+            except PlotsUnavailable as exc:
+                print(f"plots skipped: {exc}; --no-plots silences this", file=sys.stderr)
     except OSError as exc:
         return _fail(f"cannot write results to {str(out)!r}: {exc.strerror or exc}")
     print(f"wrote {', '.join(written)} to {out}/", file=sys.stderr)

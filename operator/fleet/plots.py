@@ -7,12 +7,26 @@ from pathlib import Path
 
 from heteropool.fleet.report import StageSummary
 
-__all__ = ["write_plots"]
+__all__ = ["PlotsUnavailable", "write_plots"]
+
+
+class PlotsUnavailable(RuntimeError):
+    """matplotlib is missing: it is an optional extra, left out of the image and of plain installs."""
 
 
 def write_plots(results: Mapping[str, Sequence[StageSummary]], folder: Path, title: str) -> list[Path]:
-    """Write `throughput.png` and `ttft.png` into `folder`; returns their paths."""
-    import matplotlib
+    """Write `throughput.png` and `ttft.png` into `folder`; returns their paths.
+
+    Raises:
+        PlotsUnavailable: matplotlib is not installed (the `plots` extra).
+    """
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise PlotsUnavailable(
+            "matplotlib is not installed; install the plots extra (pip install 'heteropool[plots]', "
+            "which `make run` does in a checkout)"
+        ) from exc
 
     matplotlib.use("Agg")  # files only, never a display
     import matplotlib.pyplot as plt

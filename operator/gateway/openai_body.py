@@ -1,39 +1,104 @@
-"""What the router needs from an OpenAI request body, and usage from a response (no other parsing)."""
+"""What the router needs from an OpenAI request body, and usage from a response (no other parsing).
+
+The router only needs the prompt text and `max_tokens`; everything else in the body is the
+replica's business. Shapes the OpenAI API does not allow get a `RequestBodyError` naming the
+field (answered with 400), never an exception deeper in the picker.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-__all__ = ["prompt_text", "usage_from_json", "usage_from_sse_tail"]
+__all__ = ["RequestBodyError", "InferenceBody", "parse_inference_body", "prompt_text", "usage_from_json",
+           "usage_from_sse_tail"]
 
 
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-    return "" if content is None else str(content)
+class RequestBodyError(ValueError):
+    """The request body is not a valid OpenAI completion/chat request; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceBody:
+    """The parts of a request body routing uses."""
+
+    prompt: str
+    max_tokens: int
+    model: str | None
+
+
+def _content_text(content: Any, where: str) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    if not isinstance(content, list):
+        raise RequestBodyError(f"{where}: expected a string or a list of content parts, got {type(content).__name__}")
+    parts: list[str] = []
+    for i, part in enumerate(content):
+        if not isinstance(part, dict):
+            raise RequestBodyError(f"{where}[{i}]: expected an object, got {type(part).__name__}")
+        text = part.get("text")
+        if text is None:
+            continue  # image/audio parts carry no routable text
+        if not isinstance(text, str):
+            raise RequestBodyError(f"{where}[{i}].text: expected a string, got {type(text).__name__}")
+        parts.append(text)
+    return "".join(parts)
 
 
 def prompt_text(body: dict[str, Any], chat: bool) -> str:
-    """The text the prefix index hashes: the completion prompt, or the chat messages in order."""
+    """The text the prefix index hashes: the completion prompt, or the chat messages in order.
+
+    Raises:
+        RequestBodyError: `messages` / `prompt` has a shape the OpenAI API does not accept.
+    """
     if chat:
         messages = body.get("messages")
         if not isinstance(messages, list):
-            return ""
-        return "".join(
-            f"{m.get('role', '')}\n{_content_text(m.get('content'))}\n" for m in messages if isinstance(m, dict)
-        )
+            raise RequestBodyError(f"messages: expected a list, got {type(messages).__name__}")
+        out: list[str] = []
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict):
+                raise RequestBodyError(f"messages[{i}]: expected an object, got {type(m).__name__}")
+            role = m.get("role", "")
+            if not isinstance(role, str):
+                raise RequestBodyError(f"messages[{i}].role: expected a string, got {type(role).__name__}")
+            out.append(f"{role}\n{_content_text(m.get('content'), f'messages[{i}].content')}\n")
+        return "".join(out)
     prompt = body.get("prompt", "")
     if isinstance(prompt, str):
         return prompt
     if isinstance(prompt, list):
-        if prompt and all(isinstance(p, str) for p in prompt):
+        if all(isinstance(p, str) for p in prompt):
             return "\n".join(prompt)
-        return ",".join(map(str, prompt))
-    return str(prompt)
+        if all(isinstance(p, int) and not isinstance(p, bool) for p in prompt):
+            return ",".join(map(str, prompt))  # token ids
+        raise RequestBodyError("prompt: expected a string, a list of strings or a list of token ids")
+    raise RequestBodyError(f"prompt: expected a string or a list, got {type(prompt).__name__}")
+
+
+def parse_inference_body(raw: bytes, *, chat: bool) -> InferenceBody:
+    """Parse a request body once (orjson) into what routing needs.
+
+    Raises:
+        RequestBodyError: not JSON, not an object, or a field of the wrong type (named).
+    """
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise RequestBodyError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise RequestBodyError(f"request body must be a JSON object, got {type(doc).__name__}")
+    max_tokens = doc.get("max_tokens")
+    if max_tokens is None:
+        max_tokens = doc.get("max_completion_tokens")
+    if max_tokens is not None and (not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 0):
+        raise RequestBodyError(f"max_tokens: expected a non-negative integer, got {max_tokens!r}")
+    model = doc.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestBodyError(f"model: expected a string, got {type(model).__name__}")
+    return InferenceBody(prompt=prompt_text(doc, chat=chat), max_tokens=max_tokens or 0, model=model)
 
 
 def usage_from_json(data: bytes) -> tuple[int, int] | None:

@@ -13,7 +13,7 @@ uid) are reported as conflicts and never touched.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "owner_reference",
     "PRUNABLE_KINDS",
     "children_selector",
+    "ref",
 ]
 
 FIELD_MANAGER = "heteropool"
@@ -37,6 +38,8 @@ FIELD_MANAGER = "heteropool"
 # Kinds render.py may produce, in prune order (workloads first). A kind whose CRD is not
 # installed is skipped when pruning (and reported), so optional kinds can be listed here.
 PRUNABLE_KINDS = (
+    "HTTPRoute",  # Gateway mode; skipped where Gateway API is not installed
+    "InferencePool",  # Gateway mode; skipped where the Inference Extension is not installed
     "ScaledObject",  # KEDA's; skipped where KEDA is not installed
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
@@ -63,7 +66,11 @@ class ApplyResult:
     updated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
-    missing_kinds: list[str] = field(default_factory=list)  # no such resource in this cluster
+    unserved: list[str] = field(default_factory=list)  # rendered objects whose kind this cluster lacks
+    unserved_kinds: set[str] = field(default_factory=set)  # kinds not served here (not pruned, not applied)
+    rejected: dict[str, KubeApiError] = field(default_factory=dict)  # refused for good (400, 403, 422)
+    transient: list[KubeApiError] = field(default_factory=list)  # worth retrying soon
+    applied: list[str] = field(default_factory=list)  # every object applied without error
 
     @property
     def changed(self) -> bool:
@@ -99,12 +106,17 @@ def _missing_kind(exc: KubeApiError) -> bool:
 
 
 async def apply_children(
-    kube: KubeClient, owner: Owner, objects: Sequence[Mapping[str, Any]], *, keep: frozenset[tuple[str, str]] = frozenset()
+    kube: KubeClient,
+    owner: Owner,
+    objects: Sequence[Mapping[str, Any]],
+    *,
+    keep: frozenset[tuple[str, str]] = frozenset(),
+    retain: Callable[[Mapping[str, Any]], bool] = lambda _: False,
 ) -> ApplyResult:
-    """Apply `objects` as the children of `owner`, then delete owned children neither applied nor in `keep`.
+    """Apply `objects` as the children of `owner`, then delete owned children neither applied, in
+    `keep` (kind, name) nor `retain`ed.
 
-    Raises:
-        KubeApiError: the first API error that is not a benign race (callers classify it).
+    API errors do not stop the pass: each object's error lands in `rejected` or `transient`.
     """
     result = ApplyResult()
     # Two waves, each concurrent: what workloads refer to (config, RBAC, Services), then workloads.
@@ -114,11 +126,17 @@ async def apply_children(
     ):
         await asyncio.gather(*(apply_child(kube, owner, desired, result) for desired in wave))
     wanted = keep | {(o["kind"], o["metadata"]["name"]) for o in objects}
-    await prune_children(kube, owner, wanted, result)
+    await _prune(kube, owner, wanted, retain, result)
     return result
 
 
-async def prune_children(kube: KubeClient, owner: Owner, wanted: frozenset[tuple[str, str]] | set[tuple[str, str]], result: ApplyResult) -> None:
+async def _prune(
+    kube: KubeClient,
+    owner: Owner,
+    wanted: frozenset[tuple[str, str]],
+    retain: Callable[[Mapping[str, Any]], bool],
+    result: ApplyResult,
+) -> None:
     for kind_name in PRUNABLE_KINDS:
         kind = KINDS[kind_name]
         try:
@@ -126,13 +144,17 @@ async def prune_children(kube: KubeClient, owner: Owner, wanted: frozenset[tuple
         except KubeApiError as exc:
             if not _missing_kind(exc):
                 raise
-            result.missing_kinds.append(kind_name)
+            result.unserved_kinds.add(kind_name)
             continue
         for live in live_children:
             meta = live["metadata"]
-            if (kind_name, meta["name"]) in wanted or not _owned_by(live, owner):
+            if (kind_name, meta["name"]) in wanted or not _owned_by(live, owner) or retain(live):
                 continue
-            await kube.delete(kind, owner.namespace, meta["name"], uid=meta.get("uid"))
+            try:
+                await kube.delete(kind, owner.namespace, meta["name"], uid=meta.get("uid"))
+            except KubeApiError as exc:
+                _record_error(result, ref(live), exc)
+                continue
             result.deleted.append(ref(live))
 
 
@@ -147,16 +169,26 @@ async def apply_child(kube: KubeClient, owner: Owner, desired: Mapping[str, Any]
     meta = desired["metadata"]
     try:
         live = await kube.get(kind_of(desired), meta["namespace"], meta["name"])
+        if live is not None and not _owned_by(live, owner):
+            result.conflicts.append(f"{ref(desired)} exists and is not owned by this pool; it was left untouched")
+            return
+        applied = await kube.apply(desired)
     except KubeApiError as exc:
-        if not _missing_kind(exc):
-            raise
-        result.missing_kinds.append(desired["kind"])
+        if _missing_kind(exc):
+            result.unserved.append(f"{ref(desired)}: {desired['apiVersion']} {desired['kind']} is not served by this cluster (is its CRD installed?)")
+            result.unserved_kinds.add(desired["kind"])
+        else:
+            _record_error(result, ref(desired), exc)
         return
-    if live is not None and not _owned_by(live, owner):
-        result.conflicts.append(f"{ref(desired)} exists and is not owned by this pool; it was left untouched")
-        return
-    applied = await kube.apply(desired)
+    result.applied.append(ref(desired))
     if live is None:
         result.created.append(ref(desired))
     elif applied["metadata"].get("resourceVersion") != live["metadata"].get("resourceVersion"):
         result.updated.append(ref(desired))
+
+
+def _record_error(result: ApplyResult, what: str, exc: KubeApiError) -> None:
+    if exc.retryable:
+        result.transient.append(exc)
+    else:
+        result.rejected[what] = exc

@@ -8,6 +8,7 @@ child is repaired, readiness flows into status). A per-pool lock keeps the two f
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -15,9 +16,12 @@ from typing import Any
 
 import yaml
 
-from heteropool.conditions import ChildProblem, deployment_state, summarise, upsert_condition
-from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector
+from heteropool.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
+from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector, ref
+from heteropool.handlers.events import EventRecorder
+from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
+from heteropool.handlers.rollout import plan_rollout, with_template_hash
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.kube import KINDS, KubeClient
 from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
@@ -49,7 +53,14 @@ class OperatorContext:
     settings: RenderSettings = DEFAULT_SETTINGS
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     clock: Callable[[], datetime] = _utcnow
+    monotonic: Callable[[], float] = time.monotonic
     locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    rejections: dict[tuple[str, str], Rejections] = field(default_factory=dict)
+    retiring: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)  # pool -> group -> since
+    events: EventRecorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventRecorder(self.kube)
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self.locks.setdefault((namespace, name), asyncio.Lock())
@@ -64,6 +75,7 @@ class Outcome:
     spec_error: SpecError | None = None
     pool: Pool | None = None
     missing: list[Reference] = field(default_factory=list)  # referenced objects not found
+    rejected: list[Rejection] = field(default_factory=list)  # child writes the API server refused
     recheck_after_s: float | None = None  # converge again then, even if nothing changes
 
 
@@ -79,7 +91,8 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     """Bring one pool's children and status in line with its spec.
 
     Raises:
-        KubeApiError: reading or writing failed; nothing is rolled back (every step is idempotent).
+        KubeApiError: a transient failure (see errors.py) after everything else was applied;
+            nothing is rolled back (every step is idempotent).
     """
     meta, previous = body["metadata"], dict(body.get("status") or {})
     generation = int(meta.get("generation", 1))
@@ -88,33 +101,76 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         pool = parse_pool(body.get("spec"), name=meta["name"], namespace=meta["namespace"], uid=meta.get("uid"))
     except SpecError as exc:
         # Keep everything that is running; only say what is wrong.
-        conditions = upsert_condition(
-            previous.get("conditions") or [], "Degraded", "True", "InvalidSpec", str(exc), generation=generation, now=now
-        )
+        conditions = invalid_spec_conditions(previous.get("conditions") or [], str(exc), generation=generation, now=now)
+        ctx.metrics.observe_conditions(meta["namespace"], meta["name"], conditions)
         return Outcome(status={"observedGeneration": generation, "conditions": conditions}, spec_error=exc)
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
     missing = await missing_references(ctx.kube, pool)
     routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
-    objects = expected_objects(pool, routing, ctx.settings)  # autoscaled groups come without replicas
-    held = [o for o in objects if needs_any(o, missing)]  # as they are until what they need exists
+    # Autoscaled groups come without replicas; Deployments carry their pod template's hash.
+    objects = [with_template_hash(o) for o in expected_objects(pool, routing, ctx.settings)]
+    key = (pool.namespace, pool.name)
+    book = ctx.rejections.setdefault(key, Rejections())
+    now_s = ctx.monotonic()
+    waiting = book.waiting(now_s, generation)  # refused before and not due again yet
+    selector = children_selector(pool.name)
+    plan = plan_rollout(
+        objects, await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector),
+        ctx.retiring.setdefault(key, {}), now_s,
+    )  # fmt: skip
+    held = [  # left as they are in this pass
+        o for o in objects
+        if needs_any(o, missing) or ref(o) in waiting or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
+    ]  # fmt: skip
     applied = await apply_children(
         ctx.kube,
         owner,
         [o for o in objects if o not in held],
         keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held),
+        retain=plan.retains,
     )
-    deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=children_selector(pool.name))
+    for what, exc in applied.rejected.items():
+        book.record(what, exc, now_s, generation)
+    book.clear(applied.applied + applied.deleted)
+    if applied.transient:
+        raise applied.transient[0]
+    rejected = list(book.by_ref.values())
+    deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector)
     states = {d["metadata"]["name"]: deployment_state(d) for d in deployments}
     problem = None
     if missing:
         problem = ChildProblem(missing[0].reason, describe(missing))
+    elif rejected:
+        problem = ChildProblem(
+            rejected[0].reason, "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes"
+        )
+    elif applied.unserved:
+        problem = ChildProblem("KindNotInstalled", "; ".join(applied.unserved))
     elif applied.conflicts:
         problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts))
     weights = {name: v.weight for name, v in routing.vendors.items()}  # as published to the gateway
     status = summarise(
-        pool, generation=generation, deployments=states, previous=previous, now=now, problem=problem, weights=weights
+        pool,
+        generation=generation,
+        deployments=states,
+        previous=previous,
+        now=now,
+        problem=problem,
+        weights=weights,
+        notes=plan.notes,
+        unserved_kinds=sorted(applied.unserved_kinds),
     )
+    ctx.metrics.observe_status(pool.namespace, pool.name, status)
+    rechecks = [RECHECK_S] if missing else []
+    retry_in = book.next_retry_in(now_s)
+    if retry_in is not None:
+        rechecks.append(max(retry_in, 0.1))
     return Outcome(
-        status=status, applied=applied, pool=pool, missing=missing, recheck_after_s=RECHECK_S if missing else None
+        status=status,
+        applied=applied,
+        pool=pool,
+        missing=missing,
+        rejected=rejected,
+        recheck_after_s=min(rechecks, default=None),
     )

@@ -2,25 +2,28 @@
 
 Handlers are registered on a fresh `kopf.OperatorRegistry` (never kopf's global one), so tests
 and the CLI each build their own operator. The process-wide state arrives in kopf's memo as
-`memo.hp` (an OperatorContext) plus `memo.credentials`.
+`memo.hp` (an OperatorContext) plus `memo.login` (the credential source).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from heteropool.api import GROUP, PLURAL, VERSION
 from heteropool.conditions import status_changed
-from heteropool.handlers.pool import OperatorContext, converge
+from heteropool.handlers.pool import OperatorContext, Outcome, converge
+from heteropool.handlers.errors import retry_delay_s
 from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
 from heteropool.handlers.weights import WeightLoops
-from heteropool.kube import KINDS, Credentials, KubeApiError
+from heteropool.kube import KINDS, CredentialSource, KubeApiError
 from heteropool.render import MANAGED_BY
 
 __all__ = ["FINALIZER", "build_registry", "make_memo"]
@@ -29,13 +32,15 @@ FINALIZER = "heteropool.dev/finalizer"
 # Every pool is converged at least this often, so what no event announces (a referenced Secret
 # deleted) is noticed too; an unchanged pool costs reads and no-op applies, no stored writes.
 RESYNC_EVERY_S = 120.0
-_CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
 
 logger = logging.getLogger(__name__)
+_CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
 
 
-def make_memo(context: OperatorContext, credentials: Credentials) -> kopf.Memo:
-    return kopf.Memo(hp=context, credentials=credentials)
+
+def make_memo(context: OperatorContext, login: CredentialSource) -> kopf.Memo:
+    """`login` is called by kopf whenever it (re-)authenticates, e.g. after a 401 on a watch."""
+    return kopf.Memo(hp=context, login=login)
 
 
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
@@ -43,17 +48,35 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
-    settings.posting.level = logging.INFO
+    settings.posting.enabled = False  # Events come from heteropool (handlers/events.py), not kopf
     settings.networking.error_backoffs = [0.5, 1, 2, 5, 10]
     settings.watching.server_timeout = 300
     context: OperatorContext = memo.hp
+    await _check_keda(context)
 
     async def resync(namespace: str, name: str) -> float | None:
         return await _resync_pool(context, namespace, name)
 
     memo.resync = ResyncQueue(resync)
     memo.resync_task = asyncio.create_task(memo.resync.run(), name="heteropool-resync")
-    memo.weights = WeightLoops(context.kube, context.metrics)
+    memo.weights = WeightLoops(context.kube, context.metrics, context.events)
+
+
+async def _check_keda(context: OperatorContext) -> None:
+    """ScaledObjects only where KEDA is installed; otherwise autoscaled groups get HPAs (and a warning)."""
+    if not context.settings.keda_prometheus_url:
+        return
+    try:
+        installed = await context.kube.serves("keda.sh/v1alpha1")
+    except KubeApiError as exc:
+        logger.warning("cannot tell whether KEDA is installed (%s); assuming it is", exc)
+        return
+    if not installed:
+        logger.warning(
+            "--keda-prometheus-url is set but KEDA (keda.sh/v1alpha1) is not installed: "
+            "autoscaled vendor groups get HorizontalPodAutoscalers"
+        )
+        context.settings = dataclasses.replace(context.settings, keda_prometheus_url=None)
 
 
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
@@ -67,22 +90,14 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     await memo.hp.kube.aclose()
 
 
-def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
-    creds: Credentials = memo.credentials
-    return kopf.ConnectionInfo(
-        server=creds.server,
-        scheme="Bearer" if creds.token else None,
-        token=creds.token,
-        ca_path=creds.ca_file,
-        certificate_path=creds.cert_file,
-        private_key_path=creds.key_file,
-        insecure=not creds.verify,
-        default_namespace=creds.namespace,
-    )
+async def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """kopf's login: the same credential source as our client, read again on every call."""
+    info: kopf.ConnectionInfo = await asyncio.to_thread(memo.login)
+    return info
 
 
 async def reconcile_pool(
-    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, logger: kopf.Logger, **_: Any
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reason: str, retry: int, logger: kopf.Logger, **_: Any
 ) -> None:
     """Create/update/resume: converge the pool and put its status in kopf's own patch."""
     context: OperatorContext = memo.hp
@@ -94,19 +109,17 @@ async def reconcile_pool(
     except KubeApiError as exc:
         context.metrics.api_errors.labels(str(exc.status)).inc()
         context.metrics.reconciles.labels(reason, "retry").inc()
-        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=exc.retry_after_s or 2.0) from exc
+        raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=retry_delay_s(exc, retry + 1)) from exc
     finally:
         context.metrics.reconcile_seconds.labels(reason).observe(time.perf_counter() - started)
     if status_changed(body.get("status") or {}, outcome.status):
         patch.status.update(outcome.status)
     if outcome.spec_error is not None:
         context.metrics.reconciles.labels(reason, "invalid").inc()
-        kopf.warn(body, reason="InvalidSpec", message=str(outcome.spec_error))
+        await context.events.record(body, "Warning", "InvalidSpec", str(outcome.spec_error))
         raise kopf.PermanentError(f"invalid spec, running children left untouched: {outcome.spec_error}")
     context.metrics.reconciles.labels(reason, "ok").inc()
-    _report(body, outcome.applied, context)
-    if outcome.missing:
-        kopf.warn(body, reason=outcome.missing[0].reason, message=describe(outcome.missing))
+    await _report(body, outcome, context)
     memo.resync.request_later(meta["namespace"], meta["name"], outcome.recheck_after_s or RESYNC_EVERY_S)
     if outcome.pool is not None:
         memo.weights.ensure(outcome.pool)
@@ -117,15 +130,20 @@ def pool_deleted(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     memo.weights.stop(meta["namespace"], meta["name"])
 
 
-def _report(body: kopf.Body, applied: Any, context: OperatorContext) -> None:
-    if applied is None:
-        return
-    for action, refs in (("created", applied.created), ("updated", applied.updated), ("deleted", applied.deleted)):
-        if refs:
-            context.metrics.child_writes.labels(action).inc(len(refs))
-            kopf.info(body, reason=action.capitalize(), message=f"{action} {', '.join(refs)}")
-    if applied.conflicts:
-        kopf.warn(body, reason="ChildConflict", message="; ".join(applied.conflicts))
+async def _report(body: Mapping[str, Any], outcome: Outcome, context: OperatorContext) -> None:
+    """Metrics, and one Event (and INFO line) per kind of change or problem of this pass."""
+    applied = outcome.applied
+    if applied is not None:
+        for action, refs in (("created", applied.created), ("updated", applied.updated), ("deleted", applied.deleted)):
+            if refs:
+                context.metrics.child_writes.labels(action).inc(len(refs))
+                await context.events.record(body, "Normal", action.capitalize(), f"{action} {', '.join(refs)}")
+        if applied.conflicts:
+            await context.events.record(body, "Warning", "ChildConflict", "; ".join(applied.conflicts))
+    if outcome.missing:
+        await context.events.record(body, "Warning", outcome.missing[0].reason, describe(outcome.missing))
+    for rejection in outcome.rejected:
+        await context.events.record(body, "Warning", rejection.reason, str(rejection))
 
 
 async def _resync_pool(context: OperatorContext, namespace: str, name: str) -> float | None:
@@ -152,8 +170,7 @@ async def _resync_pool(context: OperatorContext, namespace: str, name: str) -> f
         if status_changed(body.get("status") or {}, outcome.status):
             await context.kube.patch(kind, namespace, name, {"status": outcome.status}, subresource="status")
         context.metrics.reconciles.labels("resync", "ok").inc()
-        if outcome.applied is not None and outcome.applied.changed:
-            logger.info("repaired children of %s/%s: %s", namespace, name, outcome.applied)
+        await _report(body, outcome, context)
         return outcome.recheck_after_s or RESYNC_EVERY_S
 
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from heteropool.handlers.errors import retry_delay_s
 from heteropool.kube import KubeApiError
 
 __all__ = ["ResyncQueue"]
@@ -50,7 +51,7 @@ class ResyncQueue:
             again_after_s = await self._resync(*key)
         except KubeApiError as exc:
             failures = self._failures[key] = self._failures.get(key, 0) + 1
-            delay = exc.retry_after_s or min(self._max_delay_s, 0.5 * 2 ** (failures - 1))
+            delay = retry_delay_s(exc, failures)
             logger.warning("resync of %s/%s failed (%s); retrying in %.1fs", *key, exc, delay)
             self._retry_later(key, delay)
         except Exception:  # never let one pool stop the worker

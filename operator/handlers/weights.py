@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import kopf
 import yaml
 
-from heteropool.conditions import upsert_condition
+from heteropool.conditions import sort_conditions, upsert_condition
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.kube import KINDS, KubeApiError, KubeClient
+from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.apply import ApplyResult, Owner, apply_child
 from heteropool.render import child_name, expected_routing_config, expected_routing_configmap, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
@@ -134,9 +134,12 @@ class _PoolLoop:
 class WeightLoops:
     """Every pool's weight loop in this operator process."""
 
-    def __init__(self, kube: KubeClient, metrics: OperatorMetrics, *, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, kube: KubeClient, metrics: OperatorMetrics, events: EventRecorder, *, timeout_s: float = 5.0
+    ) -> None:
         self._kube = kube
         self._metrics = metrics
+        self._events = events
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s), limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
         )
@@ -219,15 +222,13 @@ class WeightLoops:
         conditions = _staleness_conditions(status, update, int(body["metadata"].get("generation", 1)), now)
         if conditions is not None:
             patch["conditions"] = conditions
+            self._metrics.observe_conditions(pool.namespace, pool.name, conditions)
         await self._kube.patch(
             KINDS["HeteroInferencePool"], pool.namespace, pool.name, {"status": patch}, subresource="status"
         )
-        for move in update.moved:
-            kopf.info(
-                dict(body),
-                reason="WeightChanged",
-                message=f"{move.group}: weight {move.old:.2f} -> {move.new:.2f}",
-            )
+        if update.moved:
+            moves = ", ".join(f"{m.group} {m.old:.2f} -> {m.new:.2f}" for m in update.moved)
+            await self._events.record(body, "Normal", "WeightChanged", f"weights: {moves}")
 
 
 def _parse_routing(text: str | None) -> RoutingConfig | None:
@@ -240,16 +241,17 @@ def _parse_routing(text: str | None) -> RoutingConfig | None:
 def _staleness_conditions(
     status: Mapping[str, Any], update: WeightUpdate, generation: int, now: str
 ) -> list[dict[str, Any]] | None:
-    """Degraded=MetricsStale while scrapes fail; cleared when they recover. Other problems win."""
+    """MetricsStale=True while scrapes fail, False once they recover; None when nothing changes.
+
+    Its own condition, not Degraded: a pool whose weights rest on old estimates still serves.
+    """
     conditions = status.get("conditions") or []
-    degraded = next((c for c in conditions if c.get("type") == "Degraded"), None)
-    mine = degraded is not None and degraded.get("reason") == "MetricsStale"
-    other_problem = degraded is not None and degraded.get("status") == "True" and not mine
+    current = next((c for c in conditions if c.get("type") == "MetricsStale"), None)
     message = update.stale_message
-    if message is not None and not other_problem:
-        return upsert_condition(conditions, "Degraded", "True", "MetricsStale", message, generation=generation, now=now)
-    if message is None and mine:
-        return upsert_condition(
-            conditions, "Degraded", "False", "AsExpected", "no problem found", generation=generation, now=now
-        )
-    return None
+    if message is not None:
+        wanted = ("True", "ScrapesFailing", message)
+    else:
+        wanted = ("False", "ScrapesCurrent", "every ready replica was scraped within the last intervals")
+    if current is not None and (current.get("status"), current.get("reason"), current.get("message")) == wanted:
+        return None
+    return sort_conditions(upsert_condition(conditions, "MetricsStale", *wanted, generation=generation, now=now))

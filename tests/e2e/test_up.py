@@ -1,4 +1,4 @@
-"""`heteropool up samples/sim-pool.yaml`: serves an OpenAI completion within 30 s, stops cleanly.
+"""`heteropool up samples/sim-pool.yaml`: serves an OpenAI completion within 30 s through Envoy + the EPP, stops cleanly.
 
 The real command as a process; the test reads its output for the gateway URL and the child
 pids, sends one completion with the openai client, then SIGINT, and checks that no child survives.
@@ -77,11 +77,11 @@ def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path
         _wait_for(lambda: "GROUP" in log.read_text(), 10, "the live table")
         children = _children(proc.pid)
         printed = {int(p) for p in re.findall(r"pid=(\d+)", log.read_text())}
-        assert len(printed) == 4 and printed <= children  # 3 simulators + the gateway
+        assert len(printed) == 5 and printed <= children  # 3 simulators, the endpoint picker and Envoy
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 0
         _wait_for(lambda: not any(_alive(p) for p in printed | children), 5, "children gone")
-        assert "stopped 4 processes" in log.read_text()
+        assert "stopped 5 processes" in log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -99,7 +99,7 @@ def test_children_die_with_a_killed_up(tmp_path: Path) -> None:
     try:
         _wait_for(lambda: "serving model" in log.read_text() or proc.poll() is not None, 30, "the serving line")
         printed = {int(p) for p in re.findall(r"pid=(\d+)", log.read_text())}
-        assert len(printed) == 4
+        assert len(printed) == 5
         proc.kill()  # SIGKILL: no chance to clean up; the parent-death signal must do it
         proc.wait(10)
         _wait_for(lambda: not any(_alive(p) for p in printed), 10, "orphans gone")

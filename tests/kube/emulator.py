@@ -51,6 +51,9 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
     # test's event loop (kopf.operator) waits up to 5 s at exit for "hung" tasks, which would
     # include the server side of its own idle keep-alive connections.
     keep_alive: bool = False
+    # None admits every request (no authentication); a set admits only `Authorization: Bearer <t>`
+    # for t in it, others get 401 Unauthorized (to test credential rotation).
+    accepted_tokens: set[str] | None = None
 
     write_log: WriteLog = attrs.field(factory=WriteLog, init=False)
     internal_errors: list[BaseException] = attrs.field(factory=list, init=False)
@@ -222,6 +225,13 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         path = request.url.path
         if path.startswith("/_emulator/"):
             return self._control(method, path, request)
+        if self.accepted_tokens is not None and \
+                header(request, "Authorization").removeprefix("Bearer ").strip() not in self.accepted_tokens:
+            response = await self._render_error(errors.ApiError(status=401, reason="Unauthorized",
+                                                                message="Unauthorized"))
+            if not self.keep_alive:
+                response.force_close()
+            return response
         record: WriteRecord | None = None
         if method in WRITE_METHODS:
             record = WriteRecord(method=method, path=path, params=dict(request.params),

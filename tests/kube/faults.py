@@ -10,7 +10,7 @@ import attrs
 from .errors import ApiError
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_REASONS = {409: "Conflict", 429: "TooManyRequests", 500: "InternalError",
+_REASONS = {400: "BadRequest", 401: "Unauthorized", 409: "Conflict", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
             503: "ServiceUnavailable", 504: "Timeout", 410: "Expired", 403: "Forbidden"}
 
 

@@ -95,6 +95,11 @@ def _to_jsonschema(node: Any) -> Any:
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if isinstance(node.get(exclusive), bool):  # OpenAPI 3.0: a flag on minimum/maximum
+            out.pop(exclusive)
+            if node[exclusive] and bound in out:
+                out[exclusive] = out.pop(bound)
     for key in ("properties", "patternProperties", "definitions"):
         if isinstance(node.get(key), dict):
             out[key] = {name: _to_jsonschema(sub) for name, sub in node[key].items()}

@@ -20,7 +20,8 @@ import pytest_asyncio
 import yaml
 
 from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
-from heteropool.kube import KINDS, KubeClient, connect, load_credentials
+from heteropool.kube import KINDS, KubeClient, connect, login
+from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 
 REPO = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
@@ -42,18 +43,17 @@ class Cluster:
             pytest.skip("needs the API emulator (fault injection / write log)")
         return self.emulator
 
-    async def start_operator(self) -> OperatorContext:
+    async def start_operator(self, settings: RenderSettings = DEFAULT_SETTINGS) -> OperatorContext:
         """Run the operator in a thread with its own event loop, as `heteropool operator` runs it.
 
         Its own loop matters: at exit kopf waits for every task of its loop, and in the test's
         loop that would include the emulator's connection handlers.
         """
-        credentials = load_credentials(self.kubeconfig)
-        context = OperatorContext(kube=connect(credentials, field_manager=FIELD_MANAGER))
+        context = OperatorContext(kube=connect(login, field_manager=FIELD_MANAGER), settings=settings)
         stop, ready = threading.Event(), threading.Event()
         operator = kopf.operator(
             registry=build_registry(),
-            memo=make_memo(context, credentials),
+            memo=make_memo(context, login),
             standalone=True,
             namespaces=[self.namespace],
             stop_flag=stop,
@@ -106,16 +106,31 @@ class Cluster:
     async def patch_pool(self, name: str, patch: dict[str, Any]) -> None:
         await self.kube.patch(KINDS["HeteroInferencePool"], self.namespace, name, patch)
 
+    async def mark_available(self, name: str) -> None:
+        """Play the deployment controller: every replica of Deployment `name` is up to date and ready."""
+        deployment = await self.get("Deployment", name) or {}
+        replicas = deployment["spec"].get("replicas", 1)
+        status = {
+            "observedGeneration": deployment["metadata"].get("generation", 1),
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": replicas,
+            "availableReplicas": replicas,
+            "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
+        }
+        await self.kube.patch(KINDS["Deployment"], self.namespace, name, {"status": status}, subresource="status")
+
     async def condition(self, pool: str, type_: str) -> dict[str, Any] | None:
         body = await self.get("HeteroInferencePool", pool) or {}
         return next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == type_), None)
 
 
 @pytest_asyncio.fixture
-async def cluster(kube_emulator_factory: Any) -> AsyncIterator[Cluster]:
+async def cluster(kube_emulator_factory: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Cluster]:
     if REAL_CLUSTER:
+        monkeypatch.setenv("KUBECONFIG", REAL_CLUSTER)  # kopf's kubeconfig login reads it
         namespace = f"hp-e2e-{uuid.uuid4().hex[:8]}"
-        kube = connect(load_credentials(REAL_CLUSTER), field_manager="e2e-test")
+        kube = connect(login, field_manager="e2e-test")
         await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
         emulator, kubeconfig = None, REAL_CLUSTER
     else:
@@ -123,7 +138,8 @@ async def cluster(kube_emulator_factory: Any) -> AsyncIterator[Cluster]:
             crd_paths=[REPO / "crds", HERE / "network-attachment-definition-crd.yaml"]
         )
         namespace, kubeconfig = "inference", str(emulator.kubeconfig_path)
-        kube = connect(load_credentials(kubeconfig), field_manager="e2e-test")
+        monkeypatch.setenv("KUBECONFIG", kubeconfig)
+        kube = connect(login, field_manager="e2e-test")
     cluster = Cluster(kubeconfig=kubeconfig, namespace=namespace, kube=kube, emulator=emulator)
     try:
         yield cluster

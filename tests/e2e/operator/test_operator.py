@@ -12,18 +12,20 @@ pytestmark = pytest.mark.slow
 
 
 POOL = "granite"
-DEPLOYMENTS = {f"{POOL}-vllm-nvidia", f"{POOL}-vllm-amd", f"{POOL}-vllm-intel-gaudi", f"{POOL}-gateway"}
+VLLM = {f"{POOL}-vllm-nvidia", f"{POOL}-vllm-amd", f"{POOL}-vllm-intel-gaudi"}
+DATA_PLANE = {f"{POOL}-gateway", f"{POOL}-epp"}  # Envoy, the Endpoint Picker
+DEPLOYMENTS = VLLM | DATA_PLANE
 EXPECTED = {
     ("ConfigMap", f"{POOL}-routing"),
-    ("ServiceAccount", f"{POOL}-gateway"),
-    ("Role", f"{POOL}-gateway"),
-    ("RoleBinding", f"{POOL}-gateway"),
-    ("Service", f"{POOL}-gateway"),
+    ("ConfigMap", f"{POOL}-envoy"),
+    ("ServiceAccount", f"{POOL}-epp"),
+    ("Role", f"{POOL}-epp"),
+    ("RoleBinding", f"{POOL}-epp"),
     *{("Deployment", name) for name in DEPLOYMENTS},
-    *{("Service", name) for name in DEPLOYMENTS - {f"{POOL}-gateway"}},
+    *{("Service", name) for name in DEPLOYMENTS},
     ("ServiceAccount", f"{POOL}-vllm"),
     ("NetworkPolicy", f"{POOL}-vllm"),
-    *{("PodDisruptionBudget", name) for name in DEPLOYMENTS - {f"{POOL}-gateway"}},
+    *{("PodDisruptionBudget", name) for name in VLLM},
 }
 Manifest = Callable[..., dict[str, Any]]
 
@@ -36,23 +38,6 @@ async def _all_children(cluster: Any, expected: set[tuple[str, str]] = EXPECTED)
 async def _versions(cluster: Any) -> dict[tuple[str, str], str]:
     """Every child's resourceVersion: a write that changed nothing leaves it as it was."""
     return {key: obj["metadata"]["resourceVersion"] for key, obj in (await cluster.children(POOL)).items()}
-
-
-async def _mark_available(cluster: Any, name: str) -> None:
-    """Play the deployment controller: every replica of `name` is up to date and ready."""
-    from heteropool.kube import KINDS
-
-    deployment = await cluster.get("Deployment", name)
-    replicas = deployment["spec"]["replicas"]
-    status = {
-        "observedGeneration": deployment["metadata"].get("generation", 1),
-        "replicas": replicas,
-        "updatedReplicas": replicas,
-        "readyReplicas": replicas,
-        "availableReplicas": replicas,
-        "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}],
-    }
-    await cluster.kube.patch(KINDS["Deployment"], cluster.namespace, name, {"status": status}, subresource="status")
 
 
 async def test_created_pool_gets_every_child_owned_and_labelled(cluster: Any, pool_manifest: Manifest) -> None:
@@ -82,7 +67,7 @@ async def test_status_reports_replicas_and_becomes_ready_when_deployments_are_av
     ready = await cluster.wait(lambda: cluster.condition(POOL, "Ready"), what="a Ready condition")
     assert ready["status"] == "False" and ready["reason"] == "ReplicasNotReady"
     for name in DEPLOYMENTS:
-        await _mark_available(cluster, name)
+        await cluster.mark_available(name)
 
     async def is_ready() -> Any:
         condition = await cluster.condition(POOL, "Ready")
@@ -128,6 +113,8 @@ async def test_removing_a_vendor_removes_its_children_and_keeps_the_rest(cluster
     manifest = pool_manifest()
     await cluster.create(manifest)
     await cluster.wait(lambda: _all_children(cluster), what="all children")
+    for name in DEPLOYMENTS:
+        await cluster.mark_available(name)  # the groups that stay serve, so the removed one may go
     kept = await cluster.get("Deployment", f"{POOL}-vllm-nvidia")
     await cluster.patch_pool(POOL, {"spec": {"vendors": manifest["spec"]["vendors"][:2]}})
     gone = f"{POOL}-vllm-intel-gaudi"
@@ -153,6 +140,8 @@ async def test_invalid_spec_sets_degraded_and_touches_nothing(cluster: Any, pool
 
     condition = await cluster.wait(degraded, what="Degraded=InvalidSpec")
     assert condition["status"] == "True" and "spec.weights.static[google-tpu]" in condition["message"]
+    ready = await cluster.condition(POOL, "Ready")
+    assert ready is not None and (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     after = await cluster.children(POOL)
     assert {k: v["metadata"]["resourceVersion"] for k, v in after.items()} == {
         k: v["metadata"]["resourceVersion"] for k, v in before.items()
@@ -218,7 +207,7 @@ async def test_injected_conflicts_and_server_errors_are_retried_until_consistent
     await cluster.create(pool_manifest())
     await cluster.wait(lambda: _all_children(cluster), timeout=30, what="all children despite faults")
     for name in DEPLOYMENTS:
-        await _mark_available(cluster, name)
+        await cluster.mark_available(name)
 
     async def is_ready() -> Any:
         condition = await cluster.condition(POOL, "Ready")
@@ -279,3 +268,78 @@ async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(clus
     scaling = await cluster.wait(reported, what="status reporting the autoscaler's 5 replicas")
     assert (scaling["minReplicas"], scaling["maxReplicas"]) == (2, 8)
     assert (await cluster.get("Deployment", name))["spec"]["replicas"] == 5
+
+
+async def _autoscaler_kinds(cluster: Any) -> set[str]:
+    from heteropool.kube import KINDS
+
+    found = set()
+    for kind in ("HorizontalPodAutoscaler", "ScaledObject"):
+        try:
+            if await cluster.kube.list(KINDS[kind], cluster.namespace, label_selector=f"heteropool.dev/pool={POOL}"):
+                found.add(kind)
+        except Exception:  # noqa: BLE001 - the API is not served: nothing of that kind
+            pass
+    return found
+
+
+@pytest.mark.parametrize("keda_installed", [True, False], ids=["keda", "no-keda"])
+async def test_keda_scaled_object_only_where_keda_is_installed(
+    cluster: Any, pool_manifest: Manifest, keda_installed: bool
+) -> None:
+    from pathlib import Path
+
+    from heteropool.settings import RenderSettings
+
+    if keda_installed:
+        cluster.require_emulator().load_crds(Path(__file__).with_name("keda-scaledobject-crd.yaml"))
+    await cluster.start_operator(RenderSettings(keda_prometheus_url="http://prometheus.monitoring:9090"))
+    manifest = pool_manifest()
+    manifest["spec"]["vendors"][0]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 8}
+    await cluster.create(manifest)
+    expected = {"ScaledObject"} if keda_installed else {"HorizontalPodAutoscaler"}
+
+    async def autoscaled() -> bool:
+        return await _autoscaler_kinds(cluster) == expected
+
+    await cluster.wait(autoscaled, what=f"the group's {expected}")
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["gateway-api", "no-gateway-api"])
+async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_missing(
+    cluster: Any, pool_manifest: Manifest, installed: bool
+) -> None:
+    from pathlib import Path
+
+    if installed:
+        cluster.require_emulator().load_crds(Path(__file__).with_name("gateway-api-crds.yaml"))
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    manifest["spec"]["gateway"]["parentRefs"] = [{"name": "inference-gateway", "namespace": "gateway-system"}]
+    await cluster.create(manifest)
+    no_envoy = EXPECTED - {("ConfigMap", f"{POOL}-envoy"), ("Deployment", f"{POOL}-gateway"), ("Service", f"{POOL}-gateway")}
+    await cluster.wait(lambda: _all_children(cluster, no_envoy), what="every child but Envoy's")
+    if installed:
+        pool = await cluster.wait(lambda: cluster.get("InferencePool", POOL), what="the InferencePool")
+        assert pool["spec"]["endpointPickerRef"]["name"] == f"{POOL}-epp"
+        route = await cluster.wait(lambda: cluster.get("HTTPRoute", POOL), what="the HTTPRoute")
+        assert route["spec"]["parentRefs"][0]["name"] == "inference-gateway"
+    else:
+        async def says_so() -> dict[str, Any] | None:
+            condition = await cluster.condition(POOL, "Degraded")
+            return condition if condition and condition["reason"] == "KindNotInstalled" else None
+
+        condition = await cluster.wait(says_so, what="Degraded=KindNotInstalled")
+        assert "InferencePool" in condition["message"] and "is its CRD installed?" in condition["message"]
+
+
+async def test_switching_off_the_network_policy_and_a_budget_removes_them(cluster: Any, pool_manifest: Manifest) -> None:
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    await cluster.create(manifest)
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    vendors = manifest["spec"]["vendors"]
+    vendors[0]["disruptionBudget"] = {"enabled": False}
+    await cluster.patch_pool(POOL, {"spec": {"networkPolicy": {"enabled": False}, "vendors": vendors}})
+    remaining = EXPECTED - {("NetworkPolicy", f"{POOL}-vllm"), ("PodDisruptionBudget", f"{POOL}-vllm-nvidia")}
+    await cluster.wait(lambda: _all_children(cluster, remaining), what="the NetworkPolicy and nvidia's budget pruned")

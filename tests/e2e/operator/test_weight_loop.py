@@ -84,7 +84,8 @@ async def test_weights_reach_the_routing_configmap_status_and_metrics(cluster: A
     vendors = await cluster.wait(vendor_status, timeout=20, what="status.vendors[] from the weight loop")
     assert all(v["capacityTokensPerS"] > 0 and v["weight"] > 0 for v in vendors)
     sample = context.metrics.registry.get_sample_value(
-        "heteropool_vendor_weight", {"namespace": cluster.namespace, "pool": "sim", "group": "sim-h100", "vendor": "sim"}
+        "heteropool_operator_vendor_weight_ratio",
+        {"pool_namespace": cluster.namespace, "pool": "sim", "group": "sim-h100", "vendor": "sim"},
     )
     assert sample is not None and sample > 0
 
@@ -92,11 +93,13 @@ async def test_weights_reach_the_routing_configmap_status_and_metrics(cluster: A
     sims["sim-gaudi3"].stop()
 
     async def stale() -> dict[str, Any] | None:
-        condition = await cluster.condition("sim", "Degraded")
-        return condition if condition and condition["reason"] == "MetricsStale" else None
+        condition = await cluster.condition("sim", "MetricsStale")
+        return condition if condition and condition["status"] == "True" else None
 
-    condition = await cluster.wait(stale, timeout=20, what="Degraded=MetricsStale")
-    assert condition["status"] == "True" and "sim-gaudi3" in condition["message"]
+    condition = await cluster.wait(stale, timeout=20, what="MetricsStale=True")
+    assert condition["reason"] == "ScrapesFailing" and "sim-gaudi3" in condition["message"]
+    degraded = await cluster.condition("sim", "Degraded")
+    assert degraded is not None and degraded["status"] == "False"  # stale metrics do not degrade a serving pool
     body = await cluster.get("HeteroInferencePool", "sim")
     gaudi = next(v for v in body["status"]["vendors"] if v["name"] == "sim-gaudi3")
     assert gaudi["weight"] > 0  # never zeroed because scrapes failed

@@ -374,7 +374,7 @@ def test_image_overrides_win_over_the_mirror_and_a_groups_image_over_both(sample
     settings = RenderSettings(image_registry="mirror", images={"heteropool": "registry.local/hp:dev", "nvidia": "n:1"})
     pool = _pool(_group(sample("sim-pool.yaml"), 0, image="mine:1"))
     images = _images(expected_objects(pool, settings=settings))
-    assert images == {"mine:1", "registry.local/hp:dev"}
+    assert images == {"mine:1", "registry.local/hp:dev", "mirror/envoyproxy/envoy:v1.40.0"}
 
 
 @pytest.mark.parametrize(
@@ -425,7 +425,7 @@ def test_sim_admin_api_is_off_unless_asked_for(sample: Sample) -> None:
 # --- every new object validates strictly ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("version", ["1.30", "1.34"])
+@pytest.mark.parametrize("version", ["1.30", "1.34", "1.37"])
 def test_everything_a_fully_configured_pool_renders_validates(sample: Sample, version: str) -> None:
     manifest = _group(
         sample("granite-3vendor.yaml"),

@@ -10,8 +10,11 @@ import yaml
 
 from heteropool.render import (
     child_name,
+    envoy_bootstrap_for,
+    expected_envoy_configmap,
     expected_gateway_deployment,
-    expected_gateway_role,
+    expected_picker_deployment,
+    expected_picker_role,
     expected_objects,
     expected_routing_configmap,
     expected_vllm_deployment,
@@ -56,7 +59,8 @@ def test_every_child_is_in_the_pool_namespace_labelled_and_uniquely_named(sample
     keys = [(o["kind"], o["metadata"]["name"]) for o in objects]
     assert len(keys) == len(set(keys))
     assert sorted(k for k, _ in keys) == sorted(
-        ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment"]
+        ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment"]  # routing, the picker
+        + ["ConfigMap", "Service", "Deployment"]  # Envoy
         + ["ServiceAccount", "NetworkPolicy"]
         + ["Service", "Deployment", "PodDisruptionBudget"] * 3
     )
@@ -187,9 +191,9 @@ def test_model_options_reach_vllm_args(sample: Sample) -> None:
     assert "--no-enable-prefix-caching" in args and args[-1] == "--enable-chunked-prefill"
 
 
-def test_gateway_has_least_privilege_and_a_locked_down_pod(sample: Sample) -> None:
+def test_data_plane_has_least_privilege_and_locked_down_pods(sample: Sample) -> None:
     pool = _pool(sample("granite-3vendor.yaml"))
-    role = expected_gateway_role(pool)
+    role = expected_picker_role(pool)
     verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
     assert verbs == {"get", "list", "watch"}
     resources = {(rule["apiGroups"][0], rule["resources"][0]) for rule in role["rules"]}
@@ -197,10 +201,32 @@ def test_gateway_has_least_privilege_and_a_locked_down_pod(sample: Sample) -> No
     configmap_rule = next(r for r in role["rules"] if r["resources"] == ["configmaps"])
     assert configmap_rule["resourceNames"] == ["granite-routing"]
 
-    pod = expected_gateway_deployment(pool)["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    security = pod["containers"][0]["securityContext"]
-    assert security["readOnlyRootFilesystem"] is True and security["capabilities"] == {"drop": ["ALL"]}
+    for deployment in (expected_picker_deployment(pool), expected_gateway_deployment(pool)):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        security = pod["containers"][0]["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True and security["capabilities"] == {"drop": ["ALL"]}
+    envoy_pod = expected_gateway_deployment(pool)["spec"]["template"]["spec"]
+    assert envoy_pod["automountServiceAccountToken"] is False  # Envoy never talks to the API server
+
+
+def test_envoy_routes_to_every_group_and_asks_the_picker(sample: Sample) -> None:
+    pool = _pool(sample("granite-3vendor.yaml"))
+    config = envoy_bootstrap_for(pool)
+    assert [host for host, _ in config.endpoints] == [
+        f"granite-vllm-{g}.inference.svc.cluster.local" for g in ("nvidia", "amd", "intel-gaudi")
+    ]
+    assert (config.epp_host, config.epp_port) == ("granite-epp.inference.svc.cluster.local", 9002)
+    assert config.fail_open is False and config.request_body_mode == "BUFFERED"
+    bootstrap = yaml.safe_load(expected_envoy_configmap(pool)["data"]["envoy.yaml"])
+    assert bootstrap["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+    # the Envoy pods roll when the bootstrap changes
+    before = expected_gateway_deployment(pool)["spec"]["template"]["metadata"]["annotations"]
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["gateway"]["picker"] = {"failureMode": "FailOpen"}
+    changed = _pool(manifest)
+    after = expected_gateway_deployment(changed)["spec"]["template"]["metadata"]["annotations"]
+    assert before["heteropool.dev/config-checksum"] != after["heteropool.dev/config-checksum"]
 
 
 def test_routing_configmap_holds_initial_weights_from_capacity_priors(sample: Sample) -> None:
@@ -255,17 +281,17 @@ def test_render_command_prints_multi_document_yaml(capsys: pytest.CaptureFixture
     sample_path = Path(__file__).resolve().parents[3] / "samples" / "granite-3vendor.yaml"
     assert main(["render", str(sample_path)]) == 0
     documents = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [d["kind"] for d in documents].count("Deployment") == 4
+    assert [d["kind"] for d in documents].count("Deployment") == 5
 
 
 def test_rendered_entry_points_are_accepted_by_our_own_commands(sample: Sample) -> None:
-    """The gateway and sim pods run `heteropool ...`: their rendered arguments must parse."""
+    """The picker and sim pods run `heteropool ...`: their rendered arguments must parse."""
     from heteropool.cli import build_parser
 
     pool = _pool(sample("sim-pool.yaml"))
-    gateway = _container(expected_gateway_deployment(pool))
-    parsed = build_parser("gateway").parse_args(gateway["args"])
-    assert (parsed.kube_pool, parsed.kube_configmap, parsed.port) == ("sim", "sim-routing", 8080)
+    picker = _container(expected_picker_deployment(pool))
+    parsed = build_parser("epp").parse_args(picker["args"])
+    assert (parsed.kube_pool, parsed.kube_configmap, parsed.port) == ("sim", "sim-routing", 9002)
     for group in pool.spec.vendors:
         replica = _container(expected_vllm_deployment(pool, group))
         assert replica["command"] == ["heteropool", "sim"]
@@ -287,3 +313,38 @@ def test_simulator_replicas_get_every_engine_flag_and_honour_it(sample: Sample) 
     parsed = build_parser("sim").parse_args(["sim", *args])
     assert (parsed.max_num_seqs, parsed.max_model_len, parsed.max_num_batched_tokens, parsed.gpu_memory_utilization,
             parsed.dtype, parsed.kv_cache_dtype) == (256, 9216, 16384, 0.75, "bfloat16", "fp8")
+
+
+def _label_selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_gateway_mode_renders_an_inference_pool_and_route_instead_of_envoy(sample: Sample) -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schemas = Path(__file__).resolve().parents[2] / "schemas"
+    pool = _pool(sample("granite-gateway-api.yaml"))
+    objects = expected_objects(pool)
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("Deployment", "granite-gateway") not in kinds and ("ConfigMap", "granite-envoy") not in kinds
+    (inference_pool,) = [o for o in objects if o["kind"] == "InferencePool"]
+    (route,) = [o for o in objects if o["kind"] == "HTTPRoute"]
+    jsonschema.validate(inference_pool, json.loads((schemas / "inferencepool.json").read_text()))
+    jsonschema.validate(route, json.loads((schemas / "httproute.json").read_text()))
+    # the pool selects exactly the vLLM pods of every group, and its picker is the rendered Service
+    selector = inference_pool["spec"]["selector"]["matchLabels"]
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in objects if d["kind"] == "Deployment"}
+    selected = {name for name, labels in pods.items() if _label_selector_matches(selector, labels)}
+    assert selected == {"granite-vllm-nvidia", "granite-vllm-amd", "granite-vllm-intel-gaudi"}
+    picker = inference_pool["spec"]["endpointPickerRef"]
+    (service,) = [o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == picker["name"]]
+    assert picker["port"]["number"] in {p["port"] for p in service["spec"]["ports"]}
+    assert route["spec"]["rules"][0]["backendRefs"] == [
+        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "granite"}
+    ]
+    assert route["spec"]["parentRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "inference-gateway", "namespace": "gateway-system"}
+    ]

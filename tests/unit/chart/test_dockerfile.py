@@ -1,11 +1,17 @@
-"""The Dockerfile, read as text (no Docker engine here): multi-stage, non-root UID 65532 that the
-chart's and the operator's pod security contexts assume, `heteropool` as the entrypoint."""
+"""The Dockerfile, read as text: multi-stage, non-root UID 65532 that the chart's and the
+operator's pod security contexts assume, `heteropool` as the entrypoint, the tag that the chart and
+the operator deploy. `make image-test` builds and runs it (tests/image)."""
 
 from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
+
+import yaml
+
+from heteropool.vendors import HETEROPOOL_IMAGE
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -41,3 +47,13 @@ def test_build_context_holds_only_what_the_build_copies() -> None:
             sources = arg.split()[:-1]
             assert set(sources) <= allowed, sources
             assert all((REPO / s).exists() for s in sources)
+
+
+def test_the_built_tag_is_the_one_the_chart_and_the_operator_deploy() -> None:
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((REPO / "charts" / "heteropool" / "Chart.yaml").read_text())
+    repository = yaml.safe_load((REPO / "charts" / "heteropool" / "values.yaml").read_text())["image"]["repository"]
+    args = dict(arg.split("=", 1) for op, arg in instructions() if op == "ARG" and "=" in arg)
+    assert chart["appVersion"] == args["VERSION"] == version
+    assert HETEROPOOL_IMAGE == f"{repository}:{version}"
+    assert f"IMAGE ?= {repository}:$(VERSION)" in (REPO / "Makefile").read_text()

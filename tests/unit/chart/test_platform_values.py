@@ -66,3 +66,12 @@ def test_default_values_keep_the_fixed_uid_and_hpa(render: Any) -> None:
     settings = _settings(render())
     assert settings.fixed_uid is True and settings.keda_prometheus_url is None
     assert settings.monitoring_namespaces == ("monitoring",)
+
+
+def test_every_image_component_can_be_overridden_from_the_chart(render: Any) -> None:
+    from heteropool.settings import IMAGE_COMPONENTS
+
+    args = [a for c in IMAGE_COMPONENTS for a in ("--set", f"images.overrides.{c}=registry.local/{c}:1")]
+    settings = _settings(render(*args))
+    for component in IMAGE_COMPONENTS:
+        assert settings.image(component, "default:0") == f"registry.local/{component}:1"

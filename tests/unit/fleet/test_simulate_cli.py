@@ -1,4 +1,5 @@
 import csv
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,19 @@ def test_simulate_writes_csv_table_and_plots(pool_file: Path, tmp_path: Path, ca
     assert "warm-up 2 QPS x 2 s (not reported), 3 s stages, inference-perf protocol" in captured.out
     assert "## heteropool" in captured.out and "At 3 QPS:" in captured.out
     assert "simulating [" in captured.err and "4/4 stages" in captured.err
+
+
+def test_simulate_without_matplotlib_skips_plots_and_says_how_to_get_them(
+    pool_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as in an install without the plots extra
+    out = tmp_path / "out"
+    rc = main(["simulate", str(pool_file), *SHORT, "--policies", "round-robin", "--output", str(out)])
+    assert rc == 0
+    assert {p.name for p in out.iterdir()} == {"results.csv", "results.md"}
+    err = capsys.readouterr().err
+    assert "plots skipped: matplotlib is not installed" in err
+    assert "pip install 'heteropool[plots]'" in err
 
 
 def test_forked_jobs_give_the_same_results_as_one_process(pool_file: Path) -> None:

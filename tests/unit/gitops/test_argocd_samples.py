@@ -4,6 +4,8 @@ health check installed through argocd-cm exactly as tested."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,9 @@ def test_application_health_check_reports_child_health(make_health_check: Any) -
 
 
 def test_waves_put_the_operator_before_pools() -> None:
-    assert set(APPS) == {"heteropool-operator", "sim-pool"}
-    assert wave(APPS["heteropool-operator"]) < wave(APPS["sim-pool"])
+    assert set(APPS) == {"heteropool-operator", "sim-pool", "granite-gateway-api"}  # both data-plane modes
+    for pool in ("sim-pool", "granite-gateway-api"):
+        assert wave(APPS["heteropool-operator"]) < wave(APPS[pool])
 
 
 @pytest.mark.parametrize("name", sorted(APPS))
@@ -73,3 +76,32 @@ def test_root_application_syncs_the_apps_folder() -> None:
 def test_operator_application_values_pass_the_chart_schema() -> None:
     schema = json.loads((REPO / "charts" / "heteropool" / "values.schema.json").read_text())
     jsonschema.validate(APPS["heteropool-operator"]["spec"]["source"]["helm"]["valuesObject"], schema)
+
+
+def _argocd_ignore(expression: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """What ArgoCD does with a jqPathExpression: evaluate `del(<expression>)` on the live object."""
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("no jq binary on PATH (apt-get install jq)")
+    out = subprocess.run([jq, "-c", f"del({expression})"], input=json.dumps(obj), capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, f"ArgoCD would reject the expression: {out.stderr}"
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def test_ignore_differences_jq_rule_drops_only_kopf_annotations() -> None:
+    cm = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())
+    rule = yaml.safe_load(cm["data"]["resource.customizations.ignoreDifferences.heteropool.dev_HeteroInferencePool"])
+    assert set(rule) == {"jqPathExpressions"}  # no finalizer pointer: the operator writes none
+    (expression,) = rule["jqPathExpressions"]
+    annotated = {"metadata": {"name": "p", "annotations": {"kopf.zalando.org/last-handled": "{}", "team": "ml"}}}
+    assert _argocd_ignore(expression, annotated) == {"metadata": {"name": "p", "annotations": {"team": "ml"}}}
+    bare = {"metadata": {"name": "p"}}
+    assert _argocd_ignore(expression, bare) == bare
+
+
+def test_samples_no_longer_mention_a_pool_finalizer() -> None:
+    for path in ARGOCD.rglob("*.yaml"):
+        text = path.read_text()
+        assert "heteropool.dev/finalizer" not in text and "/metadata/finalizers" not in text, path
+        assert "pool's finalizer" not in text and "its finalizer" not in text, path

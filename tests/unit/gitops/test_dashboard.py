@@ -1,4 +1,4 @@
-"""dashboards/heteropool.json: a loadable Grafana dashboard whose queries name metrics the code exports."""
+"""charts/heteropool/dashboards/heteropool.json: a loadable Grafana dashboard whose queries name metrics the code exports."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-DASHBOARD = json.loads((REPO / "dashboards" / "heteropool.json").read_text())
+DASHBOARD = json.loads((REPO / "charts" / "heteropool" / "dashboards" / "heteropool.json").read_text())
 SOURCE = "\n".join(p.read_text() for p in (REPO / "operator").rglob("*.py"))
 # Metric names a panel may query before the code exports them (their panels stay empty until
-# then). Empty now; the weight controller's heteropool_vendor_* metrics were the last.
+# then). Empty now.
 PLANNED: set[str] = set()
 _METRIC = re.compile(r"\b(heteropool_[a-z0-9_]+|vllm:[a-z0-9_:]+)")
 
@@ -58,3 +58,10 @@ def test_every_queried_metric_is_exported_or_planned(name: str) -> None:
 )
 def test_dashboard_covers(topic: str) -> None:
     assert any(topic in p["title"].lower() for p in DASHBOARD["panels"])
+
+
+def test_dashboard_queries_no_deprecated_metric_name() -> None:
+    from heteropool.handlers.metrics import RENAMED_METRICS
+
+    deprecated = {r.old for r in RENAMED_METRICS} | {f"{r.old}_total" for r in RENAMED_METRICS}
+    assert not metric_names() & deprecated

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import yaml
 
-from heteropool.conditions import ChildProblem, DeploymentState, deployment_state, summarise, upsert_condition
+from heteropool.conditions import (
+    ChildProblem,
+    DeploymentState,
+    deployment_state,
+    invalid_spec_conditions,
+    summarise,
+    upsert_condition,
+)
 from heteropool.semantics import parse_manifest
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
@@ -20,6 +27,7 @@ def _states(ready: dict[str, int], gateway_ready: int = 2, current: bool = True)
         for name in NAMES
     }
     states["granite-gateway"] = DeploymentState("granite-gateway", 2, gateway_ready, 2, current, False)
+    states["granite-epp"] = DeploymentState("granite-epp", 1, 1, 1, current, False)
     return states
 
 
@@ -85,3 +93,48 @@ def test_deployment_state_reads_rollout_progress() -> None:
     }
     state = deployment_state(deployment)
     assert state.ready == 3 and not state.current and state.stalled
+
+
+# --- shape, per the Kubernetes API conventions ---------------------------------------------------
+
+
+def _crd_status_schema() -> dict:
+    crd = yaml.safe_load((SAMPLES.parent / "crds" / "heteroinferencepools.yaml").read_text())
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+
+
+def test_crd_declares_conditions_a_map_keyed_by_type_with_rfc3339_times() -> None:
+    conditions = _crd_status_schema()["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map" and conditions["x-kubernetes-list-map-keys"] == ["type"]
+    item = conditions["items"]
+    assert {"type", "status", "reason", "lastTransitionTime"} <= set(item["required"])
+    assert item["properties"]["lastTransitionTime"]["format"] == "date-time"
+    vendors = _crd_status_schema()["properties"]["vendors"]
+    assert vendors["x-kubernetes-list-type"] == "map" and vendors["x-kubernetes-list-map-keys"] == ["name"]
+    assert vendors["items"]["properties"]["lastScrapeTime"]["format"] == "date-time"
+
+
+def test_every_summary_carries_ready_progressing_and_degraded_once_in_order() -> None:
+    status = summarise(POOL, generation=1, deployments={}, previous={}, now="2026-01-01T00:00:00Z")
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "Progressing", "Degraded"]
+    for condition in status["conditions"]:
+        assert condition["status"] in {"True", "False", "Unknown"} and condition["reason"] and condition["observedGeneration"] == 1
+
+
+def test_invalid_spec_makes_ready_false_with_a_reason_even_on_a_new_pool() -> None:
+    conditions = invalid_spec_conditions([], "spec.vendors[0].vendor: unknown", generation=3, now="T1")
+    by_type = {c["type"]: c for c in conditions}
+    assert [c["type"] for c in conditions] == ["Ready", "Progressing", "Degraded"]
+    assert (by_type["Ready"]["status"], by_type["Ready"]["reason"]) == ("False", "InvalidSpec")
+    assert (by_type["Degraded"]["status"], by_type["Degraded"]["reason"]) == ("True", "InvalidSpec")
+    assert "spec.vendors[0].vendor" in by_type["Ready"]["message"]
+
+
+def test_stale_metrics_leave_a_serving_pool_ready_and_not_degraded() -> None:
+    stale = {"type": "MetricsStale", "status": "True", "reason": "ScrapesFailing", "message": "m", "lastTransitionTime": "T0"}
+    previous = {"conditions": [stale], "vendors": [{"name": "nvidia", "stale": True}]}
+    status = summarise(POOL, generation=1, deployments=_states(NAMES), previous=previous, now="T1")
+    by_type = _conditions(status)
+    assert by_type["Ready"]["status"] == "True" and by_type["Degraded"]["status"] == "False"
+    assert by_type["MetricsStale"] == stale  # the weight loop's condition is kept as it was
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "Progressing", "Degraded", "MetricsStale"]

@@ -51,11 +51,21 @@ def test_vendor_status_keeps_replica_counts_and_adds_the_loops_fields() -> None:
     assert status["sim-gaudi3"]["weight"] == 0.0  # no ready replica: no traffic
 
 
-def test_stale_scrapes_set_degraded_and_recovery_clears_only_that() -> None:
+def test_stale_scrapes_set_their_own_condition_and_never_degraded() -> None:
     stale = _staleness_conditions({}, _update(stale=True), 2, "T1")
-    degraded = next(c for c in stale if c["type"] == "Degraded")
-    assert (degraded["status"], degraded["reason"]) == ("True", "MetricsStale") and "sim-mi325x" in degraded["message"]
-    recovered = _staleness_conditions({"conditions": stale}, _update(), 2, "T2")
-    assert next(c for c in recovered if c["type"] == "Degraded")["reason"] == "AsExpected"
-    invalid = [{"type": "Degraded", "status": "True", "reason": "InvalidSpec", "message": "x", "lastTransitionTime": "T0"}]
-    assert _staleness_conditions({"conditions": invalid}, _update(stale=True), 2, "T3") is None  # a worse problem wins
+    assert stale is not None and [c["type"] for c in stale] == ["MetricsStale"]
+    (condition,) = stale
+    assert (condition["status"], condition["reason"]) == ("True", "ScrapesFailing") and "sim-mi325x" in condition["message"]
+    assert _staleness_conditions({"conditions": stale}, _update(stale=True), 2, "T2") is None  # nothing new: no write
+    serving = [
+        {"type": "Ready", "status": "True", "reason": "AllReplicasReady", "message": "", "lastTransitionTime": "T0"},
+        {"type": "Degraded", "status": "False", "reason": "AsExpected", "message": "", "lastTransitionTime": "T0"},
+        *stale,
+    ]
+    recovered = _staleness_conditions({"conditions": serving}, _update(), 2, "T3")
+    assert recovered is not None
+    by_type = {c["type"]: c for c in recovered}
+    assert (by_type["MetricsStale"]["status"], by_type["MetricsStale"]["reason"]) == ("False", "ScrapesCurrent")
+    assert by_type["MetricsStale"]["lastTransitionTime"] == "T3"
+    assert by_type["Ready"] == serving[0] and by_type["Degraded"] == serving[1]  # untouched
+    assert [c["type"] for c in recovered] == ["Ready", "Degraded", "MetricsStale"]
