@@ -7,7 +7,8 @@ without the scorer (weight 0) and heteropool with it (weight `--weight`). Target
 heteropool p99 TTFT <= llm-d's at every stage (mean of the seeds), and throughput not lower than
 heteropool without the scorer. Writes bench/results/expected_ttft.csv and expected_ttft.md.
 
-    .venv/bin/python bench/expected_ttft.py                 # ~10 min on 1 core
+    .venv/bin/python bench/expected_ttft.py --weight 0.25   # ~3 min on 1 core (expected_ttft.md)
+    .venv/bin/python bench/expected_ttft.py --weight 1 --out expected_ttft_weight1
     .venv/bin/python bench/expected_ttft.py --seeds 0 --stage-seconds 20
 """
 
@@ -93,7 +94,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--qps", default=",".join(f"{q:g}" for q in DEFAULT_QPS))
     parser.add_argument("--stage-seconds", type=float, default=30.0)
-    parser.add_argument("--weight", type=float, default=1.0, help="expected-ttft-scorer weight of the `with` run")
+    parser.add_argument("--weight", type=float, default=0.25, help="expected-ttft-scorer weight of the `with` run")
     parser.add_argument("--out", default="expected_ttft", help="file stem under bench/results/")
     args = parser.parse_args()
     text = run([int(s) for s in args.seeds.split(",")], [float(q) for q in args.qps.split(",")],

@@ -157,17 +157,17 @@ ACCELERATOR_CAPACITY_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
 
 # Per-replica prefill speed of an 8B dense model, TP1: uncached prompt tokens/s one prompt is
 # prefilled at (peak dense BF16 FLOP/s x the GEMM efficiency fitted to the published pools, over
-# 2 x 8.4e9 FLOP per token; docs/simulator.md). The H100 prefills ~5x faster than an MI325X or a
-# Gaudi 3 although it decodes only ~2x and ~6x as fast, so output capacity alone cannot say where a
-# long uncached prompt starts soonest. The Endpoint Picker's prior until the weight loop measures.
+# 2 x 8.4e9 FLOP per token; docs/simulator.md). The H100 prefills ~6x faster than an MI325X but
+# decodes only ~1.7x as fast, while it prefills ~3.5x and decodes ~6x faster than a Gaudi 3, so
+# output capacity alone cannot say where a long uncached prompt starts soonest. The Endpoint Picker's prior until the weight loop measures.
 ACCELERATOR_PREFILL_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
     {
         "h100-nvl": 30_000.0,
         "h100-sxm": 35_000.0,
-        "mi300x": 6_200.0,
-        "mi325x": 6_200.0,
-        "gaudi2": 1_800.0,
-        "gaudi3": 7_600.0,
+        "mi300x": 4_700.0,
+        "mi325x": 4_700.0,
+        "gaudi2": 2_100.0,
+        "gaudi3": 8_700.0,
         "cpu": 100.0,
     }
 )

@@ -5,7 +5,7 @@ Behaviour: per endpoint, `ttft = (queued_prefill_tokens + uncached) / prefill_to
 their first token there are expected to prefill, `uncached` is this request's prompt tokens minus
 the prefix the endpoint is credited with (`ctx.prefix`, whole blocks of the endpoint's own block
 size; no prefix producer = nothing cached), and the rate is the endpoint's measured prefill speed
-(the weight loop's, else its accelerator's prior). So the same queue means a 5x longer wait on an
+(the weight loop's, else its accelerator's prior). So the same queue means a ~6x longer wait on an
 MI325X than on an H100, and a long uncached prompt starts soonest where prefill is fast.
 Score: `(ttft_min + toleranceSeconds) / (ttft + toleranceSeconds)` over the candidates (1 for the
 soonest; the tolerance keeps millisecond differences between near-idle endpoints from counting).
