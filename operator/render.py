@@ -623,7 +623,8 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
     gateway = pool.spec.gateway
     picker = gateway.picker
     env: list[dict[str, Any]] = [
-        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},  # the lease identity
     ]
     if gateway.api_key_secret_ref is not None:
         ref = gateway.api_key_secret_ref
@@ -661,6 +662,7 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
             "--kube-pool", pool.name,
             "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
             "--kube-configmap", routing_configmap_name(pool),
+            *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
             *tls_args,
         ],  # fmt: skip
         env=env,
@@ -738,7 +740,8 @@ def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
 
 def expected_picker_role(pool: Pool) -> dict[str, Any]:
     return _render(
-        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool)
+        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool),
+        lease=picker_name(pool),
     )
 
 

@@ -90,7 +90,8 @@ def test_requests_flow_and_load_is_held_for_the_whole_stream(sims: list[Proc], p
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["message"]["content"]
         assert r.headers["x-heteropool-endpoint"] in {_address(s) for s in sims}
-        body = {"model": MODEL, "prompt": "count " * 50, "max_tokens": 400, "stream": True}
+        # long enough that it is still generating when the client reads its first chunk, even on a busy machine
+        body = {"model": MODEL, "prompt": "count " * 50, "max_tokens": 3000, "stream": True}
         with client.stream("POST", dp.url + "/v1/completions", json=body) as stream:
             chunks = stream.iter_bytes()
             next(chunks)
