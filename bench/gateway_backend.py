@@ -99,7 +99,8 @@ def make_app(name: str, ttft_s: float, itl_s: float, chunks: int) -> web.Applica
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--port", type=int, required=True, help="first port")
+    ap.add_argument("--ports", type=int, default=1, help="listen on PORT .. PORT+N-1 (one process, N endpoints)")
     ap.add_argument("--name", default="w")
     ap.add_argument("--ttft-ms", type=float, default=100.0)
     ap.add_argument("--itl-ms", type=float, default=25.0)
@@ -108,8 +109,16 @@ def main() -> None:
     import uvloop
 
     uvloop.install()
-    web.run_app(make_app(a.name, a.ttft_ms / 1000, a.itl_ms / 1000, a.chunks), host="127.0.0.1", port=a.port,
-                print=None, access_log=None, backlog=4096)
+    app = make_app(a.name, a.ttft_ms / 1000, a.itl_ms / 1000, a.chunks)
+
+    async def serve() -> None:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        for port in range(a.port, a.port + a.ports):
+            await web.TCPSite(runner, "127.0.0.1", port, backlog=4096).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
 
 
 if __name__ == "__main__":

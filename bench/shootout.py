@@ -1,6 +1,6 @@
 """Live shoot-out: inference-perf drives the shared-prefix workload through each router in turn.
 
-Routers: `heteropool gateway` with round-robin, llm-d and heteropool, and sglang-router
+Routers: Envoy + `heteropool epp` with round-robin, llm-d and heteropool, and sglang-router
 (cache_aware), each in front of the same set of freshly started `heteropool sim` processes
 (1 H100-NVL + 2 MI325X + 2 Gaudi 3: the published pool's 1:2:2 mix), slowed down with
 `--time-scale` so that this 2-core machine can carry a saturating load. Everything binds
@@ -8,7 +8,7 @@ Routers: `heteropool gateway` with round-robin, llm-d and heteropool, and sglang
 bench/results/shootout.md.
 
 The load tools are not project dependencies; install them once in a Python 3.12 venv
-(shared/research/peer-tools.md):
+:
 
     ~/.pyenv/versions/3.12.1/bin/python -m venv ~/.cache/heteropool-bench/venv312
     ~/.cache/heteropool-bench/venv312/bin/pip install inference-perf==0.7.0 sglang-router tokenizers
@@ -33,7 +33,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from heteropool.localpool import free_port, heteropool_executable
+from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
+from heteropool.localpool import envoy_executable, free_port, heteropool_executable
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -45,7 +46,7 @@ REPLICAS = [
     ("mi325x", 2, [], 2100, "amd"),
     ("gaudi3", 2, ["--block-size", "128", "--max-num-seqs", "256"], 630, "intel-gaudi"),
 ]
-ROUTERS = ["gateway-round-robin", "gateway-llm-d", "gateway-heteropool", "sglang-router-cache-aware"]
+ROUTERS = ["envoy-epp-round-robin", "envoy-epp-llm-d", "envoy-epp-heteropool", "sglang-router-cache-aware"]
 OFFLINE_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
@@ -98,23 +99,34 @@ def start_sims(time_scale: float, logs: Path) -> tuple[list[subprocess.Popen[byt
     return procs, endpoints
 
 
-def start_router(name: str, endpoints: list[dict[str, object]], tools: Path, logs: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_router(
+    name: str, endpoints: list[dict[str, object]], tools: Path, logs: Path
+) -> tuple[list[subprocess.Popen[bytes]], str]:
     port = free_port()
     urls = [str(e["url"]) for e in endpoints]
-    if name.startswith("gateway-"):
+    if name.startswith("envoy-epp-"):
         ep_file = logs / "endpoints.yaml"
         ep_file.write_text(yaml.safe_dump([{k: e[k] for k in ("url", "vendor", "capacity", "block_size")} for e in endpoints]))
-        proc = spawn([heteropool_executable(), "gateway", "--host", "127.0.0.1", "--port", str(port),
-                      "--endpoints", str(ep_file), "--policy", name.removeprefix("gateway-"),
-                      "--log-level", "WARNING"], logs / f"{name}.log")
-        wait_ok(f"http://127.0.0.1:{port}/readyz", 30)
+        grpc_port, metrics_port, admin_port = free_port(), free_port(), free_port()
+        picker = spawn([heteropool_executable(), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics_port),
+                        "--endpoints", str(ep_file), "--policy", name.removeprefix("envoy-epp-"),
+                        "--log-level", "WARNING"], logs / f"{name}-epp.log")
+        wait_ok(f"http://127.0.0.1:{metrics_port}/readyz", 30)
+        config = DataPlaneConfig(endpoints=[(str(u).split("//")[1].split(":")[0], int(str(u).rsplit(":", 1)[1])) for u in urls],
+                                 epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1", listen_port=port,
+                                 admin_port=admin_port)
+        (logs / f"{name}-envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
+        envoy = spawn([envoy_executable(), "-c", str(logs / f"{name}-envoy.yaml"), "--concurrency", "1", "-l", "warning",
+                       "--base-id", str(port)], logs / f"{name}-envoy.log")
+        wait_ok(f"http://127.0.0.1:{admin_port}/ready", 30)
+        return [picker, envoy], f"http://127.0.0.1:{port}"
     else:
         proc = spawn([str(tools / "bin" / "python"), "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
                       "--port", str(port), "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
                       "--log-level", "warn", "--policy", "cache_aware", "--worker-urls", *urls], logs / f"{name}.log")
         wait_ok(f"http://127.0.0.1:{port}/workers", 60,
                 check=lambda text: text.count('"is_healthy":true') + text.count('"is_healthy": true') >= len(urls))
-    return proc, f"http://127.0.0.1:{port}"
+    return [proc], f"http://127.0.0.1:{port}"
 
 
 def perf_config(base_url: str, tok: Path, out: Path, rates: list[float], stage_s: float, data: dict[str, int]) -> dict[str, object]:
@@ -229,8 +241,8 @@ def main() -> None:
         sims, endpoints = start_sims(args.time_scale, logs)
         procs = list(sims)
         try:
-            proc, url = start_router(router, endpoints, args.tools, logs)
-            procs.append(proc)
+            started, url = start_router(router, endpoints, args.tools, logs)
+            procs += started
             cfg = logs / f"{router}.yaml"
             cfg.write_text(yaml.safe_dump(perf_config(url, tok, report_dir, rates, args.stage_s, data)))
             t0 = time.perf_counter()

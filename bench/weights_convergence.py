@@ -2,7 +2,7 @@
 controller on vs weights frozen at equal values.
 
 Three `heteropool sim` replicas (h100-nvl, mi325x, gaudi3) at --time-scale, `heteropool weights`
-(local mode) rewriting the endpoint file a `heteropool gateway` follows, and a closed-loop client
+(local mode) rewriting the endpoint file a `heteropool epp` behind Envoy follows, and a closed-loop client
 in this process (distinct prompts, so prefix affinity plays no part).
 
     .venv/bin/python bench/weights_convergence.py [--time-scale 1] [--interval 1] [--concurrency 48]
@@ -11,7 +11,7 @@ in this process (distinct prompts, so prefix affinity plays no part).
 Phase 1 (convergence): steady load; the mi325x replica is slowed 2x through /admin/config; the
 convergence time is from the POST until its weight stays within 10% of the total move from its
 final value (the mean of the last 5 rounds). Phase 2 (throughput): output tokens/s through a
-gateway following the controller vs a second gateway whose file has equal weights and no
+data plane following the controller vs a second one whose file has equal weights and no
 capacities, each after the same warm-up, nominal and with mi325x slowed 2x. Everything shares the
 machine's cores; the simulators' own clocks keep their latencies model-true, but throughput in
 wall time is bounded by the CPU, so compare rows of one run only.
@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import yaml
 
+from heteropool.epp.local import start_local_data_plane
 from heteropool.localpool import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
 
 PROFILES = {"h100-nvl": 16, "mi325x": 16, "gaudi3": 128}
@@ -63,7 +64,7 @@ class Rounds:
 
 
 class Load:
-    """Closed-loop clients against one gateway; counts completion tokens between start and stop."""
+    """Closed-loop clients against one data plane; counts completion tokens between start and stop."""
 
     def __init__(self, url: str, concurrency: int, max_tokens: int) -> None:
         self.url, self.concurrency, self.max_tokens = url, concurrency, max_tokens
@@ -164,12 +165,10 @@ async def main(args: argparse.Namespace) -> str:
             await rounds.next()
             gateways: dict[str, str] = {}
             for name, path in (("controller", out), ("frozen-equal", frozen)):
-                port = free_port()
-                procs.append(await start_process([exe, "gateway", "--port", str(port), "--endpoints", str(path),
-                                                  "--reload-interval-s", "0.1", "--log-level", "warning"],
-                                                 log_path=tmp / f"gateway-{name}.log"))
-                gateways[name] = f"http://127.0.0.1:{port}"
-                await wait_http_ok(http, gateways[name] + "/readyz", timeout_s=30, process=procs[-1])
+                workdir = tmp / name
+                workdir.mkdir()
+                plane = await start_local_data_plane(http, path, list(sims.values()), workdir, started=procs)
+                gateways[name] = plane.url
 
             load = Load(gateways["controller"], args.concurrency, args.max_tokens)
             load.start()
@@ -207,7 +206,7 @@ def _report(args: argparse.Namespace, conv: dict[str, Any], runs: dict[tuple[str
     lines = [
         "# Weight controller: convergence after a 2x slowdown, throughput on vs frozen",
         "",
-        f"Machine: {platform.machine()}, {platform.python_version()}, `nproc` cores shared by 3 simulators, 2 gateways,",
+        f"Machine: {platform.machine()}, {platform.python_version()}, `nproc` cores shared by 3 simulators, 2 data planes (Envoy + EPP),",
         "the weight loop and the load client. Command:",
         "",
         cmd,

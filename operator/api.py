@@ -8,9 +8,11 @@ Defaults live in these models, not in the CRD, so stored objects stay exactly as
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -80,6 +82,26 @@ NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=NAMESPACE_PATTERN)]
 DateTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 """An RFC 3339 time, as Kubernetes writes them (2026-01-02T03:04:05Z)."""
+
+QUANTITY_PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+"""Kubernetes' resource quantity grammar (`500m`, `64Gi`, `1.5`, `2e3`), as the API server parses it."""
+
+
+def _check_quantity(value: int | str) -> int | str:
+    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
+        raise ValueError(f"not a Kubernetes quantity (e.g. 500m, 8, 64Gi, 1.5): {value!r}")
+    return value
+
+
+ResourceQuantity = Annotated[
+    int | str,
+    AfterValidator(_check_quantity),
+    Field(json_schema_extra={"x-kubernetes-int-or-string": True, "pattern": QUANTITY_PATTERN}),
+]
+"""A resource quantity: an integer, or a string in Kubernetes' quantity grammar."""
+
 QuantityValue = Annotated[
     int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})
 ]
@@ -91,8 +113,6 @@ def parse_duration_s(text: str) -> float:
     Raises:
         ValueError: the text is not a duration of ms/s/m/h parts.
     """
-    import re
-
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"not a duration (use e.g. 15s, 2m, 1h30m): {text!r}")
     return sum(
@@ -102,10 +122,11 @@ def parse_duration_s(text: str) -> float:
 
 
 class _Spec(BaseModel):
-    """Base of every API model: camelCase on the wire, unknown fields rejected."""
+    """Base of every API model: camelCase on the wire, unknown fields rejected, and strict types:
+    `"8"` is not an integer and `true` is not a number, as the CRD's schema sees them."""
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True
     )
 
 
@@ -163,8 +184,8 @@ class EnvVar(_Spec):
 
 
 class ResourceRequirements(_Spec):
-    requests: dict[str, QuantityValue] = Field(default_factory=dict, description="Merged over the vendor defaults.")
-    limits: dict[str, QuantityValue] = Field(default_factory=dict, description="Merged over the vendor defaults.")
+    requests: dict[str, ResourceQuantity] = Field(default_factory=dict, description="Merged over the vendor defaults.")
+    limits: dict[str, ResourceQuantity] = Field(default_factory=dict, description="Merged over the vendor defaults.")
 
 
 class VllmArgs(_Spec):
@@ -455,8 +476,19 @@ class PickerSpec(_Spec):
     pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the picker pods.")
 
 
+class ParentRef(_Spec):
+    """A Gateway (Gateway API `parentRefs` style) whose routes reach this pool."""
+
+    name: str = Field(min_length=1, max_length=253, description="Name of the Gateway.")
+    namespace: Namespace | None = Field(None, description="Namespace of the Gateway. Default: the pool's.")
+    section_name: str | None = Field(
+        None, min_length=1, max_length=253, description="Listener of the Gateway to attach to. Default: all."
+    )
+
+
 class GatewaySpec(_Spec):
-    """The data plane: Envoy (`replicas`, `service`, `envoy`) asking the picker (`picker`, `routing`)."""
+    """The data plane: Envoy (`replicas`, `service`, `envoy`) asking the picker (`picker`, `routing`), or,
+    with `parentRefs`, the platform's own Gateway asking the picker through an InferencePool."""
 
     replicas: int = Field(2, ge=0, le=64, description="Envoy replicas. Default: 2.")
     image: str | None = Field(
@@ -475,6 +507,18 @@ class GatewaySpec(_Spec):
     )
     envoy: EnvoySpec = Field(default_factory=EnvoySpec)
     picker: PickerSpec = Field(default_factory=PickerSpec)
+    parent_refs: list[ParentRef] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Gateway mode: the platform's Gateways (Gateway API) that route to this pool. The operator "
+        "then renders an InferencePool and an HTTPRoute instead of its own Envoy; replicas, service and envoy "
+        "are unused. Default: none (standalone: the pool runs its own Envoy).",
+    )
+
+    @property
+    def gateway_mode(self) -> bool:
+        """True when the platform's Gateway is the data plane (an InferencePool), not the pool's own Envoy."""
+        return bool(self.parent_refs)
 
 
 class PeerPods(_Spec):

@@ -21,7 +21,6 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "crd": ("heteropool.commands.crd", "print (or --write) the HeteroInferencePool CRD"),
     "operator": ("heteropool.commands.run_operator", "run the Kubernetes operator (kopf)"),
     "sim": ("heteropool.sim.cli", "run a vLLM simulator replica (OpenAI API + vLLM metrics)"),
-    "gateway": ("heteropool.gateway.cli", "run the routing gateway (OpenAI-compatible proxy)"),
     "epp": ("heteropool.epp.cli", "run the Endpoint Picker (Envoy ext_proc) in front of the pool's replicas"),
     "weights": ("heteropool.commands.weights", "scrape replicas and rewrite routing weights (local mode)"),
     "up": ("heteropool.commands.up", "run a pool on this machine: simulators, gateway, weight loop"),

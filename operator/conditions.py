@@ -124,9 +124,11 @@ def summarise(
     problem: ChildProblem | None = None,
     weights: Mapping[str, float] | None = None,
     notes: Sequence[str] = (),
+    unserved_kinds: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report,
-    `notes` say what an unfinished rollout still waits for (Progressing)."""
+    `notes` say what an unfinished rollout still waits for (Progressing), `unserved_kinds` are
+    kinds this cluster does not serve, so their objects were neither checked nor pruned."""
     vendors, total_ready, total_desired = [], 0, 0
     lagging, stalled = [], []
     previous_vendors = {v.get("name"): v for v in previous.get("vendors") or []}
@@ -156,11 +158,12 @@ def summarise(
         vendors.append(entry)
 
     data_plane: dict[str, tuple[int, int]] = {}  # component -> (ready, desired)
-    for component, desired in (("gateway", pool.spec.gateway.replicas), ("epp", pool.spec.gateway.picker.replicas)):
+    envoy_replicas = 0 if pool.spec.gateway.gateway_mode else pool.spec.gateway.replicas  # the platform's Gateway
+    for component, desired in (("gateway", envoy_replicas), ("epp", pool.spec.gateway.picker.replicas)):
         state = deployments.get(child_name(pool.name, component))
         ready = min(state.ready, desired) if state else 0
         data_plane[component] = (ready, desired)
-        if state is None or not state.current or ready < desired:
+        if (state is None and desired) or (state is not None and not state.current) or ready < desired:
             lagging.append(f"{'picker' if component == 'epp' else component} {ready}/{desired}")
     gateway_ready, gateway_desired = data_plane["gateway"]
     picker_ready, picker_desired = data_plane["epp"]
@@ -193,7 +196,8 @@ def summarise(
     elif stalled:
         degraded = ("True", "RolloutStalled", "rollout exceeded its progress deadline: " + ", ".join(stalled))
     else:
-        degraded = ("False", "AsExpected", "no problem found")
+        skipped = f"; not served by this cluster, so skipped: {', '.join(unserved_kinds)}" if unserved_kinds else ""
+        degraded = ("False", "AsExpected", "no problem found" + skipped)
     conditions = upsert_condition(conditions, "Degraded", *degraded, generation=generation, now=now)
     conditions = sort_conditions(conditions)
 
@@ -206,7 +210,7 @@ def summarise(
             "readyReplicas": gateway_ready,
             "pickerDesiredReplicas": picker_desired,
             "pickerReadyReplicas": picker_ready,
-            "service": child_name(pool.name, "gateway"),
+            **({} if pool.spec.gateway.gateway_mode else {"service": child_name(pool.name, "gateway")}),
         },
         "replicas": f"{total_ready}/{total_desired}",
         "vendorSummary": ",".join(g.group_name for g in pool.spec.vendors),

@@ -69,6 +69,7 @@ KINDS: Mapping[str, ResourceKind] = {
         ResourceKind("v1", "ServiceAccount", "serviceaccounts"),
         ResourceKind("v1", "Secret", "secrets"),
         ResourceKind("v1", "Pod", "pods"),
+        ResourceKind("v1", "Event", "events"),
         ResourceKind("v1", "Namespace", "namespaces", namespaced=False),
         ResourceKind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
         ResourceKind("rbac.authorization.k8s.io/v1", "Role", "roles"),
@@ -77,6 +78,8 @@ KINDS: Mapping[str, ResourceKind] = {
         ResourceKind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
         ResourceKind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
         ResourceKind("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
+        ResourceKind("inference.networking.k8s.io/v1", "InferencePool", "inferencepools"),
+        ResourceKind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
         ResourceKind("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions"),
         ResourceKind("heteropool.dev/v1alpha1", "HeteroInferencePool", "heteroinferencepools"),
     )
@@ -86,7 +89,9 @@ KINDS: Mapping[str, ResourceKind] = {
 def kind_of(obj: Mapping[str, Any]) -> ResourceKind:
     """The kind of a manifest; one not in KINDS gets the conventional lower-case plural."""
     kind = obj["kind"]
-    return KINDS.get(kind) or ResourceKind(obj["apiVersion"], kind, kind.lower() + "s")
+    lower = kind.lower()
+    plural = lower[:-1] + "ies" if lower.endswith("y") else lower + ("es" if lower.endswith("s") else "s")
+    return KINDS.get(kind) or ResourceKind(obj["apiVersion"], kind, plural)
 
 
 APPLY_PATCH = "application/apply-patch+yaml"

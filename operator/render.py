@@ -54,6 +54,8 @@ __all__ = [
     "expected_gateway_deployment",
     "expected_gateway_service",
     "expected_picker_deployment",
+    "expected_inference_pool",
+    "expected_http_route",
     "expected_picker_service",
     "expected_picker_service_account",
     "expected_picker_role",
@@ -124,10 +126,6 @@ def group_selector(pool: Pool, group: VendorGroup) -> dict[str, str]:
         "app.kubernetes.io/component": "model-server",
         "heteropool.dev/group": group.group_name,
     }
-
-
-def _gateway_selector(pool: Pool) -> dict[str, str]:
-    return {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "gateway"}
 
 
 def _group_meta(pool: Pool, group: VendorGroup) -> dict[str, Any]:
@@ -392,15 +390,20 @@ def _group_disruption_budget(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def _peer(namespace: str | None, pod_labels: Mapping[str, Any] | None = None, **expressions: Any) -> dict[str, Any]:
+def _peer(
+    namespace: str | None,
+    pod_labels: Mapping[str, str] | None = None,
+    match_expressions: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """A NetworkPolicy peer: pods of a namespace (by name), or of the policy's own when `namespace` is None."""
     peer: dict[str, Any] = {}
     if namespace is not None:
         peer["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
     selector: dict[str, Any] = {}
     if pod_labels:
         selector["matchLabels"] = dict(pod_labels)
-    if expressions.get("match_expressions"):
-        selector["matchExpressions"] = expressions["match_expressions"]
+    if match_expressions:
+        selector["matchExpressions"] = [dict(e) for e in match_expressions]
     if selector or namespace is None:
         peer["podSelector"] = selector
     return peer
@@ -662,6 +665,54 @@ def expected_picker_service(pool: Pool) -> dict[str, Any]:
     )
 
 
+INFERENCE_POOL_API = "inference.networking.k8s.io/v1"
+HTTP_ROUTE_API = "gateway.networking.k8s.io/v1"
+
+
+def expected_inference_pool(pool: Pool) -> dict[str, Any]:
+    """Gateway mode: the GIE InferencePool over every vendor group's pods, picked by this pool's EPP."""
+    return {
+        "apiVersion": INFERENCE_POOL_API,
+        "kind": "InferencePool",
+        "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "inference-pool")},
+        "spec": {
+            "selector": {"matchLabels": {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "model-server"}},
+            "targetPorts": [{"number": VLLM_PORT}],
+            "endpointPickerRef": {
+                "kind": "Service",
+                "name": picker_name(pool),
+                "port": {"number": PICKER_GRPC_PORT},
+                "failureMode": pool.spec.gateway.picker.failure_mode,
+            },
+        },
+    }
+
+
+def expected_http_route(pool: Pool) -> dict[str, Any]:
+    """Gateway mode: the route from the named Gateways to the InferencePool (every path of the OpenAI API)."""
+    parents = []
+    for ref in pool.spec.gateway.parent_refs:
+        parent: dict[str, Any] = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": ref.name}
+        if ref.namespace:
+            parent["namespace"] = ref.namespace
+        if ref.section_name:
+            parent["sectionName"] = ref.section_name
+        parents.append(parent)
+    return {
+        "apiVersion": HTTP_ROUTE_API,
+        "kind": "HTTPRoute",
+        "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "route")},
+        "spec": {
+            "parentRefs": parents,
+            "rules": [{
+                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool.name}],
+                "timeouts": {"request": "0s"},  # streams last minutes: the data plane's idle timeouts bound them
+            }],
+        },
+    }
+
+
 def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
     return _render("picker-serviceaccount.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"))
 
@@ -782,9 +833,10 @@ def expected_objects(
     pool: Pool, routing: RoutingConfig | None = None, settings: RenderSettings = DEFAULT_SETTINGS
 ) -> list[dict[str, Any]]:
     """Every child object of a pool, in apply order (config, identity and policy before workloads)."""
+    gateway_mode = pool.spec.gateway.gateway_mode
     objects: list[dict[str, Any]] = [
         expected_routing_configmap(pool, routing),
-        expected_envoy_configmap(pool),
+        *([] if gateway_mode else [expected_envoy_configmap(pool)]),
         expected_picker_service_account(pool),
         expected_picker_role(pool),
         expected_picker_role_binding(pool),
@@ -798,12 +850,11 @@ def expected_objects(
             objects.append(_group_disruption_budget(pool, group))
         if group.autoscaling is not None:
             objects.append(expected_autoscaler(pool, group, settings))
-    objects += [
-        expected_picker_service(pool),
-        expected_picker_deployment(pool, settings),
-        expected_gateway_service(pool),
-        expected_gateway_deployment(pool, settings),
-    ]
+    objects += [expected_picker_service(pool), expected_picker_deployment(pool, settings)]
+    if gateway_mode:
+        objects += [expected_inference_pool(pool), expected_http_route(pool)]
+    else:
+        objects += [expected_gateway_service(pool), expected_gateway_deployment(pool, settings)]
     return objects
 
 

@@ -1,7 +1,7 @@
 """Contracts shared by everything that routes: the gateway, the fleet simulation, the weight loop.
 
 Two things live here and nowhere else:
-- the routing configuration format: the endpoint file (`heteropool gateway --endpoints`,
+- the routing configuration format: the endpoint file (`heteropool epp --endpoints`,
   `heteropool weights --write`) and the routing ConfigMap the operator renders and rewrites;
 - the `Router` protocol: the picker seam that the gateway's policies implement and the fleet
   simulation drives, so one picker implementation serves both.
@@ -103,6 +103,8 @@ def load_endpoint_entries(text: str, source: str = "endpoints") -> list[Endpoint
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RoutingConfigError(f"{source}: not valid YAML or JSON: {exc}") from None
+    if data is None:
+        return []  # an empty file: no endpoints yet
     if isinstance(data, Mapping) and "endpoints" in data:
         data = data["endpoints"]
     if not isinstance(data, list):

@@ -1,4 +1,4 @@
-"""Start heteropool processes (simulators, gateways) on 127.0.0.1 for process-level tests.
+"""Start heteropool processes (simulators, the Endpoint Picker, Envoy) on 127.0.0.1 for process-level tests.
 
 Imported as `processes` (tests/ is on sys.path, see tests/conftest.py). Readiness is a condition
 with a deadline (an HTTP 200 from a health endpoint), never a fixed sleep.
@@ -19,7 +19,7 @@ import yaml
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.localpool import envoy_executable, free_port
 
-__all__ = ["BIN", "Proc", "free_port", "wait_http", "start_sim", "start_gateway", "start_epp", "start_envoy", "DataPlane",
+__all__ = ["BIN", "Proc", "free_port", "wait_http", "start_sim", "start_epp", "start_envoy", "DataPlane",
            "start_data_plane"]
 
 BIN = Path(sys.executable).with_name("heteropool")
@@ -89,16 +89,6 @@ def start_sim(profile: str, port: int | None = None, time_scale: float = 50.0, *
     port = port or free_port()
     args = [str(BIN), "sim", "--profile", profile, "--port", str(port), "--time-scale", str(time_scale), *extra]
     return Proc(args, f"http://127.0.0.1:{port}", "/health").start()
-
-
-def start_gateway(endpoints: Path, policy: str = "heteropool", *extra: str) -> Proc:
-    """A `heteropool gateway` following the endpoint file, with fast reloads and probes for tests."""
-    port = free_port()
-    args = [
-        str(BIN), "gateway", "--port", str(port), "--endpoints", str(endpoints), "--policy", policy,
-        "--reload-interval-s", "0.05", "--probe-interval-s", "0.1", "--log-level", os.environ.get("HETEROPOOL_TEST_EPP_LOG", "warning"), *extra,
-    ]  # fmt: skip
-    return Proc(args, f"http://127.0.0.1:{port}", "/readyz").start()
 
 
 def start_epp(endpoints: Path, policy: str = "heteropool", *extra: str, log: Path | None = None) -> Proc:

@@ -107,6 +107,9 @@ def run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL,
     )
+    if not args.verbose:  # one INFO line per meaningful action: every API call and handler run at DEBUG
+        for noisy in ("httpx", "httpcore", "kopf.objects", "kopf.activities"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     in_cluster = args.kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # where kopf's kubeconfig login looks

@@ -19,14 +19,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import urlsplit
 
 import httpx
-import yaml
 
-from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
+from heteropool.epp.local import start_local_data_plane
 from heteropool.localpool import (
-    envoy_executable,
     free_port,
     heteropool_executable,
     run_weight_loop,
@@ -143,11 +140,6 @@ def _columns(rows: list[list[str]]) -> str:
     return "\n".join("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 80
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         text = Path(args.manifest).read_text()
@@ -239,37 +231,18 @@ async def _serve(
     source, routed = workdir / "endpoints.yaml", workdir / "routing.yaml"
     write_endpoint_file(source, entries)
     write_endpoint_file(routed, entries)
-    gw_port = args.port or free_port()
     policy = args.policy or spec.gateway.routing.policy
-    epp_port, epp_metrics = free_port(), free_port()
-    epp_cmd = [exe, "epp", "--port", str(epp_port), "--metrics-port", str(epp_metrics), "--endpoints", str(routed),
-               "--policy", policy, "--reload-interval-s", "0.2", "--log-level", "warning", "--log-format", "text"]
-    epp = await start_process(epp_cmd, log_path=workdir / "epp.log")
-    procs.append(epp)
+    try:
+        plane = await start_local_data_plane(
+            http, routed, [e.url for e in entries], workdir, policy=policy, host=args.host, port=args.port,
+            started=procs,
+        )
+    except TimeoutError as exc:
+        print(f"heteropool up: {exc}", file=sys.stderr, flush=True)
+        return 1
+    epp, envoy, url = plane.picker, plane.envoy, plane.url
     print(f"heteropool up: started epp pid={epp.pid}", file=out, flush=True)
-    try:
-        await wait_http_ok(http, f"http://127.0.0.1:{epp_metrics}/readyz", timeout_s=30, process=epp)
-    except TimeoutError as exc:
-        print(f"heteropool up: the endpoint picker did not start: {exc} (log: {workdir / 'epp.log'})",
-              file=sys.stderr, flush=True)
-        return 1
-    admin_port = free_port()
-    bootstrap = DataPlaneConfig(
-        endpoints=[_host_port(e.url) for e in entries], epp_host="127.0.0.1", epp_port=epp_port,
-        listen_host=args.host, listen_port=gw_port, admin_port=admin_port,
-    )
-    (workdir / "envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(bootstrap), sort_keys=False))
-    envoy = await start_process([envoy_executable(), "-c", str(workdir / "envoy.yaml"), "--concurrency", "1",
-                                 "-l", "warning", "--base-id", str(gw_port)], log_path=workdir / "envoy.log")
-    procs.append(envoy)
-    host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    url = f"http://{host}:{gw_port}"
     print(f"heteropool up: started envoy pid={envoy.pid}", file=out, flush=True)
-    try:
-        await wait_http_ok(http, f"http://127.0.0.1:{admin_port}/ready", timeout_s=30, process=envoy)
-    except TimeoutError as exc:
-        print(f"heteropool up: Envoy did not start: {exc} (log: {workdir / 'envoy.log'})", file=sys.stderr, flush=True)
-        return 1
     print(f"heteropool up: pool {pool.name} serving model {model!r} at {url}/v1 (OpenAI API); Ctrl-C stops it",
           file=out, flush=True)
     settings = WeightSettings.from_spec(spec.weights, **({"interval_s": args.interval} if args.interval else {}))

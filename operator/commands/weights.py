@@ -2,7 +2,7 @@
 
 Reads IN (the gateway's endpoint-file format) every interval, scrapes each endpoint's /metrics,
 and rewrites OUT in the same format with `capacity` (output tokens/s) and `weight` filled in;
-`heteropool gateway --endpoints OUT` follows it.
+`heteropool epp --endpoints OUT` follows it.
 """
 
 from __future__ import annotations

@@ -105,6 +105,7 @@ class EndpointPicker:
         self.metrics = metrics or EppMetrics(pool)
         self._clock = clock
         self._by_address: dict[str, str] = {}
+        self._address: dict[str, str] = {}
         self._group: dict[str, str] = {}
 
     # --- configuration --------------------------------------------------------------------------
@@ -115,7 +116,8 @@ class EndpointPicker:
     def apply_endpoints(self, entries: Sequence[EndpointEntry]) -> None:
         """Replace the endpoint set; counters of endpoints that stay are kept."""
         added, removed = self.pool.apply(entries)
-        self._by_address = {address_of(u): u for u in self.pool.urls()}
+        self._address = {u: address_of(u) for u in self.pool.urls()}
+        self._by_address = {a: u for u, a in self._address.items()}
         self._group = {e.url.rstrip("/"): e.vendor for e in entries}
         if removed:
             self.router.on_endpoints_removed(removed)
@@ -192,9 +194,10 @@ class EndpointPicker:
             outcome, status, kind = ("saturated", 429, "overloaded") if exc.saturated else ("no_endpoint", 503, "unavailable")
             self.metrics.outcome(policy, outcome).inc()
             raise PickError(status, str(exc), kind, retry_after=self.retry_after_s) from None
-        addresses = [address_of(url)]
+        address = self._address
+        addresses = [address[url]]
         if self.fallbacks and len(views) > 1:
-            addresses += [address_of(v.id) for v in _least_loaded(views, url, self.fallbacks)]
+            addresses += [address[v.id] for v in _least_loaded(views, url, self.fallbacks)]
         self.router.on_routed(request, url)
         self.pool.acquire(url, request.prompt_tokens)
         self.metrics.picked(policy, url, self._group.get(url, "unknown"), self._clock() - t0)

@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 import aiohttp
 import grpc
@@ -45,6 +45,7 @@ class EppSettings:
     port: int = 9002
     metrics_port: int | None = None
     policy: str = "heteropool"
+    parameters: Mapping[str, object] = field(default_factory=dict)
     seed: int = 0
     fallbacks: int = 2
     api_key: str | None = None
@@ -114,7 +115,8 @@ async def serve(
         max_in_flight=settings.max_in_flight_per_endpoint,
     )
     picker = EndpointPicker(
-        pool, policy=settings.policy, seed=settings.seed, fallbacks=settings.fallbacks, api_key=settings.api_key
+        pool, policy=settings.policy, parameters=settings.parameters, seed=settings.seed, fallbacks=settings.fallbacks,
+        api_key=settings.api_key,
     )
     if source is None and settings.endpoints_file:
         file_source = FileEndpointSource(settings.endpoints_file, settings.reload_interval_s)

@@ -38,6 +38,8 @@ FIELD_MANAGER = "heteropool"
 # Kinds render.py may produce, in prune order (workloads first). A kind whose CRD is not
 # installed is skipped when pruning (and reported), so optional kinds can be listed here.
 PRUNABLE_KINDS = (
+    "HTTPRoute",  # Gateway mode; skipped where Gateway API is not installed
+    "InferencePool",  # Gateway mode; skipped where the Inference Extension is not installed
     "ScaledObject",  # KEDA's; skipped where KEDA is not installed
     "HorizontalPodAutoscaler",
     "PodDisruptionBudget",
@@ -64,7 +66,8 @@ class ApplyResult:
     updated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
-    missing_kinds: list[str] = field(default_factory=list)  # no such resource in this cluster
+    unserved: list[str] = field(default_factory=list)  # rendered objects whose kind this cluster lacks
+    unserved_kinds: set[str] = field(default_factory=set)  # kinds not served here (not pruned, not applied)
     rejected: dict[str, KubeApiError] = field(default_factory=dict)  # refused for good (400, 403, 422)
     transient: list[KubeApiError] = field(default_factory=list)  # worth retrying soon
     applied: list[str] = field(default_factory=list)  # every object applied without error
@@ -141,7 +144,7 @@ async def _prune(
         except KubeApiError as exc:
             if not _missing_kind(exc):
                 raise
-            result.missing_kinds.append(kind_name)
+            result.unserved_kinds.add(kind_name)
             continue
         for live in live_children:
             meta = live["metadata"]
@@ -172,7 +175,8 @@ async def apply_child(kube: KubeClient, owner: Owner, desired: Mapping[str, Any]
         applied = await kube.apply(desired)
     except KubeApiError as exc:
         if _missing_kind(exc):
-            result.missing_kinds.append(desired["kind"])
+            result.unserved.append(f"{ref(desired)}: {desired['apiVersion']} {desired['kind']} is not served by this cluster (is its CRD installed?)")
+            result.unserved_kinds.add(desired["kind"])
         else:
             _record_error(result, ref(desired), exc)
         return

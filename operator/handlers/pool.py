@@ -18,6 +18,7 @@ import yaml
 
 from heteropool.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
 from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector, ref
+from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.rollout import plan_rollout, with_template_hash
@@ -56,6 +57,10 @@ class OperatorContext:
     locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     rejections: dict[tuple[str, str], Rejections] = field(default_factory=dict)
     retiring: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)  # pool -> group -> since
+    events: EventRecorder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.events = EventRecorder(self.kube)
 
     def lock(self, namespace: str, name: str) -> asyncio.Lock:
         return self.locks.setdefault((namespace, name), asyncio.Lock())
@@ -140,6 +145,8 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         problem = ChildProblem(
             rejected[0].reason, "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes"
         )
+    elif applied.unserved:
+        problem = ChildProblem("KindNotInstalled", "; ".join(applied.unserved))
     elif applied.conflicts:
         problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts))
     weights = {name: v.weight for name, v in routing.vendors.items()}  # as published to the gateway
@@ -152,6 +159,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         problem=problem,
         weights=weights,
         notes=plan.notes,
+        unserved_kinds=sorted(applied.unserved_kinds),
     )
     ctx.metrics.observe_status(pool.namespace, pool.name, status)
     rechecks = [RECHECK_S] if missing else []

@@ -11,13 +11,14 @@ import asyncio
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
 from heteropool.api import GROUP, PLURAL, VERSION
 from heteropool.conditions import status_changed
-from heteropool.handlers.pool import OperatorContext, converge
+from heteropool.handlers.pool import OperatorContext, Outcome, converge
 from heteropool.handlers.errors import retry_delay_s
 from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
@@ -31,9 +32,10 @@ FINALIZER = "heteropool.dev/finalizer"
 # Every pool is converged at least this often, so what no event announces (a referenced Secret
 # deleted) is noticed too; an unchanged pool costs reads and no-op applies, no stored writes.
 RESYNC_EVERY_S = 120.0
-_CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
 
 logger = logging.getLogger(__name__)
+_CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
+
 
 
 def make_memo(context: OperatorContext, login: CredentialSource) -> kopf.Memo:
@@ -46,7 +48,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.diffbase")
-    settings.posting.level = logging.INFO
+    settings.posting.enabled = False  # Events come from heteropool (handlers/events.py), not kopf
     settings.networking.error_backoffs = [0.5, 1, 2, 5, 10]
     settings.watching.server_timeout = 300
     context: OperatorContext = memo.hp
@@ -57,7 +59,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 
     memo.resync = ResyncQueue(resync)
     memo.resync_task = asyncio.create_task(memo.resync.run(), name="heteropool-resync")
-    memo.weights = WeightLoops(context.kube, context.metrics)
+    memo.weights = WeightLoops(context.kube, context.metrics, context.events)
 
 
 async def _check_keda(context: OperatorContext) -> None:
@@ -114,14 +116,10 @@ async def reconcile_pool(
         patch.status.update(outcome.status)
     if outcome.spec_error is not None:
         context.metrics.reconciles.labels(reason, "invalid").inc()
-        kopf.warn(body, reason="InvalidSpec", message=str(outcome.spec_error))
+        await context.events.record(body, "Warning", "InvalidSpec", str(outcome.spec_error))
         raise kopf.PermanentError(f"invalid spec, running children left untouched: {outcome.spec_error}")
     context.metrics.reconciles.labels(reason, "ok").inc()
-    _report(body, outcome.applied, context)
-    if outcome.missing:
-        kopf.warn(body, reason=outcome.missing[0].reason, message=describe(outcome.missing))
-    for rejection in outcome.rejected:
-        kopf.warn(body, reason=rejection.reason, message=str(rejection))
+    await _report(body, outcome, context)
     memo.resync.request_later(meta["namespace"], meta["name"], outcome.recheck_after_s or RESYNC_EVERY_S)
     if outcome.pool is not None:
         memo.weights.ensure(outcome.pool)
@@ -132,15 +130,20 @@ def pool_deleted(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     memo.weights.stop(meta["namespace"], meta["name"])
 
 
-def _report(body: kopf.Body, applied: Any, context: OperatorContext) -> None:
-    if applied is None:
-        return
-    for action, refs in (("created", applied.created), ("updated", applied.updated), ("deleted", applied.deleted)):
-        if refs:
-            context.metrics.child_writes.labels(action).inc(len(refs))
-            kopf.info(body, reason=action.capitalize(), message=f"{action} {', '.join(refs)}")
-    if applied.conflicts:
-        kopf.warn(body, reason="ChildConflict", message="; ".join(applied.conflicts))
+async def _report(body: Mapping[str, Any], outcome: Outcome, context: OperatorContext) -> None:
+    """Metrics, and one Event (and INFO line) per kind of change or problem of this pass."""
+    applied = outcome.applied
+    if applied is not None:
+        for action, refs in (("created", applied.created), ("updated", applied.updated), ("deleted", applied.deleted)):
+            if refs:
+                context.metrics.child_writes.labels(action).inc(len(refs))
+                await context.events.record(body, "Normal", action.capitalize(), f"{action} {', '.join(refs)}")
+        if applied.conflicts:
+            await context.events.record(body, "Warning", "ChildConflict", "; ".join(applied.conflicts))
+    if outcome.missing:
+        await context.events.record(body, "Warning", outcome.missing[0].reason, describe(outcome.missing))
+    for rejection in outcome.rejected:
+        await context.events.record(body, "Warning", rejection.reason, str(rejection))
 
 
 async def _resync_pool(context: OperatorContext, namespace: str, name: str) -> float | None:
@@ -167,8 +170,7 @@ async def _resync_pool(context: OperatorContext, namespace: str, name: str) -> f
         if status_changed(body.get("status") or {}, outcome.status):
             await context.kube.patch(kind, namespace, name, {"status": outcome.status}, subresource="status")
         context.metrics.reconciles.labels("resync", "ok").inc()
-        if outcome.applied is not None and outcome.applied.changed:
-            logger.info("repaired children of %s/%s: %s", namespace, name, outcome.applied)
+        await _report(body, outcome, context)
         return outcome.recheck_after_s or RESYNC_EVERY_S
 
 

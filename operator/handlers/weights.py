@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import kopf
 import yaml
 
 from heteropool.conditions import sort_conditions, upsert_condition
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.kube import KINDS, KubeApiError, KubeClient
+from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.apply import ApplyResult, Owner, apply_child
 from heteropool.render import child_name, expected_routing_config, expected_routing_configmap, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
@@ -134,9 +134,12 @@ class _PoolLoop:
 class WeightLoops:
     """Every pool's weight loop in this operator process."""
 
-    def __init__(self, kube: KubeClient, metrics: OperatorMetrics, *, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, kube: KubeClient, metrics: OperatorMetrics, events: EventRecorder, *, timeout_s: float = 5.0
+    ) -> None:
         self._kube = kube
         self._metrics = metrics
+        self._events = events
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s), limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)
         )
@@ -223,12 +226,9 @@ class WeightLoops:
         await self._kube.patch(
             KINDS["HeteroInferencePool"], pool.namespace, pool.name, {"status": patch}, subresource="status"
         )
-        for move in update.moved:
-            kopf.info(
-                dict(body),
-                reason="WeightChanged",
-                message=f"{move.group}: weight {move.old:.2f} -> {move.new:.2f}",
-            )
+        if update.moved:
+            moves = ", ".join(f"{m.group} {m.old:.2f} -> {m.new:.2f}" for m in update.moved)
+            await self._events.record(body, "Normal", "WeightChanged", f"weights: {moves}")
 
 
 def _parse_routing(text: str | None) -> RoutingConfig | None:

@@ -1,8 +1,8 @@
-"""The weight loop in local mode as a real process, with real simulators and the gateway.
+"""The weight loop in local mode as a real process, with real simulators, Envoy and the Endpoint Picker.
 
 Three `heteropool sim` replicas (h100-nvl, mi325x, gaudi3, time-scaled) behind `heteropool
-gateway --endpoints OUT`, `heteropool weights --endpoints IN --write OUT --interval 1`, and a
-steady closed-loop load through the gateway. Weights settle in the order of the profiles'
+epp --endpoints OUT` behind Envoy, `heteropool weights --endpoints IN --write OUT --interval 1`, and a
+steady closed-loop load through Envoy. Weights settle in the order of the profiles'
 capacities; a replica slowed 2x through `/admin/config` loses weight within 2 intervals, and
 regains it when restored. Synchronisation: waiting on conditions with deadlines.
 """
@@ -20,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from heteropool.epp.local import start_local_data_plane
 from heteropool.localpool import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
 
 pytestmark = pytest.mark.slow
@@ -82,13 +83,8 @@ async def setup(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             log = WeightsLog(weights_log)
             await log.next(timeout_s=20)  # the first round wrote OUT from the priors
             assert out.exists()
-            gw_port = free_port()
-            procs.append(await start_process(
-                [exe, "gateway", "--port", str(gw_port), "--endpoints", str(out), "--reload-interval-s", "0.1",
-                 "--log-level", "warning"], log_path=tmp_path / "gateway.log"))
-            gateway = f"http://127.0.0.1:{gw_port}"
-            await wait_http_ok(http, gateway + "/readyz", timeout_s=30, process=procs[-1])
-            yield {"sims": sims, "gateway": gateway, "log": log, "out": out}
+            plane = await start_local_data_plane(http, out, list(sims.values()), tmp_path, started=procs)
+            yield {"sims": sims, "gateway": plane.url, "log": log, "out": out}
         finally:
             await stop_processes(procs)
 

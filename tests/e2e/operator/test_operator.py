@@ -303,3 +303,43 @@ async def test_keda_scaled_object_only_where_keda_is_installed(
         return await _autoscaler_kinds(cluster) == expected
 
     await cluster.wait(autoscaled, what=f"the group's {expected}")
+
+
+@pytest.mark.parametrize("installed", [True, False], ids=["gateway-api", "no-gateway-api"])
+async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_missing(
+    cluster: Any, pool_manifest: Manifest, installed: bool
+) -> None:
+    from pathlib import Path
+
+    if installed:
+        cluster.require_emulator().load_crds(Path(__file__).with_name("gateway-api-crds.yaml"))
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    manifest["spec"]["gateway"]["parentRefs"] = [{"name": "inference-gateway", "namespace": "gateway-system"}]
+    await cluster.create(manifest)
+    no_envoy = EXPECTED - {("ConfigMap", f"{POOL}-envoy"), ("Deployment", f"{POOL}-gateway"), ("Service", f"{POOL}-gateway")}
+    await cluster.wait(lambda: _all_children(cluster, no_envoy), what="every child but Envoy's")
+    if installed:
+        pool = await cluster.wait(lambda: cluster.get("InferencePool", POOL), what="the InferencePool")
+        assert pool["spec"]["endpointPickerRef"]["name"] == f"{POOL}-epp"
+        route = await cluster.wait(lambda: cluster.get("HTTPRoute", POOL), what="the HTTPRoute")
+        assert route["spec"]["parentRefs"][0]["name"] == "inference-gateway"
+    else:
+        async def says_so() -> dict[str, Any] | None:
+            condition = await cluster.condition(POOL, "Degraded")
+            return condition if condition and condition["reason"] == "KindNotInstalled" else None
+
+        condition = await cluster.wait(says_so, what="Degraded=KindNotInstalled")
+        assert "InferencePool" in condition["message"] and "is its CRD installed?" in condition["message"]
+
+
+async def test_switching_off_the_network_policy_and_a_budget_removes_them(cluster: Any, pool_manifest: Manifest) -> None:
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    await cluster.create(manifest)
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    vendors = manifest["spec"]["vendors"]
+    vendors[0]["disruptionBudget"] = {"enabled": False}
+    await cluster.patch_pool(POOL, {"spec": {"networkPolicy": {"enabled": False}, "vendors": vendors}})
+    remaining = EXPECTED - {("NetworkPolicy", f"{POOL}-vllm"), ("PodDisruptionBudget", f"{POOL}-vllm-nvidia")}
+    await cluster.wait(lambda: _all_children(cluster, remaining), what="the NetworkPolicy and nvidia's budget pruned")

@@ -95,3 +95,33 @@ async def test_an_autoscaled_group_keeps_the_replicas_its_autoscaler_set(cluster
     assert live["spec"]["replicas"] == 11
     ours = next(e for e in live["metadata"]["managedFields"] if e["manager"] == "heteropool")
     assert "f:replicas" not in ours["fieldsV1"]["f:spec"]
+
+
+async def test_kinds_the_cluster_does_not_serve_are_skipped_and_named(cluster: Any, pool_manifest: Manifest) -> None:
+    from heteropool.handlers.apply import Owner, apply_children
+
+    cluster.require_emulator()  # serves neither KEDA's ScaledObject nor the Gateway API inference kinds
+    owner = Owner(name="probe", namespace=cluster.namespace, uid="00000000-0000-0000-0000-000000000001")
+    labels = {"heteropool.dev/pool": "probe", "app.kubernetes.io/managed-by": "heteropool-operator"}
+    inference_pool = {
+        "apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
+        "metadata": {"name": "probe", "namespace": cluster.namespace, "labels": labels}, "spec": {},
+    }  # fmt: skip
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": cluster.namespace, "labels": labels}}
+    result = await apply_children(cluster.kube, owner, [inference_pool, config])
+    assert result.unserved == [
+        f"InferencePool {cluster.namespace}/probe: inference.networking.k8s.io/v1 InferencePool is not served by this "
+        "cluster (is its CRD installed?)"
+    ]
+    assert {"InferencePool", "ScaledObject"} <= result.unserved_kinds
+    assert result.created == [f"ConfigMap {cluster.namespace}/probe"]
+    # A pool says which kinds it could not check.
+    await cluster.start_operator()
+    await cluster.create(pool_manifest())
+
+    async def noted() -> Any:
+        degraded = await cluster.condition(POOL, "Degraded")
+        return degraded if degraded and "ScaledObject" in degraded["message"] else None
+
+    degraded = await cluster.wait(noted, what="the skipped kind named in status")
+    assert degraded["status"] == "False"

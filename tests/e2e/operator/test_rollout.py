@@ -33,6 +33,7 @@ async def _progressing(cluster: Any, text: str) -> Any:
 async def test_a_renamed_group_keeps_serving_until_its_successor_is_available(
     cluster: Any, pool_manifest: Manifest
 ) -> None:
+    cluster.require_emulator()  # plays the deployment controller
     await cluster.start_operator()
     manifest = pool_manifest()
     await cluster.create(manifest)
@@ -62,6 +63,7 @@ async def test_a_renamed_group_keeps_serving_until_its_successor_is_available(
 
 
 async def test_an_operator_upgrade_rolls_gpu_groups_one_at_a_time(cluster: Any, pool_manifest: Manifest) -> None:
+    cluster.require_emulator()  # plays the deployment controller
     await cluster.start_operator()
     await cluster.create(pool_manifest())
 

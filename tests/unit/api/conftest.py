@@ -77,3 +77,21 @@ def sample() -> Callable[[str], dict[str, Any]]:
 
 def sample_names() -> list[str]:
     return sorted(p.name for p in SAMPLES.glob("*.yaml"))
+
+
+_THIRD_PARTY_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def validate_rendered(obj: dict[str, Any], version: str) -> None:
+    """Strict validation of one rendered object: Kubernetes' own schemas for built-in kinds, the
+    project's JSON schemas (tests/schemas) for third-party kinds such as InferencePool and HTTPRoute."""
+    import json
+
+    import jsonschema
+    import kubernetes_validate
+
+    own = _THIRD_PARTY_SCHEMAS / f"{obj['kind'].lower()}.json"
+    if own.exists():
+        jsonschema.validate(obj, json.loads(own.read_text()))
+    else:
+        kubernetes_validate.validate(obj, version, strict=True)

@@ -49,6 +49,19 @@ GAUDI = "spec.vendors.2"
 
 CASES = [
     Case("replicas-wrong-type", _set(f"{NV}.replicas", "four"), "spec.vendors[0].replicas", True),
+    # Strict types: what the CRD rejects, the operator's parser rejects too (no silent coercion).
+    Case("replicas-as-string", _set(f"{NV}.replicas", "8"), "spec.vendors[0].replicas", True),
+    Case("max-model-len-as-string", _set("spec.model.maxModelLen", "16384"), "spec.model.maxModelLen", True),
+    Case("replicas-as-bool", _set(f"{NV}.replicas", True), "spec.vendors[0].replicas", True),
+    # Resource quantities follow Kubernetes' quantity grammar, at admission and in render.
+    Case(
+        "cpu-not-a-quantity", _set(f"{NV}.resources", {"requests": {"cpu": "lots"}}),
+        "spec.vendors[0].resources.requests.cpu", True,
+    ),
+    Case(
+        "memory-unit-typo", _set(f"{AMD}.resources", {"limits": {"memory": "64GB"}}),
+        "spec.vendors[1].resources.limits.memory", True,
+    ),
     Case("unknown-vendor", _set(f"{NV}.vendor", "nvidea"), "spec.vendors[0].vendor", True),
     Case("negative-replicas", _set(f"{NV}.replicas", -1), "spec.vendors[0].replicas", True),
     Case("huge-replicas", _set(f"{NV}.replicas", 100_000), "spec.vendors[0].replicas", True),

@@ -313,3 +313,38 @@ def test_simulator_replicas_get_every_engine_flag_and_honour_it(sample: Sample) 
     parsed = build_parser("sim").parse_args(["sim", *args])
     assert (parsed.max_num_seqs, parsed.max_model_len, parsed.max_num_batched_tokens, parsed.gpu_memory_utilization,
             parsed.dtype, parsed.kv_cache_dtype) == (256, 9216, 16384, 0.75, "bfloat16", "fp8")
+
+
+def _label_selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_gateway_mode_renders_an_inference_pool_and_route_instead_of_envoy(sample: Sample) -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schemas = Path(__file__).resolve().parents[2] / "schemas"
+    pool = _pool(sample("granite-gateway-api.yaml"))
+    objects = expected_objects(pool)
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("Deployment", "granite-gateway") not in kinds and ("ConfigMap", "granite-envoy") not in kinds
+    (inference_pool,) = [o for o in objects if o["kind"] == "InferencePool"]
+    (route,) = [o for o in objects if o["kind"] == "HTTPRoute"]
+    jsonschema.validate(inference_pool, json.loads((schemas / "inferencepool.json").read_text()))
+    jsonschema.validate(route, json.loads((schemas / "httproute.json").read_text()))
+    # the pool selects exactly the vLLM pods of every group, and its picker is the rendered Service
+    selector = inference_pool["spec"]["selector"]["matchLabels"]
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in objects if d["kind"] == "Deployment"}
+    selected = {name for name, labels in pods.items() if _label_selector_matches(selector, labels)}
+    assert selected == {"granite-vllm-nvidia", "granite-vllm-amd", "granite-vllm-intel-gaudi"}
+    picker = inference_pool["spec"]["endpointPickerRef"]
+    (service,) = [o for o in objects if o["kind"] == "Service" and o["metadata"]["name"] == picker["name"]]
+    assert picker["port"]["number"] in {p["port"] for p in service["spec"]["ports"]}
+    assert route["spec"]["rules"][0]["backendRefs"] == [
+        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "granite"}
+    ]
+    assert route["spec"]["parentRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "inference-gateway", "namespace": "gateway-system"}
+    ]

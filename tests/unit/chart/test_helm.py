@@ -73,6 +73,8 @@ NAMESPACED_NEEDS = {
     "networking.k8s.io/networkpolicies": {"get", "list", "watch", "create", "patch", "delete"},
     "autoscaling/horizontalpodautoscalers": {"get", "list", "watch", "create", "patch", "delete"},
     "keda.sh/scaledobjects": {"get", "list", "watch", "create", "patch", "delete"},
+    "inference.networking.k8s.io/inferencepools": {"get", "list", "watch", "create", "patch", "delete"},
+    "gateway.networking.k8s.io/httproutes": {"get", "list", "watch", "create", "patch", "delete"},
     "/secrets": {"get"},
     "k8s.cni.cncf.io/network-attachment-definitions": {"get"},
     "discovery.k8s.io/endpointslices": {"get", "list", "watch"},
@@ -229,7 +231,7 @@ def test_monitors_have_the_prometheus_operator_shape(render: Any) -> None:
     assert pods["spec"]["namespaceSelector"] == {"any": True}
     endpoint = pods["spec"]["podMetricsEndpoints"][0]
     assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
-    assert {r["targetLabel"] for r in endpoint["relabelings"]} >= {"pool", "vendor"}
+    assert {r.get("targetLabel") for r in endpoint["relabelings"]} >= {"pool", "vendor"}
     namespaced = render(*MODES["namespaced"], *MODES["monitors"])
     assert one(namespaced, "PodMonitor")["spec"]["namespaceSelector"] == {"matchNames": ["team-a", "team-b"]}
 

@@ -104,7 +104,26 @@ def test_pod_monitor_labels_series_with_the_group_kedas_queries_select() -> None
     assert 'pool="p"' in query and 'group="sim"' in query
 
 
-def test_pod_monitor_relabels_pool_vendor_and_group(render: Any) -> None:
+def test_pod_monitor_scrapes_each_component_where_its_metrics_are(render: Any) -> None:
+    from heteropool.render import DATA_PLANE_COMPONENTS, expected_objects
+
     podmonitor = one(render(*ALL_MONITORING), "PodMonitor")
-    targets = {r["targetLabel"] for r in podmonitor["spec"]["podMetricsEndpoints"][0]["relabelings"]}
-    assert {"pool", "vendor", "group"} <= targets
+    (components,) = podmonitor["spec"]["selector"]["matchExpressions"]
+    assert {"model-server", *DATA_PLANE_COMPONENTS} <= set(components["values"])
+    kept = {}
+    for endpoint in podmonitor["spec"]["podMetricsEndpoints"]:
+        keep = [r for r in endpoint["relabelings"] if r.get("action") == "keep"]
+        assert len(keep) == 1 and keep[0]["sourceLabels"] == ["__meta_kubernetes_pod_label_app_kubernetes_io_component"]
+        kept[keep[0]["regex"]] = endpoint
+        assert {"pool", "vendor", "group"} <= {r["targetLabel"] for r in endpoint["relabelings"] if "targetLabel" in r}
+    assert set(kept) == {"model-server", *DATA_PLANE_COMPONENTS}  # every component exactly once
+    # Each endpoint's port is one the rendered pods of that component declare.
+    pool = parse_manifest(
+        {"apiVersion": "heteropool.dev/v1alpha1", "kind": "HeteroInferencePool", "metadata": {"name": "p"},
+         "spec": {"model": {"name": "m"}, "vendors": [{"vendor": "sim"}]}}
+    )  # fmt: skip
+    for deployment in (o for o in expected_objects(pool) if o["kind"] == "Deployment"):
+        template = deployment["spec"]["template"]
+        component = template["metadata"]["labels"]["app.kubernetes.io/component"]
+        ports = {p["name"] for c in template["spec"]["containers"] for p in c.get("ports", [])}
+        assert kept[component]["port"] in ports, (component, ports)

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from heteropool import cli
-from heteropool.gateway.cli import _api_key
 
 BIN = Path(sys.executable).with_name("heteropool")
 
@@ -25,17 +24,12 @@ def test_every_flag_has_help(command: str) -> None:
     assert missing == []
 
 
-def test_gateway_takes_its_api_key_from_a_file_or_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    key = tmp_path / "key"
-    key.write_text("s3cret\n")
-    monkeypatch.setenv("HETEROPOOL_GATEWAY_API_KEY", "from-env")
-    assert _api_key(str(key)) == "s3cret"
-    assert _api_key(None) == "from-env"
-    monkeypatch.delenv("HETEROPOOL_GATEWAY_API_KEY")
-    assert _api_key(None) is None
-    parser = cli.build_parser("gateway")
+def test_the_picker_takes_its_api_key_from_a_file_or_the_environment_never_argv() -> None:
+    parser = cli.build_parser("epp")
     with pytest.raises(SystemExit):
-        parser.parse_args(["gateway", "--api-key", "s3cret"])  # no flag puts a secret in `ps`
+        parser.parse_args(["epp", "--api-key", "s3cret"])  # no flag puts a secret in `ps`
+    args = parser.parse_args(["epp", "--api-key-file", "/run/secrets/key"])
+    assert args.api_key_file == "/run/secrets/key"
 
 
 @pytest.fixture
@@ -52,9 +46,9 @@ def busy_port() -> Iterator[int]:
         (["operator", "--bind", "127.0.0.1", "--liveness-port", "0", "--metrics-port", "{port}"], "--metrics-port"),
         (["operator", "--bind", "127.0.0.1", "--metrics-port", "0", "--liveness-port", "{port}"], "--liveness-port"),
         (["sim", "--port", "{port}"], "--port"),
-        (["gateway", "--port", "{port}", "--endpoints", "/dev/null"], "--port"),
+        (["epp", "--port", "{port}", "--endpoints", "/dev/null"], "--port"),
     ],
-    ids=["operator-metrics", "operator-liveness", "sim", "gateway"],
+    ids=["operator-metrics", "operator-liveness", "sim", "epp"],
 )
 def test_a_busy_port_is_a_clear_error_not_a_traceback(busy_port: int, argv: list[str], flag: str) -> None:
     args = [a.format(port=busy_port) for a in argv]

@@ -155,10 +155,10 @@ async def test_source_lists_then_follows_watch_events(tmp_path: Path) -> None:
 
 
 def test_routing_config_changes_swap_the_policy_and_bad_ones_keep_it() -> None:
-    from heteropool.gateway.server import Gateway
-    from heteropool.gateway.settings import GatewaySettings
+    from heteropool.epp.picker import EndpointPicker
+    from heteropool.gateway.endpoints import EndpointPool
 
-    gw = Gateway(GatewaySettings())
+    gw = EndpointPicker(EndpointPool(clock=lambda: 0.0))
     assert gw.router.name == "heteropool"
     gw.apply_routing_config(RoutingConfig.model_validate({**ROUTING, "policy": "llm-d"}))
     assert gw.router.name == "llm-d"

@@ -37,8 +37,9 @@ def test_application_health_check_reports_child_health(make_health_check: Any) -
 
 
 def test_waves_put_the_operator_before_pools() -> None:
-    assert set(APPS) == {"heteropool-operator", "sim-pool"}
-    assert wave(APPS["heteropool-operator"]) < wave(APPS["sim-pool"])
+    assert set(APPS) == {"heteropool-operator", "sim-pool", "granite-gateway-api"}  # both data-plane modes
+    for pool in ("sim-pool", "granite-gateway-api"):
+        assert wave(APPS["heteropool-operator"]) < wave(APPS[pool])
 
 
 @pytest.mark.parametrize("name", sorted(APPS))

@@ -13,11 +13,10 @@ PURE = [
     "sim/admin.py", "sim/openai_api.py", "fleet/workloads.py", "fleet/simulation.py", "fleet/report.py",
     "gateway/endpoints.py",  # the gateway's load accounting, which the fleet simulation drives
 ]
-# The gateway's I/O modules; its pure routing core and load accounting may be used.
-FORBIDDEN = ("aiohttp", "httpx", "kopf", "kubernetes", "asyncio", "heteropool.sim.server", "heteropool.cli",
-             "heteropool.gateway.server", "heteropool.gateway.proxy", "heteropool.gateway.kube",
-             "heteropool.gateway.scraper", "heteropool.gateway.sources", "heteropool.gateway.cli",
-             "heteropool.gateway.metrics")
+# The data plane's I/O modules; the pure routing core and load accounting may be used.
+FORBIDDEN = ("aiohttp", "httpx", "kopf", "kubernetes", "asyncio", "grpc", "heteropool.sim.server", "heteropool.cli",
+             "heteropool.gateway.kube", "heteropool.gateway.scraper", "heteropool.gateway.sources",
+             "heteropool.epp.server", "heteropool.epp.service", "heteropool.epp.cli", "heteropool.epp.local")
 
 
 def _imports(path: Path) -> set[str]:

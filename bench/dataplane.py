@@ -1,0 +1,284 @@
+"""The data plane side by side: Envoy + `heteropool epp` vs plain Envoy (and the backend directly).
+
+Everything on 127.0.0.1; load from `wrk` (Debian package `wrk`); one fast fake backend process
+(bench/gateway_backend.py) listening on N ports = N endpoints. Measures, per data plane:
+- max req/s with 32 connections, short non-streaming requests with ~2 KB prompts;
+- added latency p50/p99 at concurrency 1 (vs the backend directly);
+- CPU seconds of the proxy process (and of the EPP) per request;
+- CPU of the proxy process per streamed chunk with 200 streams and 20 ms between chunks.
+Plus the EPP's own decision time (parse + pick) at 20 endpoints with 30,000-character prompts.
+
+    .venv/bin/python bench/dataplane.py --seconds 10 --out bench/results/dataplane.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
+from heteropool.localpool import envoy_executable, free_port
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+PROMPT = "You are a helpful assistant. " * 70  # ~2 KB
+
+
+def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_ok(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - 127.0.0.1 only
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} not ready in {timeout_s} s")
+
+
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, connections: int, seconds: float, body: dict[str, object], tmp: Path) -> dict[str, float]:
+    script = tmp / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(json.dumps(body))}\n"
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.errors.status + '
+        "summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, "
+        "latency:percentile(50), latency:percentile(99), summary.duration))\nend\n"
+    )
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--timeout", "30s", "-s", str(script),
+                          url + "/v1/completions"], capture_output=True, text=True, check=True).stdout
+    m = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+)", out)
+    assert m, out
+    n, errors, p50, p99, duration_us = map(int, m.groups())
+    return {"requests": n, "errors": errors, "rps": n / (duration_us / 1e6), "p50_ms": p50 / 1000, "p99_ms": p99 / 1000}
+
+
+def plain_envoy(config: DataPlaneConfig) -> dict[str, object]:
+    """The same bootstrap without ext_proc: Envoy's own least-request over the endpoints."""
+    doc = copy.deepcopy(envoy_bootstrap(config))
+    hcm = doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["http_filters"] = [f for f in hcm["http_filters"] if f["name"] != "envoy.filters.http.ext_proc"]
+    pool = doc["static_resources"]["clusters"][0]
+    del pool["load_balancing_policy"]
+    pool["lb_policy"] = "LEAST_REQUEST"
+    return doc
+
+
+def decision_p99_us(endpoints: int = 20, prompt_chars: int = 30_000, n: int = 2000) -> dict[str, float]:
+    """The EPP's per-request work in-process: parse the body, pick, account (no gRPC)."""
+    import random
+
+    from heteropool.epp.picker import EndpointPicker
+    from heteropool.gateway.endpoints import EndpointPool
+    from heteropool.routing import EndpointEntry
+
+    pool = EndpointPool(clock=time.monotonic)
+    picker = EndpointPicker(pool, policy="heteropool")
+    picker.apply_endpoints([EndpointEntry(url=f"http://10.0.0.{i}:8000", vendor="g", capacity=1000.0 + i)
+                            for i in range(endpoints)])
+    rng = random.Random(0)
+    prefixes = ["".join(rng.choice("abcdefghij ") for _ in range(prompt_chars - 200)) for _ in range(8)]
+    times = []
+    for i in range(n):
+        body = json.dumps({"model": "m", "prompt": prefixes[i % 8] + f" question {i} " * 12, "max_tokens": 100}).encode()
+        t0 = time.perf_counter()
+        d = picker.pick("/v1/completions", body)
+        times.append(time.perf_counter() - t0)
+        picker.finished(d)
+    times.sort()
+    return {"p50_us": times[n // 2] * 1e6, "p99_us": times[int(n * 0.99)] * 1e6}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--endpoints", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--out", type=Path, default=None, help="write the markdown report here")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="dataplane-"))
+    rows: list[str] = []
+    short = {"model": "bench-model", "prompt": PROMPT, "max_tokens": 1}
+    base = free_port()
+    while any(_busy(p) for p in range(base, base + args.endpoints)):
+        base = free_port()
+    backend = spawn([sys.executable, str(HERE / "gateway_backend.py"), "--port", str(base), "--ports", str(args.endpoints),
+                     "--ttft-ms", "0", "--itl-ms", "0", "--chunks", "1"], tmp / "backend.log")
+    procs: list[subprocess.Popen[bytes]] = [backend]
+    try:
+        wait_ok(f"http://127.0.0.1:{base}/health")
+        urls = [f"http://127.0.0.1:{base + i}" for i in range(args.endpoints)]
+        eps = tmp / "endpoints.yaml"
+        eps.write_text(yaml.safe_dump([{"url": u, "vendor": f"g{i % 3}", "capacity": 1000.0} for i, u in enumerate(urls)]))
+        direct = wrk(urls[0], 32, args.seconds, short, tmp)
+        direct1 = wrk(urls[0], 1, args.seconds / 2, short, tmp)
+        rows.append(_row("backend directly (ceiling)", direct, direct1, None, None, None))
+        planes = ["plain Envoy (least-request)", "Envoy + EPP, BUFFERED", "Envoy + EPP, FULL_DUPLEX_STREAMED"]
+        for name in planes:
+            port, admin, grpc_port, metrics = free_port(), free_port(), free_port(), free_port()
+            started: list[subprocess.Popen[bytes]] = []
+            epp = None
+            config = DataPlaneConfig(endpoints=[("127.0.0.1", base + i) for i in range(args.endpoints)],
+                                     epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1",
+                                     listen_port=port, admin_port=admin,
+                                     request_body_mode="FULL_DUPLEX_STREAMED" if "FULL" in name else "BUFFERED")
+            if "EPP" in name:
+                epp = spawn([str(BIN / "heteropool"), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics),
+                             "--endpoints", str(eps), "--log-level", "warning"], tmp / "epp.log")
+                started.append(epp)
+                wait_ok(f"http://127.0.0.1:{metrics}/readyz")
+            doc = plain_envoy(config) if "plain" in name else envoy_bootstrap(config)
+            (tmp / "envoy.yaml").write_text(yaml.safe_dump(doc))
+            proxy = spawn([envoy_executable(), "-c", str(tmp / "envoy.yaml"), "--concurrency", "1", "-l", "error",
+                           "--base-id", str(port)], tmp / "envoy.log")
+            started.append(proxy)
+            wait_ok(f"http://127.0.0.1:{admin}/ready")
+            procs += started
+            url = f"http://127.0.0.1:{port}"
+            wrk(url, 32, 2, short, tmp)  # warm up connections and caches
+            c0 = cpu_s(proxy.pid), cpu_s(epp.pid) if epp else 0.0
+            load = wrk(url, 32, args.seconds, short, tmp)
+            c1 = cpu_s(proxy.pid), cpu_s(epp.pid) if epp else 0.0
+            one = wrk(url, 1, args.seconds / 2, short, tmp)
+            per_req = ((c1[0] - c0[0]) / load["requests"] * 1e3, (c1[1] - c0[1]) / load["requests"] * 1e3 if epp else None)
+            rows.append(_row(name, load, one, direct1, *per_req))
+            stop(*started)
+        stream_rows = _streaming(args, tmp, eps, base)
+        decision = decision_p99_us()
+    finally:
+        stop(*procs)
+    report = _report(args, rows, stream_rows, decision)
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+    return 0
+
+
+def _busy(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        return False
+
+
+def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> list[str]:
+    """Proxy CPU per relayed chunk: 200 streams, 50 chunks each, 20 ms apart."""
+    base = free_port()
+    while any(_busy(p) for p in range(base, base + args.endpoints)):
+        base = free_port()
+    backend = spawn([sys.executable, str(HERE / "gateway_backend.py"), "--port", str(base), "--ports", str(args.endpoints),
+                     "--ttft-ms", "50", "--itl-ms", "20", "--chunks", "50"], tmp / "stream-backend.log")
+    rows = []
+    try:
+        wait_ok(f"http://127.0.0.1:{base}/health")
+        seps = tmp / "stream-endpoints.yaml"
+        seps.write_text(yaml.safe_dump([{"url": f"http://127.0.0.1:{base + i}", "vendor": "g", "capacity": 1000.0}
+                                        for i in range(args.endpoints)]))
+        body = {"model": "bench-model", "prompt": PROMPT, "max_tokens": 50, "stream": True}
+        for name in ("Envoy + EPP, BUFFERED",):
+            port, admin, grpc_port, metrics = free_port(), free_port(), free_port(), free_port()
+            started = []
+            epp = spawn([str(BIN / "heteropool"), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics),
+                         "--endpoints", str(seps), "--log-level", "warning"], tmp / "sepp.log")
+            started.append(epp)
+            wait_ok(f"http://127.0.0.1:{metrics}/readyz")
+            config = DataPlaneConfig(endpoints=[("127.0.0.1", base + i) for i in range(args.endpoints)],
+                                     epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1",
+                                     listen_port=port, admin_port=admin)
+            (tmp / "senvoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
+            proxy = spawn([envoy_executable(), "-c", str(tmp / "senvoy.yaml"), "--concurrency", "1", "-l", "error",
+                           "--base-id", str(port)], tmp / "senvoy.log")
+            started.append(proxy)
+            wait_ok(f"http://127.0.0.1:{admin}/ready")
+            url = f"http://127.0.0.1:{port}"
+            c0 = cpu_s(proxy.pid)
+            result = wrk(url, 200, args.seconds, body, tmp)
+            c1 = cpu_s(proxy.pid)
+            chunks = result["requests"] * 52  # 50 tokens, the usage-less [DONE] and the headers' first write
+            rows.append(f"| {name} | {result['requests']} | {result['errors']} | {(c1 - c0):.2f} | "
+                        f"{(c1 - c0) / chunks * 1e6:.1f} |")
+            stop(*started)
+    finally:
+        stop(backend)
+    return rows
+
+
+def _row(name: str, load: dict[str, float], one: dict[str, float], direct1: dict[str, float] | None,
+         proxy_ms: float | None, epp_ms: float | None) -> str:
+    added = (f"+{one['p50_ms'] - direct1['p50_ms']:.2f} / +{one['p99_ms'] - direct1['p99_ms']:.2f}"
+             if direct1 else "-")
+    fmt = lambda v: f"{v:.3f}" if v is not None else "-"  # noqa: E731
+    return (f"| {name} | {load['rps']:,.0f} | {load['errors']:.0f} | {one['p50_ms']:.2f} / {one['p99_ms']:.2f} | {added} | "
+            f"{fmt(proxy_ms)} | {fmt(epp_ms)} |")
+
+
+def _report(args: argparse.Namespace, rows: list[str], stream_rows: list[str], decision: dict[str, float]) -> str:
+    load = os.getloadavg()
+    return "\n".join([
+        "# Data plane: Envoy + EPP vs plain Envoy",
+        "",
+        f"`{' '.join(['.venv/bin/python', 'bench/dataplane.py', *sys.argv[1:]])}` on {platform.machine()}, "
+        f"{os.cpu_count()} cores shared by everything (wrk, backend, proxy, EPP), load average at the end "
+        f"{load[0]:.1f}; Envoy 1.40 with one worker; {args.endpoints} endpoints in one fake backend process; "
+        f"{args.seconds:g} s per measurement.",
+        "",
+        "## Short non-streaming requests (~2 KB prompt, 1 output token)",
+        "",
+        "| data plane | req/s at 32 connections | errors | latency p50 / p99 at concurrency 1 (ms) | added vs direct (ms) "
+        "| proxy CPU ms / request | EPP CPU ms / request |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "## Streaming: 200 concurrent streams, 50 chunks 20 ms apart",
+        "",
+        "| data plane | streams completed | errors | proxy CPU s | proxy CPU us / chunk |",
+        "|---|---|---|---|---|",
+        *stream_rows,
+        "",
+        "## EPP decision (in-process parse + pick + accounting), 20 endpoints, 30,000-character prompts",
+        "",
+        f"p50 {decision['p50_us']:.0f} us, p99 {decision['p99_us']:.0f} us",
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
