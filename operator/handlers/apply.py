@@ -5,14 +5,17 @@ merges it, owns for us exactly the fields we render, keeps fields other tools se
 annotation, priorityClassName, a sidecar, an autoscaler's replicas) and removes fields we
 stopped rendering. Applies are forced: a field of ours that someone changed is set back (the
 pool's spec is the source of truth), which is the Kubernetes guidance for controllers. An
-unchanged child makes the server answer without a write, so its resourceVersion stays put.
-Objects that carry a child's name but are not owned by the pool (no owner reference with its
+unchanged child makes the server answer without a write, so its resourceVersion stays put;
+and a child whose resourceVersion has not moved since this process applied the same intent to it
+is not sent at all (AppliedCache). Objects that carry a child's name but are not owned by the pool (no owner reference with its
 uid) are reported as conflicts and never touched.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +25,7 @@ from heteropool.kube import KubeApiError, KubeClient, kind_of, KINDS
 from heteropool.render import MANAGED_BY
 
 __all__ = [
+    "AppliedCache",
     "FIELD_MANAGER",
     "Owner",
     "ApplyResult",
@@ -112,6 +116,7 @@ async def apply_children(
     *,
     keep: frozenset[tuple[str, str]] = frozenset(),
     retain: Callable[[Mapping[str, Any]], bool] = lambda _: False,
+    cache: AppliedCache | None = None,
 ) -> ApplyResult:
     """Apply `objects` as the children of `owner`, then delete owned children neither applied, in
     `keep` (kind, name) nor `retain`ed.
@@ -124,7 +129,7 @@ async def apply_children(
         [o for o in objects if o["kind"] != "Deployment"],
         [o for o in objects if o["kind"] == "Deployment"],
     ):
-        await asyncio.gather(*(apply_child(kube, owner, desired, result) for desired in wave))
+        await asyncio.gather(*(apply_child(kube, owner, desired, result, cache) for desired in wave))
     wanted = keep | {(o["kind"], o["metadata"]["name"]) for o in objects}
     await _prune(kube, owner, wanted, retain, result)
     return result
@@ -163,16 +168,55 @@ def _with_owner(obj: Mapping[str, Any], owner: Owner) -> dict[str, Any]:
     return {**obj, "metadata": metadata}
 
 
-async def apply_child(kube: KubeClient, owner: Owner, desired: Mapping[str, Any], result: ApplyResult) -> None:
-    """Apply one child unless a namesake not owned by the pool exists (then report it)."""
+class AppliedCache:
+    """What this process last applied to each child and the resourceVersion the server answered.
+
+    When both are unchanged, nobody changed the child since (every stored change moves the
+    resourceVersion) and applying it again would change nothing, so the request is skipped.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str, str], tuple[str, str]] = {}
+
+    @staticmethod
+    def _key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+        return obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+    @staticmethod
+    def digest(obj: Mapping[str, Any]) -> str:
+        return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+    def unchanged(self, desired: Mapping[str, Any], digest: str, live: Mapping[str, Any] | None) -> bool:
+        rv = (live or {}).get("metadata", {}).get("resourceVersion")
+        return rv is not None and self._entries.get(self._key(desired)) == (digest, rv)
+
+    def remember(self, desired: Mapping[str, Any], digest: str, stored: Mapping[str, Any]) -> None:
+        self._entries[self._key(desired)] = (digest, str(stored["metadata"].get("resourceVersion")))
+
+
+async def apply_child(
+    kube: KubeClient,
+    owner: Owner,
+    desired: Mapping[str, Any],
+    result: ApplyResult,
+    cache: AppliedCache | None = None,
+) -> None:
+    """Apply one child unless a namesake not owned by the pool exists (then report it), or
+    `cache` shows it unchanged since this process applied the same thing."""
     desired = _with_owner(desired, owner)
     meta = desired["metadata"]
+    digest = AppliedCache.digest(desired)
     try:
         live = await kube.get(kind_of(desired), meta["namespace"], meta["name"])
         if live is not None and not _owned_by(live, owner):
             result.conflicts.append(f"{ref(desired)} exists and is not owned by this pool; it was left untouched")
             return
+        if cache is not None and cache.unchanged(desired, digest, live):
+            result.applied.append(ref(desired))
+            return
         applied = await kube.apply(desired)
+        if cache is not None:
+            cache.remember(desired, digest, applied)
     except KubeApiError as exc:
         if _missing_kind(exc):
             result.unserved.append(f"{ref(desired)}: {desired['apiVersion']} {desired['kind']} is not served by this cluster (is its CRD installed?)")

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from heteropool.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
-from heteropool.handlers.apply import ApplyResult, Owner, apply_children, children_selector, ref
+from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
 from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
@@ -58,6 +58,7 @@ class OperatorContext:
     rejections: dict[tuple[str, str], Rejections] = field(default_factory=dict)
     retiring: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)  # pool -> group -> since
     events: EventRecorder = field(init=False)
+    applied: AppliedCache = field(default_factory=AppliedCache)
 
     def __post_init__(self) -> None:
         self.events = EventRecorder(self.kube)
@@ -129,6 +130,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         [o for o in objects if o not in held],
         keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held),
         retain=plan.retains,
+        cache=ctx.applied,
     )
     for what, exc in applied.rejected.items():
         book.record(what, exc, now_s, generation)
