@@ -44,7 +44,7 @@ POOLS = {
 }
 # The published 3-vendor run's warm-up, before every ladder here (not reported).
 WARMUP = LoadStage(*DEFAULT_WARMUP)
-# Published llm-d vs round-robin points (design section 7): (QPS, llm-d tok/s, round-robin tok/s).
+# Published llm-d vs round-robin points (the published runs): (QPS, llm-d tok/s, round-robin tok/s).
 PUBLISHED = {
     "nvidia": (30, 14_645, 11_404),
     "amd": (50, 14_969, 8_360),
@@ -145,7 +145,7 @@ def pool_table(pool: str, workload: str) -> str:
 
 
 def targets() -> str:
-    """design section 9's targets, checked on the recorded CSVs."""
+    """The 3-vendor targets, checked on the recorded CSVs."""
     out = []
     data = load_csv("3vendor", "shared-prefix")
     hp, rr, llmd = data["heteropool"][-1], data["round-robin"][-1], data["llm-d"][-1]

@@ -122,8 +122,8 @@ class SpeedProfile:
 
 # The fitted efficiencies (bench/calibrate_sim.py; bench/results/sim_calibration.md).
 H100_GEMM_EFF, H100_KV_TBS = 0.60, 7.0
-MI325X_GEMM_EFF, MI325X_KV_TBS = 0.08, 6.5
-GAUDI3_GEMM_EFF, GAUDI3_KV_TBS = 0.07, 1.1
+MI325X_GEMM_EFF, MI325X_KV_TBS = 0.06, 10.0
+GAUDI3_GEMM_EFF, GAUDI3_KV_TBS = 0.08, 1.1
 
 ACCELERATORS: dict[str, Accelerator] = {
     a.name: a

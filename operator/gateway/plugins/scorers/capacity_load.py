@@ -12,8 +12,15 @@ Combined with `prefix-affinity-scorer` (score = cached share p), a warm endpoint
 prompts until it is `p x band` more loaded than the least-loaded one; then the request spills
 to the least-loaded endpoint, which becomes warm too (bounded spill). Cold prompts (p = 0 for
 all) go to the lowest normalised load, i.e. spread in proportion to capacity.
+KV headroom: once an endpoint's scraped KV usage passes `kvSpill`, its load is divided by its
+remaining headroom, `(1 - kv) / (1 - kvSpill)`, so a replica about to run out of KV blocks (where
+vLLM preempts running requests and recomputes them) looks ever busier and warm prompts spill
+before it preempts; at 100% it takes nothing while another endpoint can. The rule applies only
+while some candidate has ample headroom (KV usage at most `kvSpill / 2`): in a pool where every
+replica runs near full KV, spilling would only trade preemptions for cold prefills.
 Parameters: `spillAbs` 16.0 (in-flight requests on the largest endpoint), `spillRel` 0.5,
-`queuedTokensPerRequest` 2000 (queued prompt tokens counted as one more request).
+`queuedTokensPerRequest` 2000 (queued prompt tokens counted as one more request), `kvSpill` 0.95
+(1.0 turns the KV rule off).
 Example: ``{type: capacity-load-scorer, weight: 1, parameters: {spillAbs: 32}}``.
 """
 
@@ -36,6 +43,7 @@ class CapacityLoadParams(BaseModel):
     spillAbs: float = Field(16.0, gt=0)
     spillRel: float = Field(0.5, ge=0)
     queuedTokensPerRequest: float = Field(2000.0, gt=0)
+    kvSpill: float = Field(0.95, gt=0, le=1)
 
 
 def relative_capacities(endpoints: Sequence[EndpointView]) -> dict[str, float]:
@@ -53,10 +61,17 @@ def relative_capacities(endpoints: Sequence[EndpointView]) -> dict[str, float]:
 
 
 def normalized_loads(
-    endpoints: Sequence[EndpointView], rel: Mapping[str, float], queued_tokens_per_request: float = 2000.0
+    endpoints: Sequence[EndpointView],
+    rel: Mapping[str, float],
+    queued_tokens_per_request: float = 2000.0,
+    kv_spill: float = 1.0,
 ) -> dict[str, float]:
-    """(load + 1) / relative capacity; infinite for a zero-capacity endpoint."""
+    """(load + 1) / relative capacity, divided by the KV headroom above `kv_spill`; infinite for
+    a zero-capacity endpoint or one with no KV headroom left."""
     out: dict[str, float] = {}
+    # Only while some endpoint has ample headroom (at most half of kv_spill used): in a pool where
+    # every replica runs near full KV, spilling only trades preemptions for cold prefills.
+    kv_rule = kv_spill < 1.0 and any(e.kv_cache_usage is None or e.kv_cache_usage <= kv_spill / 2 for e in endpoints)
     for e in endpoints:
         load = e.in_flight + e.queued_prompt_tokens / queued_tokens_per_request
         if e.num_running is not None:
@@ -64,6 +79,8 @@ def normalized_loads(
             if scraped > load:
                 load = scraped
         c = rel.get(e.id, 1.0)
+        if kv_rule and c > 0 and e.kv_cache_usage is not None and e.kv_cache_usage > kv_spill:
+            c *= max(0.0, 1.0 - e.kv_cache_usage) / (1.0 - kv_spill)
         out[e.id] = (load + 1) / c if c > 0 else float("inf")
     return out
 
@@ -78,7 +95,7 @@ class CapacityLoadScorer:
         rel = ctx.relative_capacity
         if rel is None:
             rel = ctx.relative_capacity = relative_capacities(endpoints)
-        loads = normalized_loads(endpoints, rel, self.params.queuedTokensPerRequest)
+        loads = normalized_loads(endpoints, rel, self.params.queuedTokensPerRequest, self.params.kvSpill)
         u_min = min(loads.values(), default=0.0)
         if u_min == float("inf"):
             return {k: 0.0 for k in loads}

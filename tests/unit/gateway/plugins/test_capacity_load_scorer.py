@@ -59,3 +59,21 @@ def test_queued_prompt_tokens_count_as_load() -> None:
     views = [make_view("a", in_flight=1, queued_prompt_tokens=5000), make_view("b", in_flight=1)]
     # a: (1 + 5 + 1) = 7, b: 2 -> a = 1 - 5/10
     assert scorer.score(CycleContext(make_request()), views) == pytest.approx({"a": 0.5, "b": 1.0})
+
+
+def test_a_replica_running_out_of_kv_looks_busier_while_another_has_headroom() -> None:
+    scorer = CapacityLoadScorer(CapacityLoadParams(spillAbs=10, spillRel=0, kvSpill=0.9))
+    views = [make_view("full", in_flight=1, kv_cache_usage=0.95), make_view("roomy", in_flight=1, kv_cache_usage=0.3)]
+    # full: headroom (1 - 0.95) / (1 - 0.9) = 0.5 -> u = 2 / 0.5 = 4 vs roomy 2 -> 1 - 2/10
+    assert scorer.score(CycleContext(make_request()), views) == pytest.approx({"full": 0.8, "roomy": 1.0})
+    views[0] = make_view("full", in_flight=1, kv_cache_usage=1.0)
+    assert scorer.score(CycleContext(make_request()), views)["full"] == 0.0
+
+
+def test_kv_rule_is_off_when_every_replica_is_near_full_or_turned_off() -> None:
+    crowded = [make_view("a", in_flight=1, kv_cache_usage=0.97), make_view("b", in_flight=1, kv_cache_usage=0.6)]
+    assert CapacityLoadScorer(CapacityLoadParams(kvSpill=0.9)).score(CycleContext(make_request()), crowded) == {
+        "a": 1.0, "b": 1.0}
+    roomy = [crowded[0], make_view("b", in_flight=1, kv_cache_usage=0.1)]
+    assert CapacityLoadScorer(CapacityLoadParams(kvSpill=1.0)).score(CycleContext(make_request()), roomy) == {
+        "a": 1.0, "b": 1.0}
