@@ -23,7 +23,13 @@ from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
 from heteropool.semantics import Pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
-from heteropool.vendors import HETEROPOOL_IMAGE, VendorProfile, group_prior_tokens_per_s, vendor_profile
+from heteropool.vendors import (
+    HETEROPOOL_IMAGE,
+    VendorProfile,
+    group_prior_prefill_tokens_per_s,
+    group_prior_tokens_per_s,
+    vendor_profile,
+)
 
 try:  # libyaml's loader is ~10x faster than the pure-Python one; PyYAML wheels ship it
     from yaml import CSafeLoader as _Loader
@@ -793,6 +799,7 @@ def _initial_routing_config(pool: Pool) -> RoutingConfig:
         group.group_name: VendorRouting(
             weight=weights[group.group_name],
             capacity_tokens_per_s=group_prior_tokens_per_s(group),
+            prefill_tokens_per_s=group_prior_prefill_tokens_per_s(group),
             block_size=group.vllm.block_size or vendor_profile(group.vendor).default_block_size,
             service=child_name(pool.name, "vllm", group.group_name),
             vendor=group.vendor,

@@ -28,6 +28,7 @@ __all__ = [
     "EndpointView",
     "RouteRequest",
     "estimate_prompt_tokens",
+    "expected_prefill_tokens",
     "Router",
     "NoEndpointError",
 ]
@@ -57,6 +58,10 @@ class EndpointEntry(_Model):
     )
     block_size: int | None = Field(default=None, ge=1, description="vLLM --block-size of the replica.")
     weight: float | None = Field(default=None, ge=0, description="Routing weight; higher gets more traffic.")
+    prefill_tokens_per_s: float | None = Field(
+        default=None, gt=0,
+        description="Uncached prompt tokens/s one request is prefilled at (measured by the weight loop, else the prior).",
+    )
 
 
 class VendorRouting(_Model):
@@ -72,6 +77,9 @@ class VendorRouting(_Model):
         default=None, alias="capacityTokensPerS", gt=0, description="Estimated capacity of one replica."
     )
     block_size: int = Field(ge=1, alias="blockSize", description="vLLM --block-size of this vendor's replicas.")
+    prefill_tokens_per_s: float | None = Field(
+        default=None, alias="prefillTokensPerS", gt=0, description="Prefill speed prior of one replica (tokens/s)."
+    )
     service: str | None = Field(default=None, description="Name of the vendor's headless Service.")
 
 
@@ -138,9 +146,13 @@ class EndpointView:
     weight: float | None = None
     # KV cache size of the replica in tokens (sizes the prefix index); None = policy default.
     kv_capacity_tokens: int | None = None
-    # Gateway-counted load.
+    # Uncached prompt tokens/s one request is prefilled at; None = unknown.
+    prefill_tokens_per_s: float | None = None
+    # Gateway-counted load: prompt tokens of requests still waiting for their first token, all of
+    # them and the part the prefix index expected to be uncached (what the replica must prefill).
     in_flight: int = 0
     queued_prompt_tokens: int = 0
+    queued_prefill_tokens: int = 0
     # Last scraped engine state (None until a scrape succeeded).
     num_running: int | None = None
     num_waiting: int | None = None
@@ -165,6 +177,11 @@ def estimate_prompt_tokens(prompt: str) -> int:
     return len(prompt) // 4
 
 
+def expected_prefill_tokens(prompt_tokens: int, cached_share: float | None) -> int:
+    """The part of a prompt an endpoint must prefill, given the share its router expects cached."""
+    return prompt_tokens if not cached_share else round(prompt_tokens * (1.0 - min(1.0, cached_share)))
+
+
 class NoEndpointError(RuntimeError):
     """No endpoint can take the request (none healthy, or all saturated)."""
 
@@ -184,6 +201,11 @@ class Router(Protocol):
 
     def pick(self, request: RouteRequest, endpoints: Sequence[EndpointView]) -> str:
         """Return the id of the chosen endpoint; raise NoEndpointError if none fits."""
+        ...
+
+    def prefix_share(self, request: RouteRequest, endpoint_id: str) -> float | None:
+        """Share of the prompt the policy expects cached on endpoint_id, between `pick` and
+        `on_routed` (None: it keeps no prefix index); sizes the endpoint's queued prefill."""
         ...
 
     def on_routed(self, request: RouteRequest, endpoint_id: str) -> None:

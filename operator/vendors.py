@@ -22,6 +22,9 @@ __all__ = [
     "vendor_profile",
     "prior_capacity_tokens_per_s",
     "group_prior_tokens_per_s",
+    "ACCELERATOR_PREFILL_TOKENS_PER_S",
+    "prior_prefill_tokens_per_s",
+    "group_prior_prefill_tokens_per_s",
 ]
 
 HETEROPOOL_IMAGE = "ghcr.io/heteropool/heteropool:0.1.0"
@@ -152,6 +155,24 @@ ACCELERATOR_CAPACITY_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
 )
 
 
+# Per-replica prefill speed of an 8B dense model, TP1: uncached prompt tokens/s one prompt is
+# prefilled at (peak dense BF16 FLOP/s x the GEMM efficiency fitted to the published pools, over
+# 2 x 8.4e9 FLOP per token; docs/simulator.md). The H100 prefills ~5x faster than an MI325X or a
+# Gaudi 3 although it decodes only ~2x and ~6x as fast, so output capacity alone cannot say where a
+# long uncached prompt starts soonest. The Endpoint Picker's prior until the weight loop measures.
+ACCELERATOR_PREFILL_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
+    {
+        "h100-nvl": 30_000.0,
+        "h100-sxm": 35_000.0,
+        "mi300x": 6_200.0,
+        "mi325x": 6_200.0,
+        "gaudi2": 1_800.0,
+        "gaudi3": 7_600.0,
+        "cpu": 100.0,
+    }
+)
+
+
 def vendor_profile(vendor: str) -> VendorProfile:
     """The profile of a vendor name (one of api.VENDOR_NAMES)."""
     try:
@@ -172,3 +193,14 @@ def group_prior_tokens_per_s(group: VendorGroup) -> float:
     """Capacity prior of one replica of a (validated) vendor group: its accelerator, else the vendor's default."""
     accelerator = group.accelerator or vendor_profile(group.vendor).default_accelerator
     return prior_capacity_tokens_per_s(accelerator, group.accelerators_per_replica)
+
+
+def prior_prefill_tokens_per_s(accelerator: str, accelerators_per_replica: int = 1) -> float:
+    """Prefill-speed prior of one replica of a known accelerator (TP scales as `prior_capacity_tokens_per_s`)."""
+    return ACCELERATOR_PREFILL_TOKENS_PER_S[accelerator] * (1.0 + 0.7 * (accelerators_per_replica - 1))
+
+
+def group_prior_prefill_tokens_per_s(group: VendorGroup) -> float:
+    """Prefill-speed prior of one replica of a (validated) vendor group."""
+    accelerator = group.accelerator or vendor_profile(group.vendor).default_accelerator
+    return prior_prefill_tokens_per_s(accelerator, group.accelerators_per_replica)

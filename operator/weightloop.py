@@ -122,7 +122,8 @@ class WeightLoop:
 def endpoint_entries(update: WeightUpdate, *, digits: int = 4) -> list[EndpointEntry]:
     """The update as endpoint-file / routing-ConfigMap entries (`capacity` x `weight` = routing share).
 
-    Capacity is in output tokens/s as measured (rounded to 0.1); weight is `gateway_weight`.
+    Capacity is in output tokens/s as measured (rounded to 0.1); weight is `gateway_weight`; the
+    prefill speed is the smoothed per-sequence measurement (omitted until a replica prefilled).
     """
     return [
         EndpointEntry(
@@ -131,6 +132,7 @@ def endpoint_entries(update: WeightUpdate, *, digits: int = 4) -> list[EndpointE
             capacity=max(0.1, round(e.capacity_tokens_per_s, 1)),
             block_size=e.block_size,
             weight=round(e.gateway_weight, digits),
+            prefill_tokens_per_s=None if not e.prefill_tokens_per_s_per_seq else round(e.prefill_tokens_per_s_per_seq, 1),
         )
         for e in update.endpoints.values()
     ]

@@ -245,6 +245,7 @@ class _Replica:
     measured_at: float | None = None
     utilization: float | None = None
     rates: IntervalRates | None = None
+    prefill: float | None = None  # smoothed uncached prompt tokens/s per sequence
     context_tokens: float | None = None
     observed: float | None = None
     observed_at: float | None = None
@@ -322,6 +323,9 @@ class WeightController:
         rep.observed, rep.observed_at, rep.rates = rates.output_tokens_per_s, now, rates
         if rates.mean_context_tokens is not None:
             rep.context_tokens = rates.mean_context_tokens
+        if rates.prefill_tokens_per_s_per_seq:  # an interval without prefills keeps the last value
+            p = rates.prefill_tokens_per_s_per_seq
+            rep.prefill = p if rep.prefill is None else s.smoothing * p + (1 - s.smoothing) * rep.prefill
         est = estimate_capacity(
             rates,
             kv_capacity_tokens=sample.kv_capacity_tokens,
@@ -417,7 +421,7 @@ class WeightController:
                     observed_tokens_per_s=r.observed if r.observed_at == now else None,
                     utilization=r.utilization if sources[k] == "measured" else None,
                     decode_tokens_per_s_per_seq=r.rates.decode_tokens_per_s_per_seq if r.rates else None,
-                    prefill_tokens_per_s_per_seq=r.rates.prefill_tokens_per_s_per_seq if r.rates else None,
+                    prefill_tokens_per_s_per_seq=r.prefill,
                     block_size=(r.sample.block_size if r.sample is not None else None) or t.block_size,
                     kv_capacity_tokens=r.sample.kv_capacity_tokens if r.sample is not None else None,
                     stale=stale,

@@ -29,6 +29,7 @@ from heteropool.routing import (
     Router,
     RoutingConfig,
     estimate_prompt_tokens,
+    expected_prefill_tokens,
 )
 
 __all__ = ["PickError", "Decision", "EndpointPicker", "INFERENCE_PATHS"]
@@ -59,6 +60,7 @@ class Decision:
     addresses: list[str]
     started_at: float
     queued_tokens: int
+    queued_prefill_tokens: int = 0
     served_url: str | None = None
     status: int | None = None
     done: bool = field(default=False)
@@ -198,10 +200,11 @@ class EndpointPicker:
         addresses = [address[url]]
         if self.fallbacks and len(views) > 1:
             addresses += [address[v.id] for v in _least_loaded(views, url, self.fallbacks)]
+        prefill = expected_prefill_tokens(request.prompt_tokens, self.router.prefix_share(request, url))
         self.router.on_routed(request, url)
-        self.pool.acquire(url, request.prompt_tokens)
+        self.pool.acquire(url, request.prompt_tokens, prefill)
         self.metrics.picked(policy, url, self._group.get(url, "unknown"), self._clock() - t0)
-        return Decision(request, url, addresses, t0, request.prompt_tokens)
+        return Decision(request, url, addresses, t0, request.prompt_tokens, prefill)
 
     def response_started(self, decision: Decision, served: str | None, status: int | None) -> None:
         """Response headers came back: the prompt is no longer queued; move load if a retry served it."""
@@ -211,14 +214,14 @@ class EndpointPicker:
         served_url = self._by_address.get(served) if served else None
         if served_url and served_url != decision.url:
             # the data plane retried elsewhere: the load (and the failure) belong to the first try
-            self.pool.release(decision.url, decision.queued_tokens)
+            self.pool.release(decision.url, decision.queued_tokens, decision.queued_prefill_tokens)
             self.pool.failure(decision.url)
             self.pool.acquire(served_url, 0)
-            decision.url = served_url
-            decision.queued_tokens = 0
         else:
-            self.pool.first_token(decision.url, decision.queued_tokens)
-            decision.queued_tokens = 0
+            self.pool.first_token(decision.url, decision.queued_tokens, decision.queued_prefill_tokens)
+        if served_url:
+            decision.url = served_url
+        decision.queued_tokens = decision.queued_prefill_tokens = 0
         decision.served_url = decision.url
 
     def finished(self, decision: Decision) -> None:
@@ -226,7 +229,7 @@ class EndpointPicker:
         if decision.done:
             return
         decision.done = True
-        self.pool.release(decision.url, decision.queued_tokens)
+        self.pool.release(decision.url, decision.queued_tokens, decision.queued_prefill_tokens)
         status = decision.status
         ok = status is not None and status < 500
         self.router.on_finished(decision.request, decision.url, ok=ok)

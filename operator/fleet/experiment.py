@@ -1,7 +1,7 @@
 """A routing experiment: one pool manifest's replicas, one workload on a QPS ladder, several policies.
 
 The shared core of `heteropool simulate` and the bench scripts. Every policy sees the same arrival
-sequence (same seed); replicas get the capacity prior the operator publishes before any metrics
+sequence (same seed); replicas get the capacity and prefill-speed priors the operator publishes before any metrics
 exist (vendors.py), as the gateway would see it from the routing ConfigMap.
 """
 
@@ -28,7 +28,7 @@ from heteropool.fleet.workloads import (
 from heteropool.gateway.policies import build_router
 from heteropool.semantics import Pool
 from heteropool.sim.profiles import PROFILE_NAMES, build_profile, size_class_for_model
-from heteropool.vendors import group_prior_tokens_per_s, vendor_profile
+from heteropool.vendors import group_prior_prefill_tokens_per_s, group_prior_tokens_per_s, vendor_profile
 
 __all__ = [
     "WORKLOADS",
@@ -107,13 +107,14 @@ def plan_pool(pool: Pool, *, capacities: bool = True) -> PoolPlan:
                                 kv_cache_dtype=vllm.kv_cache_dtype or "auto",
                                 gpu_memory_utilization=vllm.gpu_memory_utilization)
         capacity = group_prior_tokens_per_s(group) if capacities else None
+        prefill = group_prior_prefill_tokens_per_s(group) if capacities else None
         for n in range(group.replicas):
             rid = f"{group.group_name}-{n}"
             replicas.append(
                 ReplicaSpec(rid, profile, block_size=vllm.block_size, max_num_seqs=vllm.max_num_seqs,
                             max_num_batched_tokens=vllm.max_num_batched_tokens,
                             max_model_len=vllm.max_model_len or pool.spec.model.max_model_len,
-                            capacity_tokens_per_s=capacity)
+                            capacity_tokens_per_s=capacity, prefill_tokens_per_s=prefill)
             )
             groups[rid] = group.group_name
     if not replicas:

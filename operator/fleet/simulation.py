@@ -14,7 +14,14 @@ from dataclasses import dataclass, field, replace
 
 from heteropool.fleet.workloads import WorkItem
 from heteropool.gateway.endpoints import EndpointPool
-from heteropool.routing import EndpointView, NoEndpointError, RouteRequest, Router, estimate_prompt_tokens
+from heteropool.routing import (
+    EndpointView,
+    NoEndpointError,
+    RouteRequest,
+    Router,
+    estimate_prompt_tokens,
+    expected_prefill_tokens,
+)
 from heteropool.sim.blocks import PrefixHasher
 from heteropool.sim.engine import Engine, EngineConfig, RequestRejectedError, StepResult
 from heteropool.sim.profiles import SpeedProfile
@@ -39,6 +46,7 @@ class ReplicaSpec:
     capacity_tokens_per_s: float | None = None
     weight: float | None = None
     slowdown: float = 1.0
+    prefill_tokens_per_s: float | None = None
 
     @property
     def vendor(self) -> str:
@@ -100,6 +108,7 @@ class _Track:
     request: RouteRequest
     replica: int
     stage: StageRecord
+    prefill_tokens: int
 
 
 class FleetSimulation:
@@ -158,7 +167,8 @@ class FleetSimulation:
             self._index[spec.id] = len(self._replicas)
             self._replicas.append(_Replica(spec, Engine(config), hasher, slowdown=spec.slowdown))
             views.append(EndpointView(id=spec.id, vendor=spec.vendor, block_size=bs,
-                                      capacity_tokens_per_s=spec.capacity_tokens_per_s, weight=spec.weight))
+                                      capacity_tokens_per_s=spec.capacity_tokens_per_s, weight=spec.weight,
+                                      prefill_tokens_per_s=spec.prefill_tokens_per_s))
         self.now_s = 0.0
         self.pool = EndpointPool(clock=lambda: self.now_s, max_in_flight=max_in_flight_per_endpoint)
         self.pool.apply_views(views)
@@ -248,7 +258,7 @@ class FleetSimulation:
                 for rid in res.first_tokens:
                     tr = tracks[rid]
                     tr.record.first_token_s = t
-                    pool.first_token(rid_, tr.request.prompt_tokens)
+                    pool.first_token(rid_, tr.request.prompt_tokens, tr.prefill_tokens)
                 for fin in res.finished:
                     tr = tracks.pop(fin.request_id)
                     rec = tr.record
@@ -263,12 +273,12 @@ class FleetSimulation:
                 seq = self._start_step(r_i, t, heap, seq)
             elif kind == _ARRIVAL:
                 stage, item = payload  # type: ignore[misc]
-                rec, req, r_i = self._route(item, stage.index, t)
+                rec, req, r_i, prefill = self._route(item, stage.index, t)
                 stage.requests.append(rec)
                 stage.end_s = max(stage.end_s, t)
                 if r_i < 0:
                     continue
-                tracks[item.request_id] = _Track(rec, req, r_i, stage)
+                tracks[item.request_id] = _Track(rec, req, r_i, stage, prefill)
                 outstanding += 1
                 stage.outstanding += 1
                 if not replicas[r_i].busy:
@@ -284,7 +294,7 @@ class FleetSimulation:
             stage.end_s = max(stage.end_s, stage.start_s)
         return records
 
-    def _route(self, item: WorkItem, stage: int, t: float) -> tuple[RequestRecord, RouteRequest, int]:
+    def _route(self, item: WorkItem, stage: int, t: float) -> tuple[RequestRecord, RouteRequest, int, int]:
         rep0 = self._replicas[0]
         ph0 = rep0.hasher.of_segments(item.segments)
         rec = RequestRecord(item.request_id, stage, t, ph0.num_tokens)
@@ -293,28 +303,29 @@ class FleetSimulation:
         views, full = self.pool.candidates()
         if not views:
             rec.error = "saturated" if full else "no-endpoint"
-            return rec, req, -1
+            return rec, req, -1, 0
         try:
             endpoint = self.router.pick(req, views)
         except NoEndpointError as exc:
             rec.error = "saturated" if exc.saturated else "no-endpoint"
-            return rec, req, -1
+            return rec, req, -1, 0
         r_i = self._index.get(endpoint)
         if r_i is None:
             raise RuntimeError(f"router {self.router.name!r} picked unknown endpoint {endpoint!r}")
         rep = self._replicas[r_i]
+        prefill = expected_prefill_tokens(estimate, self.router.prefix_share(req, endpoint))
         self.router.on_routed(req, endpoint)
-        self.pool.acquire(endpoint, estimate)
+        self.pool.acquire(endpoint, estimate, prefill)
         ph = ph0 if rep.hasher is rep0.hasher else rep.hasher.of_segments(item.segments)
         try:
             rep.engine.add_request(item.request_id, ph.num_tokens, ph.hashes, item.max_tokens)
         except RequestRejectedError as exc:
             rec.error = f"rejected: {exc}"
-            self.pool.release(endpoint, estimate)
+            self.pool.release(endpoint, estimate, prefill)
             self.router.on_finished(req, endpoint, ok=False)
-            return rec, req, -1
+            return rec, req, -1, 0
         rec.endpoint = endpoint
-        return rec, req, r_i
+        return rec, req, r_i, prefill
 
     def _start_step(self, r_i: int, t: float, heap: list[tuple[float, int, int, object]], seq: int) -> int:
         rep = self._replicas[r_i]

@@ -25,6 +25,7 @@ class EndpointState:
     base: EndpointView
     in_flight: int = 0
     queued_prompt_tokens: int = 0
+    queued_prefill_tokens: int = 0
     consecutive_failures: int = 0
     ejected_until: float = 0.0
     ejections: int = 0
@@ -42,7 +43,8 @@ class EndpointState:
             b = self.base
             v = self._view = EndpointView(
                 b.id, b.vendor, b.block_size, b.capacity_tokens_per_s, b.weight, b.kv_capacity_tokens,
-                self.in_flight, self.queued_prompt_tokens, self.running, self.waiting, self.kv_usage,
+                b.prefill_tokens_per_s, self.in_flight, self.queued_prompt_tokens, self.queued_prefill_tokens,
+                self.running, self.waiting, self.kv_usage,
             )
         return v
 
@@ -83,6 +85,7 @@ class EndpointPool:
                 block_size=e.block_size or DEFAULT_BLOCK_SIZE,
                 capacity_tokens_per_s=e.capacity,
                 weight=e.weight,
+                prefill_tokens_per_s=e.prefill_tokens_per_s,
             )
         return self.apply_views(views.values())
 
@@ -135,30 +138,38 @@ class EndpointPool:
         return any(st.ejected_until <= now for st in self._states.values())
 
     # --- load accounting --------------------------------------------------------------------
-    def acquire(self, url: str, prompt_tokens: int) -> None:
+    def acquire(self, url: str, prompt_tokens: int, prefill_tokens: int | None = None) -> None:
+        """A request was sent to url: `prefill_tokens` is the part of its prompt expected uncached
+        there (the router's prefix estimate; None: all of it)."""
         st = self._states.get(url)
         if st is None:
             return
         st.in_flight += 1
         st.routed += 1
         st.queued_prompt_tokens += prompt_tokens
+        st.queued_prefill_tokens += prompt_tokens if prefill_tokens is None else prefill_tokens
         st._view = None
 
-    def first_token(self, url: str, prompt_tokens: int) -> None:
-        """The endpoint started answering: its prompt is no longer queued."""
+    def first_token(self, url: str, prompt_tokens: int, prefill_tokens: int | None = None) -> None:
+        """The endpoint started answering: its prompt is no longer queued (`acquire`'s amounts)."""
         st = self._states.get(url)
         if st is None:
             return
-        if prompt_tokens:
-            st.queued_prompt_tokens = max(0, st.queued_prompt_tokens - prompt_tokens)
-            st._view = None
+        if prompt_tokens or prefill_tokens:
+            self._dequeue(st, prompt_tokens, prompt_tokens if prefill_tokens is None else prefill_tokens)
 
-    def release(self, url: str, prompt_tokens_still_queued: int) -> None:
+    def release(self, url: str, prompt_tokens_still_queued: int, prefill_tokens_still_queued: int | None = None) -> None:
         st = self._states.get(url)
         if st is None:
             return
         st.in_flight = max(0, st.in_flight - 1)
-        st.queued_prompt_tokens = max(0, st.queued_prompt_tokens - prompt_tokens_still_queued)
+        still = prompt_tokens_still_queued if prefill_tokens_still_queued is None else prefill_tokens_still_queued
+        self._dequeue(st, prompt_tokens_still_queued, still)
+
+    @staticmethod
+    def _dequeue(st: EndpointState, prompt_tokens: int, prefill_tokens: int) -> None:
+        st.queued_prompt_tokens = max(0, st.queued_prompt_tokens - prompt_tokens)
+        st.queued_prefill_tokens = max(0, st.queued_prefill_tokens - prefill_tokens)
         st._view = None
 
     def scraped(self, url: str, running: int | None, waiting: int | None, kv_usage: float | None) -> None:

@@ -86,7 +86,7 @@ def routing_config_from_configmap(obj: Mapping[str, Any]) -> RoutingConfig:
 
 
 def merge_entries(slices: Sequence[Mapping[str, Any]], config: RoutingConfig | None) -> list[EndpointEntry]:
-    """Ready endpoints of all slices, with group, capacity, block size and weight from the config.
+    """Ready endpoints of all slices, with group, capacity, prefill speed, block size and weight from the config.
 
     An endpoint's group is the config group whose `service` names the slice's Service, else the
     slice's `heteropool.dev/vendor` label. Per-endpoint overrides (published by the weight loop)
@@ -135,6 +135,8 @@ def merge_entries(slices: Sequence[Mapping[str, Any]], config: RoutingConfig | N
                 capacity=cap,
                 block_size=(o.block_size if o and o.block_size else None) or (vr.block_size if vr else None),
                 weight=weight,
+                prefill_tokens_per_s=(o.prefill_tokens_per_s if o else None)
+                or (vr.prefill_tokens_per_s if vr else None),
             )
         )
     return out

@@ -47,6 +47,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "scorers": [
             {"type": "prefix-affinity-scorer", "weight": 1},
             {"type": "capacity-load-scorer", "weight": 1},
+            {"type": "expected-ttft-scorer", "weight": 0},
         ],
         "picker": {"type": "max-score-picker"},
     },

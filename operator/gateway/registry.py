@@ -69,6 +69,7 @@ def register_builtins(registry: Registry) -> Registry:
     from heteropool.gateway.plugins.producers.approx_prefix import ApproxPrefixCacheProducer, ApproxPrefixParams
     from heteropool.gateway.plugins.producers.block_prefix import BlockPrefixParams, BlockPrefixProducer
     from heteropool.gateway.plugins.scorers.capacity_load import CapacityLoadParams, CapacityLoadScorer
+    from heteropool.gateway.plugins.scorers.expected_ttft import ExpectedTtftParams, ExpectedTtftScorer
     from heteropool.gateway.plugins.scorers.kv_cache_utilization import (
         KvCacheUtilizationParams,
         KvCacheUtilizationScorer,
@@ -87,6 +88,7 @@ def register_builtins(registry: Registry) -> Registry:
     registry.register("scorer", KvCacheUtilizationScorer, KvCacheUtilizationParams)
     registry.register("scorer", LeastRequestScorer, LeastRequestParams)
     registry.register("scorer", CapacityLoadScorer, CapacityLoadParams)
+    registry.register("scorer", ExpectedTtftScorer, ExpectedTtftParams)
     registry.register("picker", MaxScorePicker, MaxScoreParams, needs_rng=True)
     registry.register("picker", RoundRobinPicker, RoundRobinParams, needs_rng=True)
     return registry

@@ -192,6 +192,8 @@ async def test_streamed_ttft_matches_the_virtual_time_simulation() -> None:
         def pick(self, request, endpoints):  # type: ignore[no-untyped-def]
             return endpoints[0].id
 
+        def prefix_share(self, *a): ...  # type: ignore[no-untyped-def]
+
         def on_routed(self, *a): ...  # type: ignore[no-untyped-def]
 
         def on_finished(self, *a, **k): ...  # type: ignore[no-untyped-def]

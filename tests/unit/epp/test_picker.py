@@ -50,6 +50,25 @@ def test_load_is_held_until_the_stream_ends_and_moves_when_a_retry_served_elsewh
     assert set(in_flight(picker).values()) == {0}
 
 
+def test_queued_prefill_counts_only_what_the_prefix_index_expects_uncached() -> None:
+    import json
+
+    picker = make_picker(policy="heteropool")
+    prompt = "x" * 8000  # 2000 estimated tokens
+    body = json.dumps({"model": "m", "prompt": prompt, "max_tokens": 8}).encode()
+    first = picker.pick("/v1/completions", body)
+    picker.response_started(first, address_of(first.url), 200)
+    picker.finished(first)
+    again = picker.pick("/v1/completions", json.dumps({"model": "m", "prompt": prompt + " more", "max_tokens": 8}).encode())
+    view = picker.pool.get(again.url).view  # type: ignore[union-attr]
+    assert again.url == first.url and view.queued_prompt_tokens == 2001
+    # credited in whole blocks: 7936 of the 8005 characters are cached there, the rest is to prefill
+    assert view.queued_prefill_tokens == round(2001 * (1 - 7936 / 8005))
+    picker.response_started(again, address_of(again.url), 200)
+    view = picker.pool.get(again.url).view  # type: ignore[union-attr]
+    assert (view.queued_prompt_tokens, view.queued_prefill_tokens) == (0, 0)
+
+
 def test_subset_hint_restricts_candidates_and_an_unmatched_hint_is_503() -> None:
     picker = make_picker(fallbacks=2)
     d = picker.pick("/v1/completions", BODY, frozenset({"10.0.0.2:8000"}))

@@ -25,6 +25,9 @@ class FakeRoundRobin:
         self.i += 1
         return endpoints[self.i % len(endpoints)].id
 
+    def prefix_share(self, request: RouteRequest, endpoint_id: str) -> float | None:
+        return None
+
     def on_routed(self, request: RouteRequest, endpoint_id: str) -> None:
         self.routed.append((request.request_id, endpoint_id))
 

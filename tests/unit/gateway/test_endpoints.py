@@ -40,6 +40,24 @@ def test_load_counters_follow_the_request_lifecycle() -> None:
     assert (view.in_flight, view.queued_prompt_tokens) == (0, 0)
 
 
+def test_queued_prefill_tokens_count_only_the_uncached_part_until_the_first_token() -> None:
+    pool = _pool(FakeClock())
+    pool.acquire("http://a", 1000, 200)  # 800 of the 1000 prompt tokens expected cached there
+    pool.acquire("http://a", 500)  # no estimate: all of it
+    view = pool.get("http://a").view  # type: ignore[union-attr]
+    assert (view.queued_prompt_tokens, view.queued_prefill_tokens) == (1500, 700)
+    pool.first_token("http://a", 1000, 200)
+    pool.release("http://a", 500)  # ended before its first token
+    view = pool.get("http://a").view  # type: ignore[union-attr]
+    assert (view.in_flight, view.queued_prompt_tokens, view.queued_prefill_tokens) == (1, 0, 0)
+
+
+def test_prefill_speed_from_the_endpoint_file_reaches_the_view() -> None:
+    pool = EndpointPool(clock=FakeClock())
+    pool.apply([EndpointEntry(url="http://a", vendor="nvidia", prefill_tokens_per_s=30000)])
+    assert pool.get("http://a").view.prefill_tokens_per_s == 30000  # type: ignore[union-attr]
+
+
 def test_endpoints_at_the_in_flight_cap_are_not_candidates() -> None:
     pool = _pool(FakeClock(), max_in_flight=1)
     pool.acquire("http://a", 1)

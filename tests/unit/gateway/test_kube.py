@@ -44,10 +44,13 @@ def make_configmap(doc: dict[str, Any]) -> dict[str, Any]:
 ROUTING = {
     "pool": "p", "model": "m", "policy": "heteropool",
     "vendors": {
-        "nvidia": {"weight": 1.0, "capacityTokensPerS": 3600, "blockSize": 16, "service": "p-nvidia"},
-        "gaudi": {"weight": 0.5, "capacityTokensPerS": 630, "blockSize": 128, "service": "p-gaudi"},
+        "nvidia": {"weight": 1.0, "capacityTokensPerS": 3600, "prefillTokensPerS": 30000, "blockSize": 16,
+                   "service": "p-nvidia"},
+        "gaudi": {"weight": 0.5, "capacityTokensPerS": 630, "prefillTokensPerS": 7600, "blockSize": 128,
+                  "service": "p-gaudi"},
     },
-    "endpoints": [{"url": "http://10.0.0.2:8000", "vendor": "gaudi", "capacity": 700, "weight": 0}],
+    "endpoints": [{"url": "http://10.0.0.2:8000", "vendor": "gaudi", "capacity": 700, "weight": 0,
+                   "prefill_tokens_per_s": 5000}],
 }
 
 
@@ -81,12 +84,12 @@ def test_merge_applies_group_facts_and_endpoint_overrides_and_drops_unready() ->
         make_slice("c", "other", [("10.0.0.4", {})]),
         make_slice("d", "other", [("10.0.0.5", {})], vendor="amd"),
     ]
-    got = {e.url: (e.vendor, e.capacity, e.block_size) for e in merge_entries(slices, config)}
+    got = {e.url: (e.vendor, e.capacity, e.block_size, e.prefill_tokens_per_s) for e in merge_entries(slices, config)}
     assert got == {
-        "http://10.0.0.1:8000": ("nvidia", 3600, 16),
-        "http://10.0.0.2:8000": ("gaudi", 700, 128),
-        "http://10.0.0.3:8000": ("gaudi", 630, 128),
-        "http://10.0.0.5:8000": ("amd", None, None),
+        "http://10.0.0.1:8000": ("nvidia", 3600, 16, 30000),
+        "http://10.0.0.2:8000": ("gaudi", 700, 128, 5000),  # the weight loop's measurement wins
+        "http://10.0.0.3:8000": ("gaudi", 630, 128, 7600),
+        "http://10.0.0.5:8000": ("amd", None, None, None),
     }
 
 

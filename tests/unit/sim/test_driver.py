@@ -24,6 +24,9 @@ class _Only:
     def pick(self, request: RouteRequest, endpoints: Sequence[EndpointView]) -> str:
         return endpoints[0].id
 
+    def prefix_share(self, request: RouteRequest, endpoint_id: str) -> float | None:
+        return None
+
     def on_routed(self, request: RouteRequest, endpoint_id: str) -> None: ...
 
     def on_finished(self, request: RouteRequest, endpoint_id: str, *, ok: bool) -> None: ...

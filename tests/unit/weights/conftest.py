@@ -26,11 +26,13 @@ class SyntheticReplica:
     output_tokens: int = 200
     kv_tokens: int = 1_000_000
     block_size: int = 16
+    prefill_tokens_per_s: float = 20_000.0
     gen: float = 0.0
     prompt: float = 0.0
     itl_sum: float = 0.0
     itl_count: float = 0.0
     e2e_count: float = 0.0
+    prefill_s: float = 0.0
     running: float = 0.0
 
     def step_s(self, batch: float) -> float:
@@ -48,9 +50,10 @@ class SyntheticReplica:
         finished = tokens / self.output_tokens
         self.e2e_count += finished
         self.prompt += finished * self.prompt_tokens
+        self.prefill_s += finished * self.prompt_tokens / self.prefill_tokens_per_s
 
     def restart(self) -> None:
-        self.gen = self.prompt = self.itl_sum = self.itl_count = self.e2e_count = 0.0
+        self.gen = self.prompt = self.itl_sum = self.itl_count = self.e2e_count = self.prefill_s = 0.0
 
     def sample(self) -> EngineSample:
         return EngineSample(
@@ -61,6 +64,7 @@ class SyntheticReplica:
             prompt_tokens_total=self.prompt,
             inter_token_latency=HistogramTotals(self.itl_sum, self.itl_count),
             e2e_latency=HistogramTotals(self.e2e_count * 5.0, self.e2e_count),
+            prefill_time=HistogramTotals(self.prefill_s, self.e2e_count),
             block_size=self.block_size,
             num_gpu_blocks=self.kv_tokens // self.block_size,
         )

@@ -117,6 +117,7 @@ def test_endpoint_entries_route_by_share(make_pool, replica) -> None:
     total = sum(eff.values())
     assert eff["http://b:8000"] / total == pytest.approx(0.1, abs=0.002)  # the floor, through capacity x weight
     assert entries["http://a:8000"].vendor == "a" and entries["http://a:8000"].block_size == 16
+    assert entries["http://a:8000"].prefill_tokens_per_s == 20_000.0  # measured prefill speed reaches the endpoint file
 
 
 def test_rfc3339() -> None:

@@ -171,3 +171,4 @@ def test_decode_and_prefill_speeds_are_reported(make_pool, replica) -> None:
     pool = make_pool({"a": replica()})
     last = pool.run(3)[-1].endpoints["a"]
     assert last.decode_tokens_per_s_per_seq > 0 and last.utilization > 0
+    assert last.prefill_tokens_per_s_per_seq == pytest.approx(20_000.0)  # uncached prompt tokens / prefill time
