@@ -59,6 +59,7 @@ class EppSettings:
     max_in_flight_per_endpoint: int = 1024
     tls_cert: bytes | None = None
     tls_key: bytes | None = None
+    health_port: int | None = None
     kube_api_url: str | None = None
     kube_namespace: str | None = None
     kube_pool: str | None = None
@@ -143,9 +144,16 @@ async def serve(
         port = server.add_secure_port(address, grpc.ssl_server_credentials([(settings.tls_key, settings.tls_cert)]))
     else:
         port = server.add_insecure_port(address)
+    health_server = None
+    if settings.health_port is not None:
+        health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(health, health_server)
+        health_server.add_insecure_port(f"{settings.host}:{settings.health_port}")
     await health.set("liveness", health_pb2.HealthCheckResponse.SERVING)
     await _publish_health(health, picker, supervisor)
     await server.start()
+    if health_server is not None:
+        await health_server.start()
 
     runner: web.AppRunner | None = None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False) as session:
@@ -167,6 +175,8 @@ async def serve(
         finally:
             await health.enter_graceful_shutdown()
             await server.stop(grace=2.0)
+            if health_server is not None:
+                await health_server.stop(grace=None)
             await supervisor.stop()
             if runner is not None:
                 await runner.cleanup()

@@ -348,3 +348,32 @@ def test_gateway_mode_renders_an_inference_pool_and_route_instead_of_envoy(sampl
     assert route["spec"]["parentRefs"] == [
         {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "inference-gateway", "namespace": "gateway-system"}
     ]
+
+
+@pytest.mark.parametrize("mode", ["SelfSigned", "Secret", "Disabled"])
+def test_picker_tls_modes_reach_the_picker_envoy_and_probes(sample: Sample, mode: str) -> None:
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["gateway"]["picker"] = {"tls": {"mode": mode, **({"secretName": "epp-tls"} if mode == "Secret" else {})}}
+    pool = _pool(manifest)
+    deployment = expected_picker_deployment(pool)
+    container = _container(deployment)
+    envoy = envoy_bootstrap_for(pool)
+    probe_port = container["readinessProbe"]["grpc"]["port"]
+    if mode == "Disabled":
+        assert "--tls-self-signed" not in container["args"] and "--tls-cert" not in container["args"]
+        assert envoy.epp_tls is False and probe_port == 9002
+        return
+    assert envoy.epp_tls is True
+    assert probe_port == 9003 and container["args"][container["args"].index("--health-port") + 1] == "9003"
+    if mode == "Secret":
+        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        assert volumes == [{"name": "tls", "secret": {"secretName": "epp-tls"}}]
+        assert "--tls-cert" in container["args"]
+    else:
+        assert "--tls-self-signed" in container["args"]
+
+
+def test_secret_tls_without_a_secret_name_is_rejected_naming_the_field(check_schema: Callable[[dict[str, Any]], list[str]], sample: Sample) -> None:
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["gateway"]["picker"] = {"tls": {"mode": "Secret"}}
+    assert any("tls.secretName is required" in e for e in check_schema(manifest))
