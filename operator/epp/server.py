@@ -59,10 +59,13 @@ class EppSettings:
     max_in_flight_per_endpoint: int = 1024
     tls_cert: bytes | None = None
     tls_key: bytes | None = None
+    health_port: int | None = None
     kube_api_url: str | None = None
     kube_namespace: str | None = None
     kube_pool: str | None = None
     kube_configmap: str | None = None
+    lease_name: str | None = None  # several replicas: only the holder of this Lease reports ready
+    identity: str = "heteropool-epp"
 
 
 class _Supervisor:
@@ -131,6 +134,14 @@ async def serve(
         )
     health = HealthServicer()
     supervisor = _Supervisor()
+    elector = None
+    if settings.lease_name and settings.kube_api_url and settings.kube_namespace:
+        from heteropool.epp.lease import LeaseElector
+        from heteropool.gateway.kube import InClusterCredentials
+
+        elector = LeaseElector(InClusterCredentials(settings.kube_api_url), settings.kube_namespace,
+                               settings.lease_name, settings.identity)
+    leading = (lambda: elector.is_leader) if elector is not None else (lambda: True)
 
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
                                       ("grpc.so_reuseport", 0)])
@@ -143,9 +154,16 @@ async def serve(
         port = server.add_secure_port(address, grpc.ssl_server_credentials([(settings.tls_key, settings.tls_cert)]))
     else:
         port = server.add_insecure_port(address)
+    health_server = None
+    if settings.health_port is not None:
+        health_server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        health_pb2_grpc.add_HealthServicer_to_server(health, health_server)
+        health_server.add_insecure_port(f"{settings.host}:{settings.health_port}")
     await health.set("liveness", health_pb2.HealthCheckResponse.SERVING)
-    await _publish_health(health, picker, supervisor)
+    await _publish_health(health, picker, supervisor, leading)
     await server.start()
+    if health_server is not None:
+        await health_server.start()
 
     runner: web.AppRunner | None = None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False) as session:
@@ -157,9 +175,11 @@ async def serve(
         if settings.scrape_interval_s > 0:
             supervisor.start("scrape", lambda: scrape_loop(session, pool, settings.scrape_interval_s))
         supervisor.start("probe", lambda: probe_loop(session, pool, settings.probe_interval_s))
-        supervisor.start("health", lambda: _health_loop(health, picker, supervisor))
+        if elector is not None:
+            supervisor.start("lease", lambda: elector.run(session))
+        supervisor.start("health", lambda: _health_loop(health, picker, supervisor, leading))
         if settings.metrics_port is not None:
-            runner = await _start_metrics(settings, picker, supervisor)
+            runner = await _start_metrics(settings, picker, supervisor, leading)
         if started is not None:
             started(settings.host, port)
         try:
@@ -167,29 +187,37 @@ async def serve(
         finally:
             await health.enter_graceful_shutdown()
             await server.stop(grace=2.0)
+            if health_server is not None:
+                await health_server.stop(grace=None)
             await supervisor.stop()
             if runner is not None:
                 await runner.cleanup()
 
 
-def _ready(picker: EndpointPicker, supervisor: _Supervisor) -> bool:
-    return picker.ready() and not supervisor.down
+Leading = Callable[[], bool]
 
 
-async def _publish_health(health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor) -> None:
-    status = health_pb2.HealthCheckResponse.SERVING if _ready(picker, supervisor) else health_pb2.HealthCheckResponse.NOT_SERVING
+def _ready(picker: EndpointPicker, supervisor: _Supervisor, leading: Leading) -> bool:
+    return picker.ready() and not supervisor.down and leading()
+
+
+async def _publish_health(health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading) -> None:
+    ready = _ready(picker, supervisor, leading)
+    status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
     for service in ("readiness", EXT_PROC_SERVICE, ""):
         await health.set(service, status)
 
 
-async def _health_loop(health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor) -> None:
-    """Readiness follows the endpoint set (ejections expire on their own, so poll it)."""
+async def _health_loop(health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading) -> None:
+    """Readiness follows the endpoint set and the lease (ejections expire on their own, so poll)."""
     while True:
-        await _publish_health(health, picker, supervisor)
+        await _publish_health(health, picker, supervisor, leading)
         await asyncio.sleep(0.5)
 
 
-async def _start_metrics(settings: EppSettings, picker: EndpointPicker, supervisor: _Supervisor) -> web.AppRunner:
+async def _start_metrics(
+    settings: EppSettings, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading
+) -> web.AppRunner:
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(picker.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -197,9 +225,10 @@ async def _start_metrics(settings: EppSettings, picker: EndpointPicker, supervis
         return web.Response(text="ok")
 
     async def readyz(_: web.Request) -> web.Response:
-        if _ready(picker, supervisor):
+        if _ready(picker, supervisor, leading):
             return web.Response(text="ready")
-        why = f"loops down: {', '.join(sorted(supervisor.down))}" if supervisor.down else "no ready endpoint"
+        why = (f"loops down: {', '.join(sorted(supervisor.down))}" if supervisor.down
+               else "standing by: another replica holds the lease" if not leading() else "no ready endpoint")
         return web.Response(status=503, text=why)
 
     app = web.Application()

@@ -50,6 +50,9 @@ def spec_references(pool: Pool) -> list[Reference]:
     if pool.spec.gateway.api_key_secret_ref is not None:
         name = pool.spec.gateway.api_key_secret_ref.name
         refs.append(Reference("spec.gateway.apiKeySecretRef.name", "Secret", pool.namespace, name))
+    tls = pool.spec.gateway.picker.tls
+    if tls.mode == "Secret" and tls.secret_name:
+        refs.append(Reference("spec.gateway.picker.tls.secretName", "Secret", pool.namespace, tls.secret_name))
     for i, group in enumerate(pool.spec.vendors):
         refs += [
             Reference(f"spec.vendors[{i}].imagePullSecrets[{j}]", "Secret", pool.namespace, secret)

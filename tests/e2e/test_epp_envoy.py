@@ -90,7 +90,8 @@ def test_requests_flow_and_load_is_held_for_the_whole_stream(sims: list[Proc], p
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["message"]["content"]
         assert r.headers["x-heteropool-endpoint"] in {_address(s) for s in sims}
-        body = {"model": MODEL, "prompt": "count " * 50, "max_tokens": 400, "stream": True}
+        # long enough that it is still generating when the client reads its first chunk, even on a busy machine
+        body = {"model": MODEL, "prompt": "count " * 50, "max_tokens": 3000, "stream": True}
         with client.stream("POST", dp.url + "/v1/completions", json=body) as stream:
             chunks = stream.iter_bytes()
             next(chunks)
@@ -182,3 +183,18 @@ def test_replicas_failing_half_their_requests_are_retried(tmp_path: Path, plane)
     finally:
         for r in replicas:
             r.stop()
+
+
+def test_tls_on_the_picker_port_with_plaintext_health_for_probes(sims: list[Proc], plane) -> None:
+    from processes import free_port
+
+    health_port = free_port()
+    dp = plane(sims, "--tls-self-signed", "--health-port", str(health_port), epp_tls=True)
+    with httpx.Client(timeout=30) as client:  # Envoy reaches the picker over TLS
+        r = client.post(dp.url + "/v1/completions", json={"model": MODEL, "prompt": "over tls", "max_tokens": 2})
+        assert r.status_code == 200, r.text
+    with grpc.insecure_channel(f"127.0.0.1:{health_port}") as channel:  # what a kubelet gRPC probe does
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="readiness"), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    with grpc.insecure_channel(f"127.0.0.1:{dp.epp.grpc_port}") as channel, pytest.raises(grpc.RpcError):
+        health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="liveness"), timeout=2)

@@ -122,6 +122,10 @@ to let it create those Roles (RBAC escalation check).
 - apiGroups: [keda.sh]
   resources: [scaledobjects]
   verbs: [get, list, watch, create, patch, delete]
+# The picker's Lease (several picker replicas, one active): granted to the picker, so held here.
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, create, update]
 # Gateway mode: the pool's InferencePool and HTTPRoute to the platform's Gateway.
 - apiGroups: [inference.networking.k8s.io]
   resources: [inferencepools]

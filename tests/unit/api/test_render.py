@@ -194,12 +194,16 @@ def test_model_options_reach_vllm_args(sample: Sample) -> None:
 def test_data_plane_has_least_privilege_and_locked_down_pods(sample: Sample) -> None:
     pool = _pool(sample("granite-3vendor.yaml"))
     role = expected_picker_role(pool)
-    verbs = {verb for rule in role["rules"] for verb in rule["verbs"]}
-    assert verbs == {"get", "list", "watch"}
-    resources = {(rule["apiGroups"][0], rule["resources"][0]) for rule in role["rules"]}
-    assert resources == {("discovery.k8s.io", "endpointslices"), ("", "configmaps")}
+    verbs = {(rule["apiGroups"][0], rule["resources"][0]): set(rule["verbs"]) for rule in role["rules"] if "resourceNames" not in rule or rule["resources"] != ["leases"]}
+    reads = {k for k, v in verbs.items() if v == {"get", "list", "watch"}}
+    assert reads == {("discovery.k8s.io", "endpointslices"), ("", "configmaps")}
     configmap_rule = next(r for r in role["rules"] if r["resources"] == ["configmaps"])
     assert configmap_rule["resourceNames"] == ["granite-routing"]
+    # writes: only its own Lease (update by name; create cannot be limited by name)
+    lease_rules = [r for r in role["rules"] if r["resources"] == ["leases"]]
+    assert {frozenset(r["verbs"]) for r in lease_rules} == {frozenset({"get", "update"}), frozenset({"create"})}
+    assert next(r for r in lease_rules if "update" in r["verbs"])["resourceNames"] == ["granite-epp"]
+    assert all(r["apiGroups"] == ["coordination.k8s.io"] for r in lease_rules)
 
     for deployment in (expected_picker_deployment(pool), expected_gateway_deployment(pool)):
         pod = deployment["spec"]["template"]["spec"]
@@ -348,3 +352,40 @@ def test_gateway_mode_renders_an_inference_pool_and_route_instead_of_envoy(sampl
     assert route["spec"]["parentRefs"] == [
         {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "inference-gateway", "namespace": "gateway-system"}
     ]
+
+
+@pytest.mark.parametrize("mode", ["SelfSigned", "Secret", "Disabled"])
+def test_picker_tls_modes_reach_the_picker_envoy_and_probes(sample: Sample, mode: str) -> None:
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["gateway"]["picker"] = {"tls": {"mode": mode, **({"secretName": "epp-tls"} if mode == "Secret" else {})}}
+    pool = _pool(manifest)
+    deployment = expected_picker_deployment(pool)
+    container = _container(deployment)
+    envoy = envoy_bootstrap_for(pool)
+    probe_port = container["readinessProbe"]["grpc"]["port"]
+    if mode == "Disabled":
+        assert "--tls-self-signed" not in container["args"] and "--tls-cert" not in container["args"]
+        assert envoy.epp_tls is False and probe_port == 9002
+        return
+    assert envoy.epp_tls is True
+    assert probe_port == 9003 and container["args"][container["args"].index("--health-port") + 1] == "9003"
+    if mode == "Secret":
+        volumes = deployment["spec"]["template"]["spec"]["volumes"]
+        assert volumes == [{"name": "tls", "secret": {"secretName": "epp-tls"}}]
+        assert "--tls-cert" in container["args"]
+    else:
+        assert "--tls-self-signed" in container["args"]
+
+
+def test_secret_tls_without_a_secret_name_is_rejected_naming_the_field(check_schema: Callable[[dict[str, Any]], list[str]], sample: Sample) -> None:
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["gateway"]["picker"] = {"tls": {"mode": "Secret"}}
+    assert any("tls.secretName is required" in e for e in check_schema(manifest))
+
+
+def test_several_pickers_elect_one_through_a_lease_and_one_picker_needs_none(sample: Sample) -> None:
+    manifest = sample("granite-3vendor.yaml")
+    assert "--lease" not in _container(expected_picker_deployment(_pool(manifest)))["args"]
+    manifest["spec"]["gateway"]["picker"] = {"replicas": 2}
+    args = _container(expected_picker_deployment(_pool(manifest)))["args"]
+    assert args[args.index("--lease") + 1] == "granite-epp"

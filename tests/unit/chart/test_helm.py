@@ -74,6 +74,7 @@ NAMESPACED_NEEDS = {
     "autoscaling/horizontalpodautoscalers": {"get", "list", "watch", "create", "patch", "delete"},
     "keda.sh/scaledobjects": {"get", "list", "watch", "create", "patch", "delete"},
     "inference.networking.k8s.io/inferencepools": {"get", "list", "watch", "create", "patch", "delete"},
+    "coordination.k8s.io/leases": {"get", "create", "update"},
     "gateway.networking.k8s.io/httproutes": {"get", "list", "watch", "create", "patch", "delete"},
     "/secrets": {"get"},
     "k8s.cni.cncf.io/network-attachment-definitions": {"get"},

@@ -63,7 +63,7 @@ def test_steps_run_in_order_and_the_new_cluster_is_deleted(stub_path: Path, tmp_
     assert out.returncode == 0, out.stderr
     order = [
         "kind create cluster --name heteropool-e2e",
-        f"docker build -t {HETEROPOOL_IMAGE} .",
+        f"--tag {HETEROPOOL_IMAGE} --file Dockerfile .",
         f"kind load docker-image {HETEROPOOL_IMAGE}",
         "helm upgrade --install heteropool charts/heteropool --namespace heteropool-system",
         "kubectl -n default apply -f samples/sim-pool.yaml",

@@ -1,0 +1,295 @@
+"""Faults through Envoy + `heteropool epp` at scale, with figures (bench/results/dataplane_faults.md).
+
+Cases (all on 127.0.0.1, `heteropool sim` replicas sped up 20x):
+1. a replica SIGKILLed under streaming load: failures among requests not yet streaming (target 0);
+2. a replica that accepts no connections: answers other than 200 (target: no 504s);
+3. both replicas failing 50% of requests: share answered 200 (target >= 95%);
+4. a replica that hangs: worst client latency with a 2 s per-try idle timeout, and answers;
+5. 2,000 idle or half-sent client connections: share closed by Envoy's timeouts (10 s) while other
+   requests keep being answered;
+6. the picker killed: what clients get under FailOpen and FailClose.
+
+    .venv/bin/python bench/dataplane_faults.py --out bench/results/dataplane_faults.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import yaml
+
+from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
+from heteropool.localpool import envoy_executable, free_port
+
+BIN = Path(sys.executable).parent
+MODEL = "ibm-granite/granite-4.1-8b"
+
+
+def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_ok(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{url} not ready in {timeout_s} s")
+
+
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+class Pool:
+    """Replicas (sims or bare addresses), the picker and Envoy, started in a temp directory."""
+
+    def __init__(self, tmp: Path, sims: int = 2, extra_urls: list[str] | None = None, **envoy: object) -> None:
+        self.tmp, self.procs = tmp, []
+        self.sims: list[tuple[subprocess.Popen[bytes], str]] = []
+        for i in range(sims):
+            port = free_port()
+            p = spawn([str(BIN / "heteropool"), "sim", "--profile", ("h100-nvl", "mi325x", "gaudi3")[i % 3], "--port",
+                       str(port), "--time-scale", "20", "--enable-admin-api", "--seed", str(i)], tmp / f"sim{i}.log")
+            self.sims.append((p, f"http://127.0.0.1:{port}"))
+            self.procs.append(p)
+        for _, url in self.sims:
+            wait_ok(url + "/health")
+        urls = [u for _, u in self.sims] + (extra_urls or [])
+        eps = tmp / "endpoints.yaml"
+        eps.write_text(yaml.safe_dump([{"url": u, "vendor": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
+        grpc_port, metrics, port, admin = free_port(), free_port(), free_port(), free_port()
+        self.epp = spawn([str(BIN / "heteropool"), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics),
+                          "--endpoints", str(eps), "--policy", "round-robin", "--log-level", "warning"], tmp / "epp.log")
+        self.procs.append(self.epp)
+        wait_ok(f"http://127.0.0.1:{metrics}/readyz")
+        config = DataPlaneConfig(endpoints=[(u.split("//")[1].split(":")[0], int(u.rsplit(":", 1)[1])) for u in urls],
+                                 epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1", listen_port=port,
+                                 admin_port=admin, **envoy)  # type: ignore[arg-type]
+        (tmp / "envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
+        self.procs.append(spawn([envoy_executable(), "-c", str(tmp / "envoy.yaml"), "--concurrency", "1", "-l", "error",
+                                 "--base-id", str(port)], tmp / "envoy.log"))
+        wait_ok(f"http://127.0.0.1:{admin}/ready")
+        self.url = f"http://127.0.0.1:{port}"
+
+    def close(self) -> None:
+        stop(*self.procs)
+
+
+async def _complete(client: httpx.AsyncClient, url: str, i: int) -> tuple[int, float]:
+    t0 = time.monotonic()
+    try:
+        r = await client.post(url + "/v1/completions", json={"model": MODEL, "prompt": f"q{i}", "max_tokens": 2})
+        return r.status_code, time.monotonic() - t0
+    except httpx.HTTPError:
+        return 0, time.monotonic() - t0
+
+
+async def _sequential(url: str, n: int, concurrency: int = 8) -> tuple[Counter[int], list[float]]:
+    codes: Counter[int] = Counter()
+    latencies: list[float] = []
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(timeout=60) as client:
+        async def one(i: int) -> None:
+            async with sem:
+                code, s = await _complete(client, url, i)
+                codes[code] += 1
+                latencies.append(s)
+
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return codes, sorted(latencies)
+
+
+async def killed_under_streaming(tmp: Path, streams: int, seconds: float) -> str:
+    pool = Pool(tmp, sims=3)
+    kill_at = time.monotonic() + seconds / 3
+    stats = Counter()
+    try:
+        async with httpx.AsyncClient(timeout=60) as client:
+            async def worker(w: int) -> None:
+                i = 0
+                end = time.monotonic() + seconds
+                while time.monotonic() < end:
+                    i += 1
+                    started_streaming = False
+                    began = time.monotonic()
+                    try:
+                        body = {"model": MODEL, "prompt": f"w{w} r{i}", "max_tokens": 60, "stream": True}
+                        async with client.stream("POST", pool.url + "/v1/completions", json=body) as r:
+                            async for chunk in r.aiter_bytes():
+                                started_streaming = True
+                            ok = r.status_code == 200 and chunk.rstrip().endswith(b"[DONE]")
+                    except httpx.HTTPError:
+                        ok = False
+                    killed_before = began >= kill_at
+                    key = "ok" if ok else ("failed mid-stream" if started_streaming else "failed before streaming")
+                    stats[key] += 1
+                    stats["started after the kill"] += killed_before
+
+            async def killer() -> None:
+                await asyncio.sleep(max(0.0, kill_at - time.monotonic()))
+                os.kill(pool.sims[0][0].pid, signal.SIGKILL)
+
+            await asyncio.gather(killer(), *(worker(w) for w in range(streams)))
+    finally:
+        pool.close()
+    return (f"| replica SIGKILLed under {streams} streams | {stats['ok']} ok, {stats['failed mid-stream']} failed mid-stream "
+            f"(on the killed replica), **{stats['failed before streaming']} failed before streaming** | 0 failures among "
+            f"requests not yet streaming |")
+
+
+def black_hole() -> tuple[socket.socket, list[socket.socket], str]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(listener.getsockname())
+        fillers.append(s)
+    return listener, fillers, f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+async def no_accept(tmp: Path, n: int) -> str:
+    listener, fillers, url = black_hole()
+    pool = Pool(tmp, sims=2, extra_urls=[url])
+    try:
+        codes, lat = await _sequential(pool.url, n)
+    finally:
+        pool.close()
+        for s in (*fillers, listener):
+            s.close()
+    return (f"| replica accepting no connections (1 of 3, round-robin picks) | {dict(codes)}; p50 {lat[len(lat) // 2]:.2f} s, "
+            f"max {lat[-1]:.2f} s | no 504 |")
+
+
+async def half_errors(tmp: Path, n: int) -> str:
+    pool = Pool(tmp, sims=2)
+    try:
+        for _, url in pool.sims:
+            httpx.post(url + "/admin/config", json={"error_rate": 0.5})
+        codes, _ = await _sequential(pool.url, n)
+    finally:
+        pool.close()
+    return f"| both replicas failing 50% | {codes[200] / n:.1%} answered 200 ({dict(codes)}) | >= 95% |"
+
+
+async def hanging(tmp: Path, n: int) -> str:
+    pool = Pool(tmp, sims=2, per_try_idle_timeout_s=2.0)
+    try:
+        httpx.post(pool.sims[0][1] + "/admin/config", json={"error_rate": 1.0, "error_mode": "hang"})
+        codes, lat = await _sequential(pool.url, n, concurrency=4)
+    finally:
+        pool.close()
+    return f"| a replica that hangs (per-try idle timeout 2 s) | {dict(codes)}; max latency {lat[-1]:.2f} s | bounded, answered |"
+
+
+async def idle_connections(tmp: Path, n: int) -> str:
+    pool = Pool(tmp, sims=2, request_headers_timeout_s=10.0, connection_idle_timeout_s=10.0)
+    host, port = pool.url.removeprefix("http://").split(":")
+    socks = []
+    try:
+        for i in range(n):
+            s = socket.create_connection((host, int(port)))
+            if i % 2:
+                s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n")
+            socks.append(s)
+        codes, _ = await _sequential(pool.url, 50)
+        deadline = time.monotonic() + 15
+        closed = 0
+        for s in socks:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                while s.recv(4096):
+                    pass
+                closed += 1
+            except ConnectionResetError:
+                closed += 1
+            except TimeoutError:
+                pass
+    finally:
+        for s in socks:
+            s.close()
+        pool.close()
+    return (f"| {n} idle / half-sent client connections (10 s timeouts) | {closed / n:.1%} closed within 15 s; meanwhile "
+            f"{codes[200]}/50 other requests answered | closed, others unaffected |")
+
+
+async def picker_killed(tmp: Path, n: int) -> str:
+    rows = []
+    for mode in ("FailOpen", "FailClose"):
+        sub = tmp / mode
+        sub.mkdir()
+        pool = Pool(sub, sims=2, fail_open=mode == "FailOpen", message_timeout_s=1.0)
+        try:
+            os.killpg(pool.epp.pid, signal.SIGKILL)
+            codes, _ = await _sequential(pool.url, n)
+        finally:
+            pool.close()
+        rows.append(f"{mode}: {dict(codes)}")
+    return f"| the picker killed | {'; '.join(rows)} | FailOpen: Envoy routes itself; FailClose: an error, never a guess |"
+
+
+async def main_async(args: argparse.Namespace) -> str:
+    tmp = Path(tempfile.mkdtemp(prefix="faults-"))
+    rows = []
+    for name, case in (("kill", lambda d: killed_under_streaming(d, 40, 12.0)), ("noaccept", lambda d: no_accept(d, 150)),
+                       ("errors", lambda d: half_errors(d, 600)), ("hang", lambda d: hanging(d, 20)),
+                       ("idle", lambda d: idle_connections(d, args.connections)), ("picker", lambda d: picker_killed(d, 20))):
+        d = tmp / name
+        d.mkdir()
+        rows.append(await case(d))
+        print(rows[-1], file=sys.stderr, flush=True)
+    load = os.getloadavg()[0]
+    return "\n".join([
+        "# Faults through Envoy + heteropool epp",
+        "",
+        f"`.venv/bin/python bench/dataplane_faults.py {' '.join(sys.argv[1:])}` on {platform.machine()}, "
+        f"{os.cpu_count()} cores (load average {load:.1f} at the end), Envoy 1.40, one worker, `heteropool sim` replicas.",
+        "",
+        "| case | measured | target |",
+        "|---|---|---|",
+        *rows,
+        "",
+    ])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--connections", type=int, default=2000, help="idle/half-sent client connections (case 5)")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    report = asyncio.run(main_async(args))
+    print(report)
+    if args.out:
+        args.out.write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
