@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from heteropool.fleet.workloads import WorkItem
-from heteropool.gateway.endpoints import EndpointPool
+from heteropool.scheduling.endpoints import EndpointPool
 from heteropool.routing import (
     EndpointView,
     NoEndpointError,
