@@ -26,7 +26,7 @@ from heteropool.fleet.workloads import (
     Workload,
     build_stage_items,
 )
-from heteropool.gateway.policies import build_router
+from heteropool.scheduling.policies import build_router
 from heteropool.semantics import Pool
 from heteropool.sim.profiles import PROFILE_NAMES, build_profile, size_class_for_model
 from heteropool.vendors import group_prior_prefill_tokens_per_s, group_prior_tokens_per_s, vendor_profile

@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from heteropool.fleet.workloads import WorkItem
-from heteropool.gateway.endpoints import EndpointPool
-from heteropool.gateway.waiting import DEFAULT_MAX_WAIT_S, WaitQueue
+from heteropool.scheduling.endpoints import EndpointPool
+from heteropool.scheduling.waiting import DEFAULT_MAX_WAIT_S, WaitQueue
 from heteropool.routing import (
     EndpointView,
     NoEndpointError,
