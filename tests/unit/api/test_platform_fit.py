@@ -11,7 +11,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from heteropool.conditions import DeploymentState, summarise
+from heteropool.handlers.conditions import DeploymentState, summarise
 from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.render import (
     OPERATOR_POD_LABELS,
