@@ -33,8 +33,16 @@ def endpoints(n: int, rng: random.Random) -> list[EndpointView]:
     out = []
     for i in range(n):
         vendor, cap, bs = VENDORS[i % len(VENDORS)]
-        out.append(EndpointView(id=f"http://10.0.{i // 250}.{i % 250}:8000", vendor=vendor, block_size=bs,
-                                capacity_tokens_per_s=cap, num_waiting=rng.randrange(0, 5), kv_cache_usage=rng.random()))
+        out.append(
+            EndpointView(
+                id=f"http://10.0.{i // 250}.{i % 250}:8000",
+                vendor=vendor,
+                block_size=bs,
+                capacity_tokens_per_s=cap,
+                num_waiting=rng.randrange(0, 5),
+                kv_cache_usage=rng.random(),
+            )
+        )
     return out
 
 
@@ -90,8 +98,14 @@ def bench_policy(policy: str, n: int, requests: int) -> tuple[float, float, floa
     for i in range(requests):
         route(10_000 + i, prompts[rng.randrange(len(prompts))], timings)
     pick_us, full_us, cpu_us = timings
-    return (pct(pick_us, 0.5), pct(pick_us, 0.99), pct(full_us, 0.5), pct(full_us, 0.99),
-            pct(cpu_us, 0.5), pct(cpu_us, 0.99))
+    return (
+        pct(pick_us, 0.5),
+        pct(pick_us, 0.99),
+        pct(full_us, 0.5),
+        pct(full_us, 0.99),
+        pct(cpu_us, 0.5),
+        pct(cpu_us, 0.99),
+    )
 
 
 def python_loop_chain(p: str, block: int) -> list[int]:
@@ -131,15 +145,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs per cell; the run with the lowest p99 is shown")
     ap.add_argument("--skip-hash", action="store_true")
     args = ap.parse_args()
-    print("| policy | endpoints | pick p50 us | pick p99 us | pick CPU p50 us | pick CPU p99 us "
-          "| pick+on_routed p50 us | pick+on_routed p99 us |")
+    print(
+        "| policy | endpoints | pick p50 us | pick p99 us | pick CPU p50 us | pick CPU p99 us "
+        "| pick+on_routed p50 us | pick+on_routed p99 us |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for policy in args.policies.split(","):
         for n in (int(x) for x in args.sizes.split(",")):
             runs = [bench_policy(policy, n, args.requests) for _ in range(args.repeat)]
             r = min(runs, key=lambda x: x[1])
-            print(f"| {policy} | {n} | {r[0]:.0f} | {r[1]:.0f} | {r[4]:.0f} | {r[5]:.0f} | {r[2]:.0f} | {r[3]:.0f} |",
-                  flush=True)
+            print(
+                f"| {policy} | {n} | {r[0]:.0f} | {r[1]:.0f} | {r[4]:.0f} | {r[5]:.0f} | {r[2]:.0f} | {r[3]:.0f} |",
+                flush=True,
+            )
     if args.skip_hash:
         return
     print()

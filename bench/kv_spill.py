@@ -50,7 +50,7 @@ def main() -> None:
 
 Command: `.venv/bin/python bench/kv_spill.py` ({time.perf_counter() - t0:.0f} s wall on the shared 2-core
 machine). samples/nvidia-amd.yaml (4 H100-NVL + 8 MI325X, published flags), shared-prefix, published
-protocol (warm-up 30 QPS x 50 s, QPS 5..85, 30 s stages, drained), seeds {', '.join(map(str, SEEDS))}.
+protocol (warm-up 30 QPS x 50 s, QPS 5..85, 30 s stages, drained), seeds {", ".join(map(str, SEEDS))}.
 
 | policy | recompute preemptions, seeds 0 / 1 / 2 | output tok/s at 55 / 70 / 85 QPS, seed 0 | mean tok/s at 55-85 QPS over seeds | p99 TTFT s at 85 QPS, seeds 0 / 1 / 2 |
 |---|---|---|---:|---|

@@ -108,7 +108,13 @@ def invalid_spec_conditions(
     updated = upsert_condition(conditions, "Ready", "False", "InvalidSpec", message, generation=generation, now=now)
     if not any(c.get("type") == "Progressing" for c in updated):
         updated = upsert_condition(
-            updated, "Progressing", "False", "InvalidSpec", "nothing rendered from an invalid spec", generation=generation, now=now
+            updated,
+            "Progressing",
+            "False",
+            "InvalidSpec",
+            "nothing rendered from an invalid spec",
+            generation=generation,
+            now=now,
         )
     updated = upsert_condition(updated, "Degraded", "True", "InvalidSpec", message, generation=generation, now=now)
     return sort_conditions(updated)
@@ -144,7 +150,9 @@ def summarise(
         if state is not None and state.stalled:
             stalled.append(group.group_name)
         entry = dict(previous_vendors.get(group.group_name) or {})  # keep the weight loop's fields
-        entry.update({"name": group.group_name, "vendor": group.vendor, "desiredReplicas": desired, "readyReplicas": ready})
+        entry.update(
+            {"name": group.group_name, "vendor": group.vendor, "desiredReplicas": desired, "readyReplicas": ready}
+        )
         entry.pop("autoscaling", None)
         if group.autoscaling is not None:
             entry["autoscaling"] = {

@@ -30,7 +30,12 @@ _DROP_KEYS = {"title", "default", "example", "examples"}
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Vendors", "type": "string", "jsonPath": ".status.vendorSummary"},
-    {"name": "Replicas", "type": "string", "jsonPath": ".status.replicas", "description": "ready/desired vLLM replicas"},
+    {
+        "name": "Replicas",
+        "type": "string",
+        "jsonPath": ".status.replicas",
+        "description": "ready/desired vLLM replicas",
+    },
     {"name": "Weights", "type": "string", "jsonPath": ".status.weightSummary"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {

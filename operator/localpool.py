@@ -82,9 +82,7 @@ def update_summary(update: WeightUpdate) -> dict[str, object]:
                 "capacity_tokens_per_s": round(e.capacity_tokens_per_s, 1),
                 "observed_tokens_per_s": None if e.observed_tokens_per_s is None else round(e.observed_tokens_per_s, 1),
                 "replicas": e.ready_replicas,
-                "measured": sum(
-                    1 for x in update.endpoints.values() if x.group == g and x.source == "measured"
-                ),
+                "measured": sum(1 for x in update.endpoints.values() if x.group == g and x.source == "measured"),
                 "stale": e.stale,
             }
             for g, e in update.groups.items()
@@ -218,8 +216,9 @@ async def start_process(args: Sequence[str], *, log_path: Path | None = None) ->
             out.close()  # type: ignore[union-attr]
 
 
-async def wait_http_ok(http: httpx.AsyncClient, url: str, *, timeout_s: float,
-                       process: asyncio.subprocess.Process | None = None) -> None:
+async def wait_http_ok(
+    http: httpx.AsyncClient, url: str, *, timeout_s: float, process: asyncio.subprocess.Process | None = None
+) -> None:
     """Poll `url` until it answers 200, the process exits, or the deadline passes.
 
     Raises:

@@ -82,7 +82,10 @@ DATA_PLANE_COMPONENTS: tuple[str, ...] = ("gateway", "epp")
 """`app.kubernetes.io/component` values of a pool's data-plane pods (Envoy forwards requests, the picker
 scrapes /metrics): the clients vLLM admits."""
 
-OPERATOR_POD_LABELS: Mapping[str, str] = {"app.kubernetes.io/part-of": "heteropool", "app.kubernetes.io/component": "operator"}
+OPERATOR_POD_LABELS: Mapping[str, str] = {
+    "app.kubernetes.io/part-of": "heteropool",
+    "app.kubernetes.io/component": "operator",
+}
 """Labels the chart puts on the operator's pod (it scrapes vLLM /metrics for the weight loop)."""
 
 
@@ -373,8 +376,13 @@ def expected_vllm_service_account(pool: Pool) -> dict[str, Any]:
 
 
 def expected_disruption_budget(
-    name: str, namespace: str, labels: Mapping[str, str], selector: Mapping[str, str], *,
-    max_unavailable: int | str | None = 1, min_available: int | str | None = None,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    *,
+    max_unavailable: int | str | None = 1,
+    min_available: int | str | None = None,
 ) -> dict[str, Any]:
     """A PodDisruptionBudget over the pods `selector` matches (any workload: vLLM groups, data plane)."""
     return _render(
@@ -422,7 +430,9 @@ def expected_network_policy(pool: Pool, settings: RenderSettings = DEFAULT_SETTI
     `kubernetes.io/metadata.name` label every namespace carries) and, for the operator, its labels.
     """
     spec = pool.spec.network_policy
-    monitoring = spec.monitoring_namespaces if spec.monitoring_namespaces is not None else settings.monitoring_namespaces
+    monitoring = (
+        spec.monitoring_namespaces if spec.monitoring_namespaces is not None else settings.monitoring_namespaces
+    )
     data_plane = [{"key": "app.kubernetes.io/component", "operator": "In", "values": list(DATA_PLANE_COMPONENTS)}]
     peers = [
         _peer(None, {"heteropool.dev/pool": pool.name}, match_expressions=data_plane),
@@ -472,7 +482,10 @@ def _hpa_metric(pool: Pool, group: VendorGroup) -> dict[str, Any]:
         }
     # vLLM's own per-pod series, as a Prometheus adapter names them (':' is not allowed there).
     name = {"waitingRequests": "vllm_num_requests_waiting", "kvCacheUsage": "vllm_kv_cache_usage_perc"}[scaling.signal]
-    return {"type": "Pods", "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}}}
+    return {
+        "type": "Pods",
+        "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}},
+    }
 
 
 def _keda_query(pool: Pool, group: VendorGroup) -> tuple[str, str]:
@@ -483,7 +496,9 @@ def _keda_query(pool: Pool, group: VendorGroup) -> tuple[str, str]:
         where = f'pool_namespace="{pool.namespace}",pool="{pool.name}",group="{group.group_name}"'
         return f"max({UTILIZATION_METRIC}{{{where}}})", "Value"
     where = f'namespace="{pool.namespace}",pool="{pool.name}",group="{group.group_name}"'
-    metric = {"waitingRequests": "vllm:num_requests_waiting", "kvCacheUsage": "vllm:kv_cache_usage_perc"}[scaling.signal]
+    metric = {"waitingRequests": "vllm:num_requests_waiting", "kvCacheUsage": "vllm:kv_cache_usage_perc"}[
+        scaling.signal
+    ]
     return f"sum({metric}{{{where}}})", "AverageValue"
 
 
@@ -561,7 +576,9 @@ def envoy_bootstrap_for(pool: Pool) -> DataPlaneConfig:
     gateway = pool.spec.gateway
     suffix = f"{pool.namespace}.svc.cluster.local"
     return DataPlaneConfig(
-        endpoints=[(f"{expected_vllm_service(pool, g)['metadata']['name']}.{suffix}", VLLM_PORT) for g in pool.spec.vendors],
+        endpoints=[
+            (f"{expected_vllm_service(pool, g)['metadata']['name']}.{suffix}", VLLM_PORT) for g in pool.spec.vendors
+        ],
         epp_host=f"{picker_name(pool)}.{suffix}",
         epp_port=PICKER_GRPC_PORT,
         listen_port=GATEWAY_PORT,
@@ -574,8 +591,9 @@ def envoy_bootstrap_for(pool: Pool) -> DataPlaneConfig:
 
 def expected_envoy_configmap(pool: Pool) -> dict[str, Any]:
     bootstrap = json.dumps(envoy_bootstrap(envoy_bootstrap_for(pool)), indent=1)  # YAML is a superset of JSON
-    return _render("envoy-configmap.yaml.j2", **_component_meta(pool, envoy_configmap_name(pool), "gateway"),
-                   bootstrap=bootstrap)
+    return _render(
+        "envoy-configmap.yaml.j2", **_component_meta(pool, envoy_configmap_name(pool), "gateway"), bootstrap=bootstrap
+    )
 
 
 def expected_gateway_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
@@ -637,8 +655,14 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
     if picker.tls.mode == "SelfSigned":
         tls_args = ["--tls-self-signed", "--health-port", str(PICKER_HEALTH_PORT)]
     elif picker.tls.mode == "Secret":
-        tls_args = ["--tls-cert", f"{_PICKER_TLS_DIR}/tls.crt", "--tls-key", f"{_PICKER_TLS_DIR}/tls.key",
-                    "--health-port", str(PICKER_HEALTH_PORT)]
+        tls_args = [
+            "--tls-cert",
+            f"{_PICKER_TLS_DIR}/tls.crt",
+            "--tls-key",
+            f"{_PICKER_TLS_DIR}/tls.key",
+            "--health-port",
+            str(PICKER_HEALTH_PORT),
+        ]
     deployment = _render(
         "picker-deployment.yaml.j2",
         **_component_meta(pool, picker_name(pool), "epp"),
@@ -655,13 +679,20 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
         image_pull_policy=gateway.image_pull_policy,
         args=[
             "epp",
-            "--host", "0.0.0.0",
-            "--port", str(PICKER_GRPC_PORT),
-            "--metrics-port", str(PICKER_METRICS_PORT),
-            "--policy", gateway.routing.policy,
-            "--kube-pool", pool.name,
-            "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
-            "--kube-configmap", routing_configmap_name(pool),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(PICKER_GRPC_PORT),
+            "--metrics-port",
+            str(PICKER_METRICS_PORT),
+            "--policy",
+            gateway.routing.policy,
+            "--kube-pool",
+            pool.name,
+            "--kube-namespace",
+            "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
+            "--kube-configmap",
+            routing_configmap_name(pool),
             *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
             *tls_args,
         ],  # fmt: skip
@@ -697,7 +728,9 @@ def expected_inference_pool(pool: Pool) -> dict[str, Any]:
         "kind": "InferencePool",
         "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "inference-pool")},
         "spec": {
-            "selector": {"matchLabels": {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "model-server"}},
+            "selector": {
+                "matchLabels": {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "model-server"}
+            },
             "targetPorts": [{"number": VLLM_PORT}],
             "endpointPickerRef": {
                 "kind": "Service",
@@ -725,11 +758,15 @@ def expected_http_route(pool: Pool) -> dict[str, Any]:
         "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "route")},
         "spec": {
             "parentRefs": parents,
-            "rules": [{
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool.name}],
-                "timeouts": {"request": "0s"},  # streams last minutes: the data plane's idle timeouts bound them
-            }],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [
+                        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool.name}
+                    ],
+                    "timeouts": {"request": "0s"},  # streams last minutes: the data plane's idle timeouts bound them
+                }
+            ],
         },
     }
 
@@ -740,7 +777,9 @@ def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
 
 def expected_picker_role(pool: Pool) -> dict[str, Any]:
     return _render(
-        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool),
+        "picker-role.yaml.j2",
+        **_component_meta(pool, picker_name(pool), "epp"),
+        configmap=routing_configmap_name(pool),
         lease=picker_name(pool),
     )
 
@@ -788,7 +827,10 @@ def expected_routing_config(pool: Pool, live: RoutingConfig | None = None) -> Ro
         return config
     learned = {
         name: config.vendors[name].model_copy(
-            update={"weight": live.vendors[name].weight, "capacity_tokens_per_s": live.vendors[name].capacity_tokens_per_s}
+            update={
+                "weight": live.vendors[name].weight,
+                "capacity_tokens_per_s": live.vendors[name].capacity_tokens_per_s,
+            }
         )
         for name in config.vendors
         if name in live.vendors

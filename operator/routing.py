@@ -59,7 +59,8 @@ class EndpointEntry(_Model):
     block_size: int | None = Field(default=None, ge=1, description="vLLM --block-size of the replica.")
     weight: float | None = Field(default=None, ge=0, description="Routing weight; higher gets more traffic.")
     prefill_tokens_per_s: float | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="Uncached prompt tokens/s one request is prefilled at (measured by the weight loop, else the prior).",
     )
 
@@ -127,9 +128,7 @@ def load_endpoint_entries(text: str, source: str = "endpoints") -> list[Endpoint
 
 def dump_endpoint_entries(entries: Sequence[EndpointEntry]) -> str:
     """Serialise entries in the endpoint-file format (YAML, unset fields omitted)."""
-    return yaml.safe_dump(
-        [e.model_dump(mode="json", exclude_none=True) for e in entries], sort_keys=False
-    )
+    return yaml.safe_dump([e.model_dump(mode="json", exclude_none=True) for e in entries], sort_keys=False)
 
 
 # --- the picker seam -------------------------------------------------------------------------

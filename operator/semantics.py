@@ -195,7 +195,12 @@ def _group_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:
 
 
 # Labels the Deployment selects its pods by (immutable) and the data plane and policies rely on.
-_SELECTOR_LABELS = ("heteropool.dev/pool", "heteropool.dev/group", "heteropool.dev/vendor", "app.kubernetes.io/component")
+_SELECTOR_LABELS = (
+    "heteropool.dev/pool",
+    "heteropool.dev/group",
+    "heteropool.dev/vendor",
+    "app.kubernetes.io/component",
+)
 
 
 def _pod_template_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:
@@ -205,7 +210,10 @@ def _pod_template_problems(group: VendorGroup, where: str) -> Iterator[SpecError
         return
     for key in overlay.metadata.labels:
         if key in _SELECTOR_LABELS:
-            yield SpecError(f"{where}.metadata.labels[{key}]", "is rendered by heteropool (the group's selector); it cannot be changed")
+            yield SpecError(
+                f"{where}.metadata.labels[{key}]",
+                "is rendered by heteropool (the group's selector); it cannot be changed",
+            )
     for field in ("containers", "initContainers", "volumes", "imagePullSecrets", "tolerations"):
         value = overlay.spec.get(field)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):

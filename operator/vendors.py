@@ -135,9 +135,7 @@ _SIM = VendorProfile(
     shutdown_grace_s=10,
 )
 
-VENDOR_PROFILES: Mapping[str, VendorProfile] = MappingProxyType(
-    {p.vendor: p for p in (_NVIDIA, _AMD, _GAUDI, _SIM)}
-)
+VENDOR_PROFILES: Mapping[str, VendorProfile] = MappingProxyType({p.vendor: p for p in (_NVIDIA, _AMD, _GAUDI, _SIM)})
 
 # Per-replica peak output tokens/s of an 8B dense model, TP1, shared-prefix workload
 # (design.md section 7; research/vendors.md section 5.4 for the ones not measured there).

@@ -95,9 +95,7 @@ class WeightLoop:
         """
         timeout = float(self.settings.timeout_s)  # type: ignore[arg-type]
         keys = [t.endpoint_id for t in targets]
-        answers = await asyncio.gather(
-            *(scrape_metrics(http, t.url, timeout) for t in targets), return_exceptions=True
-        )
+        answers = await asyncio.gather(*(scrape_metrics(http, t.url, timeout) for t in targets), return_exceptions=True)
         texts: dict[str, str] = {}
         results: dict[str, EngineSample | ScrapeError] = {}
         for key, answer in zip(keys, answers, strict=True):
@@ -132,7 +130,9 @@ def endpoint_entries(update: WeightUpdate, *, digits: int = 4) -> list[EndpointE
             capacity=max(0.1, round(e.capacity_tokens_per_s, 1)),
             block_size=e.block_size,
             weight=round(e.gateway_weight, digits),
-            prefill_tokens_per_s=None if not e.prefill_tokens_per_s_per_seq else round(e.prefill_tokens_per_s_per_seq, 1),
+            prefill_tokens_per_s=None
+            if not e.prefill_tokens_per_s_per_seq
+            else round(e.prefill_tokens_per_s_per_seq, 1),
         )
         for e in update.endpoints.values()
     ]

@@ -442,8 +442,13 @@ class WeightController:
                 block_size=endpoints[keys[0]].block_size,
             )
         return WeightUpdate(
-            at=now, mode=s.mode, generation=self._generation, changed=False,
-            endpoints=endpoints, groups=group_out, scrape_errors=dict(errors),
+            at=now,
+            mode=s.mode,
+            generation=self._generation,
+            changed=False,
+            endpoints=endpoints,
+            groups=group_out,
+            scrape_errors=dict(errors),
         )
 
     def _decide(self, update: WeightUpdate) -> WeightUpdate:

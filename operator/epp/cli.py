@@ -21,40 +21,85 @@ _API_KEY_ENV = "HETEROPOOL_API_KEY"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="gRPC listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=9002, help="gRPC (ext_proc + health) port (default 9002)")
-    parser.add_argument("--metrics-port", type=int, default=None,
-                        help="serve /metrics, /healthz and /readyz over HTTP on this port (default: off)")
-    parser.add_argument("--endpoints", metavar="FILE", help="endpoint file (YAML/JSON list of {url, vendor, ...}), "
-                        "re-read when it changes")
-    parser.add_argument("--kube-pool", default=None,
-                        help="in a cluster: discover endpoints from this pool's EndpointSlices (in-cluster credentials)")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics, /healthz and /readyz over HTTP on this port (default: off)",
+    )
+    parser.add_argument(
+        "--endpoints",
+        metavar="FILE",
+        help="endpoint file (YAML/JSON list of {url, vendor, ...}), re-read when it changes",
+    )
+    parser.add_argument(
+        "--kube-pool",
+        default=None,
+        help="in a cluster: discover endpoints from this pool's EndpointSlices (in-cluster credentials)",
+    )
     parser.add_argument("--kube-namespace", default=None, help="namespace of the pool (default: the pod's own)")
-    parser.add_argument("--kube-configmap", default=None,
-                        help="routing ConfigMap to watch (routing.yaml: policy, parameters, capacities, shares)")
-    parser.add_argument("--lease", metavar="NAME", default=None,
-                        help="with --kube-pool and several replicas: only the holder of this Lease reports ready "
-                        "(the others stand by and take over when it stops renewing)")
-    parser.add_argument("--policy", default="heteropool", choices=POLICY_NAMES, help="routing policy (default heteropool)")
-    parser.add_argument("--parameters", metavar="YAML",
-                        help="policy parameter overrides as YAML/JSON, or @FILE (e.g. '{\"capacity-load-scorer\": "
-                        "{\"spillAbs\": 32}}'); the routing ConfigMap's parameters replace them in a cluster")
+    parser.add_argument(
+        "--kube-configmap",
+        default=None,
+        help="routing ConfigMap to watch (routing.yaml: policy, parameters, capacities, shares)",
+    )
+    parser.add_argument(
+        "--lease",
+        metavar="NAME",
+        default=None,
+        help="with --kube-pool and several replicas: only the holder of this Lease reports ready "
+        "(the others stand by and take over when it stops renewing)",
+    )
+    parser.add_argument(
+        "--policy", default="heteropool", choices=POLICY_NAMES, help="routing policy (default heteropool)"
+    )
+    parser.add_argument(
+        "--parameters",
+        metavar="YAML",
+        help='policy parameter overrides as YAML/JSON, or @FILE (e.g. \'{"capacity-load-scorer": '
+        "{\"spillAbs\": 32}}'); the routing ConfigMap's parameters replace them in a cluster",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the picker's tie-break RNG")
-    parser.add_argument("--fallbacks", type=int, default=2,
-                        help="extra endpoints after the pick, tried in order by the data plane on retry (default 2)")
-    parser.add_argument("--default-body-mode", default="BUFFERED", choices=("BUFFERED", "FULL_DUPLEX_STREAMED"),
-                        help="request body mode assumed when the data plane does not announce one")
-    parser.add_argument("--api-key-file", metavar="FILE", default=None,
-                        help=f"require 'Authorization: Bearer KEY' with KEY read from FILE (or env {_API_KEY_ENV})")
+    parser.add_argument(
+        "--fallbacks",
+        type=int,
+        default=2,
+        help="extra endpoints after the pick, tried in order by the data plane on retry (default 2)",
+    )
+    parser.add_argument(
+        "--default-body-mode",
+        default="BUFFERED",
+        choices=("BUFFERED", "FULL_DUPLEX_STREAMED"),
+        help="request body mode assumed when the data plane does not announce one",
+    )
+    parser.add_argument(
+        "--api-key-file",
+        metavar="FILE",
+        default=None,
+        help=f"require 'Authorization: Bearer KEY' with KEY read from FILE (or env {_API_KEY_ENV})",
+    )
     parser.add_argument("--scrape-interval-s", type=float, default=0.25, help="vLLM /metrics scrape period (0 = off)")
     parser.add_argument("--probe-interval-s", type=float, default=1.0, help="health probe period of ejected endpoints")
-    parser.add_argument("--eject-s", type=float, default=10.0, help="how long an endpoint is skipped after repeated 5xx")
+    parser.add_argument(
+        "--eject-s", type=float, default=10.0, help="how long an endpoint is skipped after repeated 5xx"
+    )
     parser.add_argument("--reload-interval-s", type=float, default=0.5, help="how often the endpoint file is checked")
-    parser.add_argument("--tls-cert", metavar="FILE", default=None, help="serve gRPC over TLS with this certificate (PEM)")
+    parser.add_argument(
+        "--tls-cert", metavar="FILE", default=None, help="serve gRPC over TLS with this certificate (PEM)"
+    )
     parser.add_argument("--tls-key", metavar="FILE", default=None, help="private key (PEM) of --tls-cert")
-    parser.add_argument("--tls-self-signed", action="store_true",
-                        help="serve gRPC over TLS with a certificate made at start-up (gateways that expect TLS "
-                        "on the picker do not verify it)")
-    parser.add_argument("--health-port", type=int, default=None,
-                        help="also serve gRPC health in plaintext on this port (kubelet gRPC probes speak no TLS)")
+    parser.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="serve gRPC over TLS with a certificate made at start-up (gateways that expect TLS "
+        "on the picker do not verify it)",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        help="also serve gRPC health in plaintext on this port (kubelet gRPC probes speak no TLS)",
+    )
     parser.add_argument("--log-level", default="INFO", help="log level (default INFO)")
     parser.add_argument("--log-format", default="json", choices=("json", "text"), help="log format (default json)")
 
@@ -121,20 +166,33 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
     settings = EppSettings(
-        host=args.host, port=args.port, metrics_port=args.metrics_port, policy=args.policy, parameters=parameters,
+        host=args.host,
+        port=args.port,
+        metrics_port=args.metrics_port,
+        policy=args.policy,
+        parameters=parameters,
         seed=args.seed,
-        fallbacks=args.fallbacks, api_key=api_key or None,
+        fallbacks=args.fallbacks,
+        api_key=api_key or None,
         default_body_mode=pm.ProcessingMode.BodySendMode.Value(args.default_body_mode),
-        endpoints_file=args.endpoints, reload_interval_s=args.reload_interval_s,
-        scrape_interval_s=args.scrape_interval_s, probe_interval_s=args.probe_interval_s, eject_s=args.eject_s,
-        tls_cert=tls_cert, tls_key=tls_key, health_port=args.health_port, kube_api_url=kube_api_url, kube_namespace=namespace,
-        kube_pool=args.kube_pool, kube_configmap=args.kube_configmap, lease_name=args.lease,
+        endpoints_file=args.endpoints,
+        reload_interval_s=args.reload_interval_s,
+        scrape_interval_s=args.scrape_interval_s,
+        probe_interval_s=args.probe_interval_s,
+        eject_s=args.eject_s,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        health_port=args.health_port,
+        kube_api_url=kube_api_url,
+        kube_namespace=namespace,
+        kube_pool=args.kube_pool,
+        kube_configmap=args.kube_configmap,
+        lease_name=args.lease,
         identity=os.environ.get("POD_NAME") or socket.gethostname(),
     )
 
     def started(host: str, port: int) -> None:
-        print(json.dumps({"event": "listening", "grpc": f"{host}:{port}",
-                          "metrics": args.metrics_port}), flush=True)
+        print(json.dumps({"event": "listening", "grpc": f"{host}:{port}", "metrics": args.metrics_port}), flush=True)
 
     try:
         import uvloop  # ~1.4x the requests per second of the default loop behind Envoy (bench/dataplane.py)

@@ -74,8 +74,11 @@ class LeaseElector:
         self._url = f"{creds.api_url}/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.creds.token()}", "Accept": "application/json",
-                "Content-Type": "application/json"}
+        return {
+            "Authorization": f"Bearer {self.creds.token()}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
 
     def _ssl(self) -> Any:
         return self.creds.ssl_context() if self.creds.api_url.startswith("https") else False
@@ -92,10 +95,15 @@ class LeaseElector:
         if action != "renew":
             spec["acquireTime"] = _format_time(now)
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (0 if action == "create" else 1)
-        spec.update(holderIdentity=self.identity, renewTime=_format_time(now),
-                    leaseDurationSeconds=int(self.duration_s))
-        body: dict[str, Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": spec,
-                                "metadata": {"name": self.name, "namespace": self.namespace}}
+        spec.update(
+            holderIdentity=self.identity, renewTime=_format_time(now), leaseDurationSeconds=int(self.duration_s)
+        )
+        body: dict[str, Any] = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "spec": spec,
+            "metadata": {"name": self.name, "namespace": self.namespace},
+        }
         if lease is None:
             method, url = "POST", self._url
         else:
@@ -134,8 +142,9 @@ class LeaseElector:
                 lease = orjson.loads(await r.read()) if r.status == 200 else None
             if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 lease["spec"]["holderIdentity"] = ""
-                async with session.put(f"{self._url}/{self.name}", data=orjson.dumps(lease), headers=self._headers(),
-                                       ssl=self._ssl()):
+                async with session.put(
+                    f"{self._url}/{self.name}", data=orjson.dumps(lease), headers=self._headers(), ssl=self._ssl()
+                ):
                     pass
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             pass

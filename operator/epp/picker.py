@@ -180,20 +180,27 @@ class EndpointPicker:
             views = [v for v in views if v.id in allowed]
             if not views:
                 self.metrics.outcome(policy, "no_endpoint").inc()
-                raise PickError(503, "no eligible endpoint in the data plane's subset hint", "unavailable",
-                                retry_after=self.retry_after_s)
+                raise PickError(
+                    503,
+                    "no eligible endpoint in the data plane's subset hint",
+                    "unavailable",
+                    retry_after=self.retry_after_s,
+                )
         if not views:
             if full:
                 self.metrics.outcome(policy, "saturated").inc()
-                raise PickError(429, "every endpoint is at its in-flight limit", "overloaded",
-                                retry_after=self.retry_after_s)
+                raise PickError(
+                    429, "every endpoint is at its in-flight limit", "overloaded", retry_after=self.retry_after_s
+                )
             self.metrics.outcome(policy, "no_endpoint").inc()
             raise PickError(503, "no ready endpoint", "unavailable", retry_after=self.retry_after_s)
         request = RouteRequest(f"{_pid}-{next(_ids)}", prompt, estimate_prompt_tokens(prompt), max_tokens)
         try:
             url = self.router.pick(request, views)
         except NoEndpointError as exc:
-            outcome, status, kind = ("saturated", 429, "overloaded") if exc.saturated else ("no_endpoint", 503, "unavailable")
+            outcome, status, kind = (
+                ("saturated", 429, "overloaded") if exc.saturated else ("no_endpoint", 503, "unavailable")
+            )
             self.metrics.outcome(policy, outcome).inc()
             raise PickError(status, str(exc), kind, retry_after=self.retry_after_s) from None
         address = self._address

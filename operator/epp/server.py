@@ -118,7 +118,11 @@ async def serve(
         max_in_flight=settings.max_in_flight_per_endpoint,
     )
     picker = EndpointPicker(
-        pool, policy=settings.policy, parameters=settings.parameters, seed=settings.seed, fallbacks=settings.fallbacks,
+        pool,
+        policy=settings.policy,
+        parameters=settings.parameters,
+        seed=settings.seed,
+        fallbacks=settings.fallbacks,
         api_key=settings.api_key,
     )
     if source is None and settings.endpoints_file:
@@ -129,8 +133,11 @@ async def serve(
         from heteropool.gateway.kube import InClusterCredentials, KubeEndpointSource
 
         source = KubeEndpointSource(
-            InClusterCredentials(settings.kube_api_url), settings.kube_namespace, settings.kube_pool,
-            settings.kube_configmap, on_config=picker.apply_routing_config,
+            InClusterCredentials(settings.kube_api_url),
+            settings.kube_namespace,
+            settings.kube_pool,
+            settings.kube_configmap,
+            on_config=picker.apply_routing_config,
         )
     health = HealthServicer()
     supervisor = _Supervisor()
@@ -139,12 +146,12 @@ async def serve(
         from heteropool.epp.lease import LeaseElector
         from heteropool.gateway.kube import InClusterCredentials
 
-        elector = LeaseElector(InClusterCredentials(settings.kube_api_url), settings.kube_namespace,
-                               settings.lease_name, settings.identity)
+        elector = LeaseElector(
+            InClusterCredentials(settings.kube_api_url), settings.kube_namespace, settings.lease_name, settings.identity
+        )
     leading = (lambda: elector.is_leader) if elector is not None else (lambda: True)
 
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                                      ("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.so_reuseport", 0)])
     ep_grpc.add_ExternalProcessorServicer_to_server(
         ExternalProcessor(picker, default_body_mode=settings.default_body_mode), server
     )
@@ -168,6 +175,7 @@ async def serve(
     runner: web.AppRunner | None = None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False) as session:
         if source is not None:
+
             async def watch() -> None:
                 await source.run(picker.apply_endpoints)
 
@@ -201,14 +209,18 @@ def _ready(picker: EndpointPicker, supervisor: _Supervisor, leading: Leading) ->
     return picker.ready() and not supervisor.down and leading()
 
 
-async def _publish_health(health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading) -> None:
+async def _publish_health(
+    health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading
+) -> None:
     ready = _ready(picker, supervisor, leading)
     status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
     for service in ("readiness", EXT_PROC_SERVICE, ""):
         await health.set(service, status)
 
 
-async def _health_loop(health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading) -> None:
+async def _health_loop(
+    health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading
+) -> None:
     """Readiness follows the endpoint set and the lease (ejections expire on their own, so poll)."""
     while True:
         await _publish_health(health, picker, supervisor, leading)
@@ -219,7 +231,9 @@ async def _start_metrics(
     settings: EppSettings, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading
 ) -> web.AppRunner:
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(picker.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=generate_latest(picker.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -227,8 +241,13 @@ async def _start_metrics(
     async def readyz(_: web.Request) -> web.Response:
         if _ready(picker, supervisor, leading):
             return web.Response(text="ready")
-        why = (f"loops down: {', '.join(sorted(supervisor.down))}" if supervisor.down
-               else "standing by: another replica holds the lease" if not leading() else "no ready endpoint")
+        why = (
+            f"loops down: {', '.join(sorted(supervisor.down))}"
+            if supervisor.down
+            else "standing by: another replica holds the lease"
+            if not leading()
+            else "no ready endpoint"
+        )
         return web.Response(status=503, text=why)
 
     app = web.Application()

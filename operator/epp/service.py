@@ -98,8 +98,14 @@ class ExternalProcessor(ep_grpc.ExternalProcessorServicer):
                     if body_mode in _BUFFERED:
                         yield protocol.CONTINUE_REQUEST_HEADERS
                     elif body_mode != _FULL_DUPLEX:
-                        yield _error(PickError(500, f"request body mode {pm.ProcessingMode.BodySendMode.Name(body_mode)}"
-                                               " is not supported: use BUFFERED or FULL_DUPLEX_STREAMED", "config_error"))
+                        yield _error(
+                            PickError(
+                                500,
+                                f"request body mode {pm.ProcessingMode.BodySendMode.Name(body_mode)}"
+                                " is not supported: use BUFFERED or FULL_DUPLEX_STREAMED",
+                                "config_error",
+                            )
+                        )
                         return
                 elif kind == "request_body":
                     chunks.append(req.request_body.body)
@@ -131,7 +137,8 @@ class ExternalProcessor(ep_grpc.ExternalProcessorServicer):
                     if decision is not None:
                         status = protocol.header_map(req.response_headers.headers).get(":status")
                         picker.response_started(
-                            decision, protocol.served_endpoint(req.metadata_context),
+                            decision,
+                            protocol.served_endpoint(req.metadata_context),
                             int(status) if status and status.isdigit() else None,
                         )
                     yield protocol.CONTINUE_RESPONSE_HEADERS
@@ -156,5 +163,3 @@ class ExternalProcessor(ep_grpc.ExternalProcessorServicer):
         finally:
             if decision is not None:
                 picker.finished(decision)
-
-

@@ -243,7 +243,10 @@ class KubeEndpointSource:
             changed.set()
 
         await self._list_watch(
-            session, path, params, lambda items: apply(items[0] if items else None),
+            session,
+            path,
+            params,
+            lambda items: apply(items[0] if items else None),
             lambda kind, obj: apply(None if kind == "DELETED" else obj),
         )
 
@@ -275,8 +278,7 @@ class KubeEndpointSource:
     async def _list(
         self, session: aiohttp.ClientSession, path: str, params: dict[str, str]
     ) -> tuple[list[Mapping[str, Any]], str]:
-        async with session.get(self.creds.api_url + path, params=params, headers=self._headers(),
-                               ssl=self._ssl()) as r:
+        async with session.get(self.creds.api_url + path, params=params, headers=self._headers(), ssl=self._ssl()) as r:
             r.raise_for_status()
             doc = orjson.loads(await r.read())
         return list(doc.get("items") or []), str(doc["metadata"].get("resourceVersion", ""))
@@ -284,8 +286,7 @@ class KubeEndpointSource:
     async def _watch(
         self, session: aiohttp.ClientSession, path: str, params: dict[str, str], version: str
     ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-        q = {**params, "watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300",
-             "resourceVersion": version}
+        q = {**params, "watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300", "resourceVersion": version}
         async with session.get(self.creds.api_url + path, params=q, headers=self._headers(), ssl=self._ssl()) as r:
             if r.status == 410:
                 raise _Gone

@@ -153,7 +153,5 @@ def build_profile(
     if producers == []:
         for i, (scorer, _) in enumerate(scorers):
             if "prefix" in getattr(scorer, "consumes", ()):
-                raise ConfigError(
-                    f"{path}.scorers[{i}]", f"{scorer.type_name!r} needs a prefix producer in producers"
-                )
+                raise ConfigError(f"{path}.scorers[{i}]", f"{scorer.type_name!r} needs a prefix producer in producers")
     return ProfileRouter(name, producers, filters, scorers, picker)

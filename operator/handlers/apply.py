@@ -219,7 +219,9 @@ async def apply_child(
             cache.remember(desired, digest, applied)
     except KubeApiError as exc:
         if _missing_kind(exc):
-            result.unserved.append(f"{ref(desired)}: {desired['apiVersion']} {desired['kind']} is not served by this cluster (is its CRD installed?)")
+            result.unserved.append(
+                f"{ref(desired)}: {desired['apiVersion']} {desired['kind']} is not served by this cluster (is its CRD installed?)"
+            )
             result.unserved_kinds.add(desired["kind"])
         else:
             _record_error(result, ref(desired), exc)

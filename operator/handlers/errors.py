@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 
 from heteropool.kube import KubeApiError
 
-__all__ = ["retry_delay_s", "Rejection", "Rejections", "RETRY_BASE_S", "RETRY_CAP_S", "REJECTED_BASE_S", "REJECTED_CAP_S"]
+__all__ = [
+    "retry_delay_s",
+    "Rejection",
+    "Rejections",
+    "RETRY_BASE_S",
+    "RETRY_CAP_S",
+    "REJECTED_BASE_S",
+    "REJECTED_CAP_S",
+]
 
 RETRY_BASE_S, RETRY_CAP_S = 0.5, 30.0
 REJECTED_BASE_S, REJECTED_CAP_S = 10.0, 300.0

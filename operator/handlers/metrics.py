@@ -20,10 +20,14 @@ _POOL_NAMESPACE = {"pool_namespace": "namespace"}
 RENAMED_METRICS = (
     MetricRename("heteropool_vendor_weight", "heteropool_operator_vendor_weight_ratio", _POOL_NAMESPACE),
     MetricRename(
-        "heteropool_vendor_capacity_tokens_per_s", "heteropool_operator_vendor_capacity_tokens_per_second", _POOL_NAMESPACE
+        "heteropool_vendor_capacity_tokens_per_s",
+        "heteropool_operator_vendor_capacity_tokens_per_second",
+        _POOL_NAMESPACE,
     ),
     MetricRename(
-        "heteropool_vendor_observed_tokens_per_s", "heteropool_operator_vendor_observed_tokens_per_second", _POOL_NAMESPACE
+        "heteropool_vendor_observed_tokens_per_s",
+        "heteropool_operator_vendor_observed_tokens_per_second",
+        _POOL_NAMESPACE,
     ),
     MetricRename("heteropool_scrape_errors", "heteropool_operator_scrape_errors_total", _POOL_NAMESPACE),
 )
@@ -113,7 +117,9 @@ class OperatorMetrics:
             self.vendor_capacity.labels(*key).set(group.capacity_tokens_per_s)
             self.vendor_observed.labels(*key).set(group.observed_tokens_per_s or 0.0)
             can_serve = group.capacity_tokens_per_s * group.ready_replicas
-            self.vendor_utilization.labels(*key).set((group.observed_tokens_per_s or 0.0) / can_serve if can_serve > 0 else 0.0)
+            self.vendor_utilization.labels(*key).set(
+                (group.observed_tokens_per_s or 0.0) / can_serve if can_serve > 0 else 0.0
+            )
         for endpoint in update.scrape_errors:
             group = update.endpoints[endpoint].group if endpoint in update.endpoints else "unknown"
             self.scrape_errors.labels(namespace, pool, group).inc()

@@ -145,7 +145,8 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         problem = ChildProblem(missing[0].reason, describe(missing))
     elif rejected:
         problem = ChildProblem(
-            rejected[0].reason, "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes"
+            rejected[0].reason,
+            "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes",
         )
     elif applied.unserved:
         problem = ChildProblem("KindNotInstalled", "; ".join(applied.unserved))

@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 _CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
 
 
-
 def make_memo(context: OperatorContext, login: CredentialSource) -> kopf.Memo:
     """`login` is called by kopf whenever it (re-)authenticates, e.g. after a 401 on a watch."""
     return kopf.Memo(hp=context, login=login)

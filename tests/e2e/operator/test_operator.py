@@ -146,7 +146,9 @@ async def test_invalid_spec_sets_degraded_and_touches_nothing(cluster: Any, pool
     assert {k: v["metadata"]["resourceVersion"] for k, v in after.items()} == {
         k: v["metadata"]["resourceVersion"] for k, v in before.items()
     }
-    child_writes = [w for w in emulator.writes(since=mark) if "heteroinferencepools" not in w.path and "/events" not in w.path]
+    child_writes = [
+        w for w in emulator.writes(since=mark) if "heteroinferencepools" not in w.path and "/events" not in w.path
+    ]
     assert [w for w in child_writes if w.method != "PATCH"] == []  # no create, delete or replace
 
 
@@ -165,7 +167,9 @@ async def test_roce_network_must_be_declared(cluster: Any, pool_manifest: Manife
     assert condition["reason"] == "NetworkNotFound"
     assert condition["message"].startswith("spec.vendors[0].roce.networks[0].name: NetworkAttachmentDefinition")
     # Everything that does not need the network is there; the nvidia group waits for it.
-    await cluster.wait(lambda: _all_children(cluster, EXPECTED - {("Deployment", f"{POOL}-vllm-nvidia")}), what="the rest")
+    await cluster.wait(
+        lambda: _all_children(cluster, EXPECTED - {("Deployment", f"{POOL}-vllm-nvidia")}), what="the rest"
+    )
 
 
 def _reconciles(context: Any, trigger: str) -> float:
@@ -242,11 +246,16 @@ async def test_child_owned_by_someone_else_is_left_alone_and_reported(cluster: A
         return condition if condition and condition["status"] == "True" else None
 
     condition = await cluster.wait(degraded, what="Degraded=ChildConflict")
-    assert condition["reason"] == "ChildConflict" and f"ConfigMap {cluster.namespace}/{POOL}-routing" in condition["message"]
+    assert (
+        condition["reason"] == "ChildConflict"
+        and f"ConfigMap {cluster.namespace}/{POOL}-routing" in condition["message"]
+    )
     assert (await cluster.get("ConfigMap", f"{POOL}-routing"))["data"] == {"owner": "someone else"}
 
 
-async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(cluster: Any, pool_manifest: Manifest) -> None:
+async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(
+    cluster: Any, pool_manifest: Manifest
+) -> None:
     from heteropool.kube import KINDS
 
     await cluster.start_operator()
@@ -317,7 +326,11 @@ async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_
     manifest = pool_manifest()
     manifest["spec"]["gateway"]["parentRefs"] = [{"name": "inference-gateway", "namespace": "gateway-system"}]
     await cluster.create(manifest)
-    no_envoy = EXPECTED - {("ConfigMap", f"{POOL}-envoy"), ("Deployment", f"{POOL}-gateway"), ("Service", f"{POOL}-gateway")}
+    no_envoy = EXPECTED - {
+        ("ConfigMap", f"{POOL}-envoy"),
+        ("Deployment", f"{POOL}-gateway"),
+        ("Service", f"{POOL}-gateway"),
+    }
     await cluster.wait(lambda: _all_children(cluster, no_envoy), what="every child but Envoy's")
     if installed:
         pool = await cluster.wait(lambda: cluster.get("InferencePool", POOL), what="the InferencePool")
@@ -325,6 +338,7 @@ async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_
         route = await cluster.wait(lambda: cluster.get("HTTPRoute", POOL), what="the HTTPRoute")
         assert route["spec"]["parentRefs"][0]["name"] == "inference-gateway"
     else:
+
         async def says_so() -> dict[str, Any] | None:
             condition = await cluster.condition(POOL, "Degraded")
             return condition if condition and condition["reason"] == "KindNotInstalled" else None
@@ -333,7 +347,9 @@ async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_
         assert "InferencePool" in condition["message"] and "is its CRD installed?" in condition["message"]
 
 
-async def test_switching_off_the_network_policy_and_a_budget_removes_them(cluster: Any, pool_manifest: Manifest) -> None:
+async def test_switching_off_the_network_policy_and_a_budget_removes_them(
+    cluster: Any, pool_manifest: Manifest
+) -> None:
     await cluster.start_operator()
     manifest = pool_manifest()
     await cluster.create(manifest)

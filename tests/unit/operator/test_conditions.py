@@ -23,7 +23,9 @@ NAMES = {"nvidia": 4, "amd": 8, "intel-gaudi": 8}
 
 def _states(ready: dict[str, int], gateway_ready: int = 2, current: bool = True) -> dict[str, DeploymentState]:
     states = {
-        f"granite-vllm-{name}": DeploymentState(f"granite-vllm-{name}", NAMES[name], ready.get(name, 0), NAMES[name], current, False)
+        f"granite-vllm-{name}": DeploymentState(
+            f"granite-vllm-{name}", NAMES[name], ready.get(name, 0), NAMES[name], current, False
+        )
         for name in NAMES
     }
     states["granite-gateway"] = DeploymentState("granite-gateway", 2, gateway_ready, 2, current, False)
@@ -76,7 +78,9 @@ def test_weight_loop_fields_survive_a_status_refresh() -> None:
 
 
 def test_upsert_replaces_by_type_and_keeps_others() -> None:
-    conditions = upsert_condition([{"type": "Custom", "status": "True"}], "Ready", "True", "Ok", "", generation=1, now="T")
+    conditions = upsert_condition(
+        [{"type": "Custom", "status": "True"}], "Ready", "True", "Ok", "", generation=1, now="T"
+    )
     assert [c["type"] for c in conditions] == ["Custom", "Ready"]
 
 
@@ -118,7 +122,11 @@ def test_every_summary_carries_ready_progressing_and_degraded_once_in_order() ->
     status = summarise(POOL, generation=1, deployments={}, previous={}, now="2026-01-01T00:00:00Z")
     assert [c["type"] for c in status["conditions"]] == ["Ready", "Progressing", "Degraded"]
     for condition in status["conditions"]:
-        assert condition["status"] in {"True", "False", "Unknown"} and condition["reason"] and condition["observedGeneration"] == 1
+        assert (
+            condition["status"] in {"True", "False", "Unknown"}
+            and condition["reason"]
+            and condition["observedGeneration"] == 1
+        )
 
 
 def test_invalid_spec_makes_ready_false_with_a_reason_even_on_a_new_pool() -> None:
@@ -131,7 +139,13 @@ def test_invalid_spec_makes_ready_false_with_a_reason_even_on_a_new_pool() -> No
 
 
 def test_stale_metrics_leave_a_serving_pool_ready_and_not_degraded() -> None:
-    stale = {"type": "MetricsStale", "status": "True", "reason": "ScrapesFailing", "message": "m", "lastTransitionTime": "T0"}
+    stale = {
+        "type": "MetricsStale",
+        "status": "True",
+        "reason": "ScrapesFailing",
+        "message": "m",
+        "lastTransitionTime": "T0",
+    }
     previous = {"conditions": [stale], "vendors": [{"name": "nvidia", "stale": True}]}
     status = summarise(POOL, generation=1, deployments=_states(NAMES), previous=previous, now="T1")
     by_type = _conditions(status)

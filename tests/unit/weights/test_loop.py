@@ -188,6 +188,8 @@ def test_weights_command_runs_rounds_over_an_empty_file(tmp_path: Path, capsys) 
 
     src, out = tmp_path / "in.yaml", tmp_path / "out.yaml"
     src.write_text("[]")
-    assert main(["weights", "--endpoints", str(src), "--write", str(out), "--interval", "0.01", "--iterations", "2"]) == 0
+    assert (
+        main(["weights", "--endpoints", str(src), "--write", str(out), "--interval", "0.01", "--iterations", "2"]) == 0
+    )
     assert out.read_text() == "[]\n"
     assert capsys.readouterr().out.count('"event": "weights"') == 2
