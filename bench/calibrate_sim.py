@@ -182,6 +182,13 @@ def main() -> None:
     print(text)
 
 
+TABLE_HEADER = (
+    "| pool | role | QPS | llm-d tok/s: published / sim (error) | round-robin tok/s: published / sim (error) "
+    "| llm-d peak tok/s: published / sim | llm-d TTFT mean s: published / sim "
+    "| round-robin TTFT mean s: published / sim (ratio) | sim prompt tokens cached llm-d / RR |"
+)
+
+
 def _render(rows: list[str], ladders: list[str], args: argparse.Namespace, elapsed: float) -> str:
     return f"""# Simulator calibration against the published granite-4.1-8b runs
 
@@ -197,7 +204,7 @@ wall time {elapsed:.0f} s on the shared 2-core dev machine).
 Targets: fitted points within 20% on throughput and within 2x on round-robin TTFT at overload;
 the unfitted NVIDIA+AMD check within 25%.
 
-| pool | role | QPS | llm-d tok/s: published / sim (error) | round-robin tok/s: published / sim (error) | llm-d peak tok/s: published / sim | llm-d TTFT mean s: published / sim | round-robin TTFT mean s: published / sim (ratio) | sim prompt tokens cached llm-d / RR |
+{TABLE_HEADER}
 |---|---|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(rows)}
 

@@ -390,8 +390,8 @@ def _report(args: argparse.Namespace, rows: list[str], stream_rows: list[str], d
             "",
             "## Short non-streaming requests (~2 KB prompt, 1 output token)",
             "",
-            "| data plane | req/s at 32 connections | errors | latency p50 / p99 at concurrency 1 (ms) | added vs direct (ms) "
-            "| proxy CPU ms / request | EPP CPU ms / request |",
+            "| data plane | req/s at 32 connections | errors | latency p50 / p99 at concurrency 1 (ms) "
+            "| added vs direct (ms) | proxy CPU ms / request | EPP CPU ms / request |",
             "|---|---|---|---|---|---|---|",
             *rows,
             "",

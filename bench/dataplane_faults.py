@@ -191,9 +191,10 @@ async def killed_under_streaming(tmp: Path, streams: int, seconds: float) -> str
                     try:
                         body = {"model": MODEL, "prompt": f"w{w} r{i}", "max_tokens": 60, "stream": True}
                         async with client.stream("POST", pool.url + "/v1/completions", json=body) as r:
+                            last = b""
                             async for chunk in r.aiter_bytes():
-                                started_streaming = True
-                            ok = r.status_code == 200 and chunk.rstrip().endswith(b"[DONE]")
+                                started_streaming, last = True, chunk
+                            ok = r.status_code == 200 and last.rstrip().endswith(b"[DONE]")
                     except httpx.HTTPError:
                         ok = False
                     killed_before = began >= kill_at
@@ -209,8 +210,9 @@ async def killed_under_streaming(tmp: Path, streams: int, seconds: float) -> str
     finally:
         pool.close()
     return (
-        f"| replica SIGKILLed under {streams} streams | {stats['ok']} ok, {stats['failed mid-stream']} failed mid-stream "
-        f"(on the killed replica), **{stats['failed before streaming']} failed before streaming** | 0 failures among "
+        f"| replica SIGKILLed under {streams} streams | {stats['ok']} ok, "
+        f"{stats['failed mid-stream']} failed mid-stream (on the killed replica), "
+        f"**{stats['failed before streaming']} failed before streaming** | 0 failures among "
         f"requests not yet streaming |"
     )
 
@@ -238,8 +240,8 @@ async def no_accept(tmp: Path, n: int) -> str:
         for s in (*fillers, listener):
             s.close()
     return (
-        f"| replica accepting no connections (1 of 3, round-robin picks) | {dict(codes)}; p50 {lat[len(lat) // 2]:.2f} s, "
-        f"max {lat[-1]:.2f} s | no 504 |"
+        f"| replica accepting no connections (1 of 3, round-robin picks) | {dict(codes)}; "
+        f"p50 {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s | no 504 |"
     )
 
 
@@ -261,7 +263,10 @@ async def hanging(tmp: Path, n: int) -> str:
         codes, lat = await _sequential(pool.url, n, concurrency=4)
     finally:
         pool.close()
-    return f"| a replica that hangs (per-try idle timeout 2 s) | {dict(codes)}; max latency {lat[-1]:.2f} s | bounded, answered |"
+    return (
+        f"| a replica that hangs (per-try idle timeout 2 s) | {dict(codes)}; max latency {lat[-1]:.2f} s "
+        "| bounded, answered |"
+    )
 
 
 async def idle_connections(tmp: Path, n: int) -> str:
@@ -335,7 +340,8 @@ async def main_async(args: argparse.Namespace) -> str:
             "# Faults through Envoy + heteropool epp",
             "",
             f"`.venv/bin/python bench/dataplane_faults.py {' '.join(sys.argv[1:])}` on {platform.machine()}, "
-            f"{os.cpu_count()} cores (load average {load:.1f} at the end), Envoy 1.40, one worker, `heteropool sim` replicas.",
+            f"{os.cpu_count()} cores (load average {load:.1f} at the end), Envoy 1.40, one worker, "
+            "`heteropool sim` replicas.",
             "",
             "| case | measured | target |",
             "|---|---|---|",

@@ -24,6 +24,12 @@ VARIANTS = [("heteropool", 1.0), ("heteropool", 0.95), ("heteropool", 0.9), ("ll
 SEEDS = (0, 1, 2)
 
 
+TABLE_HEADER = (
+    "| policy | recompute preemptions, seeds 0 / 1 / 2 | output tok/s at 55 / 70 / 85 QPS, seed 0 "
+    "| mean tok/s at 55-85 QPS over seeds | p99 TTFT s at 85 QPS, seeds 0 / 1 / 2 |"
+)
+
+
 def main() -> None:
     t0 = time.perf_counter()
     plan = plan_pool(load_pools((ROOT / "samples" / "nvidia-amd.yaml").read_text())[0])
@@ -52,7 +58,7 @@ Command: `.venv/bin/python bench/kv_spill.py` ({time.perf_counter() - t0:.0f} s 
 machine). samples/nvidia-amd.yaml (4 H100-NVL + 8 MI325X, published flags), shared-prefix, published
 protocol (warm-up 30 QPS x 50 s, QPS 5..85, 30 s stages, drained), seeds {", ".join(map(str, SEEDS))}.
 
-| policy | recompute preemptions, seeds 0 / 1 / 2 | output tok/s at 55 / 70 / 85 QPS, seed 0 | mean tok/s at 55-85 QPS over seeds | p99 TTFT s at 85 QPS, seeds 0 / 1 / 2 |
+{TABLE_HEADER}
 |---|---|---|---:|---|
 {chr(10).join(rows)}
 """

@@ -4,8 +4,9 @@ Pools: NVIDIA-only 4x H100-NVL, AMD-only 8x MI325X, Gaudi-only 8x Gaudi 3, NVIDI
 three 4+8+8, each its sample manifest with the published runs' vLLM flags. Shared-prefix workload
 on the QPS ladder 5..85 after the published 30 QPS x 50 s warm-up, under the published protocol
 (inference-perf: stages drained one after the other); the random (no reuse) and chat workloads on
-the 3-vendor pool. Run exactly as `heteropool simulate` runs it (same code: heteropool.fleet.experiment). Writes bench/results/pools_<pool>_<workload>.{csv,png} (+ _ttft.png)
-and bench/results/pools_tables.md (targets checked, one table per run).
+the 3-vendor pool. Run exactly as `heteropool simulate` runs it (same code: heteropool.fleet.experiment).
+Writes bench/results/pools_<pool>_<workload>.{csv,png} (+ _ttft.png) and bench/results/pools_tables.md
+(targets checked, one table per run).
 
     .venv/bin/python bench/pools.py                       # everything (~4-6 min on 2 cores)
     .venv/bin/python bench/pools.py --only 3vendor:shared-prefix --stage-seconds 20

@@ -237,18 +237,19 @@ def perf_config(
     }
 
 
+def _counter_total(text: str, name: str) -> float:
+    return sum(float(m) for m in re.findall(rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.M))
+
+
 def cache_hit_rate(endpoints: list[dict[str, object]]) -> tuple[float, dict[str, int]]:
     hits = queries = 0.0
     routed: dict[str, int] = {}
     for e in endpoints:
         text = httpx.get(f"{e['url']}/metrics", timeout=5).text
 
-        def total(name: str) -> float:
-            return sum(float(m) for m in re.findall(rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.M))
-
-        hits += total("vllm:prefix_cache_hits_total")
-        queries += total("vllm:prefix_cache_queries_total")
-        routed[str(e["name"])] = int(total("vllm:request_success_total"))
+        hits += _counter_total(text, "vllm:prefix_cache_hits_total")
+        queries += _counter_total(text, "vllm:prefix_cache_queries_total")
+        routed[str(e["name"])] = int(_counter_total(text, "vllm:request_success_total"))
     return (hits / queries if queries else 0.0), routed
 
 
@@ -281,14 +282,16 @@ def write_report(out: Path) -> str:
     doc = json.loads((out / "summary.json").read_text())
     routers = doc["routers"]
     lines = [
-        "| router | rate req/s | requests | failed | output tok/s | req/s | TTFT mean s | TTFT p50 s | TTFT p99 s | ITL mean ms |",
+        "| router | rate req/s | requests | failed | output tok/s | req/s "
+        "| TTFT mean s | TTFT p50 s | TTFT p99 s | ITL mean ms |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in routers.items():
         for st in r["stages"]:
             lines.append(
-                f"| {name} | {st['rate']:g} | {st['requests']:.0f} | {st['failures']:.0f} | {st['output_tokens_per_s']:.1f} "
-                f"| {st['requests_per_s']:.2f} | {st['ttft_mean']:.2f} | {st['ttft_p50']:.2f} | {st['ttft_p99']:.2f} "
+                f"| {name} | {st['rate']:g} | {st['requests']:.0f} | {st['failures']:.0f} "
+                f"| {st['output_tokens_per_s']:.1f} | {st['requests_per_s']:.2f} | {st['ttft_mean']:.2f} "
+                f"| {st['ttft_p50']:.2f} | {st['ttft_p99']:.2f} "
                 f"| {st['itl_mean'] * 1000:.0f} |"
             )
     lines += ["", "| router | prefix-cache hit rate (sims' own counters) | completed per replica |", "|---|---:|---|"]

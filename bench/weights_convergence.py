@@ -6,7 +6,7 @@ Three `heteropool sim` replicas (h100-nvl, mi325x, gaudi3) at --time-scale, `het
 in this process (distinct prompts, so prefix affinity plays no part).
 
     .venv/bin/python bench/weights_convergence.py [--time-scale 1] [--interval 1] [--concurrency 48]
-                                                  [--seconds 12] [--repeats 3] [--out bench/results/weights_convergence.md]
+        [--seconds 12] [--repeats 3] [--out bench/results/weights_convergence.md]
 
 Phase 1 (convergence): steady load; the mi325x replica is slowed 2x through /admin/config; the
 convergence time is from the POST until its weight stays within 10% of the total move from its
@@ -251,7 +251,8 @@ def _report(args: argparse.Namespace, conv: dict[str, Any], runs: dict[tuple[str
     lines = [
         "# Weight controller: convergence after a 2x slowdown, throughput on vs frozen",
         "",
-        f"Machine: {platform.machine()}, {platform.python_version()}, `nproc` cores shared by 3 simulators, 2 data planes (Envoy + EPP),",
+        f"Machine: {platform.machine()}, {platform.python_version()}, `nproc` cores shared by 3 simulators, "
+        "2 data planes (Envoy + EPP),",
         "the weight loop and the load client. Command:",
         "",
         cmd,

@@ -9,7 +9,6 @@ Defaults live in these models, not in the CRD, so stored objects stay exactly as
 from __future__ import annotations
 
 import re
-
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -286,7 +285,8 @@ class PodTemplateOverlay(_Spec):
     spec: dict[str, Any] = Field(
         default_factory=dict,
         description="PodSpec fields merged over the rendered ones: maps merge by key, containers, volumes and "
-        "imagePullSecrets by name, env by name, volumeMounts by mountPath, tolerations are added, anything else replaces.",
+        "imagePullSecrets by name, env by name, volumeMounts by mountPath, tolerations are added, "
+        "anything else replaces.",
     )
 
 
@@ -308,7 +308,8 @@ class DisruptionBudgetSpec(_Spec):
     )
     min_available: QuantityValue | None = Field(
         None,
-        description="Replicas (or a percentage) that must stay up during voluntary disruptions (instead of maxUnavailable).",
+        description="Replicas (or a percentage) that must stay up during voluntary disruptions "
+        "(instead of maxUnavailable).",
     )
 
 
@@ -387,7 +388,8 @@ class VendorGroup(_Spec):
         min_length=1,
         max_length=32,
         pattern=r"^[a-z0-9][-a-z0-9]*$",
-        description="Accelerator model (h100-nvl, mi325x, gaudi3, ...): the capacity prior, and the profile a sim group emulates.",
+        description="Accelerator model (h100-nvl, mi325x, gaudi3, ...): the capacity prior, and the profile a sim "
+        "group emulates.",
     )
     replicas: int = Field(
         1, ge=0, le=512, description="vLLM replicas of this group (ignored while autoscaling is set). Default: 1."
@@ -460,7 +462,8 @@ class GatewayServiceSpec(_Spec):
 class RoutingSpec(_Spec):
     policy: Literal["heteropool", "llm-d", "least-request", "round-robin"] = Field(
         "heteropool",
-        description="Routing policy: heteropool (cache-, load- and capacity-aware; default), llm-d, least-request, round-robin.",
+        description="Routing policy: heteropool (cache-, load- and capacity-aware; default), llm-d, least-request, "
+        "round-robin.",
     )
     parameters: dict[str, int | float | str | bool] = Field(
         default_factory=dict,

@@ -61,7 +61,8 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
 _ROOT_RULES = [
     {
         "rule": "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-        "message": "metadata.name must be a DNS-1035 label: at most 63 lowercase letters, digits or '-', starting with a letter",
+        "message": "metadata.name must be a DNS-1035 label: at most 63 lowercase letters, digits or '-', "
+        "starting with a letter",
     }
 ]
 
@@ -156,7 +157,9 @@ def crd_manifest() -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A pool of vLLM replicas on several accelerator vendors behind one routing gateway.",
+                            "description": (
+                                "A pool of vLLM replicas on several accelerator vendors behind one routing gateway."
+                            ),
                             "required": ["spec"],
                             "x-kubernetes-validations": _ROOT_RULES,
                             "properties": {

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
+from heteropool.capacity import prior_from_name
 from heteropool.routing import EndpointEntry, dump_endpoint_entries
 from heteropool.weightloop import WeightLoop, endpoint_entries
-from heteropool.capacity import prior_from_name
 from heteropool.weights import ScrapeTarget, WeightUpdate
 
 __all__ = [

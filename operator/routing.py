@@ -61,7 +61,8 @@ class EndpointEntry(_Model):
     prefill_tokens_per_s: float | None = Field(
         default=None,
         gt=0,
-        description="Uncached prompt tokens/s one request is prefilled at (measured by the weight loop, else the prior).",
+        description="Uncached prompt tokens/s one request is prefilled at (measured by the weight loop, "
+        "else the prior).",
     )
 
 

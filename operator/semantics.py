@@ -97,7 +97,8 @@ def parse_pool(spec: Any, *, name: str, namespace: str, uid: str | None = None) 
     if not isinstance(name, str) or len(name) > 63 or not _DNS_1035.match(name):
         raise SpecError(
             "metadata.name",
-            f"must be a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter), got {name!r}",
+            "must be a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter), "
+            f"got {name!r}",
         )
     try:
         model = HeteroInferencePoolSpec.model_validate(spec)

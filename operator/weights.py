@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from heteropool.api import WeightsSpec, parse_duration_s
-from heteropool.capacity import apply_floor, damp_shares, estimate_capacity, measure_interval
+from heteropool.capacity import IntervalRates, apply_floor, damp_shares, estimate_capacity, measure_interval
 from heteropool.metrics import EngineSample, ScrapeError
 from heteropool.vendors import group_prior_tokens_per_s  # re-exported: the prior of a pool's vendor group
 

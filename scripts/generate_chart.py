@@ -122,7 +122,9 @@ def _key_docs(values_text: str) -> Iterator[tuple[tuple[str, ...], _KeyDoc | Non
                     try:
                         doc.schema.update(json.loads(text[len(_SCHEMA_MARK) :]))
                     except json.JSONDecodeError as exc:
-                        raise ChartGenerationError(f"values.yaml:{number}: {'.'.join(path)}: bad @schema JSON: {exc}")
+                        raise ChartGenerationError(
+                            f"values.yaml:{number}: {'.'.join(path)}: bad @schema JSON: {exc}"
+                        ) from exc
                 else:
                     doc.description.append(text)
             if not doc.description:

@@ -32,6 +32,10 @@ _LEAST_REQUEST = "type.googleapis.com/envoy.extensions.load_balancing_policies.l
 _HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _HEADER_TO_METADATA = "type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config"
 _TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+_PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+_DOWNSTREAM_CONNECTIONS = (
+    "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"
+)
 
 
 def _duration(seconds: float) -> str:
@@ -166,9 +170,7 @@ def _route(c: DataPlaneConfig) -> dict[str, Any]:
                                 "retry_host_predicate": [
                                     {
                                         "name": "envoy.retry_host_predicates.previous_hosts",
-                                        "typed_config": {
-                                            "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
-                                        },
+                                        "typed_config": {"@type": _PREVIOUS_HOSTS},
                                     }
                                 ],
                                 "host_selection_retry_max_attempts": 5,
@@ -344,7 +346,7 @@ def envoy_bootstrap(c: DataPlaneConfig) -> dict[str, Any]:
                 {
                     "name": "envoy.resource_monitors.global_downstream_max_connections",
                     "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
+                        "@type": _DOWNSTREAM_CONNECTIONS,
                         "max_active_downstream_connections": 50000,
                     },
                 }

@@ -35,7 +35,7 @@ def _parse_time(value: str | None) -> float | None:
 
 
 def _format_time(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def decide(lease: Mapping[str, Any] | None, identity: str, now: float) -> Action:
@@ -66,7 +66,7 @@ class LeaseElector:
         *,
         duration_s: float = 15.0,
         renew_s: float = 5.0,
-        clock: Callable[[], float] = lambda: dt.datetime.now(dt.timezone.utc).timestamp(),
+        clock: Callable[[], float] = lambda: dt.datetime.now(dt.UTC).timestamp(),
     ) -> None:
         self.creds, self.namespace, self.name, self.identity = creds, namespace, name, identity
         self.duration_s, self.renew_s, self._clock = duration_s, renew_s, clock
@@ -128,7 +128,7 @@ class LeaseElector:
             while True:
                 try:
                     await self.step(session)
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError, KeyError) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError, KeyError) as exc:
                     log.warning("picker lease %s: %r; retrying", self.name, exc)
                     self._become(False, None)  # cannot prove the lease: stop serving rather than double-lead
                 await asyncio.sleep(self.renew_s)
@@ -146,6 +146,6 @@ class LeaseElector:
                     f"{self._url}/{self.name}", data=orjson.dumps(lease), headers=self._headers(), ssl=self._ssl()
                 ):
                     pass
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             pass
         self.is_leader = False

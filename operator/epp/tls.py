@@ -19,7 +19,7 @@ def self_signed(names: Sequence[str] = ("localhost",), days: int = 365) -> tuple
     """(certificate PEM, private key PEM) of a fresh P-256 key, valid for `names` for `days`."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)

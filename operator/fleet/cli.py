@@ -77,7 +77,8 @@ def _policies(text: str) -> tuple[str, ...]:
     unknown = [p for p in names if p not in POLICY_NAMES]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}; expected some of {', '.join(POLICY_NAMES)}"
+            f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"expected some of {', '.join(POLICY_NAMES)}"
         )
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"a policy is listed twice in {text!r}")

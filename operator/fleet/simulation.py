@@ -17,8 +17,8 @@ from heteropool.gateway.endpoints import EndpointPool
 from heteropool.routing import (
     EndpointView,
     NoEndpointError,
-    RouteRequest,
     Router,
+    RouteRequest,
     estimate_prompt_tokens,
     expected_prefill_tokens,
 )

@@ -268,7 +268,7 @@ class KubeEndpointSource:
                     event(kind, obj)
             except _Gone:
                 continue  # resourceVersion too old: re-list at once
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, KeyError, orjson.JSONDecodeError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, KeyError, orjson.JSONDecodeError) as exc:
                 log.warning("kubernetes watch %s failed, retrying in %.1f s: %r", path, self.retry_s, exc)
             await asyncio.sleep(self.retry_s)
 

@@ -73,37 +73,50 @@ class OperatorMetrics:
         )  # fmt: skip
         self.vendor_capacity = Gauge(
             "heteropool_operator_vendor_capacity_tokens_per_second",
-            "Estimated output tokens per second one replica of a vendor group can serve.", labels, registry=self.registry,
-        )  # fmt: skip
+            "Estimated output tokens per second one replica of a vendor group can serve.",
+            labels,
+            registry=self.registry,
+        )
         self.vendor_observed = Gauge(
             "heteropool_operator_vendor_observed_tokens_per_second",
-            "Output tokens per second a vendor group served in the last weight interval.", labels, registry=self.registry,
-        )  # fmt: skip
+            "Output tokens per second a vendor group served in the last weight interval.",
+            labels,
+            registry=self.registry,
+        )
         self.vendor_utilization = Gauge(
             UTILIZATION_METRIC,
             "Output tokens a vendor group served over what its ready replicas can serve (the capacityShare "
-            "autoscaling signal; above 1 means overloaded).", labels, registry=self.registry,
-        )  # fmt: skip
+            "autoscaling signal; above 1 means overloaded).",
+            labels,
+            registry=self.registry,
+        )
         self.scrape_errors = Counter(
-            "heteropool_operator_scrape_errors", "Failed scrapes of vLLM /metrics, by pool and vendor group.",
-            ["pool_namespace", "pool", "group"], registry=self.registry,
-        )  # fmt: skip
+            "heteropool_operator_scrape_errors",
+            "Failed scrapes of vLLM /metrics, by pool and vendor group.",
+            ["pool_namespace", "pool", "group"],
+            registry=self.registry,
+        )
         self.pool_condition = Gauge(
             "heteropool_operator_pool_condition",
             "1 for the current status (true, false, unknown) of each pool condition, 0 for the others.",
-            ["pool_namespace", "pool", "type", "status"], registry=self.registry,
-        )  # fmt: skip
+            ["pool_namespace", "pool", "type", "status"],
+            registry=self.registry,
+        )
         self.vendor_desired_replicas = Gauge(
-            "heteropool_operator_vendor_desired_replicas", "Replicas a vendor group should run (its autoscaler's, if any).",
-            labels, registry=self.registry,
-        )  # fmt: skip
+            "heteropool_operator_vendor_desired_replicas",
+            "Replicas a vendor group should run (its autoscaler's, if any).",
+            labels,
+            registry=self.registry,
+        )
         self.vendor_ready_replicas = Gauge(
-            "heteropool_operator_vendor_ready_replicas", "Ready replicas of a vendor group.", labels, registry=self.registry,
-        )  # fmt: skip
+            "heteropool_operator_vendor_ready_replicas",
+            "Ready replicas of a vendor group.",
+            labels,
+            registry=self.registry,
+        )
         self._status_series: dict[tuple[str, str], set[tuple[Any, tuple[str, ...]]]] = {}
-        renamed = {m: r for m, r in zip(
-            (self.vendor_weight, self.vendor_capacity, self.vendor_observed, self.scrape_errors), RENAMED_METRICS
-        )}  # fmt: skip
+        current = (self.vendor_weight, self.vendor_capacity, self.vendor_observed, self.scrape_errors)
+        renamed = dict(zip(current, RENAMED_METRICS, strict=True))
         self.registry.register(DeprecatedAliases(list(renamed.items())))
         self._series: dict[tuple[str, str], set[tuple[str, ...]]] = {}
 

@@ -11,18 +11,18 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
 from heteropool.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
 from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
-from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.errors import Rejection, Rejections
+from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.metrics import OperatorMetrics
-from heteropool.handlers.rollout import plan_rollout, with_template_hash
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
+from heteropool.handlers.rollout import plan_rollout, with_template_hash
 from heteropool.kube import KINDS, KubeClient
 from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
@@ -38,11 +38,11 @@ __all__ = [
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -121,9 +121,12 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         ctx.retiring.setdefault(key, {}), now_s,
     )  # fmt: skip
     held = [  # left as they are in this pass
-        o for o in objects
-        if needs_any(o, missing) or ref(o) in waiting or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
-    ]  # fmt: skip
+        o
+        for o in objects
+        if needs_any(o, missing)
+        or ref(o) in waiting
+        or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
+    ]
     applied = await apply_children(
         ctx.kube,
         owner,

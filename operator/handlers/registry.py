@@ -18,8 +18,8 @@ import kopf
 
 from heteropool.api import GROUP, PLURAL, VERSION
 from heteropool.conditions import status_changed
-from heteropool.handlers.pool import OperatorContext, Outcome, converge
 from heteropool.handlers.errors import retry_delay_s
+from heteropool.handlers.pool import OperatorContext, Outcome, converge
 from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
 from heteropool.handlers.weights import WeightLoops

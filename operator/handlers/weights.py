@@ -21,10 +21,10 @@ import httpx
 import yaml
 
 from heteropool.conditions import sort_conditions, upsert_condition
+from heteropool.handlers.apply import ApplyResult, Owner, apply_child
+from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.kube import KINDS, KubeApiError, KubeClient
-from heteropool.handlers.events import EventRecorder
-from heteropool.handlers.apply import ApplyResult, Owner, apply_child
 from heteropool.render import child_name, expected_routing_config, expected_routing_configmap, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool

@@ -1,4 +1,5 @@
-"""`heteropool up samples/sim-pool.yaml`: serves an OpenAI completion within 30 s through Envoy + the EPP, stops cleanly.
+"""`heteropool up samples/sim-pool.yaml`: serves an OpenAI completion within 30 s through Envoy + the EPP, stops
+cleanly.
 
 The real command as a process; the test reads its output for the gateway URL and the child
 pids, sends one completion with the openai client, then SIGINT, and checks that no child survives.

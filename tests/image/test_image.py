@@ -161,9 +161,14 @@ def test_operator_reconciles_a_pool_against_the_api_emulator(
             until(lambda: {(k, n) for k, n in expected if api.get(KINDS[k].path(NAMESPACE, n)).status_code == 404},
                   lambda missing: not missing, "the pool's children (missing shown)")  # fmt: skip
             status = until(
-                lambda: api.get(KINDS["HeteroInferencePool"].path(NAMESPACE, pool["metadata"]["name"])).json().get("status", {}),
-                lambda s: s.get("observedGeneration") == 1 and s.get("conditions"), "the pool's status",
-            )  # fmt: skip
+                lambda: (
+                    api.get(KINDS["HeteroInferencePool"].path(NAMESPACE, pool["metadata"]["name"]))
+                    .json()
+                    .get("status", {})
+                ),
+                lambda s: s.get("observedGeneration") == 1 and s.get("conditions"),
+                "the pool's status",
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- operator output ---\n{log_tail(log)}") from None
         assert operator.poll() is None, log_tail(log)

@@ -285,7 +285,7 @@ def _remove(obj: Any, path: Path) -> None:
         node[:] = [i for i in node if not (isinstance(i, Mapping) and _matches(i, last))]
     elif last.startswith("f:") and isinstance(node, dict):
         node.pop(last[2:], None)
-    for parent, element in zip(reversed(trail), reversed(path[:-1])):
+    for parent, element in zip(reversed(trail), reversed(path[:-1]), strict=False):
         child = _child(parent, element)
         if element.startswith("f:") and isinstance(parent, dict) and child in ({}, []):
             parent.pop(element[2:], None)

@@ -23,10 +23,10 @@ from kmock._internal import apps, rendering
 from typing_extensions import override
 
 from . import applying, errors, patching
+from .discovery import DiscoveryMixin, bundled_resources
 from .faults import WRITE_METHODS, Fault, WriteLog, WriteRecord
 from .schema import CrdVersion, crd_versions, load_crd_documents
 from .selection import parse_field_selector, parse_label_selector
-from .discovery import DiscoveryMixin, bundled_resources
 from .store import Event, Kind, Store, now_iso
 from .tables import to_table
 from .watching import WatchMixin

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import threading
 import os
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable

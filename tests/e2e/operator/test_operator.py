@@ -47,7 +47,7 @@ async def test_created_pool_gets_every_child_owned_and_labelled(cluster: Any, po
     children = await cluster.wait(lambda: _all_children(cluster), what="all children")
     elapsed = time.monotonic() - started
     print(f"\nCR create -> all {len(children)} children present: {elapsed:.2f}s")
-    for (kind, name), obj in children.items():
+    for obj in children.values():
         (ref,) = obj["metadata"]["ownerReferences"]
         assert ref["uid"] == pool["metadata"]["uid"] and ref["kind"] == "HeteroInferencePool" and ref["controller"]
         labels = obj["metadata"]["labels"]

@@ -10,12 +10,12 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from selectors_eval import admits, selector_matches
 
 from heteropool.conditions import DeploymentState, summarise
 from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.render import (
     OPERATOR_POD_LABELS,
-    expected_autoscaler,
     expected_objects,
     expected_vllm_deployment,
 )
@@ -23,7 +23,6 @@ from heteropool.semantics import Pool, SpecError, parse_manifest
 from heteropool.settings import RenderSettings, with_registry
 from heteropool.sim.server import SimSettings, build_app
 from heteropool.vendors import VENDOR_PROFILES
-from selectors_eval import admits, selector_matches
 
 Sample = Callable[[str], dict[str, Any]]
 

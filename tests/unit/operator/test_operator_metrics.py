@@ -35,7 +35,7 @@ def test_names_follow_prometheus_conventions() -> None:
     assert ("heteropool_operator_vendor_capacity_tokens_per_second", "gauge") in current
     assert ("heteropool_operator_scrape_errors_total", "counter") in current
     assert not re.search(
-        r'[{,]namespace="', "\n".join(l for l in text.splitlines() if l.startswith("heteropool_operator_"))
+        r'[{,]namespace="', "\n".join(line for line in text.splitlines() if line.startswith("heteropool_operator_"))
     )
 
 

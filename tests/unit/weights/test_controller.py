@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.metrics import ScrapeError
 from heteropool.capacity import prior_from_name
+from heteropool.metrics import ScrapeError
 from heteropool.weights import WeightController, WeightSettings
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from heteropool.commands.up import plan_replicas, render_table
 from heteropool.localpool import targets_from_entries, write_endpoint_file
 from heteropool.manifests import load_pools

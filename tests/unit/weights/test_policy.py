@@ -155,8 +155,8 @@ def test_settings_derive_timeouts_from_the_interval() -> None:
 
 
 def test_decode_and_prefill_speeds_are_reported(make_pool, replica) -> None:
-    from heteropool.metrics import EngineSample, HistogramTotals
     from heteropool.capacity import measure_interval
+    from heteropool.metrics import EngineSample, HistogramTotals
 
     prev = EngineSample(
         generation_tokens_total=0.0,
