@@ -30,7 +30,9 @@ test: lint
 	$(BIN)/pytest -m "slow and not cluster and not image" -q || [ $$? -eq 5 ]
 
 # mypy cannot follow setuptools' editable-install finder (the folder operator/ is the package
-# heteropool), so it reads the package through a link named heteropool in $(MYPY_PATH).
+# heteropool), so it reads the package through a link named heteropool in $(MYPY_PATH), and runs
+# there: from the repository root it would take the folder operator/ for the standard library's
+# `operator`. Its messages name files as heteropool/...: read operator/... .
 MYPY_PATH := $(VENV)/mypy-path
 $(MYPY_PATH)/heteropool: $(STAMP)
 	mkdir -p $(MYPY_PATH)
@@ -44,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-logo
 
 lint-types: $(STAMP) $(MYPY_PATH)/heteropool
-	MYPYPATH=$(MYPY_PATH) $(BIN)/mypy -p heteropool
+	cd $(MYPY_PATH) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p heteropool
 
 fmt: $(STAMP)
 	$(BIN)/ruff format --quiet .

@@ -183,12 +183,12 @@ def summarise(
         f"{picker_ready}/{picker_desired} picker replicas ready"
     )
     if total_desired == 0:
-        ready = ("False", "ScaledToZero", "no vendor group has replicas")
+        ready_condition = ("False", "ScaledToZero", "no vendor group has replicas")
     elif total_ready == total_desired and gateway_ok:
-        ready = ("True", "AllReplicasReady", replicas_text)
+        ready_condition = ("True", "AllReplicasReady", replicas_text)
     else:
-        ready = ("False", "ReplicasNotReady", replicas_text)
-    conditions = upsert_condition(conditions, "Ready", *ready, generation=generation, now=now)
+        ready_condition = ("False", "ReplicasNotReady", replicas_text)
+    conditions = upsert_condition(conditions, "Ready", *ready_condition, generation=generation, now=now)
 
     if lagging or notes:
         waiting = ["waiting for " + ", ".join(lagging)] if lagging else []

@@ -11,6 +11,7 @@ from copy import deepcopy
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from heteropool.api import (
     GROUP,
@@ -67,11 +68,12 @@ _ROOT_RULES = [
 ]
 
 
-def structural_schema(model: type, *, by_alias: bool = True) -> dict[str, Any]:
+def structural_schema(model: type[BaseModel], *, by_alias: bool = True) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of a pydantic model (refs inlined, nullables flattened)."""
-    raw = model.model_json_schema(by_alias=by_alias, mode="validation")  # type: ignore[attr-defined]
+    raw = model.model_json_schema(by_alias=by_alias, mode="validation")
     defs = raw.pop("$defs", {})
-    return _convert(raw, defs)
+    schema: dict[str, Any] = _convert(raw, defs)
+    return schema
 
 
 def _convert(node: Any, defs: dict[str, Any]) -> Any:

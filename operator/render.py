@@ -12,7 +12,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 import yaml
@@ -263,9 +263,8 @@ def _vllm_security(
     """(pod securityContext, container securityContext): every capability dropped but the vendor's."""
     container: dict[str, Any] = {"allowPrivilegeEscalation": False}
     if profile.is_simulator:
-        pod = heteropool_pod_security(settings)
         container.update(readOnlyRootFilesystem=True, capabilities={"drop": ["ALL"]})
-        return pod, container
+        return heteropool_pod_security(settings), container
     capabilities = list(profile.capabilities)
     if group.roce is not None and group.roce.enabled and group.roce.networks:
         capabilities.append("IPC_LOCK")  # RDMA memory registration pins pages
@@ -537,7 +536,10 @@ PICKER_METRICS_PORT = 9090
 PICKER_HEALTH_PORT = 9003  # plaintext gRPC health for kubelet probes when the picker port speaks TLS
 _PICKER_TLS_DIR = "/etc/heteropool/tls"
 ENVOY_STATS_PORT = 9901
-_BODY_MODES = {"Buffered": "BUFFERED", "FullDuplexStreamed": "FULL_DUPLEX_STREAMED"}
+_BODY_MODES: Mapping[str, Literal["BUFFERED", "FULL_DUPLEX_STREAMED"]] = {
+    "Buffered": "BUFFERED",
+    "FullDuplexStreamed": "FULL_DUPLEX_STREAMED",
+}
 
 
 def gateway_name(pool: Pool) -> str:
@@ -583,7 +585,7 @@ def envoy_bootstrap_for(pool: Pool) -> DataPlaneConfig:
         epp_port=PICKER_GRPC_PORT,
         listen_port=GATEWAY_PORT,
         stats_port=ENVOY_STATS_PORT,
-        request_body_mode=_BODY_MODES[gateway.envoy.request_body_mode],  # type: ignore[arg-type]
+        request_body_mode=_BODY_MODES[gateway.envoy.request_body_mode],
         fail_open=gateway.picker.failure_mode == "FailOpen",
         epp_tls=gateway.picker.tls.mode != "Disabled",
     )

@@ -93,7 +93,8 @@ class WeightLoop:
         Never raises for a replica's failure (it is reported in `scrape_errors` and `stale`);
         cancelling it leaves the state as it was before the call.
         """
-        timeout = float(self.settings.timeout_s)  # type: ignore[arg-type]
+        assert self.settings.timeout_s is not None  # set by WeightSettings.__post_init__
+        timeout = float(self.settings.timeout_s)
         keys = [t.endpoint_id for t in targets]
         answers = await asyncio.gather(*(scrape_metrics(http, t.url, timeout) for t in targets), return_exceptions=True)
         texts: dict[str, str] = {}

@@ -7,7 +7,8 @@ import asyncio
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from heteropool.settings import RenderSettings
@@ -136,8 +137,11 @@ def run(args: argparse.Namespace) -> int:
         "starting heteropool operator: %s",
         "namespaces " + ", ".join(args.namespace) if args.namespace else "cluster-wide",
     )
+    run_loop: Callable[[Coroutine[Any, Any, None]], None]
     try:
-        from uvloop import run as run_loop
+        import uvloop
+
+        run_loop = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         run_loop = asyncio.run
     run_loop(

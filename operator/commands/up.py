@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 
@@ -271,7 +271,8 @@ async def _serve(
     ]
     first = asyncio.ensure_future(stop.wait())
     ready = asyncio.ensure_future(asyncio.gather(*waits))
-    await asyncio.wait({first, ready}, return_when=asyncio.FIRST_COMPLETED)
+    either: set[asyncio.Future[Any]] = {first, ready}
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if stop.is_set():
         ready.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
@@ -344,6 +345,6 @@ async def _serve(
         if task in done:
             print(f"heteropool up: the {name} exited; logs in {workdir}", file=sys.stderr, flush=True)
             return 1
-    if loop_task in done and loop_task.exception() is not None:
-        raise loop_task.exception()  # type: ignore[misc]
+    if loop_task in done and (error := loop_task.exception()) is not None:
+        raise error
     return 0

@@ -339,7 +339,7 @@ def _admin_cluster(c: DataPlaneConfig) -> dict[str, Any]:
 
 def envoy_bootstrap(c: DataPlaneConfig) -> dict[str, Any]:
     """The whole Envoy bootstrap for one pool's data plane."""
-    doc = {
+    doc: dict[str, Any] = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": c.admin_port}}},
         "overload_manager": {
             "resource_monitors": [
@@ -385,6 +385,6 @@ def envoy_bootstrap(c: DataPlaneConfig) -> dict[str, Any]:
         },
     }
     if c.stats_port is not None:
-        doc["static_resources"]["listeners"].append(_stats_listener(c, c.stats_port))  # type: ignore[index]
-        doc["static_resources"]["clusters"].append(_admin_cluster(c))  # type: ignore[index]
+        doc["static_resources"]["listeners"].append(_stats_listener(c, c.stats_port))
+        doc["static_resources"]["clusters"].append(_admin_cluster(c))
     return doc

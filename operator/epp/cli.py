@@ -8,7 +8,9 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 from heteropool.routing import POLICY_NAMES, RoutingConfigError
 
@@ -193,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
     def started(host: str, port: int) -> None:
         print(json.dumps({"event": "listening", "grpc": f"{host}:{port}", "metrics": args.metrics_port}), flush=True)
 
+    runner: Callable[[Coroutine[Any, Any, None]], None]
     try:
         import uvloop  # ~1.4x the requests per second of the default loop behind Envoy (bench/dataplane.py)
 

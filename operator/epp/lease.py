@@ -86,7 +86,10 @@ class LeaseElector:
     async def step(self, session: aiohttp.ClientSession) -> bool:
         """One round: read the Lease, act on it; returns whether this replica holds it now."""
         async with session.get(f"{self._url}/{self.name}", headers=self._headers(), ssl=self._ssl()) as r:
-            lease = None if r.status == 404 else (r.raise_for_status(), orjson.loads(await r.read()))[1]
+            lease: dict[str, Any] | None = None
+            if r.status != 404:
+                r.raise_for_status()
+                lease = orjson.loads(await r.read())
         now = self._clock()
         action = decide(lease, self.identity, now)
         if action == "follow":

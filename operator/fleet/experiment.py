@@ -202,10 +202,10 @@ def run_policy(
 
 
 def _child(
-    queue: multiprocessing.Queue,
+    queue: multiprocessing.Queue[tuple[str, str, object]],
     plan: PoolPlan,
     policy: str,
-    qps: Sequence[float],  # type: ignore[type-arg]
+    qps: Sequence[float],
     items: Sequence[Sequence[WorkItem]],
     seed: int,
     parameters: Mapping[str, object] | None,
@@ -300,9 +300,9 @@ def run_policies(
             else:
                 raise RuntimeError(f"policy {policy}: {payload}")
     finally:
-        for proc in running.values():
-            proc.kill()
-            proc.join()
+        for child in running.values():
+            child.kill()
+            child.join()
         queue.close()
     return {p: results[p] for p in policies}
 

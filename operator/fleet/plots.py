@@ -32,7 +32,7 @@ def write_plots(results: Mapping[str, Sequence[StageSummary]], folder: Path, tit
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
-    panels = [
+    panels: list[tuple[str, str, list[tuple[str, str, str | None]], bool]] = [
         ("throughput.png", "output tokens/s", [("output_tokens_per_s", "-", None)], False),
         ("ttft.png", "TTFT (s, log scale)", [("ttft_mean_s", "-", "mean"), ("ttft_p99_s", ":", "p99")], True),
     ]

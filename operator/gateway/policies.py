@@ -73,9 +73,9 @@ def _apply_parameters(name: str, spec: ProfileSpec, parameters: Mapping[str, Any
                     raise ConfigError(f"parameters.weights.{ref}", f"no scorer {ref!r} in policy {name!r}")
                 if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
                     raise ConfigError(f"parameters.weights.{ref}", f"expected a number >= 0, got {weight!r}")
-                i = where[1]
-                assert i is not None
-                groups["scorers"][i] = groups["scorers"][i].model_copy(update={"weight": float(weight)})
+                index = where[1]
+                assert index is not None
+                groups["scorers"][index] = groups["scorers"][index].model_copy(update={"weight": float(weight)})
             continue
         where = refs.get(key)
         if where is None:
@@ -84,13 +84,13 @@ def _apply_parameters(name: str, spec: ProfileSpec, parameters: Mapping[str, Any
             )
         if not isinstance(value, Mapping):
             raise ConfigError(f"parameters.{key}", "expected a mapping of parameter -> value")
-        group, i = where
+        group, index = where
         if group == "picker":
             picker = picker.model_copy(update={"parameters": {**picker.parameters, **value}})
         else:
-            assert i is not None
-            old = groups[group][i]
-            groups[group][i] = old.model_copy(update={"parameters": {**old.parameters, **value}})
+            assert index is not None
+            old = groups[group][index]
+            groups[group][index] = old.model_copy(update={"parameters": {**old.parameters, **value}})
     return ProfileSpec(picker=picker, **groups)
 
 

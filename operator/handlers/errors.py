@@ -30,7 +30,7 @@ REJECTED_BASE_S, REJECTED_CAP_S = 10.0, 300.0
 
 
 def _backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
-    return min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    return min(cap_s, base_s * 2.0 ** max(0, attempt - 1))
 
 
 def retry_delay_s(exc: KubeApiError, attempt: int) -> float:

@@ -122,7 +122,7 @@ class OperatorMetrics:
 
     def observe_weights(self, namespace: str, pool: str, update: WeightUpdate) -> None:
         """Export one interval's estimates; groups that left the pool disappear."""
-        series = set()
+        series: set[tuple[str, ...]] = set()
         for group in update.groups.values():
             key = (namespace, pool, group.group, group.vendor)
             series.add(key)
@@ -134,8 +134,8 @@ class OperatorMetrics:
                 (group.observed_tokens_per_s or 0.0) / can_serve if can_serve > 0 else 0.0
             )
         for endpoint in update.scrape_errors:
-            group = update.endpoints[endpoint].group if endpoint in update.endpoints else "unknown"
-            self.scrape_errors.labels(namespace, pool, group).inc()
+            group_name = update.endpoints[endpoint].group if endpoint in update.endpoints else "unknown"
+            self.scrape_errors.labels(namespace, pool, group_name).inc()
         for gone in self._series.get((namespace, pool), set()) - series:
             self._remove(gone)
         self._series[(namespace, pool)] = series
@@ -161,9 +161,9 @@ class OperatorMetrics:
             self.vendor_desired_replicas.labels(*key).set(group.get("desiredReplicas", 0))
             self.vendor_ready_replicas.labels(*key).set(group.get("readyReplicas", 0))
         counts = (self.vendor_desired_replicas, self.vendor_ready_replicas)
-        for metric, key in [s for s in series if s[0] in counts and s[1] not in groups]:  # groups that left
-            _discard(metric, key)
-            series.discard((metric, key))
+        for metric, gone in [s for s in series if s[0] in counts and s[1] not in groups]:  # groups that left
+            _discard(metric, gone)
+            series.discard((metric, gone))
         series |= {(metric, key) for metric in counts for key in groups}
 
     def forget_pool(self, namespace: str, pool: str) -> None:

@@ -135,8 +135,8 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         retain=plan.retains,
         cache=ctx.applied,
     )
-    for what, exc in applied.rejected.items():
-        book.record(what, exc, now_s, generation)
+    for what, error in applied.rejected.items():
+        book.record(what, error, now_s, generation)
     book.clear(applied.applied + applied.deleted)
     if applied.transient:
         raise applied.transient[0]

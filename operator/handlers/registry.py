@@ -34,7 +34,10 @@ FINALIZER = "heteropool.dev/finalizer"
 RESYNC_EVERY_S = 120.0
 
 logger = logging.getLogger(__name__)
-_CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
+_CHILD_LABELS: dict[str, Any] = {  # a label value or kopf.PRESENT
+    "app.kubernetes.io/managed-by": MANAGED_BY,
+    "heteropool.dev/pool": kopf.PRESENT,
+}
 
 
 def make_memo(context: OperatorContext, login: CredentialSource) -> kopf.Memo:
@@ -192,8 +195,13 @@ def build_registry() -> kopf.OperatorRegistry:
     kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="stop-weights", optional=True)(pool_deleted)
     for kind in ("Deployment", "Service", "ConfigMap"):
         resource = KINDS[kind]
-        group_version = resource.api_version.split("/")  # ["v1"] for the core group
-        kopf.on.event(
-            *group_version, resource.plural, labels=_CHILD_LABELS, registry=registry, id=f"child-{kind.lower()}"
-        )(child_changed)
+        group, _, version = resource.api_version.rpartition("/")  # no group for the core group's "v1"
+        child_id = f"child-{kind.lower()}"
+        if group:
+            on_event = kopf.on.event(
+                group, version, resource.plural, labels=_CHILD_LABELS, registry=registry, id=child_id
+            )
+        else:
+            on_event = kopf.on.event(version, resource.plural, labels=_CHILD_LABELS, registry=registry, id=child_id)
+        on_event(child_changed)
     return registry

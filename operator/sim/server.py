@@ -183,7 +183,7 @@ class SimServer:
         return web.Response(status=200)
 
     async def models(self, _request: web.Request) -> web.Response:
-        data = [
+        data: list[dict[str, Any]] = [
             {
                 "id": name,
                 "object": "model",
