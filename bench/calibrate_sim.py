@@ -189,6 +189,13 @@ TABLE_HEADER = (
 )
 
 
+TABLE_HEADER = (
+    "| pool | role | QPS | llm-d tok/s: published / sim (error) | round-robin tok/s: published / sim (error) "
+    "| llm-d peak tok/s: published / sim | llm-d TTFT mean s: published / sim "
+    "| round-robin TTFT mean s: published / sim (ratio) | sim prompt tokens cached llm-d / RR |"
+)
+
+
 def _render(rows: list[str], ladders: list[str], args: argparse.Namespace, elapsed: float) -> str:
     return f"""# Simulator calibration against the published granite-4.1-8b runs
 

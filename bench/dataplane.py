@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.localpool import envoy_executable, free_port
+from heteropool.supervise import envoy_executable, free_port
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -118,8 +118,8 @@ def decision_p99_us(endpoints: int = 20, prompt_chars: int = 30_000, n: int = 20
     import random
 
     from heteropool.epp.picker import EndpointPicker
-    from heteropool.gateway.endpoints import EndpointPool
     from heteropool.routing import EndpointEntry
+    from heteropool.scheduling.endpoints import EndpointPool
 
     pool = EndpointPool(clock=time.monotonic)
     picker = EndpointPicker(pool, policy="heteropool")

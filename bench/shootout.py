@@ -34,7 +34,7 @@ import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.localpool import envoy_executable, free_port, heteropool_executable
+from heteropool.supervise import envoy_executable, free_port, heteropool_executable
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -235,6 +235,10 @@ def perf_config(
         "report": {"request_lifecycle": {"summary": True, "per_stage": True, "per_request": False}},
         "storage": {"local_storage": {"path": str(out)}},
     }
+
+
+def _counter_total(text: str, name: str) -> float:
+    return sum(float(m) for m in re.findall(rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.M))
 
 
 def _counter_total(text: str, name: str) -> float:

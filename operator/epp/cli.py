@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
     from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 
     from heteropool.epp.server import EppSettings, serve
-    from heteropool.gateway.errors import ConfigError
     from heteropool.logs import configure_logging
+    from heteropool.scheduling.errors import ConfigError
 
     try:
         configure_logging(args.log_level, args.log_format)

@@ -17,10 +17,6 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from heteropool.epp.metrics import EppMetrics
-from heteropool.gateway.endpoints import EndpointPool
-from heteropool.gateway.errors import ConfigError
-from heteropool.gateway.openai_body import RequestBodyError, parse_inference_body
-from heteropool.gateway.policies import build_router
 from heteropool.routing import (
     EndpointEntry,
     EndpointView,
@@ -31,6 +27,10 @@ from heteropool.routing import (
     estimate_prompt_tokens,
     expected_prefill_tokens,
 )
+from heteropool.scheduling.endpoints import EndpointPool
+from heteropool.scheduling.errors import ConfigError
+from heteropool.scheduling.openai_body import RequestBodyError, parse_inference_body
+from heteropool.scheduling.policies import build_router
 
 __all__ = ["PickError", "Decision", "EndpointPicker", "INFERENCE_PATHS"]
 

@@ -24,10 +24,10 @@ from grpc_health.v1._async import HealthServicer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heteropool.epp.picker import EndpointPicker
+from heteropool.epp.scraper import probe_loop, scrape_loop
 from heteropool.epp.service import ExternalProcessor
-from heteropool.gateway.endpoints import EndpointPool
-from heteropool.gateway.scraper import probe_loop, scrape_loop
-from heteropool.gateway.sources import EndpointSource, FileEndpointSource
+from heteropool.epp.sources import EndpointSource, FileEndpointSource
+from heteropool.scheduling.endpoints import EndpointPool
 
 __all__ = ["EppSettings", "serve", "HEALTH_SERVICES"]
 
@@ -130,7 +130,7 @@ async def serve(
         picker.apply_endpoints(file_source.load())
         source = file_source
     elif source is None and settings.kube_api_url and settings.kube_namespace and settings.kube_pool:
-        from heteropool.gateway.kube import InClusterCredentials, KubeEndpointSource
+        from heteropool.epp.discovery import InClusterCredentials, KubeEndpointSource
 
         source = KubeEndpointSource(
             InClusterCredentials(settings.kube_api_url),
@@ -143,8 +143,8 @@ async def serve(
     supervisor = _Supervisor()
     elector = None
     if settings.lease_name and settings.kube_api_url and settings.kube_namespace:
+        from heteropool.epp.discovery import InClusterCredentials
         from heteropool.epp.lease import LeaseElector
-        from heteropool.gateway.kube import InClusterCredentials
 
         elector = LeaseElector(
             InClusterCredentials(settings.kube_api_url), settings.kube_namespace, settings.lease_name, settings.identity

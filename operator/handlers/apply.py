@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heteropool.api import GROUP, KIND, VERSION
-from heteropool.kube import KINDS, KubeApiError, KubeClient, kind_of
+from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient, kind_of
 from heteropool.render import MANAGED_BY
 
 __all__ = [

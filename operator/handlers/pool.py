@@ -16,14 +16,14 @@ from typing import Any
 
 import yaml
 
-from heteropool.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
 from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
+from heteropool.handlers.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
 from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.events import EventRecorder
+from heteropool.handlers.kube import KINDS, KubeClient
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.handlers.rollout import plan_rollout, with_template_hash
-from heteropool.kube import KINDS, KubeClient
 from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool

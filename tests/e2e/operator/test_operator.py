@@ -221,7 +221,7 @@ async def test_injected_conflicts_and_server_errors_are_retried_until_consistent
 
 
 async def test_deleted_child_is_recreated(cluster: Any, pool_manifest: Manifest) -> None:
-    from heteropool.kube import KINDS
+    from heteropool.handlers.kube import KINDS
 
     await cluster.start_operator()
     await cluster.create(pool_manifest())
@@ -256,7 +256,7 @@ async def test_child_owned_by_someone_else_is_left_alone_and_reported(cluster: A
 async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(
     cluster: Any, pool_manifest: Manifest
 ) -> None:
-    from heteropool.kube import KINDS
+    from heteropool.handlers.kube import KINDS
 
     await cluster.start_operator()
     manifest = pool_manifest()
@@ -280,7 +280,7 @@ async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(
 
 
 async def _autoscaler_kinds(cluster: Any) -> set[str]:
-    from heteropool.kube import KINDS
+    from heteropool.handlers.kube import KINDS
 
     found = set()
     for kind in ("HorizontalPodAutoscaler", "ScaledObject"):

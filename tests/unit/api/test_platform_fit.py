@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 from selectors_eval import admits, selector_matches
 
-from heteropool.conditions import DeploymentState, summarise
+from heteropool.handlers.conditions import DeploymentState, summarise
 from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.render import (
     OPERATOR_POD_LABELS,

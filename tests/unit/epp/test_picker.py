@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from heteropool.epp.picker import EndpointPicker, PickError, address_of
-from heteropool.gateway.endpoints import EndpointPool
 from heteropool.routing import EndpointEntry
+from heteropool.scheduling.endpoints import EndpointPool
 
 A, B, C = "http://10.0.0.1:8000", "http://10.0.0.2:8000", "http://10.0.0.3:8000"
 BODY = b'{"model": "m", "prompt": "hello world", "max_tokens": 8}'

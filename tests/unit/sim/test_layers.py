@@ -19,7 +19,7 @@ PURE = [
     "fleet/workloads.py",
     "fleet/simulation.py",
     "fleet/report.py",
-    "gateway/endpoints.py",  # the gateway's load accounting, which the fleet simulation drives
+    "scheduling/endpoints.py",  # the endpoint table's load accounting, which the fleet simulation drives
 ]
 # The data plane's I/O modules; the pure routing core and load accounting may be used.
 FORBIDDEN = (
@@ -31,9 +31,9 @@ FORBIDDEN = (
     "grpc",
     "heteropool.sim.server",
     "heteropool.cli",
-    "heteropool.gateway.kube",
-    "heteropool.gateway.scraper",
-    "heteropool.gateway.sources",
+    "heteropool.epp.discovery",
+    "heteropool.epp.scraper",
+    "heteropool.epp.sources",
     "heteropool.epp.server",
     "heteropool.epp.service",
     "heteropool.epp.cli",
