@@ -17,10 +17,10 @@ from typing import Any, Literal
 import jinja2
 import yaml
 
-from heteropool.api import VendorGroup, parse_duration_s
+from heteropool.api import DisruptionBudgetSpec, VendorGroup, parse_duration_s
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.podtemplate import apply_pod_template_overlay
-from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
+from heteropool.routing import ROUTING_CONFIG_KEY, ObjectivesRouting, RoutingConfig, VendorRouting
 from heteropool.semantics import Pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 from heteropool.vendors import (
@@ -403,6 +403,14 @@ def _group_disruption_budget(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     )  # fmt: skip
 
 
+def _component_disruption_budget(pool: Pool, name: str, component: str, budget: DisruptionBudgetSpec) -> dict[str, Any]:
+    """The data plane's budget: a node drain never takes every Envoy or picker pod down at once."""
+    return expected_disruption_budget(
+        name, pool.namespace, pool_labels(pool, component), _selector(pool, component),
+        max_unavailable=budget.max_unavailable, min_available=budget.min_available,
+    )  # fmt: skip
+
+
 def _peer(
     namespace: str | None,
     pod_labels: Mapping[str, str] | None = None,
@@ -696,6 +704,7 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
             "--kube-configmap",
             routing_configmap_name(pool),
             *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
+            *(["--kube-objectives", pool.name] if gateway.parent_refs else []),  # the InferencePool's objectives
             *tls_args,
         ],  # fmt: skip
         env=env,
@@ -783,6 +792,7 @@ def expected_picker_role(pool: Pool) -> dict[str, Any]:
         **_component_meta(pool, picker_name(pool), "epp"),
         configmap=routing_configmap_name(pool),
         lease=picker_name(pool),
+        objectives=bool(pool.spec.gateway.parent_refs),
     )
 
 
@@ -867,6 +877,13 @@ def _initial_routing_config(pool: Pool) -> RoutingConfig:
         for group in pool.spec.vendors
     }
     routing = pool.spec.gateway.routing
+    objectives = (
+        ObjectivesRouting(
+            default_priority=routing.default_priority, priorities={o.name: o.priority for o in routing.objectives}
+        )
+        if routing.objectives or routing.default_priority
+        else None
+    )
     return RoutingConfig(
         pool=pool.name,
         model=pool.spec.model.effective_served_name,
@@ -874,6 +891,7 @@ def _initial_routing_config(pool: Pool) -> RoutingConfig:
         parameters=dict(routing.parameters),
         generation=0,
         vendors=vendors,
+        objectives=objectives,
     )
 
 
@@ -917,11 +935,18 @@ def expected_objects(
             objects.append(_group_disruption_budget(pool, group))
         if group.autoscaling is not None:
             objects.append(expected_autoscaler(pool, group, settings))
+    gateway = pool.spec.gateway
     objects += [expected_picker_service(pool), expected_picker_deployment(pool, settings)]
+    if gateway.picker.disruption_budget.enabled:
+        objects.append(_component_disruption_budget(pool, picker_name(pool), "epp", gateway.picker.disruption_budget))
     if gateway_mode:
         objects += [expected_inference_pool(pool), expected_http_route(pool)]
     else:
         objects += [expected_gateway_service(pool), expected_gateway_deployment(pool, settings)]
+        if gateway.envoy.disruption_budget.enabled:
+            objects.append(
+                _component_disruption_budget(pool, gateway_name(pool), "gateway", gateway.envoy.disruption_budget)
+            )
     return objects
 
 
