@@ -432,6 +432,21 @@ class GatewayServiceSpec(_Spec):
     port: int = Field(80, ge=1, le=65535, description="Service port. Default: 80.")
 
 
+class ObjectiveSpec(_Spec):
+    """A kind of request and its priority; requests name it in the `x-gateway-inference-objective` header."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Objective name, the header's value (as an InferenceObjective's metadata.name).",
+    )
+    priority: int = Field(
+        0,
+        description="Higher is more important. Above 0: latency-sensitive (sent where the first token comes "
+        "soonest); below 0: fills spare capacity, slow hardware first, and waits or is refused (429) before it "
+        "delays higher priorities. Default: 0.",
+    )
+
+
 class RoutingSpec(_Spec):
     policy: Literal["heteropool", "llm-d", "least-request", "round-robin"] = Field(
         "heteropool",
@@ -441,6 +456,15 @@ class RoutingSpec(_Spec):
         default_factory=dict,
         description="Policy parameters; the gateway rejects unknown ones by name.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    objectives: list[ObjectiveSpec] = Field(
+        default_factory=list, max_length=64,
+        description="Request objectives and their priorities (docs/priority.md). In Gateway mode an "
+        "InferenceObjective of the pool's InferencePool with the same name wins.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    default_priority: int = Field(
+        0, description="Priority of requests that name no objective, or one not declared. Default: 0."
     )
 
 

@@ -20,7 +20,7 @@ import yaml
 from heteropool.api import DisruptionBudgetSpec, VendorGroup, parse_duration_s
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.podtemplate import apply_pod_template_overlay
-from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
+from heteropool.routing import ROUTING_CONFIG_KEY, ObjectivesRouting, RoutingConfig, VendorRouting
 from heteropool.semantics import Pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 from heteropool.vendors import (
@@ -671,6 +671,7 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
             "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
             "--kube-configmap", routing_configmap_name(pool),
             *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
+            *(["--kube-objectives", pool.name] if gateway.parent_refs else []),  # the InferencePool's objectives
             *tls_args,
         ],  # fmt: skip
         env=env,
@@ -749,7 +750,7 @@ def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
 def expected_picker_role(pool: Pool) -> dict[str, Any]:
     return _render(
         "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool),
-        lease=picker_name(pool),
+        lease=picker_name(pool), objectives=bool(pool.spec.gateway.parent_refs),
     )
 
 
@@ -831,6 +832,13 @@ def _initial_routing_config(pool: Pool) -> RoutingConfig:
         for group in pool.spec.vendors
     }
     routing = pool.spec.gateway.routing
+    objectives = (
+        ObjectivesRouting(
+            default_priority=routing.default_priority, priorities={o.name: o.priority for o in routing.objectives}
+        )
+        if routing.objectives or routing.default_priority
+        else None
+    )
     return RoutingConfig(
         pool=pool.name,
         model=pool.spec.model.effective_served_name,
@@ -838,6 +846,7 @@ def _initial_routing_config(pool: Pool) -> RoutingConfig:
         parameters=dict(routing.parameters),
         generation=0,
         vendors=vendors,
+        objectives=objectives,
     )
 
 
