@@ -740,12 +740,27 @@ class VendorStatus(_Status):
     stale: bool | None = Field(None, description="True while the estimate rests on old or failed scrapes.")
 
 
+class GatewayParentStatus(_Status):
+    name: str = Field(description="The Gateway's name.")
+    namespace: str = Field(description="The Gateway's namespace.")
+    route_accepted: bool = Field(
+        False, description="The Gateway accepted the pool's HTTPRoute (and resolved its backend)."
+    )
+    inference_pool_accepted: bool = Field(False, description="The Gateway accepted the pool's InferencePool.")
+    message: str | None = Field(None, description="What the Gateway has not accepted yet, and why, as it reported.")
+
+
 class GatewayStatus(_Status):
     desired_replicas: int = Field(0, ge=0, description="Envoy replicas asked for.")
     ready_replicas: int = Field(0, ge=0, description="Envoy replicas ready.")
     picker_desired_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas asked for.")
     picker_ready_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas ready.")
     service: str | None = Field(None, description="Service name clients connect to.")
+    parents: list[GatewayParentStatus] = Field(
+        default_factory=list,
+        description="Gateway mode: per Gateway in parentRefs, what it accepted (read from the HTTPRoute's and "
+        "InferencePool's status).",
+    )
 
 
 class HeteroInferencePoolStatus(_Status):

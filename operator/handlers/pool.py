@@ -17,9 +17,16 @@ from typing import Any
 import yaml
 
 from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
-from heteropool.handlers.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
+from heteropool.handlers.conditions import (
+    ChildProblem,
+    deployment_state,
+    gateway_parents,
+    invalid_spec_conditions,
+    summarise,
+)
 from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.events import EventRecorder
+from heteropool.handlers.handover import RECHECK_S as GATEWAY_RECHECK_S
 from heteropool.handlers.handover import plan_handover
 from heteropool.handlers.kube import KINDS, KubeClient
 from heteropool.handlers.metrics import OperatorMetrics
@@ -120,11 +127,17 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     live_deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector)
     plan = plan_rollout(objects, live_deployments, ctx.retiring.setdefault(key, {}), now_s)
     envoy = next((d for d in live_deployments if d["metadata"]["name"] == gateway_name(pool)), None)
+    route = await ctx.kube.get(KINDS["HTTPRoute"], pool.namespace, pool.name)  # None: absent or not served
     handover = plan_handover(
         pool,
         envoy_exists=envoy is not None,
         envoy_ready_replicas=deployment_state(envoy).ready if envoy is not None else 0,
-        route=await ctx.kube.get(KINDS["HTTPRoute"], pool.namespace, pool.name),  # None: absent or not served
+        route=route,
+    )
+    parents = (
+        gateway_parents(pool, route, await ctx.kube.get(KINDS["InferencePool"], pool.namespace, pool.name))
+        if pool.spec.gateway.gateway_mode
+        else []
     )
     held = [  # left as they are in this pass
         o
@@ -172,9 +185,12 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         weights=weights,
         notes=[*plan.notes, *([handover.note] if handover.note else [])],
         unserved_kinds=sorted(applied.unserved_kinds),
+        parents=parents,
     )
     ctx.metrics.observe_status(pool.namespace, pool.name, status)
-    rechecks = ([RECHECK_S] if missing else []) + ([handover.recheck_after_s] if handover.recheck_after_s else [])
+    rechecks = [RECHECK_S] if missing else []
+    if handover.pending or (parents and not any(p["routeAccepted"] for p in parents)):
+        rechecks.append(GATEWAY_RECHECK_S)  # nothing watches HTTPRoute status: look again
     retry_in = book.next_retry_in(now_s)
     if retry_in is not None:
         rechecks.append(max(retry_in, 0.1))

@@ -398,6 +398,13 @@ async def test_switching_modes_keeps_the_old_data_plane_until_the_new_one_serves
         return not envoy & set(await cluster.children(POOL))
 
     await cluster.wait(envoy_gone, what="the Envoy pruned once the route was accepted")
+    body = await cluster.get("HeteroInferencePool", POOL)
+    (parent,) = body["status"]["gateway"]["parents"]
+    assert (parent["name"], parent["routeAccepted"], parent["inferencePoolAccepted"]) == (
+        "inference-gateway",
+        True,
+        False,
+    )
 
     # Back to standalone: the route and InferencePool stay until an Envoy replica is ready.
     await cluster.patch_pool(POOL, {"spec": {"gateway": {**gateway, "parentRefs": []}}})

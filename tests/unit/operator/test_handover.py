@@ -48,7 +48,7 @@ def test_to_gateway_mode_the_envoy_stays_until_the_route_is_accepted() -> None:
     pool = _pool(GATEWAY_MODE)
     pending = plan_handover(pool, envoy_exists=True, envoy_ready_replicas=2, route=_route({"Accepted": "False"}))
     assert set(pending.keep) == ENVOY
-    assert pending.note is not None and "gw" in pending.note and pending.recheck_after_s
+    assert pending.note is not None and "gw" in pending.note and pending.pending
     done = plan_handover(pool, envoy_exists=True, envoy_ready_replicas=2, route=_route({"Accepted": "True"}))
     assert not done.keep and done.note is None
 
