@@ -19,6 +19,17 @@ import yaml
 
 from heteropool.api import VendorGroup, parse_duration_s
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
+from heteropool.names import (
+    COMPONENT_LABEL,
+    GROUP_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    POOL_LABEL,
+    VENDOR_LABEL,
+    child_name,
+    routing_configmap_name,
+    vllm_service_name,
+)
 from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
 from heteropool.semantics import Pool
@@ -39,8 +50,6 @@ except ImportError:  # pragma: no cover - a PyYAML built without libyaml
 __all__ = [
     "VLLM_PORT",
     "GATEWAY_PORT",
-    "MANAGED_BY",
-    "child_name",
     "pool_labels",
     "group_selector",
     "expected_objects",
@@ -68,21 +77,18 @@ __all__ = [
     "expected_picker_role_binding",
     "expected_routing_config",
     "expected_routing_configmap",
-    "routing_configmap_name",
     "initial_weights",
     "to_yaml",
 ]
 
 VLLM_PORT = 8000
 GATEWAY_PORT = 8080
-MANAGED_BY = "heteropool-operator"
-_MAX_NAME = 63
 
 DATA_PLANE_COMPONENTS: tuple[str, ...] = ("gateway", "epp")
 """`app.kubernetes.io/component` values of a pool's data-plane pods (Envoy forwards requests, the picker
 scrapes /metrics): the clients vLLM admits."""
 
-OPERATOR_POD_LABELS: Mapping[str, str] = {"app.kubernetes.io/part-of": "heteropool", "app.kubernetes.io/component": "operator"}
+OPERATOR_POD_LABELS: Mapping[str, str] = {"app.kubernetes.io/part-of": "heteropool", COMPONENT_LABEL: "operator"}
 """Labels the chart puts on the operator's pod (it scrapes vLLM /metrics for the weight loop)."""
 
 
@@ -102,24 +108,15 @@ def _render(template: str, **values: Any) -> dict[str, Any]:
     return obj
 
 
-def child_name(pool: str, *parts: str) -> str:
-    """`<pool>-<parts...>`, shortened with a stable hash when it would exceed 63 characters."""
-    full = "-".join((pool, *parts))
-    if len(full) <= _MAX_NAME:
-        return full
-    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
-    return f"{full[: _MAX_NAME - len(digest) - 1].rstrip('-')}-{digest}"
-
-
 def pool_labels(pool: Pool, component: str, **extra: str) -> dict[str, str]:
     """Labels on everything rendered for a pool (app.kubernetes.io/* and heteropool.dev/*)."""
     labels = {
         "app.kubernetes.io/name": "vllm" if component == "model-server" else f"heteropool-{component}",
         "app.kubernetes.io/instance": pool.name,
-        "app.kubernetes.io/component": component,
+        COMPONENT_LABEL: component,
         "app.kubernetes.io/part-of": "heteropool",
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        "heteropool.dev/pool": pool.name,
+        MANAGED_BY_LABEL: MANAGED_BY,
+        POOL_LABEL: pool.name,
     }
     labels.update(extra)
     return labels
@@ -128,16 +125,16 @@ def pool_labels(pool: Pool, component: str, **extra: str) -> dict[str, str]:
 def group_selector(pool: Pool, group: VendorGroup) -> dict[str, str]:
     """Selects one vendor group's pods; keys never change, as Deployment selectors are immutable."""
     return {
-        "heteropool.dev/pool": pool.name,
-        "app.kubernetes.io/component": "model-server",
-        "heteropool.dev/group": group.group_name,
+        POOL_LABEL: pool.name,
+        COMPONENT_LABEL: "model-server",
+        GROUP_LABEL: group.group_name,
     }
 
 
 def _group_meta(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     """Name, namespace, labels and selector shared by a vendor group's Deployment and Service."""
     return {
-        "name": child_name(pool.name, "vllm", group.group_name),
+        "name": vllm_service_name(pool.name, group.group_name),
         "namespace": pool.namespace,
         "labels": _group_labels(pool, group),
         "selector": group_selector(pool, group),
@@ -148,7 +145,7 @@ def _group_labels(pool: Pool, group: VendorGroup) -> dict[str, str]:
     return pool_labels(
         pool,
         "model-server",
-        **{"heteropool.dev/vendor": group.vendor, "heteropool.dev/group": group.group_name},
+        **{VENDOR_LABEL: group.vendor, GROUP_LABEL: group.group_name},
     )
 
 
@@ -423,9 +420,9 @@ def expected_network_policy(pool: Pool, settings: RenderSettings = DEFAULT_SETTI
     """
     spec = pool.spec.network_policy
     monitoring = spec.monitoring_namespaces if spec.monitoring_namespaces is not None else settings.monitoring_namespaces
-    data_plane = [{"key": "app.kubernetes.io/component", "operator": "In", "values": list(DATA_PLANE_COMPONENTS)}]
+    data_plane = [{"key": COMPONENT_LABEL, "operator": "In", "values": list(DATA_PLANE_COMPONENTS)}]
     peers = [
-        _peer(None, {"heteropool.dev/pool": pool.name}, match_expressions=data_plane),
+        _peer(None, {POOL_LABEL: pool.name}, match_expressions=data_plane),
         _peer(settings.operator_namespace, OPERATOR_POD_LABELS),
         *(_peer(namespace) for namespace in monitoring),
         *(_peer(p.namespace, p.pod_labels) for p in spec.gateway_pods),
@@ -435,7 +432,7 @@ def expected_network_policy(pool: Pool, settings: RenderSettings = DEFAULT_SETTI
         name=child_name(pool.name, "vllm"),
         namespace=pool.namespace,
         labels=pool_labels(pool, "model-server"),
-        pod_selector={"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "model-server"},
+        pod_selector={POOL_LABEL: pool.name, COMPONENT_LABEL: "model-server"},
         port=VLLM_PORT,
         peers=peers,
     )
@@ -544,7 +541,7 @@ def _component_meta(pool: Pool, name: str, component: str) -> dict[str, Any]:
 
 
 def _selector(pool: Pool, component: str) -> dict[str, str]:
-    return {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": component}
+    return {POOL_LABEL: pool.name, COMPONENT_LABEL: component}
 
 
 def _with_overlay(deployment: dict[str, Any], overlay: Any) -> dict[str, Any]:
@@ -661,7 +658,7 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
             "--policy", gateway.routing.policy,
             "--kube-pool", pool.name,
             "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
-            "--kube-configmap", routing_configmap_name(pool),
+            "--kube-configmap", routing_configmap_name(pool.name),
             *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
             *tls_args,
         ],  # fmt: skip
@@ -697,7 +694,7 @@ def expected_inference_pool(pool: Pool) -> dict[str, Any]:
         "kind": "InferencePool",
         "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "inference-pool")},
         "spec": {
-            "selector": {"matchLabels": {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "model-server"}},
+            "selector": {"matchLabels": {POOL_LABEL: pool.name, COMPONENT_LABEL: "model-server"}},
             "targetPorts": [{"number": VLLM_PORT}],
             "endpointPickerRef": {
                 "kind": "Service",
@@ -740,7 +737,7 @@ def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
 
 def expected_picker_role(pool: Pool) -> dict[str, Any]:
     return _render(
-        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool),
+        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool.name),
         lease=picker_name(pool),
     )
 
@@ -817,7 +814,7 @@ def _initial_routing_config(pool: Pool) -> RoutingConfig:
             capacity_tokens_per_s=group_prior_tokens_per_s(group),
             prefill_tokens_per_s=group_prior_prefill_tokens_per_s(group),
             block_size=group.vllm.block_size or vendor_profile(group.vendor).default_block_size,
-            service=child_name(pool.name, "vllm", group.group_name),
+            service=vllm_service_name(pool.name, group.group_name),
             vendor=group.vendor,
         )
         for group in pool.spec.vendors
@@ -833,15 +830,11 @@ def _initial_routing_config(pool: Pool) -> RoutingConfig:
     )
 
 
-def routing_configmap_name(pool: Pool) -> str:
-    return child_name(pool.name, "routing")
-
-
 def expected_routing_configmap(pool: Pool, config: RoutingConfig | None = None) -> dict[str, Any]:
     document = (config or expected_routing_config(pool)).model_dump(mode="json", by_alias=True, exclude_none=True)
     return _render(
         "routing-configmap.yaml.j2",
-        name=routing_configmap_name(pool),
+        name=routing_configmap_name(pool.name),
         namespace=pool.namespace,
         labels=pool_labels(pool, "routing"),
         key=ROUTING_CONFIG_KEY,

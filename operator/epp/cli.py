@@ -11,7 +11,8 @@ import socket
 import sys
 from pathlib import Path
 
-from heteropool.routing import POLICY_NAMES, RoutingConfigError
+from heteropool.names import DEFAULT_POLICY, POLICY_NAMES
+from heteropool.routing import RoutingConfigError
 
 __all__ = ["add_arguments", "run"]
 
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lease", metavar="NAME", default=None,
                         help="with --kube-pool and several replicas: only the holder of this Lease reports ready "
                         "(the others stand by and take over when it stops renewing)")
-    parser.add_argument("--policy", default="heteropool", choices=POLICY_NAMES, help="routing policy (default heteropool)")
+    parser.add_argument("--policy", default=DEFAULT_POLICY, choices=POLICY_NAMES, help=f"routing policy (default {DEFAULT_POLICY})")
     parser.add_argument("--parameters", metavar="YAML",
                         help="policy parameter overrides as YAML/JSON, or @FILE (e.g. '{\"capacity-load-scorer\": "
                         "{\"spillAbs\": 32}}'); the routing ConfigMap's parameters replace them in a cluster")

@@ -22,12 +22,10 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from heteropool.names import POOL_LABEL, SERVICE_NAME_LABEL, VENDOR_LABEL
 from heteropool.routing import ROUTING_CONFIG_KEY, EndpointEntry, RoutingConfig, RoutingConfigError
 
 __all__ = [
-    "POOL_LABEL",
-    "VENDOR_LABEL",
-    "SERVICE_LABEL",
     "slice_endpoints",
     "routing_config_from_configmap",
     "merge_entries",
@@ -37,9 +35,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POOL_LABEL = "heteropool.dev/pool"
-VENDOR_LABEL = "heteropool.dev/vendor"
-SERVICE_LABEL = "kubernetes.io/service-name"
 _SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -100,7 +95,7 @@ def merge_entries(slices: Sequence[Mapping[str, Any]], config: RoutingConfig | N
     ready: dict[str, str] = {}  # url -> group
     for obj in slices:
         labels = (obj.get("metadata") or {}).get("labels") or {}
-        group = by_service.get(labels.get(SERVICE_LABEL, "")) or labels.get(VENDOR_LABEL)
+        group = by_service.get(labels.get(SERVICE_NAME_LABEL, "")) or labels.get(VENDOR_LABEL)
         if not group:
             continue
         for url, ok in slice_endpoints(obj):
@@ -209,7 +204,7 @@ class KubeEndpointSource:
     # --- watches ---------------------------------------------------------------------------------
     async def _watch_slices(self, session: aiohttp.ClientSession, changed: asyncio.Event) -> None:
         path = f"/apis/discovery.k8s.io/v1/namespaces/{self.namespace}/endpointslices"
-        params = {"labelSelector": f"{POOL_LABEL}={self.pool},{SERVICE_LABEL}"}
+        params = {"labelSelector": f"{POOL_LABEL}={self.pool},{SERVICE_NAME_LABEL}"}
 
         def reset(items: list[Mapping[str, Any]]) -> None:
             self.slices = {i["metadata"]["name"]: i for i in items}

@@ -24,7 +24,8 @@ from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.rollout import plan_rollout, with_template_hash
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.handlers.kube import KINDS, KubeClient
-from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
+from heteropool.names import routing_configmap_name
+from heteropool.render import expected_objects, expected_routing_config
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
@@ -81,7 +82,7 @@ class Outcome:
 
 
 async def _live_routing(kube: KubeClient, pool: Pool) -> RoutingConfig | None:
-    live = await kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool))
+    live = await kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool.name))
     try:
         return RoutingConfig.model_validate(yaml.safe_load((live or {}).get("data", {})[ROUTING_CONFIG_KEY]))
     except (KeyError, TypeError, ValueError):

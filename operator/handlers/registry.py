@@ -24,7 +24,7 @@ from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
 from heteropool.handlers.weights import WeightLoops
 from heteropool.handlers.kube import KINDS, CredentialSource, KubeApiError
-from heteropool.render import MANAGED_BY
+from heteropool.names import MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL
 
 __all__ = ["FINALIZER", "build_registry", "make_memo"]
 
@@ -34,7 +34,7 @@ FINALIZER = "heteropool.dev/finalizer"
 RESYNC_EVERY_S = 120.0
 
 logger = logging.getLogger(__name__)
-_CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
+_CHILD_LABELS = {MANAGED_BY_LABEL: MANAGED_BY, POOL_LABEL: kopf.PRESENT}
 
 
 
@@ -178,7 +178,7 @@ def child_changed(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, *
     """Any event on a child: mark its pool as due for a resync (coalesced by the queue)."""
     queue: ResyncQueue | None = getattr(memo, "resync", None)
     if queue is not None and namespace:
-        queue.request(namespace, labels["heteropool.dev/pool"])
+        queue.request(namespace, labels[POOL_LABEL])
 
 
 def build_registry() -> kopf.OperatorRegistry:

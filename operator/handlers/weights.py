@@ -25,7 +25,8 @@ from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient
 from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.apply import ApplyResult, Owner, apply_child
-from heteropool.render import child_name, expected_routing_config, expected_routing_configmap, routing_configmap_name
+from heteropool.names import SERVICE_NAME_LABEL, routing_configmap_name, vllm_service_name
+from heteropool.render import expected_routing_config, expected_routing_configmap
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.vendors import vendor_profile
@@ -41,14 +42,14 @@ Key = tuple[str, str]
 
 async def ready_targets(kube: KubeClient, pool: Pool) -> list[ScrapeTarget]:
     """One target per ready address in the EndpointSlices of each vendor group's Service."""
-    services = {child_name(pool.name, "vllm", group.group_name): group for group in pool.spec.vendors}
+    services = {vllm_service_name(pool.name, group.group_name): group for group in pool.spec.vendors}
     slices = await kube.list(  # one LIST for every group of the pool
-        KINDS["EndpointSlice"], pool.namespace, label_selector=f"kubernetes.io/service-name in ({','.join(services)})"
+        KINDS["EndpointSlice"], pool.namespace, label_selector=f"{SERVICE_NAME_LABEL} in ({','.join(services)})"
     )
     targets: list[ScrapeTarget] = []
     for endpoint_slice in slices:
         labels = (endpoint_slice.get("metadata") or {}).get("labels") or {}
-        group = services.get(labels.get("kubernetes.io/service-name", ""))
+        group = services.get(labels.get(SERVICE_NAME_LABEL, ""))
         if group is None:
             continue
         block_size = group.vllm.block_size or vendor_profile(group.vendor).default_block_size
@@ -206,7 +207,7 @@ class WeightLoops:
 
     async def _publish(self, pool: Pool, body: Mapping[str, Any], update: WeightUpdate) -> None:
         now = rfc3339(update.at) or ""
-        configmap = await self._kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool))
+        configmap = await self._kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool.name))
         if configmap is not None:  # the reconcile creates it; until then there is nothing to steer
             live = _parse_routing((configmap.get("data") or {}).get(ROUTING_CONFIG_KEY))
             document = routing_document(pool, live, update, now)
