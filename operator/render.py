@@ -31,14 +31,13 @@ from heteropool.names import (
     vllm_service_name,
 )
 from heteropool.podtemplate import apply_pod_template_overlay
-from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
+from heteropool import routing_document
+from heteropool.routing import RoutingConfig
 from heteropool.semantics import Pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 from heteropool.vendors import (
     HETEROPOOL_IMAGE,
     VendorProfile,
-    group_prior_prefill_tokens_per_s,
-    group_prior_tokens_per_s,
     vendor_profile,
 )
 
@@ -75,9 +74,7 @@ __all__ = [
     "expected_picker_service_account",
     "expected_picker_role",
     "expected_picker_role_binding",
-    "expected_routing_config",
     "expected_routing_configmap",
-    "initial_weights",
     "to_yaml",
 ]
 
@@ -754,91 +751,14 @@ def expected_picker_role_binding(pool: Pool) -> dict[str, Any]:
 # --- routing configuration ----------------------------------------------------------------------
 
 
-def initial_weights(pool: Pool) -> dict[str, float]:
-    """Each group's share of traffic before any metrics exist: static weights, else capacity priors.
-
-    Shares sum to 1 over groups with replicas; a group scaled to zero gets 0.
-    """
-    spec = pool.spec
-    raw: dict[str, float] = {}
-    for group in spec.vendors:
-        if group.planned_replicas == 0:
-            raw[group.group_name] = 0.0
-        elif spec.weights.mode == "static" and spec.weights.static:
-            raw[group.group_name] = spec.weights.static.get(group.group_name, 0.0)
-        else:
-            raw[group.group_name] = group.planned_replicas * group_prior_tokens_per_s(group)
-    total = sum(raw.values())
-    return {name: (round(value / total, 4) if total > 0 else 0.0) for name, value in raw.items()}
-
-
-def expected_routing_config(pool: Pool, live: RoutingConfig | None = None) -> RoutingConfig:
-    """The routing document for the spec; what the weight loop learned in `live` is kept.
-
-    Without `live` (first publication) weights come from priors or the static weights. In auto
-    mode, a live document the weight loop has written (generation > 0) keeps its weights,
-    capacities and endpoint entries for groups that still exist, so re-applying the spec never
-    resets them to priors; shares are renormalised over the groups that remain.
-    """
-    config = _initial_routing_config(pool)
-    if live is None or live.generation == 0 or pool.spec.weights.mode != "auto":
-        return config
-    learned = {
-        name: config.vendors[name].model_copy(
-            update={"weight": live.vendors[name].weight, "capacity_tokens_per_s": live.vendors[name].capacity_tokens_per_s}
-        )
-        for name in config.vendors
-        if name in live.vendors
-    }
-    if not learned:
-        return config
-    vendors = {name: learned.get(name, routing) for name, routing in config.vendors.items()}
-    total = sum(v.weight for v in vendors.values())
-    if total > 0:
-        vendors = {name: v.model_copy(update={"weight": round(v.weight / total, 4)}) for name, v in vendors.items()}
-    return config.model_copy(
-        update={
-            "vendors": vendors,
-            "generation": live.generation,
-            "updated_at": live.updated_at,
-            "endpoints": [e for e in live.endpoints if e.vendor in vendors],
-        }
-    )
-
-
-def _initial_routing_config(pool: Pool) -> RoutingConfig:
-    weights = initial_weights(pool)
-    vendors = {
-        group.group_name: VendorRouting(
-            weight=weights[group.group_name],
-            capacity_tokens_per_s=group_prior_tokens_per_s(group),
-            prefill_tokens_per_s=group_prior_prefill_tokens_per_s(group),
-            block_size=group.vllm.block_size or vendor_profile(group.vendor).default_block_size,
-            service=vllm_service_name(pool.name, group.group_name),
-            vendor=group.vendor,
-        )
-        for group in pool.spec.vendors
-    }
-    routing = pool.spec.gateway.routing
-    return RoutingConfig(
-        pool=pool.name,
-        model=pool.spec.model.effective_served_name,
-        policy=routing.policy,
-        parameters=dict(routing.parameters),
-        generation=0,
-        vendors=vendors,
-    )
-
-
 def expected_routing_configmap(pool: Pool, config: RoutingConfig | None = None) -> dict[str, Any]:
-    document = (config or expected_routing_config(pool)).model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The routing ConfigMap holding `config`, else the spec's initial routing document."""
     return _render(
         "routing-configmap.yaml.j2",
         name=routing_configmap_name(pool.name),
         namespace=pool.namespace,
         labels=pool_labels(pool, "routing"),
-        key=ROUTING_CONFIG_KEY,
-        document=yaml.safe_dump(document, sort_keys=False),
+        data=routing_document.to_data(config or routing_document.initial(pool)),
     )
 
 
