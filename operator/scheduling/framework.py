@@ -47,6 +47,7 @@ class CycleContext:
     request: RouteRequest
     prefix: PrefixMatch | None = None
     relative_capacity: dict[str, float] | None = None
+    expected_ttft: dict[str, float] | None = None  # per endpoint id, computed once (expected_ttft_s)
 
 
 class Producer(Protocol):

@@ -3,6 +3,10 @@
 The runner enforces the invariants so plugins stay tiny (llm-d `scheduler_profile.go`): it runs
 producers once, stops when a filter empties the set, clamps every score to [0, 1], sums
 `score x weight` with weights normalised to 1, and hands the totals to the picker.
+
+A profile may name priority tiers: `latency` (requests of priority > 0) and `fill` (< 0), each
+with its own filters and scorers; they share the profile's producers (one prefix index) and
+picker, and requests of priority 0 run the profile itself (`TieredRouter`).
 """
 
 from __future__ import annotations
@@ -10,16 +14,19 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from heteropool.scheduling.errors import ConfigError
 from heteropool.scheduling.framework import CycleContext, Filter, Picker, Producer, Scorer
 from heteropool.scheduling.registry import Registry
-from heteropool.routing import EndpointView, NoEndpointError, RouteRequest
+from heteropool.routing import EndpointView, NoEndpointError, RouteRequest, Router
 
-__all__ = ["PluginRef", "ProfileSpec", "ProfileRouter", "build_profile"]
+__all__ = ["PluginRef", "TierSpec", "ProfileSpec", "ProfileRouter", "TieredRouter", "TIERS", "build_profile"]
+
+TIERS: tuple[str, ...] = ("latency", "fill")
+"""Tier names: `latency` routes requests of priority > 0, `fill` those of priority < 0."""
 
 _PENDING_MAX = 8192
 
@@ -37,6 +44,15 @@ class PluginRef(BaseModel):
         return self.name or self.type
 
 
+class TierSpec(BaseModel):
+    """A priority tier's own filters and scorers (producers and picker are the profile's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    filters: list[PluginRef] = Field(default_factory=list)
+    scorers: list[PluginRef] = Field(default_factory=list)
+
+
 class ProfileSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,6 +60,7 @@ class ProfileSpec(BaseModel):
     filters: list[PluginRef] = Field(default_factory=list)
     scorers: list[PluginRef] = Field(default_factory=list)
     picker: PluginRef
+    tiers: dict[Literal["latency", "fill"], TierSpec] = Field(default_factory=dict)
 
 
 class ProfileRouter:
@@ -125,9 +142,39 @@ class ProfileRouter:
             producer.forget(endpoint_ids)
 
 
+class TieredRouter:
+    """A `Router` that sends each request through its priority's tier (the profile itself at 0).
+
+    The tiers share producers, so whichever tier routed a prompt, every tier sees where it is cached.
+    """
+
+    def __init__(self, name: str, base: ProfileRouter, latency: ProfileRouter, fill: ProfileRouter) -> None:
+        self.name = name
+        self._base, self._latency, self._fill = base, latency, fill
+
+    def _tier(self, request: RouteRequest) -> ProfileRouter:
+        p = request.priority
+        return self._base if p == 0 else self._latency if p > 0 else self._fill
+
+    def pick(self, request: RouteRequest, endpoints: Sequence[EndpointView]) -> str:
+        return self._tier(request).pick(request, endpoints)
+
+    def prefix_share(self, request: RouteRequest, endpoint_id: str) -> float | None:
+        return self._tier(request).prefix_share(request, endpoint_id)
+
+    def on_routed(self, request: RouteRequest, endpoint_id: str) -> None:
+        self._tier(request).on_routed(request, endpoint_id)
+
+    def on_finished(self, request: RouteRequest, endpoint_id: str, *, ok: bool) -> None:
+        self._tier(request).on_finished(request, endpoint_id, ok=ok)
+
+    def on_endpoints_removed(self, endpoint_ids: Sequence[str]) -> None:
+        self._base.on_endpoints_removed(endpoint_ids)  # the producers (all the state) are shared
+
+
 def build_profile(
     registry: Registry, name: str, spec: ProfileSpec | Mapping[str, Any], *, seed: int = 0, path: str | None = None
-) -> ProfileRouter:
+) -> Router:
     """Instantiate a profile; every error is a ConfigError naming the path."""
     path = path or f"profiles.{name}"
     if not isinstance(spec, ProfileSpec):
@@ -156,4 +203,19 @@ def build_profile(
                 raise ConfigError(
                     f"{path}.scorers[{i}]", f"{scorer.type_name!r} needs a prefix producer in producers"
                 )
-    return ProfileRouter(name, producers, filters, scorers, picker)
+    base = ProfileRouter(name, producers, filters, scorers, picker)
+    if not spec.tiers:
+        return base
+    tiers = {}
+    for tier in TIERS:
+        t = spec.tiers.get(tier)
+        if t is None:
+            tiers[tier] = base
+            continue
+        where = f"{path}.tiers.{tier}"
+        t_filters = [registry.build("filter", r.type, r.parameters, f"{where}.filters[{i}]", rng)
+                     for i, r in enumerate(t.filters)]
+        t_scorers = [(registry.build("scorer", r.type, r.parameters, f"{where}.scorers[{i}]", rng), r.weight)
+                     for i, r in enumerate(t.scorers)]
+        tiers[tier] = ProfileRouter(f"{name}/{tier}", producers, t_filters, t_scorers, picker)
+    return TieredRouter(name, base, tiers["latency"], tiers["fill"])

@@ -63,6 +63,7 @@ class Registry:
 
 def register_builtins(registry: Registry) -> Registry:
     """Register every built-in plugin (the one place that lists them)."""
+    from heteropool.scheduling.plugins.filters.fill_headroom import FillHeadroomFilter, FillHeadroomParams
     from heteropool.scheduling.plugins.filters.weight import WeightFilter, WeightFilterParams
     from heteropool.scheduling.plugins.pickers.max_score import MaxScoreParams, MaxScorePicker
     from heteropool.scheduling.plugins.pickers.round_robin import RoundRobinParams, RoundRobinPicker
@@ -78,10 +79,12 @@ def register_builtins(registry: Registry) -> Registry:
     from heteropool.scheduling.plugins.scorers.prefix_affinity import PrefixAffinityParams, PrefixAffinityScorer
     from heteropool.scheduling.plugins.scorers.prefix_cache import PrefixCacheParams, PrefixCacheScorer
     from heteropool.scheduling.plugins.scorers.queue import QueueParams, QueueScorer
+    from heteropool.scheduling.plugins.scorers.spare_hardware import SpareHardwareParams, SpareHardwareScorer
 
     registry.register("producer", ApproxPrefixCacheProducer, ApproxPrefixParams)
     registry.register("producer", BlockPrefixProducer, BlockPrefixParams)
     registry.register("filter", WeightFilter, WeightFilterParams)
+    registry.register("filter", FillHeadroomFilter, FillHeadroomParams)
     registry.register("scorer", PrefixCacheScorer, PrefixCacheParams)
     registry.register("scorer", PrefixAffinityScorer, PrefixAffinityParams)
     registry.register("scorer", QueueScorer, QueueParams)
@@ -89,6 +92,7 @@ def register_builtins(registry: Registry) -> Registry:
     registry.register("scorer", LeastRequestScorer, LeastRequestParams)
     registry.register("scorer", CapacityLoadScorer, CapacityLoadParams)
     registry.register("scorer", ExpectedTtftScorer, ExpectedTtftParams)
+    registry.register("scorer", SpareHardwareScorer, SpareHardwareParams)
     registry.register("picker", MaxScorePicker, MaxScoreParams, needs_rng=True)
     registry.register("picker", RoundRobinPicker, RoundRobinParams, needs_rng=True)
     return registry

@@ -25,7 +25,7 @@ EXPECTED = {
     *{("Service", name) for name in DEPLOYMENTS},
     ("ServiceAccount", f"{POOL}-vllm"),
     ("NetworkPolicy", f"{POOL}-vllm"),
-    *{("PodDisruptionBudget", name) for name in VLLM},
+    *{("PodDisruptionBudget", name) for name in DEPLOYMENTS},
 }
 Manifest = Callable[..., dict[str, Any]]
 
@@ -317,7 +317,9 @@ async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_
     manifest = pool_manifest()
     manifest["spec"]["gateway"]["parentRefs"] = [{"name": "inference-gateway", "namespace": "gateway-system"}]
     await cluster.create(manifest)
-    no_envoy = EXPECTED - {("ConfigMap", f"{POOL}-envoy"), ("Deployment", f"{POOL}-gateway"), ("Service", f"{POOL}-gateway")}
+    no_envoy = EXPECTED - {(kind, f"{POOL}-gateway") for kind in ("Deployment", "Service", "PodDisruptionBudget")} - {
+        ("ConfigMap", f"{POOL}-envoy")
+    }
     await cluster.wait(lambda: _all_children(cluster, no_envoy), what="every child but Envoy's")
     if installed:
         pool = await cluster.wait(lambda: cluster.get("InferencePool", POOL), what="the InferencePool")

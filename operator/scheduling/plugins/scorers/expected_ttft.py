@@ -33,7 +33,17 @@ class ExpectedTtftParams(BaseModel):
 
 
 def expected_ttft_s(ctx: CycleContext, endpoints: Sequence[EndpointView]) -> dict[str, float]:
-    """Seconds until this request's first token on each endpoint ({} when no endpoint has a rate)."""
+    """Seconds until this request's first token on each endpoint ({} when no endpoint has a rate).
+
+    Computed once per cycle (kept in `ctx.expected_ttft`); every plugin that asks sees the same figures.
+    """
+    if ctx.expected_ttft is not None:
+        return ctx.expected_ttft
+    ctx.expected_ttft = _expected_ttft_s(ctx, endpoints)
+    return ctx.expected_ttft
+
+
+def _expected_ttft_s(ctx: CycleContext, endpoints: Sequence[EndpointView]) -> dict[str, float]:
     known = [e.prefill_tokens_per_s for e in endpoints if e.prefill_tokens_per_s]
     if not known:
         return {}
@@ -57,9 +67,10 @@ class ExpectedTtftScorer:
         self.params = params
 
     def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
-        ttft = expected_ttft_s(ctx, endpoints)
-        if not ttft:
+        every = expected_ttft_s(ctx, endpoints)
+        if not every:
             return {}
+        ttft = {e.id: every[e.id] for e in endpoints if e.id in every}
         tol = self.params.toleranceSeconds
         best = min(ttft.values()) + tol
         return {k: best / (t + tol) for k, t in ttft.items()}
