@@ -434,6 +434,21 @@ class GatewayServiceSpec(_Spec):
     port: int = Field(80, ge=1, le=65535, description="Service port. Default: 80.")
 
 
+class ObjectiveSpec(_Spec):
+    """A kind of request and its priority; requests name it in the `x-gateway-inference-objective` header."""
+
+    name: str = Field(
+        min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Objective name, the header's value (as an InferenceObjective's metadata.name).",
+    )
+    priority: int = Field(
+        0,
+        description="Higher is more important. Above 0: latency-sensitive (sent where the first token comes "
+        "soonest); below 0: fills spare capacity, slow hardware first, and waits or is refused (429) before it "
+        "delays higher priorities. Default: 0.",
+    )
+
+
 class RoutingSpec(_Spec):
     policy: PolicyName = Field(
         DEFAULT_POLICY,
@@ -443,6 +458,15 @@ class RoutingSpec(_Spec):
         default_factory=dict,
         description="Policy parameters; the gateway rejects unknown ones by name.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    objectives: list[ObjectiveSpec] = Field(
+        default_factory=list, max_length=64,
+        description="Request objectives and their priorities (docs/priority.md). In Gateway mode an "
+        "InferenceObjective of the pool's InferencePool with the same name wins.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    default_priority: int = Field(
+        0, description="Priority of requests that name no objective, or one not declared. Default: 0."
     )
 
 
@@ -667,12 +691,25 @@ class VendorStatus(_Status):
     stale: bool | None = Field(None, description="True while the estimate rests on old or failed scrapes.")
 
 
+class GatewayParentStatus(_Status):
+    name: str = Field(description="The Gateway's name.")
+    namespace: str = Field(description="The Gateway's namespace.")
+    route_accepted: bool = Field(False, description="The Gateway accepted the pool's HTTPRoute (and resolved its backend).")
+    inference_pool_accepted: bool = Field(False, description="The Gateway accepted the pool's InferencePool.")
+    message: str | None = Field(None, description="What the Gateway has not accepted yet, and why, as it reported.")
+
+
 class GatewayStatus(_Status):
     desired_replicas: int = Field(0, ge=0, description="Envoy replicas asked for.")
     ready_replicas: int = Field(0, ge=0, description="Envoy replicas ready.")
     picker_desired_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas asked for.")
     picker_ready_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas ready.")
     service: str | None = Field(None, description="Service name clients connect to.")
+    parents: list[GatewayParentStatus] = Field(
+        default_factory=list,
+        description="Gateway mode: per Gateway in parentRefs, what it accepted (read from the HTTPRoute's and "
+        "InferencePool's status).",
+    )
 
 
 class HeteroInferencePoolStatus(_Status):

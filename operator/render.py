@@ -665,6 +665,7 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
             "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
             "--kube-configmap", routing_configmap_name(pool.name),
             *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
+            *(["--kube-objectives", pool.name] if gateway.parent_refs else []),  # the InferencePool's objectives
             *tls_args,
         ],  # fmt: skip
         env=env,
@@ -743,7 +744,7 @@ def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
 def expected_picker_role(pool: Pool) -> dict[str, Any]:
     return _render(
         "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool.name),
-        lease=picker_name(pool),
+        lease=picker_name(pool), objectives=bool(pool.spec.gateway.parent_refs),
     )
 
 

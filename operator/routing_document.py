@@ -4,7 +4,7 @@ The operator renders it from the spec, its weight loop rewrites it with what it 
 Endpoint Picker reads it back; all of them go through these functions (pure: no I/O):
 
 - `initial(pool)`: the document for a spec; group shares from static weights or capacity priors,
-  generation 0 (`initial_shares(pool)` alone gives the shares);
+  the objectives' priorities, generation 0 (`initial_shares(pool)` alone gives the shares);
 - `reconciled(pool, live)`: the spec's document keeping what the weight loop learned in `live`;
 - `with_update(pool, live, update, now)`: the document after a weight update (generation + 1);
 - `from_configmap(obj)`: parse a ConfigMap (raises `RoutingConfigError` naming the field);
@@ -30,7 +30,14 @@ import yaml
 from pydantic import ValidationError
 
 from heteropool.names import vllm_service_name
-from heteropool.routing import ROUTING_CONFIG_KEY, EndpointEntry, RoutingConfig, RoutingConfigError, VendorRouting
+from heteropool.routing import (
+    ROUTING_CONFIG_KEY,
+    EndpointEntry,
+    ObjectivesRouting,
+    RoutingConfig,
+    RoutingConfigError,
+    VendorRouting,
+)
 from heteropool.vendors import group_prior_prefill_tokens_per_s, group_prior_tokens_per_s, vendor_profile
 
 if TYPE_CHECKING:
@@ -84,6 +91,13 @@ def initial(pool: Pool) -> RoutingConfig:
         for group in pool.spec.vendors
     }
     routing = pool.spec.gateway.routing
+    objectives = (
+        ObjectivesRouting(
+            default_priority=routing.default_priority, priorities={o.name: o.priority for o in routing.objectives}
+        )
+        if routing.objectives or routing.default_priority
+        else None
+    )
     return RoutingConfig(
         pool=pool.name,
         model=pool.spec.model.effective_served_name,
@@ -91,6 +105,7 @@ def initial(pool: Pool) -> RoutingConfig:
         parameters=dict(routing.parameters),
         generation=0,
         vendors=vendors,
+        objectives=objectives,
     )
 
 

@@ -143,6 +143,15 @@ def _semantic_problems(spec: HeteroInferencePoolSpec) -> Iterator[SpecError]:
     for j, arg in enumerate(spec.model.extra_args):
         yield from _flag_problems(arg, f"spec.model.extraArgs[{j}]")
     yield from _weight_problems(spec, seen)
+    objectives: dict[str, int] = {}
+    for k, objective in enumerate(spec.gateway.routing.objectives):
+        if objective.name in objectives:
+            yield SpecError(
+                f"spec.gateway.routing.objectives[{k}].name",
+                f"objective {objective.name!r} is already declared by spec.gateway.routing.objectives"
+                f"[{objectives[objective.name]}]; give each objective one priority",
+            )
+        objectives.setdefault(objective.name, k)
 
 
 def _group_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from heteropool.names import DEFAULT_POLICY, POLICY_NAMES
-from heteropool.routing import RoutingConfigError
+from heteropool.routing import ObjectivesRouting, RoutingConfigError
+from heteropool.scheduling.waiting import DEFAULT_MAX_LENGTH, DEFAULT_MAX_WAIT_S
 
 __all__ = ["add_arguments", "run"]
 
@@ -38,6 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--parameters", metavar="YAML",
                         help="policy parameter overrides as YAML/JSON, or @FILE (e.g. '{\"capacity-load-scorer\": "
                         "{\"spillAbs\": 32}}'); the routing ConfigMap's parameters replace them in a cluster")
+    parser.add_argument("--objectives", metavar="YAML", default=None,
+                        help="request priorities by objective (the x-gateway-inference-objective header), YAML/JSON "
+                             "or @FILE: {defaultPriority: 0, priorities: {chat: 10, batch: -1}}; the routing "
+                             "ConfigMap's objectives replace them in a cluster")
+    parser.add_argument("--kube-objectives", metavar="INFERENCEPOOL", default=None,
+                        help="also watch the namespace's InferenceObjectives (inference.networking.x-k8s.io/v1alpha2) "
+                             "of this InferencePool; they win over the routing ConfigMap's objectives")
+    parser.add_argument("--max-wait-s", type=float, default=DEFAULT_MAX_WAIT_S,
+                        help="how long a request no endpoint can take waits in the picker before a 429 "
+                             f"(default {DEFAULT_MAX_WAIT_S:g}; keep it below the data plane's ext_proc message timeout)")
+    parser.add_argument("--max-waiting", type=int, default=DEFAULT_MAX_LENGTH,
+                        help=f"how many requests may wait at once (default {DEFAULT_MAX_LENGTH})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the picker's tie-break RNG")
     parser.add_argument("--fallbacks", type=int, default=2,
                         help="extra endpoints after the pick, tried in order by the data plane on retry (default 2)")
@@ -80,6 +93,23 @@ def _parameters(raw: str | None) -> dict[str, object]:
     return data
 
 
+def _objectives(raw: str | None) -> ObjectivesRouting | None:
+    import yaml
+    from pydantic import ValidationError
+
+    if not raw:
+        return None
+    text = Path(raw[1:]).read_text() if raw.startswith("@") else raw
+    try:
+        return ObjectivesRouting.model_validate(yaml.safe_load(text))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"--objectives: not valid YAML or JSON: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"--objectives{'.' + where if where else ''}: {first['msg']}") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 
@@ -102,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
         if namespace is None:
             ns_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
             namespace = ns_file.read_text().strip() if ns_file.exists() else "default"
+    if not args.max_wait_s >= 0 or args.max_waiting < 0:
+        return _fail(f"--max-wait-s and --max-waiting: must be >= 0, got {args.max_wait_s:g} and {args.max_waiting}")
+    if args.kube_objectives and not args.kube_pool:
+        return _fail("--kube-objectives needs --kube-pool (InferenceObjectives live in the pool's namespace)")
     if args.fallbacks < 0:
         return _fail(f"--fallbacks: must be >= 0, got {args.fallbacks}")
     if args.lease and not args.kube_pool:
@@ -112,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--tls-self-signed and --tls-cert exclude each other")
     try:
         parameters = _parameters(args.parameters)
+        objectives = _objectives(args.objectives)
         api_key = Path(args.api_key_file).read_text().strip() if args.api_key_file else os.environ.get(_API_KEY_ENV)
         tls_cert = Path(args.tls_cert).read_bytes() if args.tls_cert else None
         tls_key = Path(args.tls_key).read_bytes() if args.tls_key else None
@@ -130,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         scrape_interval_s=args.scrape_interval_s, probe_interval_s=args.probe_interval_s, eject_s=args.eject_s,
         tls_cert=tls_cert, tls_key=tls_key, health_port=args.health_port, kube_api_url=kube_api_url, kube_namespace=namespace,
         kube_pool=args.kube_pool, kube_configmap=args.kube_configmap, lease_name=args.lease,
+        kube_objectives_pool=args.kube_objectives, objectives=objectives, max_wait_s=args.max_wait_s,
+        max_waiting=args.max_waiting,
         identity=os.environ.get("POD_NAME") or socket.gethostname(),
     )
 

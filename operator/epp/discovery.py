@@ -31,6 +31,9 @@ __all__ = [
     "merge_entries",
     "KubeEndpointSource",
     "InClusterCredentials",
+    "list_objects",
+    "watch_objects",
+    "WatchGone",
 ]
 
 log = logging.getLogger(__name__)
@@ -204,48 +207,62 @@ class KubeEndpointSource:
                     if kind == "BOOKMARK":
                         continue
                     event(kind, obj)
-            except _Gone:
+            except WatchGone:
                 continue  # resourceVersion too old: re-list at once
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError, KeyError, orjson.JSONDecodeError) as exc:
                 log.warning("kubernetes watch %s failed, retrying in %.1f s: %r", path, self.retry_s, exc)
             await asyncio.sleep(self.retry_s)
 
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.creds.token()}", "Accept": "application/json"}
-
     async def _list(
         self, session: aiohttp.ClientSession, path: str, params: dict[str, str]
     ) -> tuple[list[Mapping[str, Any]], str]:
-        async with session.get(self.creds.api_url + path, params=params, headers=self._headers(),
-                               ssl=self._ssl()) as r:
-            r.raise_for_status()
-            doc = orjson.loads(await r.read())
-        return list(doc.get("items") or []), str(doc["metadata"].get("resourceVersion", ""))
+        return await list_objects(session, self.creds, path, params)
 
-    async def _watch(
+    def _watch(
         self, session: aiohttp.ClientSession, path: str, params: dict[str, str], version: str
     ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-        q = {**params, "watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300",
-             "resourceVersion": version}
-        async with session.get(self.creds.api_url + path, params=q, headers=self._headers(), ssl=self._ssl()) as r:
-            if r.status == 410:
-                raise _Gone
-            r.raise_for_status()
-            async for line in r.content:
-                if not line.strip():
-                    continue
-                ev = orjson.loads(line)
-                kind = ev.get("type", "")
-                obj = ev.get("object") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        raise _Gone
-                    raise aiohttp.ClientError(f"watch error: {obj.get('message')}")
-                yield kind, obj
-
-    def _ssl(self) -> ssl.SSLContext | bool:
-        return self.creds.ssl_context() if self.creds.api_url.startswith("https") else False
+        return watch_objects(session, self.creds, path, params, version)
 
 
-class _Gone(Exception):
+def _headers(creds: InClusterCredentials) -> dict[str, str]:
+    return {"Authorization": f"Bearer {creds.token()}", "Accept": "application/json"}
+
+
+def _ssl(creds: InClusterCredentials) -> ssl.SSLContext | bool:
+    return creds.ssl_context() if creds.api_url.startswith("https") else False
+
+
+async def list_objects(
+    session: aiohttp.ClientSession, creds: InClusterCredentials, path: str, params: dict[str, str]
+) -> tuple[list[Mapping[str, Any]], str]:
+    """List a collection: its items and resourceVersion (raises aiohttp.ClientResponseError on 4xx/5xx)."""
+    async with session.get(creds.api_url + path, params=params, headers=_headers(creds), ssl=_ssl(creds)) as r:
+        r.raise_for_status()
+        doc = orjson.loads(await r.read())
+    return list(doc.get("items") or []), str(doc["metadata"].get("resourceVersion", ""))
+
+
+async def watch_objects(
+    session: aiohttp.ClientSession, creds: InClusterCredentials, path: str, params: dict[str, str], version: str
+) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    """Follow a collection from `version`: (event type, object); raises WatchGone on 410."""
+    q = {**params, "watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300", "resourceVersion": version}
+    async with session.get(creds.api_url + path, params=q, headers=_headers(creds), ssl=_ssl(creds)) as r:
+        if r.status == 410:
+            raise WatchGone
+        r.raise_for_status()
+        async for line in r.content:
+            if not line.strip():
+                continue
+            ev = orjson.loads(line)
+            kind = ev.get("type", "")
+            obj = ev.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    raise WatchGone
+                raise aiohttp.ClientError(f"watch error: {obj.get('message')}")
+            yield kind, obj
+
+
+class WatchGone(Exception):
     """The watch's resourceVersion expired (HTTP 410): re-list."""

@@ -24,6 +24,8 @@ from grpc_health.v1._async import HealthServicer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heteropool.epp.picker import EndpointPicker
+from heteropool.routing import ObjectivesRouting
+from heteropool.scheduling.waiting import DEFAULT_MAX_LENGTH, DEFAULT_MAX_WAIT_S
 from heteropool.epp.service import ExternalProcessor
 from heteropool.scheduling.endpoints import EndpointPool
 from heteropool.epp.scraper import probe_loop, scrape_loop
@@ -65,6 +67,10 @@ class EppSettings:
     kube_pool: str | None = None
     kube_configmap: str | None = None
     lease_name: str | None = None  # several replicas: only the holder of this Lease reports ready
+    kube_objectives_pool: str | None = None  # Gateway mode: watch this InferencePool's InferenceObjectives
+    objectives: ObjectivesRouting | None = None
+    max_wait_s: float = DEFAULT_MAX_WAIT_S
+    max_waiting: int = DEFAULT_MAX_LENGTH
     identity: str = "heteropool-epp"
 
 
@@ -119,7 +125,8 @@ async def serve(
     )
     picker = EndpointPicker(
         pool, policy=settings.policy, parameters=settings.parameters, seed=settings.seed, fallbacks=settings.fallbacks,
-        api_key=settings.api_key,
+        api_key=settings.api_key, objectives=settings.objectives, max_wait_s=settings.max_wait_s,
+        max_waiting=settings.max_waiting,
     )
     if source is None and settings.endpoints_file:
         file_source = FileEndpointSource(settings.endpoints_file, settings.reload_interval_s)
@@ -177,6 +184,13 @@ async def serve(
         supervisor.start("probe", lambda: probe_loop(session, pool, settings.probe_interval_s))
         if elector is not None:
             supervisor.start("lease", lambda: elector.run(session))
+        if settings.kube_objectives_pool and settings.kube_api_url and settings.kube_namespace:
+            from heteropool.epp.discovery import InClusterCredentials
+            from heteropool.epp.objectives import ObjectiveWatch
+
+            objectives = ObjectiveWatch(InClusterCredentials(settings.kube_api_url), settings.kube_namespace,
+                                        settings.kube_objectives_pool, picker.apply_cluster_objectives)
+            supervisor.start("objectives", lambda: objectives.run(session))
         supervisor.start("health", lambda: _health_loop(health, picker, supervisor, leading))
         if settings.metrics_port is not None:
             runner = await _start_metrics(settings, picker, supervisor, leading)

@@ -10,6 +10,9 @@ Processing modes (announced in the first message's `protocol_config`):
 Response headers SEND or SKIP, response body NONE, STREAMED or FULL_DUPLEX_STREAMED all work.
 Load accounting needs no per-chunk work: response headers mark the prompt as started, and the
 stream's end (Envoy closes it when the HTTP request ends) releases the request.
+The request's `x-gateway-inference-objective` header names its objective (its priority). A request
+no endpoint can take now waits in the picker (the stream stays open, nothing else waits) until an
+endpoint frees up or its time runs out (429 with Retry-After).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 
 from heteropool.epp import protocol
-from heteropool.epp.picker import Decision, EndpointPicker, PickError
+from heteropool.epp.picker import Decision, EndpointPicker, PickError, Saturated
+from heteropool.routing import OBJECTIVE_HEADER
 
 __all__ = ["ExternalProcessor"]
 
@@ -59,6 +63,21 @@ def _streamed_body(body: bytes, end_of_stream: bool) -> ep.ProcessingResponse:
     )
 
 
+async def _decide(
+    picker: EndpointPicker, path: str, body: bytes, subset: frozenset[str] | None, objective: str | None
+) -> Decision | PickError:
+    """The pick, or the immediate answer; only a saturated request awaits anything."""
+    try:
+        return picker.pick(path, body, subset, objective)
+    except Saturated as exc:
+        try:
+            return await picker.wait(exc)
+        except PickError as rejected:
+            return rejected
+    except PickError as exc:
+        return exc
+
+
 class ExternalProcessor(ep_grpc.ExternalProcessorServicer):
     """`envoy.service.ext_proc.v3.ExternalProcessor` backed by an EndpointPicker."""
 
@@ -75,6 +94,7 @@ class ExternalProcessor(ep_grpc.ExternalProcessorServicer):
         response_body_mode = pm.ProcessingMode.NONE
         path = "/"
         subset: frozenset[str] | None = None
+        objective: str | None = None
         chunks: list[bytes] = []
         try:
             async for req in request_iterator:
@@ -86,15 +106,20 @@ class ExternalProcessor(ep_grpc.ExternalProcessorServicer):
                     headers = protocol.header_map(req.request_headers.headers)
                     path = headers.get(":path", "/")
                     subset = protocol.subset_hint(req.metadata_context)
+                    objective = headers.get(OBJECTIVE_HEADER)
                     try:
                         picker.authorize(headers.get("authorization"))
-                        if req.request_headers.end_of_stream or body_mode == pm.ProcessingMode.NONE:
-                            decision = picker.pick(path, b"", subset)
-                            yield _picked(decision, where="headers")
-                            continue
                     except PickError as exc:
                         yield _error(exc)
                         return
+                    if req.request_headers.end_of_stream or body_mode == pm.ProcessingMode.NONE:
+                        outcome = await _decide(picker, path, b"", subset, objective)
+                        if isinstance(outcome, PickError):
+                            yield _error(outcome)
+                            return
+                        decision = outcome
+                        yield _picked(decision, where="headers")
+                        continue
                     if body_mode in _BUFFERED:
                         yield protocol.CONTINUE_REQUEST_HEADERS
                     elif body_mode != _FULL_DUPLEX:
@@ -106,11 +131,11 @@ class ExternalProcessor(ep_grpc.ExternalProcessorServicer):
                     if not req.request_body.end_of_stream:
                         continue
                     body = b"".join(chunks)
-                    try:
-                        decision = picker.pick(path, body, subset)
-                    except PickError as exc:
-                        yield _error(exc)
+                    outcome = await _decide(picker, path, body, subset, objective)
+                    if isinstance(outcome, PickError):
+                        yield _error(outcome)
                         return
+                    decision = outcome
                     if body_mode == _FULL_DUPLEX:
                         yield _picked(decision, where="headers")
                         yield _streamed_body(body, True)
@@ -119,11 +144,11 @@ class ExternalProcessor(ep_grpc.ExternalProcessorServicer):
                 elif kind == "request_trailers":
                     if decision is None and body_mode == _FULL_DUPLEX:
                         body = b"".join(chunks)
-                        try:
-                            decision = picker.pick(path, body, subset)
-                        except PickError as exc:
-                            yield _error(exc)
+                        outcome = await _decide(picker, path, body, subset, objective)
+                        if isinstance(outcome, PickError):
+                            yield _error(outcome)
                             return
+                        decision = outcome
                         yield _picked(decision, where="headers")
                         yield _streamed_body(body, False)
                     yield protocol.CONTINUE_REQUEST_TRAILERS

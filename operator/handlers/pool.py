@@ -15,17 +15,24 @@ from datetime import datetime, timezone
 from typing import Any
 
 
-from heteropool.handlers.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
+from heteropool.handlers.conditions import (
+    ChildProblem,
+    deployment_state,
+    gateway_parents,
+    invalid_spec_conditions,
+    summarise,
+)
 from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
 from heteropool.handlers.events import EventRecorder
+from heteropool.handlers.handover import RECHECK_S as GATEWAY_RECHECK_S, plan_handover
 from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.rollout import plan_rollout, with_template_hash
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.handlers.kube import KINDS, KubeClient
-from heteropool.names import routing_configmap_name
 from heteropool import routing_document
-from heteropool.render import expected_objects
+from heteropool.names import routing_configmap_name
+from heteropool.render import expected_objects, gateway_name
 from heteropool.routing import RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
@@ -114,10 +121,21 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     now_s = ctx.monotonic()
     waiting = book.waiting(now_s, generation)  # refused before and not due again yet
     selector = children_selector(pool.name)
-    plan = plan_rollout(
-        objects, await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector),
-        ctx.retiring.setdefault(key, {}), now_s,
-    )  # fmt: skip
+    live_deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector)
+    plan = plan_rollout(objects, live_deployments, ctx.retiring.setdefault(key, {}), now_s)
+    envoy = next((d for d in live_deployments if d["metadata"]["name"] == gateway_name(pool)), None)
+    route = await ctx.kube.get(KINDS["HTTPRoute"], pool.namespace, pool.name)  # None: absent or not served
+    handover = plan_handover(
+        pool,
+        envoy_exists=envoy is not None,
+        envoy_ready_replicas=deployment_state(envoy).ready if envoy is not None else 0,
+        route=route,
+    )
+    parents = (
+        gateway_parents(pool, route, await ctx.kube.get(KINDS["InferencePool"], pool.namespace, pool.name))
+        if pool.spec.gateway.gateway_mode
+        else []
+    )
     held = [  # left as they are in this pass
         o for o in objects
         if needs_any(o, missing) or ref(o) in waiting or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
@@ -126,7 +144,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         ctx.kube,
         owner,
         [o for o in objects if o not in held],
-        keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held),
+        keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held) | handover.keep,
         retain=plan.retains,
         cache=ctx.applied,
     )
@@ -158,11 +176,14 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         now=now,
         problem=problem,
         weights=weights,
-        notes=plan.notes,
+        notes=[*plan.notes, *([handover.note] if handover.note else [])],
         unserved_kinds=sorted(applied.unserved_kinds),
+        parents=parents,
     )
     ctx.metrics.observe_status(pool.namespace, pool.name, status)
     rechecks = [RECHECK_S] if missing else []
+    if handover.pending or (parents and not any(p["routeAccepted"] for p in parents)):
+        rechecks.append(GATEWAY_RECHECK_S)  # nothing watches HTTPRoute status: look again
     retry_in = book.next_retry_in(now_s)
     if retry_in is not None:
         rechecks.append(max(retry_in, 0.1))

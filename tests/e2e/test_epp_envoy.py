@@ -198,3 +198,42 @@ def test_tls_on_the_picker_port_with_plaintext_health_for_probes(sims: list[Proc
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     with grpc.insecure_channel(f"127.0.0.1:{dp.epp.grpc_port}") as channel, pytest.raises(grpc.RpcError):
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="liveness"), timeout=2)
+
+
+def test_the_priority_header_is_honoured_and_low_priority_gets_429_when_saturated(
+    sims: list[Proc], tmp_path: Path
+) -> None:
+    """Endpoints declared to prefill 200 tokens/s: a 3,000-token prompt would wait 15 s for its first
+    token on either, over the fill tier's 10 s budget, so at low priority (`batch`) nothing can take
+    it: it waits in the picker (0.3 s here) and is answered 429 with Retry-After. The same prompt at
+    high priority (`chat`) and at the default priority is routed."""
+    endpoints = tmp_path / "endpoints.yaml"
+    endpoints.write_text(yaml.safe_dump([
+        {"url": r.url, "vendor": vendor, "capacity": capacity, "prefill_tokens_per_s": 200.0}
+        for r, (vendor, capacity) in zip(sims, PROFILES.values(), strict=False)
+    ]))
+    dp = start_data_plane(endpoints, sims, tmp_path, "heteropool", "--max-wait-s", "0.3",
+                          "--objectives", "{priorities: {chat: 10, batch: -1}}")
+    long_prompt = "word " * 2400  # ~3,000 tokens by the picker's estimate (4 characters a token)
+    try:
+        with httpx.Client(timeout=30) as client:
+            def ask(prompt: str, objective: str | None) -> httpx.Response:
+                headers = {"x-gateway-inference-objective": objective} if objective else {}
+                return client.post(dp.url + "/v1/completions", headers=headers,
+                                   json={"model": MODEL, "prompt": prompt, "max_tokens": 2})
+
+            rejected = ask(long_prompt, "batch")
+            assert rejected.status_code == 429, rejected.text
+            assert rejected.headers["retry-after"] == "1"
+            assert "overloaded" in rejected.json()["error"]["message"]
+            assert ask(long_prompt, "chat").status_code == 200
+            assert ask(long_prompt, None).status_code == 200
+            assert ask("a short batch question", "batch").status_code == 200  # 0.03 s of prefill: it fits
+        metrics = httpx.get(dp.epp.url + "/metrics").text
+    finally:
+        dp.stop()
+    assert 'heteropool_epp_priority_picks_total{objective="chat",priority_class="high"} 1.0' in metrics
+    assert 'heteropool_epp_priority_picks_total{objective="batch",priority_class="low"} 1.0' in metrics
+    assert 'heteropool_epp_priority_picks_total{objective="default",priority_class="standard"} 1.0' in metrics
+    assert ('heteropool_epp_rejections_total{objective="batch",priority_class="low",reason="queue_timeout"} 1.0'
+            in metrics)

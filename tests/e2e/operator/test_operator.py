@@ -345,3 +345,54 @@ async def test_switching_off_the_network_policy_and_a_budget_removes_them(cluste
     await cluster.patch_pool(POOL, {"spec": {"networkPolicy": {"enabled": False}, "vendors": vendors}})
     remaining = EXPECTED - {("NetworkPolicy", f"{POOL}-vllm"), ("PodDisruptionBudget", f"{POOL}-vllm-nvidia")}
     await cluster.wait(lambda: _all_children(cluster, remaining), what="the NetworkPolicy and nvidia's budget pruned")
+
+
+async def test_switching_modes_keeps_the_old_data_plane_until_the_new_one_serves(
+    cluster: Any, pool_manifest: Manifest
+) -> None:
+    from pathlib import Path
+
+    from heteropool.handlers.kube import KINDS
+
+    cluster.require_emulator().load_crds(Path(__file__).with_name("gateway-api-crds.yaml"))
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    await cluster.create(manifest)
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    envoy = {(kind, f"{POOL}-gateway") for kind in ("Deployment", "Service", "PodDisruptionBudget")}
+
+    # To Gateway mode: the Envoy keeps serving until a Gateway accepts the route.
+    gateway = {**manifest["spec"]["gateway"], "parentRefs": [{"name": "inference-gateway"}]}
+    await cluster.patch_pool(POOL, {"spec": {"gateway": gateway}})
+    route = await cluster.wait(lambda: cluster.get("HTTPRoute", POOL), what="the HTTPRoute")
+
+    async def says_it_waits() -> dict[str, Any] | None:
+        condition = await cluster.condition(POOL, "Progressing")
+        return condition if condition and "until a Gateway (inference-gateway) accepts" in condition["message"] else None
+
+    await cluster.wait(says_it_waits, what="Progressing says it waits for the Gateway")
+    assert envoy <= set(await cluster.children(POOL))
+    accepted = {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+                "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}  # fmt: skip
+    status = {"parents": [{"parentRef": route["spec"]["parentRefs"][0], "controllerName": "example.com/gateway",
+                           "conditions": [accepted]}]}  # fmt: skip
+    await cluster.kube.patch(KINDS["HTTPRoute"], cluster.namespace, POOL, {"status": status}, subresource="status")
+
+    async def envoy_gone() -> bool:
+        return not envoy & set(await cluster.children(POOL))
+
+    await cluster.wait(envoy_gone, what="the Envoy pruned once the route was accepted")
+    body = await cluster.get("HeteroInferencePool", POOL)
+    (parent,) = body["status"]["gateway"]["parents"]
+    assert (parent["name"], parent["routeAccepted"], parent["inferencePoolAccepted"]) == ("inference-gateway", True, False)
+
+    # Back to standalone: the route and InferencePool stay until an Envoy replica is ready.
+    await cluster.patch_pool(POOL, {"spec": {"gateway": {**gateway, "parentRefs": []}}})
+    await cluster.wait(lambda: cluster.get("Deployment", f"{POOL}-gateway"), what="the Envoy Deployment")
+    assert await cluster.get("HTTPRoute", POOL) is not None and await cluster.get("InferencePool", POOL) is not None
+    await cluster.mark_available(f"{POOL}-gateway")
+
+    async def route_gone() -> bool:
+        return await cluster.get("HTTPRoute", POOL) is None and await cluster.get("InferencePool", POOL) is None
+
+    await cluster.wait(route_gone, what="the HTTPRoute and InferencePool pruned once Envoy was ready")

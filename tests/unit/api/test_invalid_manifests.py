@@ -84,6 +84,20 @@ CASES = [
     Case("memory-fraction-above-one", _set(f"{NV}.vllm.gpuMemoryUtilization", 1.5), "spec.vendors[0].vllm.gpuMemoryUtilization", True),
     Case("gateway-port-out-of-range", _set("spec.gateway.service.port", 70_000), "spec.gateway.service.port", True),
     Case("unknown-policy", _set("spec.gateway.routing.policy", "random"), "spec.gateway.routing.policy", True),
+    Case(
+        "objective-name-not-dns", _set("spec.gateway.routing.objectives", [{"name": "Chat!", "priority": 1}]),
+        "spec.gateway.routing.objectives[0].name", True,
+    ),
+    Case(
+        "objective-priority-as-string", _set("spec.gateway.routing.objectives", [{"name": "chat", "priority": "high"}]),
+        "spec.gateway.routing.objectives[0].priority", True,
+    ),
+    Case(
+        "duplicate-objectives",
+        _set("spec.gateway.routing.objectives", [{"name": "chat", "priority": 1}, {"name": "chat", "priority": 2}]),
+        # the apiserver refuses a list-map's duplicate keys; the offline schema check cannot see them
+        "spec.gateway.routing.objectives[1].name", False,
+    ),
     Case("static-mode-without-weights", _set("spec.weights.mode", "static"), "spec.weights.static", True),
     # Only the operator can judge these (the apiserver prunes unknown fields instead of failing).
     Case("misspelt-field", _set(f"{NV}.replica", 3), "spec.vendors[0].replica", False),

@@ -19,8 +19,8 @@ from heteropool.render import (
     expected_routing_configmap,
     expected_vllm_deployment,
 )
+from heteropool.routing import ROUTING_CONFIG_KEY, ObjectivesRouting, RoutingConfig
 from heteropool.routing_document import initial_shares
-from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, parse_manifest
 
 Sample = Callable[[str], dict[str, Any]]
@@ -389,3 +389,32 @@ def test_several_pickers_elect_one_through_a_lease_and_one_picker_needs_none(sam
     manifest["spec"]["gateway"]["picker"] = {"replicas": 2}
     args = _container(expected_picker_deployment(_pool(manifest)))["args"]
     assert args[args.index("--lease") + 1] == "granite-epp"
+
+
+def test_objectives_reach_the_routing_document_and_gateway_mode_pickers_watch_inference_objectives(
+    sample: Sample,
+) -> None:
+    from heteropool.cli import build_parser
+
+    def routing(pool: Pool) -> RoutingConfig:
+        return RoutingConfig.model_validate(yaml.safe_load(expected_routing_configmap(pool)["data"][ROUTING_CONFIG_KEY]))
+
+    standalone = _pool(sample("granite-3vendor.yaml"))
+    assert routing(standalone).objectives is None  # nothing declared: every request at priority 0
+    assert "--kube-objectives" not in _container(expected_picker_deployment(standalone))["args"]
+    assert not [r for r in expected_picker_role(standalone)["rules"] if "inference.networking.x-k8s.io" in r["apiGroups"]]
+
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["gateway"]["routing"].update(
+        {"objectives": [{"name": "chat", "priority": 10}, {"name": "batch", "priority": -1}], "defaultPriority": -1}
+    )
+    assert routing(_pool(manifest)).objectives == ObjectivesRouting(
+        defaultPriority=-1, priorities={"chat": 10, "batch": -1}
+    )
+
+    gateway = _pool(sample("granite-gateway-api.yaml"))
+    assert routing(gateway).objectives == ObjectivesRouting(priorities={"chat": 10, "batch": -1})
+    args = _container(expected_picker_deployment(gateway))["args"]
+    assert build_parser("epp").parse_args(args).kube_objectives == "granite"  # the InferencePool's name
+    (rule,) = [r for r in expected_picker_role(gateway)["rules"] if "inference.networking.x-k8s.io" in r["apiGroups"]]
+    assert (rule["resources"], sorted(rule["verbs"])) == (["inferenceobjectives"], ["get", "list", "watch"])

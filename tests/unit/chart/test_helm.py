@@ -76,6 +76,7 @@ NAMESPACED_NEEDS = {
     "inference.networking.k8s.io/inferencepools": {"get", "list", "watch", "create", "patch", "delete"},
     "coordination.k8s.io/leases": {"get", "create", "update"},
     "gateway.networking.k8s.io/httproutes": {"get", "list", "watch", "create", "patch", "delete"},
+    "inference.networking.x-k8s.io/inferenceobjectives": {"get", "list", "watch"},
     "/secrets": {"get"},
     "k8s.cni.cncf.io/network-attachment-definitions": {"get"},
     "discovery.k8s.io/endpointslices": {"get", "list", "watch"},

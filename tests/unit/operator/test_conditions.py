@@ -10,6 +10,7 @@ from heteropool.handlers.conditions import (
     ChildProblem,
     DeploymentState,
     deployment_state,
+    gateway_parents,
     invalid_spec_conditions,
     summarise,
     upsert_condition,
@@ -138,3 +139,49 @@ def test_stale_metrics_leave_a_serving_pool_ready_and_not_degraded() -> None:
     assert by_type["Ready"]["status"] == "True" and by_type["Degraded"]["status"] == "False"
     assert by_type["MetricsStale"] == stale  # the weight loop's condition is kept as it was
     assert [c["type"] for c in status["conditions"]] == ["Ready", "Progressing", "Degraded", "MetricsStale"]
+
+
+# --- Gateway mode: what the platform's Gateway accepted --------------------------------------------
+
+GATEWAY_POOL = parse_manifest(
+    {**yaml.safe_load((SAMPLES / "granite-3vendor.yaml").read_text()), "metadata": {"name": "granite", "namespace": "inference"}}
+    | {"spec": {**yaml.safe_load((SAMPLES / "granite-3vendor.yaml").read_text())["spec"],
+               "gateway": {"parentRefs": [{"name": "gw", "namespace": "gateway-system"}, {"name": "other"}]}}}
+)  # fmt: skip
+
+
+def _parents_status(*entries: tuple[str, str, dict[str, str]]) -> dict:
+    return {
+        "status": {
+            "parents": [
+                {"parentRef": {"name": name, "namespace": ns},
+                 "conditions": [{"type": t, "status": s, "reason": f"R{t}", "message": f"m {t}"} for t, s in conds.items()]}
+                for name, ns, conds in entries
+            ]
+        }
+    }  # fmt: skip
+
+
+def test_each_named_gateway_reports_what_it_accepted() -> None:
+    route = _parents_status(("gw", "gateway-system", {"Accepted": "True", "ResolvedRefs": "True"}),
+                            ("other", "inference", {"Accepted": "False"}))  # fmt: skip
+    pool = _parents_status(("gw", "gateway-system", {"Accepted": "True", "ResolvedRefs": "False"}))
+    gw, other = gateway_parents(GATEWAY_POOL, route, pool)
+    assert (gw["name"], gw["namespace"], gw["routeAccepted"], gw["inferencePoolAccepted"]) == ("gw", "gateway-system", True, False)
+    assert "InferencePool: RResolvedRefs: m ResolvedRefs" in gw["message"]
+    assert (other["namespace"], other["routeAccepted"]) == ("inference", False)
+    assert "HTTPRoute: RAccepted: m Accepted" in other["message"]
+    assert "InferencePool: no status from this Gateway yet" in other["message"]
+
+
+def test_a_gateway_mode_pool_is_ready_only_once_a_gateway_accepted_its_route() -> None:
+    states = {k: v for k, v in _states(NAMES).items() if k != "granite-gateway"}
+    waiting = gateway_parents(GATEWAY_POOL, None, None)
+    status = summarise(GATEWAY_POOL, generation=1, deployments=states, previous={}, now="T1", parents=waiting)
+    ready = _conditions(status)["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "RouteNotAccepted")
+    assert "gw: HTTPRoute: no status from this Gateway yet" in ready["message"]
+    assert [p["name"] for p in status["gateway"]["parents"]] == ["gw", "other"]
+    accepted = gateway_parents(GATEWAY_POOL, _parents_status(("other", "inference", {"Accepted": "True"})), None)
+    status = summarise(GATEWAY_POOL, generation=1, deployments=states, previous=status, now="T2", parents=accepted)
+    assert _conditions(status)["Ready"]["status"] == "True"
