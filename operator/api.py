@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from heteropool.names import DEFAULT_POLICY, PolicyName
+
 __all__ = [
     "GROUP",
     "VERSION",
@@ -477,8 +479,8 @@ class ObjectiveSpec(_Spec):
 
 
 class RoutingSpec(_Spec):
-    policy: Literal["heteropool", "llm-d", "least-request", "round-robin"] = Field(
-        "heteropool",
+    policy: PolicyName = Field(
+        DEFAULT_POLICY,
         description="Routing policy: heteropool (cache-, load- and capacity-aware; default), llm-d, least-request, "
         "round-robin.",
     )

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 __all__ = [
     "ROUTING_CONFIG_KEY",
-    "POLICY_NAMES",
     "EndpointEntry",
     "VendorRouting",
     "RoutingConfig",
@@ -39,9 +38,6 @@ __all__ = [
 
 ROUTING_CONFIG_KEY = "routing.yaml"
 """Key of the routing ConfigMap's data that holds the `RoutingConfig` document."""
-
-POLICY_NAMES: tuple[str, ...] = ("heteropool", "llm-d", "least-request", "round-robin")
-"""Routing policy names, default first."""
 
 
 class RoutingConfigError(ValueError):

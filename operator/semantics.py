@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from heteropool.api import GROUP, KIND, VERSION, HeteroInferencePoolSpec, VendorGroup
+from heteropool.names import COMPONENT_LABEL, GROUP_LABEL, POOL_LABEL, VENDOR_LABEL
 from heteropool.vendors import vendor_profile
 
 __all__ = ["SpecError", "Pool", "parse_pool", "parse_manifest", "RENDERED_VLLM_FLAGS"]
@@ -205,12 +206,7 @@ def _group_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:
 
 
 # Labels the Deployment selects its pods by (immutable) and the data plane and policies rely on.
-_SELECTOR_LABELS = (
-    "heteropool.dev/pool",
-    "heteropool.dev/group",
-    "heteropool.dev/vendor",
-    "app.kubernetes.io/component",
-)
+_SELECTOR_LABELS = (POOL_LABEL, GROUP_LABEL, VENDOR_LABEL, COMPONENT_LABEL)
 
 
 def _pod_template_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:

@@ -12,7 +12,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from heteropool.routing import POLICY_NAMES, ObjectivesRouting, RoutingConfigError
+from heteropool.names import DEFAULT_POLICY, POLICY_NAMES
+from heteropool.routing import ObjectivesRouting, RoutingConfigError
 from heteropool.scheduling.waiting import DEFAULT_MAX_LENGTH, DEFAULT_MAX_WAIT_S
 
 __all__ = ["add_arguments", "run"]
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(the others stand by and take over when it stops renewing)",
     )
     parser.add_argument(
-        "--policy", default="heteropool", choices=POLICY_NAMES, help="routing policy (default heteropool)"
+        "--policy", default=DEFAULT_POLICY, choices=POLICY_NAMES, help=f"routing policy (default {DEFAULT_POLICY})"
     )
     parser.add_argument(
         "--parameters",

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from heteropool.routing import POLICY_NAMES
+from heteropool.names import POLICY_NAMES
 
 if TYPE_CHECKING:
     from heteropool.fleet.experiment import PoolPlan
@@ -40,7 +40,7 @@ DEFAULT_STAGE_S = 30.0
 DEFAULT_WARMUP = (30.0, 50.0)
 PROTOCOLS = ("inference-perf", "continuous")
 DEFAULT_OUTPUT = "out/simulate"
-DEFAULT_POLICIES = ("round-robin", "least-request", "llm-d", "heteropool")
+DEFAULT_POLICIES = tuple(reversed(POLICY_NAMES))  # the baselines first, heteropool last
 
 # The published 3-vendor benchmark pool with its vLLM flags, used when no manifest is given.
 _EMBEDDED_POOL = """\

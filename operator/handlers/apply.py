@@ -22,7 +22,7 @@ from typing import Any
 
 from heteropool.api import GROUP, KIND, VERSION
 from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient, kind_of
-from heteropool.render import MANAGED_BY
+from heteropool.names import MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL
 
 __all__ = [
     "AppliedCache",
@@ -93,7 +93,7 @@ def owner_reference(owner: Owner) -> dict[str, Any]:
 
 
 def children_selector(pool_name: str) -> str:
-    return f"heteropool.dev/pool={pool_name},app.kubernetes.io/managed-by={MANAGED_BY}"
+    return f"{POOL_LABEL}={pool_name},{MANAGED_BY_LABEL}={MANAGED_BY}"
 
 
 def _owned_by(obj: Mapping[str, Any], owner: Owner) -> bool:

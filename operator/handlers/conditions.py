@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from heteropool.render import child_name
+from heteropool.names import child_name, vllm_service_name
 from heteropool.semantics import Pool
 
 __all__ = [
@@ -191,7 +191,7 @@ def summarise(
     lagging, stalled = [], []
     previous_vendors = {v.get("name"): v for v in previous.get("vendors") or []}
     for group in pool.spec.vendors:
-        state = deployments.get(child_name(pool.name, "vllm", group.group_name))
+        state = deployments.get(vllm_service_name(pool.name, group.group_name))
         # An autoscaled group wants what its autoscaler last set on the Deployment.
         desired = group.replicas if group.autoscaling is None else (state.desired if state else group.planned_replicas)
         ready = min(state.ready, desired) if state else 0

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
-
+from heteropool import routing_document
 from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
 from heteropool.handlers.conditions import (
     ChildProblem,
@@ -32,8 +31,9 @@ from heteropool.handlers.kube import KINDS, KubeClient
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
 from heteropool.handlers.rollout import plan_rollout, with_template_hash
-from heteropool.render import expected_objects, expected_routing_config, gateway_name, routing_configmap_name
-from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
+from heteropool.names import routing_configmap_name
+from heteropool.render import expected_objects, gateway_name
+from heteropool.routing import RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 
@@ -89,11 +89,8 @@ class Outcome:
 
 
 async def _live_routing(kube: KubeClient, pool: Pool) -> RoutingConfig | None:
-    live = await kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool))
-    try:
-        return RoutingConfig.model_validate(yaml.safe_load((live or {}).get("data", {})[ROUTING_CONFIG_KEY]))
-    except (KeyError, TypeError, ValueError):
-        return None  # absent or hand-edited beyond repair: re-rendered from the spec
+    live = await kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool.name))
+    return routing_document.live_or_none(live)  # absent or edited beyond repair: re-rendered from the spec
 
 
 async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
@@ -116,7 +113,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
     missing = await missing_references(ctx.kube, pool)
-    routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
+    routing = routing_document.reconciled(pool, await _live_routing(ctx.kube, pool))
     # Autoscaled groups come without replicas; Deployments carry their pod template's hash.
     objects = [with_template_hash(o) for o in expected_objects(pool, routing, ctx.settings)]
     key = (pool.namespace, pool.name)

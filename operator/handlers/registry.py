@@ -24,7 +24,7 @@ from heteropool.handlers.pool import OperatorContext, Outcome, converge
 from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
 from heteropool.handlers.weights import WeightLoops
-from heteropool.render import MANAGED_BY
+from heteropool.names import MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL
 
 __all__ = ["FINALIZER", "build_registry", "make_memo"]
 
@@ -34,10 +34,7 @@ FINALIZER = "heteropool.dev/finalizer"
 RESYNC_EVERY_S = 120.0
 
 logger = logging.getLogger(__name__)
-_CHILD_LABELS: dict[str, Any] = {  # a label value or kopf.PRESENT
-    "app.kubernetes.io/managed-by": MANAGED_BY,
-    "heteropool.dev/pool": kopf.PRESENT,
-}
+_CHILD_LABELS: dict[str, Any] = {MANAGED_BY_LABEL: MANAGED_BY, POOL_LABEL: kopf.PRESENT}  # a value or kopf.PRESENT
 
 
 def make_memo(context: OperatorContext, login: CredentialSource) -> kopf.Memo:
@@ -180,7 +177,7 @@ def child_changed(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, *
     """Any event on a child: mark its pool as due for a resync (coalesced by the queue)."""
     queue: ResyncQueue | None = getattr(memo, "resync", None)
     if queue is not None and namespace:
-        queue.request(namespace, labels["heteropool.dev/pool"])
+        queue.request(namespace, labels[POOL_LABEL])
 
 
 def build_registry() -> kopf.OperatorRegistry:

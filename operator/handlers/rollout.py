@@ -19,21 +19,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from heteropool.names import COMPONENT_LABEL, GROUP_LABEL
+
 __all__ = ["TEMPLATE_HASH", "RETIRE_GRACE_S", "RolloutPlan", "with_template_hash", "available", "plan_rollout"]
 
 TEMPLATE_HASH = "heteropool.dev/template-hash"
 RETIRE_GRACE_S = 600.0
-_COMPONENT = "app.kubernetes.io/component"
-_GROUP = "heteropool.dev/group"
 
 
 def _is_model_server(obj: Mapping[str, Any]) -> bool:
     labels = obj.get("metadata", {}).get("labels") or {}
-    return obj.get("kind", "Deployment") == "Deployment" and labels.get(_COMPONENT) == "model-server"
+    return obj.get("kind", "Deployment") == "Deployment" and labels.get(COMPONENT_LABEL) == "model-server"
 
 
 def _group(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata", {}).get("labels") or {}).get(_GROUP, obj["metadata"]["name"]))
+    return str((obj.get("metadata", {}).get("labels") or {}).get(GROUP_LABEL, obj["metadata"]["name"]))
 
 
 def _hash(obj: Mapping[str, Any]) -> str | None:
@@ -82,7 +82,7 @@ class RolloutPlan:
 
     def retains(self, live: Mapping[str, Any]) -> bool:
         """Whether an owned child that is no longer rendered must stay for now."""
-        return (live.get("metadata", {}).get("labels") or {}).get(_GROUP) in self.retiring
+        return (live.get("metadata", {}).get("labels") or {}).get(GROUP_LABEL) in self.retiring
 
 
 def plan_rollout(

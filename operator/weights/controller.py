@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from heteropool.api import WeightsSpec, parse_duration_s
+from heteropool.routing_document import endpoint_weight
 from heteropool.vendors import group_prior_tokens_per_s  # re-exported: the prior of a pool's vendor group
 from heteropool.vllm_metrics import EngineSample, ScrapeError
 from heteropool.weights.capacity import IntervalRates, apply_floor, damp_shares, estimate_capacity, measure_interval
@@ -423,7 +424,7 @@ class WeightController:
                     prior_capacity_tokens_per_s=t.prior_capacity_tokens_per_s,
                     source=sources[k],
                     share=share,
-                    gateway_weight=share * total_capacity / capacities[k],
+                    gateway_weight=endpoint_weight(share, capacities[k], total_capacity),
                     observed_tokens_per_s=r.observed if r.observed_at == now else None,
                     utilization=r.utilization if sources[k] == "measured" else None,
                     decode_tokens_per_s_per_seq=r.rates.decode_tokens_per_s_per_seq if r.rates else None,

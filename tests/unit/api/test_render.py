@@ -18,9 +18,9 @@ from heteropool.render import (
     expected_picker_role,
     expected_routing_configmap,
     expected_vllm_deployment,
-    initial_weights,
 )
 from heteropool.routing import ROUTING_CONFIG_KEY, ObjectivesRouting, RoutingConfig
+from heteropool.routing_document import initial_shares
 from heteropool.semantics import Pool, parse_manifest
 
 Sample = Callable[[str], dict[str, Any]]
@@ -259,7 +259,7 @@ def test_static_weights_are_normalised_and_scaled_to_zero_groups_get_none(sample
     manifest = sample("granite-3vendor.yaml")
     manifest["spec"]["weights"] = {"mode": "static", "static": {"nvidia": 2, "amd": 2, "intel-gaudi": 1}}
     manifest["spec"]["vendors"][2]["replicas"] = 0
-    assert initial_weights(_pool(manifest)) == {"nvidia": 0.5, "amd": 0.5, "intel-gaudi": 0.0}
+    assert initial_shares(_pool(manifest)) == {"nvidia": 0.5, "amd": 0.5, "intel-gaudi": 0.0}
 
 
 def test_hf_token_comes_from_the_named_secret(sample: Sample) -> None:

@@ -17,10 +17,10 @@ from heteropool.epp.discovery import (
     InClusterCredentials,
     KubeEndpointSource,
     merge_entries,
-    routing_config_from_configmap,
     slice_endpoints,
 )
 from heteropool.routing import EndpointEntry, RoutingConfig, RoutingConfigError
+from heteropool.routing_document import from_configmap
 
 from ..scheduling.conftest import wait_for
 
@@ -82,12 +82,12 @@ def test_ipv6_addresses_are_bracketed() -> None:
 
 
 def test_configmap_parses_and_errors_name_the_field() -> None:
-    assert routing_config_from_configmap(make_configmap(ROUTING)).vendors["gaudi"].block_size == 128
+    assert from_configmap(make_configmap(ROUTING)).vendors["gaudi"].block_size == 128
     bad = {**ROUTING, "vendors": {"nvidia": {"weight": -1, "blockSize": 16}}}
     with pytest.raises(RoutingConfigError, match=r"configmap p-routing data.routing.yaml.vendors.nvidia.weight"):
-        routing_config_from_configmap(make_configmap(bad))
+        from_configmap(make_configmap(bad))
     with pytest.raises(RoutingConfigError, match="missing"):
-        routing_config_from_configmap({"metadata": {"name": "x"}, "data": {}})
+        from_configmap({"metadata": {"name": "x"}, "data": {}})
 
 
 def test_merge_applies_group_facts_and_endpoint_overrides_and_drops_unready() -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from heteropool.handlers.weights import _staleness_conditions, routing_document, vendor_status
-from heteropool.render import expected_routing_config
+from heteropool import routing_document
+from heteropool.handlers.weights import _staleness_conditions, vendor_status
 from heteropool.semantics import parse_manifest
 from heteropool.weights.controller import EndpointEstimate, GroupEstimate, WeightUpdate
 
@@ -38,8 +38,8 @@ def _update(*, stale: bool = False) -> WeightUpdate:
 
 
 def test_routing_document_carries_weights_capacities_and_a_new_generation() -> None:
-    live = expected_routing_config(POOL).model_copy(update={"generation": 4})
-    document = routing_document(POOL, live, _update(), "2027-01-15T08:00:00Z")
+    live = routing_document.initial(POOL).model_copy(update={"generation": 4})
+    document = routing_document.with_update(POOL, live, _update(), "2027-01-15T08:00:00Z")
     assert document.generation == 5 and document.updated_at == "2027-01-15T08:00:00Z"
     assert {name: v.weight for name, v in document.vendors.items()} == {
         "sim-h100": 0.6,

@@ -6,14 +6,20 @@ import collections
 
 import pytest
 
-from heteropool.routing import POLICY_NAMES, EndpointView, NoEndpointError, Router
+from heteropool.names import POLICY_NAMES
+from heteropool.routing import EndpointView, NoEndpointError, Router
 from heteropool.scheduling import ConfigError, build_router
+from heteropool.scheduling.policies import PROFILES
 
 from .conftest import make_request, make_view
 
 
 def _prompt(group: int, n: int = 0, shared_chars: int = 4000) -> str:
     return (f"system prompt of group {group:04d}. " * 200)[:shared_chars] + f" question {n}"
+
+
+def test_every_policy_name_has_exactly_one_profile() -> None:
+    assert sorted(PROFILES) == sorted(POLICY_NAMES)
 
 
 @pytest.mark.parametrize("name", POLICY_NAMES)

@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 import heteropool
+from heteropool.routing_document import entries_from_update
 from heteropool.weights.controller import WeightSettings
-from heteropool.weights.loop import WeightLoop, endpoint_entries, rfc3339, scrape_metrics
+from heteropool.weights.loop import WeightLoop, rfc3339, scrape_metrics
 
 
 def _text(gen: float, itl_sum: float, itl_count: float) -> str:
@@ -112,7 +113,7 @@ async def test_measures_capacity_across_calls_and_follows_membership(make_target
 def test_endpoint_entries_route_by_share(make_pool, replica) -> None:
     pool = make_pool({"a": replica(), "b": replica(slowdown=200.0)}, floor=0.1)
     update = pool.run(20)[-1]
-    entries = {e.url: e for e in endpoint_entries(update)}
+    entries = {e.url: e for e in entries_from_update(update)}
     eff = {u: e.capacity * e.weight for u, e in entries.items()}
     total = sum(eff.values())
     assert eff["http://b:8000"] / total == pytest.approx(0.1, abs=0.002)  # the floor, through capacity x weight
