@@ -27,9 +27,9 @@ import random
 import statistics
 import time
 
+from heteropool.routing import EndpointView, RouteRequest
 from heteropool.scheduling.policies import build_router
 from heteropool.scheduling.prefix import hash_prompt_blocks
-from heteropool.routing import EndpointView, RouteRequest
 
 VENDORS = [("nvidia", 3600.0, 16), ("amd", 2100.0, 16), ("amd", 2100.0, 16), ("gaudi", 630.0, 128)]
 
@@ -38,8 +38,16 @@ def endpoints(n: int, rng: random.Random) -> list[EndpointView]:
     out = []
     for i in range(n):
         vendor, cap, bs = VENDORS[i % len(VENDORS)]
-        out.append(EndpointView(id=f"http://10.0.{i // 250}.{i % 250}:8000", vendor=vendor, block_size=bs,
-                                capacity_tokens_per_s=cap, num_waiting=rng.randrange(0, 5), kv_cache_usage=rng.random()))
+        out.append(
+            EndpointView(
+                id=f"http://10.0.{i // 250}.{i % 250}:8000",
+                vendor=vendor,
+                block_size=bs,
+                capacity_tokens_per_s=cap,
+                num_waiting=rng.randrange(0, 5),
+                kv_cache_usage=rng.random(),
+            )
+        )
     return out
 
 
@@ -97,8 +105,14 @@ def bench_policy(
     for i in range(requests):
         route(10_000 + i, prompts[rng.randrange(len(prompts))], timings)
     pick_us, full_us, cpu_us = timings
-    return (pct(pick_us, 0.5), pct(pick_us, 0.99), pct(full_us, 0.5), pct(full_us, 0.99),
-            pct(cpu_us, 0.5), pct(cpu_us, 0.99))
+    return (
+        pct(pick_us, 0.5),
+        pct(pick_us, 0.99),
+        pct(full_us, 0.5),
+        pct(full_us, 0.99),
+        pct(cpu_us, 0.5),
+        pct(cpu_us, 0.99),
+    )
 
 
 def python_loop_chain(p: str, block: int) -> list[int]:
@@ -140,10 +154,16 @@ def bench_epp(n: int, requests: int) -> tuple[float, float, float, float]:
 
     rng = random.Random(n)
     picker = EndpointPicker(EndpointPool(clock=time.monotonic), policy="heteropool", seed=1)
-    picker.apply_endpoints([EndpointEntry(url=e.id, vendor=e.vendor, block_size=e.block_size,
-                                          capacity=e.capacity_tokens_per_s) for e in endpoints(n, rng)])
-    bodies = [json.dumps({"model": "m", "prompt": prompt(g % 150, i, rng), "max_tokens": 100}).encode()
-              for i, g in enumerate(range(600))]
+    picker.apply_endpoints(
+        [
+            EndpointEntry(url=e.id, vendor=e.vendor, block_size=e.block_size, capacity=e.capacity_tokens_per_s)
+            for e in endpoints(n, rng)
+        ]
+    )
+    bodies = [
+        json.dumps({"model": "m", "prompt": prompt(g % 150, i, rng), "max_tokens": 100}).encode()
+        for i, g in enumerate(range(600))
+    ]
     window: collections.deque = collections.deque()  # type: ignore[type-arg]
     picks: list[float] = []
     ends: list[float] = []
@@ -175,18 +195,25 @@ def main() -> None:
     ap.add_argument("--priority", type=int, default=0, help="priority of every request (default 0)")
     ap.add_argument("--epp", action="store_true", help="also time the Endpoint Picker's pick and finished")
     args = ap.parse_args()
-    print("| policy | endpoints | pick p50 us | pick p99 us | pick CPU p50 us | pick CPU p99 us "
-          "| pick+on_routed p50 us | pick+on_routed p99 us |")
+    print(
+        "| policy | endpoints | pick p50 us | pick p99 us | pick CPU p50 us | pick CPU p99 us "
+        "| pick+on_routed p50 us | pick+on_routed p99 us |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for policy in args.policies.split(","):
         for n in (int(x) for x in args.sizes.split(",")):
             runs = [bench_policy(policy, n, args.requests, args.priority) for _ in range(args.repeat)]
             r = min(runs, key=lambda x: x[1])
-            print(f"| {policy} | {n} | {r[0]:.0f} | {r[1]:.0f} | {r[4]:.0f} | {r[5]:.0f} | {r[2]:.0f} | {r[3]:.0f} |",
-                  flush=True)
+            print(
+                f"| {policy} | {n} | {r[0]:.0f} | {r[1]:.0f} | {r[4]:.0f} | {r[5]:.0f} | {r[2]:.0f} | {r[3]:.0f} |",
+                flush=True,
+            )
     if args.epp:
         print()
-        print("| Endpoint Picker (heteropool) | endpoints | pick p50 us | pick p99 us | finished p50 us | finished p99 us |")
+        print(
+            "| Endpoint Picker (heteropool) | endpoints | pick p50 us | pick p99 us "
+            "| finished p50 us | finished p99 us |"
+        )
         print("|---|---|---|---|---|---|")
         for n in (int(x) for x in args.sizes.split(",")):
             r = min((bench_epp(n, args.requests) for _ in range(args.repeat)), key=lambda x: x[1])

@@ -46,5 +46,7 @@ class DeprecatedAliases(Collector):
                 )
                 for sample in family.samples:
                     labels = {rename.labels.get(k, k): v for k, v in sample.labels.items()}
-                    alias.add_sample(rename.old + sample.name[len(family.name):], labels, sample.value, sample.timestamp)
+                    alias.add_sample(
+                        rename.old + sample.name[len(family.name) :], labels, sample.value, sample.timestamp
+                    )
                 yield alias

@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 __all__ = [
     "ROUTING_CONFIG_KEY",
-    "POLICY_NAMES",
     "EndpointEntry",
     "VendorRouting",
     "RoutingConfig",
@@ -40,9 +39,6 @@ __all__ = [
 ROUTING_CONFIG_KEY = "routing.yaml"
 """Key of the routing ConfigMap's data that holds the `RoutingConfig` document."""
 
-POLICY_NAMES: tuple[str, ...] = ("heteropool", "llm-d", "least-request", "round-robin")
-"""Routing policy names, default first."""
-
 
 class RoutingConfigError(ValueError):
     """An endpoint file or routing document is malformed; the message names the field."""
@@ -63,8 +59,10 @@ class EndpointEntry(_Model):
     block_size: int | None = Field(default=None, ge=1, description="vLLM --block-size of the replica.")
     weight: float | None = Field(default=None, ge=0, description="Routing weight; higher gets more traffic.")
     prefill_tokens_per_s: float | None = Field(
-        default=None, gt=0,
-        description="Uncached prompt tokens/s one request is prefilled at (measured by the weight loop, else the prior).",
+        default=None,
+        gt=0,
+        description="Uncached prompt tokens/s one request is prefilled at (measured by the weight loop, "
+        "else the prior).",
     )
 
 
@@ -156,9 +154,7 @@ def load_endpoint_entries(text: str, source: str = "endpoints") -> list[Endpoint
 
 def dump_endpoint_entries(entries: Sequence[EndpointEntry]) -> str:
     """Serialise entries in the endpoint-file format (YAML, unset fields omitted)."""
-    return yaml.safe_dump(
-        [e.model_dump(mode="json", exclude_none=True) for e in entries], sort_keys=False
-    )
+    return yaml.safe_dump([e.model_dump(mode="json", exclude_none=True) for e in entries], sort_keys=False)
 
 
 # --- the picker seam -------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 
 from heteropool.routing import EndpointEntry, dump_endpoint_entries
-from heteropool.weights.loop import WeightLoop, endpoint_entries
+from heteropool.routing_document import entries_from_update
 from heteropool.weights.capacity import prior_from_name
 from heteropool.weights.controller import ScrapeTarget, WeightUpdate
+from heteropool.weights.loop import WeightLoop
 
 __all__ = [
     "targets_from_entries",
@@ -75,9 +76,7 @@ def update_summary(update: WeightUpdate) -> dict[str, object]:
                 "capacity_tokens_per_s": round(e.capacity_tokens_per_s, 1),
                 "observed_tokens_per_s": None if e.observed_tokens_per_s is None else round(e.observed_tokens_per_s, 1),
                 "replicas": e.ready_replicas,
-                "measured": sum(
-                    1 for x in update.endpoints.values() if x.group == g and x.source == "measured"
-                ),
+                "measured": sum(1 for x in update.endpoints.values() if x.group == g and x.source == "measured"),
                 "stale": e.stale,
             }
             for g, e in update.groups.items()
@@ -113,7 +112,7 @@ async def run_weight_loop(
         update = await loop.run_once(targets_from_entries(entries), http)
         if update.changed or not out.exists():
             try:
-                write_endpoint_file(out, endpoint_entries(update))
+                write_endpoint_file(out, entries_from_update(update))
             except OSError as exc:
                 log.error("could not write %s: %s", out, exc)
                 loop.mark_unpublished()
