@@ -33,7 +33,7 @@ def endpoints(n: int, rng: random.Random) -> list[EndpointView]:
     out = []
     for i in range(n):
         vendor, cap, bs = VENDORS[i % len(VENDORS)]
-        out.append(EndpointView(id=f"http://10.0.{i // 250}.{i % 250}:8000", vendor=vendor, block_size=bs,
+        out.append(EndpointView(id=f"http://10.0.{i // 250}.{i % 250}:8000", group=vendor, block_size=bs,
                                 capacity_tokens_per_s=cap, num_waiting=rng.randrange(0, 5), kv_cache_usage=rng.random()))
     return out
 

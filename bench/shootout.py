@@ -92,8 +92,8 @@ def start_sims(time_scale: float, logs: Path) -> tuple[list[subprocess.Popen[byt
             procs.append(spawn([hp, "sim", "--profile", profile, "--host", "127.0.0.1", "--port", str(port),
                                 "--model", "ibm-granite/granite-4.1-8b", "--served-model-name", MODEL,
                                 "--time-scale", str(time_scale), *extra], logs / f"sim-{profile}-{i}.log"))
-            endpoints.append({"url": f"http://127.0.0.1:{port}", "vendor": vendor, "capacity": capacity,
-                              "block_size": 128 if profile == "gaudi3" else 16, "name": f"{profile}-{i}"})
+            endpoints.append({"url": f"http://127.0.0.1:{port}", "group": vendor, "capacity": capacity,
+                              "blockSize": 128 if profile == "gaudi3" else 16, "name": f"{profile}-{i}"})
     for e in endpoints:
         wait_ok(f"{e['url']}/health", 30)
     return procs, endpoints
@@ -106,7 +106,7 @@ def start_router(
     urls = [str(e["url"]) for e in endpoints]
     if name.startswith("envoy-epp-"):
         ep_file = logs / "endpoints.yaml"
-        ep_file.write_text(yaml.safe_dump([{k: e[k] for k in ("url", "vendor", "capacity", "block_size")} for e in endpoints]))
+        ep_file.write_text(yaml.safe_dump([{k: e[k] for k in ("url", "group", "capacity", "blockSize")} for e in endpoints]))
         grpc_port, metrics_port, admin_port = free_port(), free_port(), free_port()
         picker = spawn([heteropool_executable(), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics_port),
                         "--endpoints", str(ep_file), "--policy", name.removeprefix("envoy-epp-"),

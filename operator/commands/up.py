@@ -108,7 +108,7 @@ def render_table(pool_name: str, model: str, policy: str, url: str, plans: list[
     started = {g: sum(1 for p in plans if p.group == g) for g in desired}
     observed = [g.observed_tokens_per_s for g in update.groups.values() if g.observed_tokens_per_s is not None]
     total = f"{sum(observed):.0f}" if observed else "-"
-    weights = ",".join(f"{g}={e.weight:.2f}" for g, e in update.groups.items())
+    weights = ",".join(f"{g}={e.share:.2f}" for g, e in update.groups.items())
     rows = [
         ["NAME", "READY", "REPLICAS", "WEIGHTS", "THROUGHPUT", "POLICY", "MODEL", "URL"],
         [pool_name, str(all(ready[g] == started[g] for g in started)), f"{sum(ready.values())}/{sum(started.values())}",
@@ -121,7 +121,7 @@ def render_table(pool_name: str, model: str, policy: str, url: str, plans: list[
         vendor = next((p.vendor for p in plans if p.group == g), "-")
         groups.append([
             g, vendor, accel, f"{ready.get(g, 0)}/{started[g]}", str(desired[g]),
-            f"{est.weight:.3f}" if est else "0", f"{est.capacity_tokens_per_s:.0f}" if est else "-",
+            f"{est.share:.3f}" if est else "0", f"{est.capacity_tokens_per_s:.0f}" if est else "-",
             f"{est.observed_tokens_per_s:.0f}" if est and est.observed_tokens_per_s is not None else "-",
             str(est.stale).lower() if est else "-",
         ])
@@ -219,7 +219,7 @@ async def _serve(
     except TimeoutError as exc:
         print(f"heteropool up: a simulator did not start: {exc} (logs in {workdir})", file=sys.stderr, flush=True)
         return 1
-    entries = [EndpointEntry(url=urls[p.name], vendor=p.group, capacity=p.prior_tokens_per_s, block_size=p.block_size)
+    entries = [EndpointEntry(url=urls[p.name], group=p.group, capacity=p.prior_tokens_per_s, block_size=p.block_size)
                for p in plans]
     source, routed = workdir / "endpoints.yaml", workdir / "routing.yaml"
     write_endpoint_file(source, entries)

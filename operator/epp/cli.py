@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=9002, help="gRPC (ext_proc + health) port (default 9002)")
     parser.add_argument("--metrics-port", type=int, default=None,
                         help="serve /metrics, /healthz and /readyz over HTTP on this port (default: off)")
-    parser.add_argument("--endpoints", metavar="FILE", help="endpoint file (YAML/JSON list of {url, vendor, ...}), "
+    parser.add_argument("--endpoints", metavar="FILE", help="endpoint file (YAML/JSON list of {url, group, ...}), "
                         "re-read when it changes")
     parser.add_argument("--kube-pool", default=None,
                         help="in a cluster: discover endpoints from this pool's EndpointSlices (in-cluster credentials)")

@@ -64,7 +64,7 @@ def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
     def make(replicas: list[Proc], *epp_args: str, **envoy: object) -> DataPlane:
         path = tmp_path / "endpoints.yaml"
         path.write_text(yaml.safe_dump([
-            {"url": r.url, "vendor": vendor, "capacity": capacity}
+            {"url": r.url, "group": vendor, "capacity": capacity}
             for r, (vendor, capacity) in zip(replicas, PROFILES.values(), strict=False)
         ]))
         dp = start_data_plane(path, replicas, tmp_path, "heteropool", *epp_args, **envoy)
@@ -209,7 +209,7 @@ def test_the_priority_header_is_honoured_and_low_priority_gets_429_when_saturate
     high priority (`chat`) and at the default priority is routed."""
     endpoints = tmp_path / "endpoints.yaml"
     endpoints.write_text(yaml.safe_dump([
-        {"url": r.url, "vendor": vendor, "capacity": capacity, "prefill_tokens_per_s": 200.0}
+        {"url": r.url, "group": vendor, "capacity": capacity, "prefillTokensPerS": 200.0}
         for r, (vendor, capacity) in zip(sims, PROFILES.values(), strict=False)
     ]))
     dp = start_data_plane(endpoints, sims, tmp_path, "heteropool", "--max-wait-s", "0.3",

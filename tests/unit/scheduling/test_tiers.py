@@ -17,7 +17,7 @@ H100, MI325X = 30_000.0, 4_700.0
 def _pool(h_queue: int = 0, m_queue: int = 0, **h: object):  # type: ignore[no-untyped-def]
     return [
         make_view("h", prefill_tokens_per_s=H100, capacity_tokens_per_s=3600.0, queued_prefill_tokens=h_queue, **h),
-        make_view("m", vendor="amd", prefill_tokens_per_s=MI325X, capacity_tokens_per_s=2100.0,
+        make_view("m", group="amd", prefill_tokens_per_s=MI325X, capacity_tokens_per_s=2100.0,
                   queued_prefill_tokens=m_queue),
     ]
 
