@@ -48,19 +48,63 @@ class Published:
 
 
 RUNS = (
-    Published("NVIDIA-only", "nvidia-only.yaml", LoadStage(15, 50),
-              ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
-              30, 14_645, 11_404, 1.46, None, 14_645, 30, True),
-    Published("AMD-only", "amd-only.yaml", LoadStage(15, 50),
-              ((3, 20), (10, 20), (15, 20), (20, 25), (25, 25), (30, 25), (40, 25), (50, 25), (60, 25)),
-              50, 14_969, 8_360, 0.93, 20.0, 16_912, 60, True),
-    Published("Gaudi-only", "gaudi-only.yaml", LoadStage(10, 50),
-              ((3, 30), (8, 30), (15, 30), (25, 30), (35, 30), (50, 30)),
-              25, 4_553, 3_399, 1.49, 27.5, 5_011, 50, True),
+    Published(
+        "NVIDIA-only",
+        "nvidia-only.yaml",
+        LoadStage(15, 50),
+        ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
+        30,
+        14_645,
+        11_404,
+        1.46,
+        None,
+        14_645,
+        30,
+        True,
+    ),
+    Published(
+        "AMD-only",
+        "amd-only.yaml",
+        LoadStage(15, 50),
+        ((3, 20), (10, 20), (15, 20), (20, 25), (25, 25), (30, 25), (40, 25), (50, 25), (60, 25)),
+        50,
+        14_969,
+        8_360,
+        0.93,
+        20.0,
+        16_912,
+        60,
+        True,
+    ),
+    Published(
+        "Gaudi-only",
+        "gaudi-only.yaml",
+        LoadStage(10, 50),
+        ((3, 30), (8, 30), (15, 30), (25, 30), (35, 30), (50, 30)),
+        25,
+        4_553,
+        3_399,
+        1.49,
+        27.5,
+        5_011,
+        50,
+        True,
+    ),
     # Ladder 5..65; its warm-up is not in our notes, so the 3-vendor run's 20 QPS x 50 s is assumed.
-    Published("NVIDIA+AMD", "nvidia-amd.yaml", LoadStage(20, 50),
-              ((5, 30), (15, 30), (25, 30), (35, 30), (45, 30), (55, 30), (65, 30)),
-              45, 16_876, 9_513, None, None, 19_421, 65, False),
+    Published(
+        "NVIDIA+AMD",
+        "nvidia-amd.yaml",
+        LoadStage(20, 50),
+        ((5, 30), (15, 30), (25, 30), (35, 30), (45, 30), (55, 30), (65, 30)),
+        45,
+        16_876,
+        9_513,
+        None,
+        None,
+        19_421,
+        65,
+        False,
+    ),
 )
 
 
@@ -122,8 +166,11 @@ def main() -> None:
         )
         ladders.append(
             f"- {run.pool} (warm-up {run.warmup.qps:g} QPS x {run.warmup.duration_s:g} s): "
-            + "; ".join(f"{q:g} QPS: llm-d {llmd[q].output_tokens_per_s:,.0f} tok/s, {llmd[q].ttft_mean_s:.2f} s, "
-                        f"RR {rr[q].output_tokens_per_s:,.0f} tok/s, {rr[q].ttft_mean_s:.2f} s" for q, _ in run.ladder)
+            + "; ".join(
+                f"{q:g} QPS: llm-d {llmd[q].output_tokens_per_s:,.0f} tok/s, {llmd[q].ttft_mean_s:.2f} s, "
+                f"RR {rr[q].output_tokens_per_s:,.0f} tok/s, {rr[q].ttft_mean_s:.2f} s"
+                for q, _ in run.ladder
+            )
         )
         print(rows[-1], f"({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.only:
@@ -133,6 +180,20 @@ def main() -> None:
     text = _render(rows, ladders, args, elapsed)
     Path(args.out).write_text(text)
     print(text)
+
+
+TABLE_HEADER = (
+    "| pool | role | QPS | llm-d tok/s: published / sim (error) | round-robin tok/s: published / sim (error) "
+    "| llm-d peak tok/s: published / sim | llm-d TTFT mean s: published / sim "
+    "| round-robin TTFT mean s: published / sim (ratio) | sim prompt tokens cached llm-d / RR |"
+)
+
+
+TABLE_HEADER = (
+    "| pool | role | QPS | llm-d tok/s: published / sim (error) | round-robin tok/s: published / sim (error) "
+    "| llm-d peak tok/s: published / sim | llm-d TTFT mean s: published / sim "
+    "| round-robin TTFT mean s: published / sim (ratio) | sim prompt tokens cached llm-d / RR |"
+)
 
 
 def _render(rows: list[str], ladders: list[str], args: argparse.Namespace, elapsed: float) -> str:
@@ -150,7 +211,7 @@ wall time {elapsed:.0f} s on the shared 2-core dev machine).
 Targets: fitted points within 20% on throughput and within 2x on round-robin TTFT at overload;
 the unfitted NVIDIA+AMD check within 25%.
 
-| pool | role | QPS | llm-d tok/s: published / sim (error) | round-robin tok/s: published / sim (error) | llm-d peak tok/s: published / sim | llm-d TTFT mean s: published / sim | round-robin TTFT mean s: published / sim (ratio) | sim prompt tokens cached llm-d / RR |
+{TABLE_HEADER}
 |---|---|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(rows)}
 

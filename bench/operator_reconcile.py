@@ -140,10 +140,13 @@ async def main(pools: int, output: Path | None) -> None:
             "",
             "| measure | value | target |",
             "|---|---|---|",
-            f"| CR create -> all {children} children present, p50 over {pools} pools | {statistics.median(latencies):.3f} s | < 2 s |",
+            f"| CR create -> all {children} children present, p50 over {pools} pools "
+            f"| {statistics.median(latencies):.3f} s | < 2 s |",
             f"| same, max | {max(latencies):.3f} s | < 2 s |",
-            f"| resourceVersion changes caused by a restart (resume + resync of {pools} unchanged pools) | {writes} | 0 |",
-            f"| server-side apply requests those passes sent (each answered without storing anything) | {applies} | - |",
+            f"| resourceVersion changes caused by a restart (resume + resync of {pools} unchanged pools) "
+            f"| {writes} | 0 |",
+            f"| server-side apply requests those passes sent (each answered without storing anything) "
+            f"| {applies} | - |",
             "",
         ]
     )

@@ -56,7 +56,9 @@ class DeprecatedAliases(Collector):
                 )
                 for sample in family.samples:
                     labels = {rename.labels.get(k, k): v for k, v in sample.labels.items()}
-                    alias.add_sample(rename.old + sample.name[len(family.name):], labels, sample.value, sample.timestamp)
+                    alias.add_sample(
+                        rename.old + sample.name[len(family.name) :], labels, sample.value, sample.timestamp
+                    )
                 yield alias
 
 
@@ -80,6 +82,9 @@ def upgrade_fields(item: Any, renames: Sequence[FieldRename], where: str) -> Any
             out.setdefault(rename.new, value)
             log.warning(
                 "%s: field %r is deprecated, use %r (the old name is read until %s)",
-                where, rename.old, rename.new, rename.removed_in,
+                where,
+                rename.old,
+                rename.new,
+                rename.removed_in,
             )
     return out

@@ -12,11 +12,12 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 import yaml
 
+from heteropool import routing_document
 from heteropool.api import DisruptionBudgetSpec, VendorGroup, parse_duration_s
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.names import (
@@ -31,7 +32,6 @@ from heteropool.names import (
     vllm_service_name,
 )
 from heteropool.podtemplate import apply_pod_template_overlay
-from heteropool import routing_document
 from heteropool.routing import RoutingConfig
 from heteropool.semantics import Pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
@@ -254,9 +254,8 @@ def _vllm_security(
     """(pod securityContext, container securityContext): every capability dropped but the vendor's."""
     container: dict[str, Any] = {"allowPrivilegeEscalation": False}
     if profile.is_simulator:
-        pod = heteropool_pod_security(settings)
         container.update(readOnlyRootFilesystem=True, capabilities={"drop": ["ALL"]})
-        return pod, container
+        return heteropool_pod_security(settings), container
     capabilities = list(profile.capabilities)
     if group.roce is not None and group.roce.enabled and group.roce.networks:
         capabilities.append("IPC_LOCK")  # RDMA memory registration pins pages
@@ -367,8 +366,13 @@ def expected_vllm_service_account(pool: Pool) -> dict[str, Any]:
 
 
 def expected_disruption_budget(
-    name: str, namespace: str, labels: Mapping[str, str], selector: Mapping[str, str], *,
-    max_unavailable: int | str | None = 1, min_available: int | str | None = None,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    *,
+    max_unavailable: int | str | None = 1,
+    min_available: int | str | None = None,
 ) -> dict[str, Any]:
     """A PodDisruptionBudget over the pods `selector` matches (any workload: vLLM groups, data plane)."""
     return _render(
@@ -424,7 +428,9 @@ def expected_network_policy(pool: Pool, settings: RenderSettings = DEFAULT_SETTI
     `kubernetes.io/metadata.name` label every namespace carries) and, for the operator, its labels.
     """
     spec = pool.spec.network_policy
-    monitoring = spec.monitoring_namespaces if spec.monitoring_namespaces is not None else settings.monitoring_namespaces
+    monitoring = (
+        spec.monitoring_namespaces if spec.monitoring_namespaces is not None else settings.monitoring_namespaces
+    )
     data_plane = [{"key": COMPONENT_LABEL, "operator": "In", "values": list(DATA_PLANE_COMPONENTS)}]
     peers = [
         _peer(None, {POOL_LABEL: pool.name}, match_expressions=data_plane),
@@ -474,7 +480,10 @@ def _hpa_metric(pool: Pool, group: VendorGroup) -> dict[str, Any]:
         }
     # vLLM's own per-pod series, as a Prometheus adapter names them (':' is not allowed there).
     name = {"waitingRequests": "vllm_num_requests_waiting", "kvCacheUsage": "vllm_kv_cache_usage_perc"}[scaling.signal]
-    return {"type": "Pods", "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}}}
+    return {
+        "type": "Pods",
+        "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}},
+    }
 
 
 def _keda_query(pool: Pool, group: VendorGroup) -> tuple[str, str]:
@@ -485,7 +494,9 @@ def _keda_query(pool: Pool, group: VendorGroup) -> tuple[str, str]:
         where = f'pool_namespace="{pool.namespace}",pool="{pool.name}",group="{group.group_name}"'
         return f"max({UTILIZATION_METRIC}{{{where}}})", "Value"
     where = f'namespace="{pool.namespace}",pool="{pool.name}",group="{group.group_name}"'
-    metric = {"waitingRequests": "vllm:num_requests_waiting", "kvCacheUsage": "vllm:kv_cache_usage_perc"}[scaling.signal]
+    metric = {"waitingRequests": "vllm:num_requests_waiting", "kvCacheUsage": "vllm:kv_cache_usage_perc"}[
+        scaling.signal
+    ]
     return f"sum({metric}{{{where}}})", "AverageValue"
 
 
@@ -524,7 +535,10 @@ PICKER_METRICS_PORT = 9090
 PICKER_HEALTH_PORT = 9003  # plaintext gRPC health for kubelet probes when the picker port speaks TLS
 _PICKER_TLS_DIR = "/etc/heteropool/tls"
 ENVOY_STATS_PORT = 9901
-_BODY_MODES = {"Buffered": "BUFFERED", "FullDuplexStreamed": "FULL_DUPLEX_STREAMED"}
+_BODY_MODES: Mapping[str, Literal["BUFFERED", "FULL_DUPLEX_STREAMED"]] = {
+    "Buffered": "BUFFERED",
+    "FullDuplexStreamed": "FULL_DUPLEX_STREAMED",
+}
 
 
 def gateway_name(pool: Pool) -> str:
@@ -563,12 +577,14 @@ def envoy_bootstrap_for(pool: Pool) -> DataPlaneConfig:
     gateway = pool.spec.gateway
     suffix = f"{pool.namespace}.svc.cluster.local"
     return DataPlaneConfig(
-        endpoints=[(f"{expected_vllm_service(pool, g)['metadata']['name']}.{suffix}", VLLM_PORT) for g in pool.spec.vendors],
+        endpoints=[
+            (f"{expected_vllm_service(pool, g)['metadata']['name']}.{suffix}", VLLM_PORT) for g in pool.spec.vendors
+        ],
         epp_host=f"{picker_name(pool)}.{suffix}",
         epp_port=PICKER_GRPC_PORT,
         listen_port=GATEWAY_PORT,
         stats_port=ENVOY_STATS_PORT,
-        request_body_mode=_BODY_MODES[gateway.envoy.request_body_mode],  # type: ignore[arg-type]
+        request_body_mode=_BODY_MODES[gateway.envoy.request_body_mode],
         fail_open=gateway.picker.failure_mode == "FailOpen",
         epp_tls=gateway.picker.tls.mode != "Disabled",
     )
@@ -576,8 +592,9 @@ def envoy_bootstrap_for(pool: Pool) -> DataPlaneConfig:
 
 def expected_envoy_configmap(pool: Pool) -> dict[str, Any]:
     bootstrap = json.dumps(envoy_bootstrap(envoy_bootstrap_for(pool)), indent=1)  # YAML is a superset of JSON
-    return _render("envoy-configmap.yaml.j2", **_component_meta(pool, envoy_configmap_name(pool), "gateway"),
-                   bootstrap=bootstrap)
+    return _render(
+        "envoy-configmap.yaml.j2", **_component_meta(pool, envoy_configmap_name(pool), "gateway"), bootstrap=bootstrap
+    )
 
 
 def expected_gateway_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
@@ -639,8 +656,14 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
     if picker.tls.mode == "SelfSigned":
         tls_args = ["--tls-self-signed", "--health-port", str(PICKER_HEALTH_PORT)]
     elif picker.tls.mode == "Secret":
-        tls_args = ["--tls-cert", f"{_PICKER_TLS_DIR}/tls.crt", "--tls-key", f"{_PICKER_TLS_DIR}/tls.key",
-                    "--health-port", str(PICKER_HEALTH_PORT)]
+        tls_args = [
+            "--tls-cert",
+            f"{_PICKER_TLS_DIR}/tls.crt",
+            "--tls-key",
+            f"{_PICKER_TLS_DIR}/tls.key",
+            "--health-port",
+            str(PICKER_HEALTH_PORT),
+        ]
     deployment = _render(
         "picker-deployment.yaml.j2",
         **_component_meta(pool, picker_name(pool), "epp"),
@@ -657,13 +680,20 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
         image_pull_policy=gateway.image_pull_policy,
         args=[
             "epp",
-            "--host", "0.0.0.0",
-            "--port", str(PICKER_GRPC_PORT),
-            "--metrics-port", str(PICKER_METRICS_PORT),
-            "--policy", gateway.routing.policy,
-            "--kube-pool", pool.name,
-            "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
-            "--kube-configmap", routing_configmap_name(pool.name),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(PICKER_GRPC_PORT),
+            "--metrics-port",
+            str(PICKER_METRICS_PORT),
+            "--policy",
+            gateway.routing.policy,
+            "--kube-pool",
+            pool.name,
+            "--kube-namespace",
+            "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
+            "--kube-configmap",
+            routing_configmap_name(pool.name),
             *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
             *(["--kube-objectives", pool.name] if gateway.parent_refs else []),  # the InferencePool's objectives
             *tls_args,
@@ -728,11 +758,15 @@ def expected_http_route(pool: Pool) -> dict[str, Any]:
         "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "route")},
         "spec": {
             "parentRefs": parents,
-            "rules": [{
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool.name}],
-                "timeouts": {"request": "0s"},  # streams last minutes: the data plane's idle timeouts bound them
-            }],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [
+                        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool.name}
+                    ],
+                    "timeouts": {"request": "0s"},  # streams last minutes: the data plane's idle timeouts bound them
+                }
+            ],
         },
     }
 
@@ -743,8 +777,11 @@ def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
 
 def expected_picker_role(pool: Pool) -> dict[str, Any]:
     return _render(
-        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool.name),
-        lease=picker_name(pool), objectives=bool(pool.spec.gateway.parent_refs),
+        "picker-role.yaml.j2",
+        **_component_meta(pool, picker_name(pool), "epp"),
+        configmap=routing_configmap_name(pool.name),
+        lease=picker_name(pool),
+        objectives=bool(pool.spec.gateway.parent_refs),
     )
 
 

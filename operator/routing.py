@@ -64,14 +64,20 @@ class EndpointEntry(_Model):
     capacity: float | None = Field(
         default=None, gt=0, description="Estimated output tokens/s the replica can serve (from the weight loop)."
     )
-    block_size: int | None = Field(default=None, ge=1, alias="blockSize", description="vLLM --block-size of the replica.")
+    block_size: int | None = Field(
+        default=None, ge=1, alias="blockSize", description="vLLM --block-size of the replica."
+    )
     capacity_multiplier: float | None = Field(
-        default=None, ge=0, alias="capacityMultiplier",
+        default=None,
+        ge=0,
+        alias="capacityMultiplier",
         description="Multiplier on capacity (1 when traffic follows capacity; 0 takes the replica out of routing).",
     )
     prefill_tokens_per_s: float | None = Field(
-        default=None, gt=0, alias="prefillTokensPerS",
-        description="Uncached prompt tokens/s one request is prefilled at (measured by the weight loop, else the prior).",
+        default=None,
+        gt=0,
+        alias="prefillTokensPerS",
+        description="Uncached prompt tokens/s one request is prefilled at (measured, else the prior).",
     )
 
 

@@ -7,7 +7,8 @@ Endpoint Picker reads it back; all of them go through these functions (pure: no 
   the objectives' priorities, generation 0 (`initial_shares(pool)` alone gives the shares);
 - `reconciled(pool, live)`: the spec's document keeping what the weight loop learned in `live`;
 - `with_update(pool, live, update, now)`: the document after a weight update (generation + 1);
-- `from_configmap(obj)`: parse a ConfigMap (deprecated field names are read, and logged) (raises `RoutingConfigError` naming the field);
+- `from_configmap(obj)`: parse a ConfigMap (raises `RoutingConfigError` naming the field; deprecated
+  field names are read, and logged);
   `live_or_none(obj)` is the lenient form for the operator, which re-renders what it cannot read;
 - `to_data(document)`: the ConfigMap's `data`;
 - `endpoint_entries(ready, document)`: the per-endpoint entries the picker routes by, for the ready
@@ -33,10 +34,10 @@ from heteropool.names import vllm_service_name
 from heteropool.routing import (
     ROUTING_CONFIG_KEY,
     EndpointEntry,
+    GroupRouting,
     ObjectivesRouting,
     RoutingConfig,
     RoutingConfigError,
-    GroupRouting,
     upgrade_document,
 )
 from heteropool.vendors import group_prior_prefill_tokens_per_s, group_prior_tokens_per_s, vendor_profile
@@ -255,7 +256,8 @@ def endpoint_entries(ready: Mapping[str, str], document: RoutingConfig | None) -
                 url=url,
                 group=group,
                 capacity=cap,
-                block_size=(own.block_size if own and own.block_size else None) or (facts.block_size if facts else None),
+                block_size=(own.block_size if own and own.block_size else None)
+                or (facts.block_size if facts else None),
                 capacity_multiplier=multiplier,
                 prefill_tokens_per_s=(own.prefill_tokens_per_s if own else None)
                 or (facts.prefill_tokens_per_s if facts else None),
@@ -267,8 +269,8 @@ def endpoint_entries(ready: Mapping[str, str], document: RoutingConfig | None) -
 def entries_from_update(update: WeightUpdate, *, digits: int = 4) -> list[EndpointEntry]:
     """The update as per-endpoint entries (`capacity` x `capacityMultiplier` = the endpoint's routing share).
 
-    Capacity is in output tokens/s as measured (rounded to 0.1); the multiplier is the controller's; the prefill speed is the smoothed per-sequence measurement (left out until
-    a replica prefilled).
+    Capacity is in output tokens/s as measured (rounded to 0.1), the multiplier the controller's, the
+    prefill speed the smoothed per-sequence measurement (left out until a replica prefilled).
     """
     return [
         EndpointEntry(
@@ -277,7 +279,9 @@ def entries_from_update(update: WeightUpdate, *, digits: int = 4) -> list[Endpoi
             capacity=max(0.1, round(e.capacity_tokens_per_s, 1)),
             block_size=e.block_size,
             capacity_multiplier=round(e.capacity_multiplier, digits),
-            prefill_tokens_per_s=None if not e.prefill_tokens_per_s_per_seq else round(e.prefill_tokens_per_s_per_seq, 1),
+            prefill_tokens_per_s=None
+            if not e.prefill_tokens_per_s_per_seq
+            else round(e.prefill_tokens_per_s_per_seq, 1),
         )
         for e in update.endpoints.values()
     ]

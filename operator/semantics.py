@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from heteropool.names import COMPONENT_LABEL, GROUP_LABEL, POOL_LABEL, VENDOR_LABEL
 from heteropool.api import GROUP, KIND, VERSION, HeteroInferencePoolSpec, VendorGroup
+from heteropool.names import COMPONENT_LABEL, GROUP_LABEL, POOL_LABEL, VENDOR_LABEL
 from heteropool.vendors import vendor_profile
 
 __all__ = ["SpecError", "Pool", "parse_pool", "parse_manifest", "RENDERED_VLLM_FLAGS"]
@@ -98,7 +98,8 @@ def parse_pool(spec: Any, *, name: str, namespace: str, uid: str | None = None) 
     if not isinstance(name, str) or len(name) > 63 or not _DNS_1035.match(name):
         raise SpecError(
             "metadata.name",
-            f"must be a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter), got {name!r}",
+            "must be a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter), "
+            f"got {name!r}",
         )
     try:
         model = HeteroInferencePoolSpec.model_validate(spec)
@@ -215,7 +216,10 @@ def _pod_template_problems(group: VendorGroup, where: str) -> Iterator[SpecError
         return
     for key in overlay.metadata.labels:
         if key in _SELECTOR_LABELS:
-            yield SpecError(f"{where}.metadata.labels[{key}]", "is rendered by heteropool (the group's selector); it cannot be changed")
+            yield SpecError(
+                f"{where}.metadata.labels[{key}]",
+                "is rendered by heteropool (the group's selector); it cannot be changed",
+            )
     for field in ("containers", "initContainers", "volumes", "imagePullSecrets", "tolerations"):
         value = overlay.spec.get(field)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):

@@ -22,8 +22,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-from heteropool.names import GROUP_LABEL, POOL_LABEL, SERVICE_NAME_LABEL
 from heteropool import routing_document
+from heteropool.names import GROUP_LABEL, POOL_LABEL, SERVICE_NAME_LABEL
 from heteropool.routing import EndpointEntry, RoutingConfig, RoutingConfigError
 
 __all__ = [
@@ -188,7 +188,10 @@ class KubeEndpointSource:
             changed.set()
 
         await self._list_watch(
-            session, path, params, lambda items: apply(items[0] if items else None),
+            session,
+            path,
+            params,
+            lambda items: apply(items[0] if items else None),
             lambda kind, obj: apply(None if kind == "DELETED" else obj),
         )
 
@@ -210,7 +213,7 @@ class KubeEndpointSource:
                     event(kind, obj)
             except WatchGone:
                 continue  # resourceVersion too old: re-list at once
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, KeyError, orjson.JSONDecodeError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, KeyError, orjson.JSONDecodeError) as exc:
                 log.warning("kubernetes watch %s failed, retrying in %.1f s: %r", path, self.retry_s, exc)
             await asyncio.sleep(self.retry_s)
 

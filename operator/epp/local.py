@@ -75,8 +75,12 @@ async def start_local_data_plane(
     except TimeoutError as exc:
         raise TimeoutError(f"the endpoint picker did not start: {exc} (log: {workdir / 'epp.log'})") from None
     config = DataPlaneConfig(
-        endpoints=[_host_port(u) for u in replica_urls], epp_host="127.0.0.1", epp_port=grpc_port,
-        listen_host=host, listen_port=port, admin_port=admin_port,
+        endpoints=[_host_port(u) for u in replica_urls],
+        epp_host="127.0.0.1",
+        epp_port=grpc_port,
+        listen_host=host,
+        listen_port=port,
+        admin_port=admin_port,
     )
     (workdir / "envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config), sort_keys=False))
     envoy = await start_process(

@@ -35,15 +35,18 @@ class _PoolCollector(Collector):
         if pool is None:
             return
         in_flight = GaugeMetricFamily(
-            "heteropool_epp_endpoint_in_flight_requests", "Requests picked for the endpoint and not finished.",
+            "heteropool_epp_endpoint_in_flight_requests",
+            "Requests picked for the endpoint and not finished.",
             labels=["endpoint", "group"],
         )
         queued = GaugeMetricFamily(
-            "heteropool_epp_endpoint_queued_prompt_tokens", "Estimated prompt tokens not yet answered.",
+            "heteropool_epp_endpoint_queued_prompt_tokens",
+            "Estimated prompt tokens not yet answered.",
             labels=["endpoint", "group"],
         )
         ejected = GaugeMetricFamily(
-            "heteropool_epp_endpoint_ejected", "1 while the picker skips the endpoint after repeated 5xx.",
+            "heteropool_epp_endpoint_ejected",
+            "1 while the picker skips the endpoint after repeated 5xx.",
             labels=["endpoint", "group"],
         )
         out = set(pool.ejected())
@@ -64,39 +67,56 @@ class EppMetrics:
         r = self.registry
         r.register(_PoolCollector(lambda: pool))
         self.requests = Counter(
-            "heteropool_epp_requests_total", "Requests the picker answered, by outcome.", ["policy", "outcome"],
+            "heteropool_epp_requests_total",
+            "Requests the picker answered, by outcome.",
+            ["policy", "outcome"],
             registry=r,
         )
         self.decision = Histogram(
-            "heteropool_epp_decision_duration_seconds", "Time to parse a request and pick its endpoint.",
-            ["policy"], buckets=_DECISION_BUCKETS, registry=r,
+            "heteropool_epp_decision_duration_seconds",
+            "Time to parse a request and pick its endpoint.",
+            ["policy"],
+            buckets=_DECISION_BUCKETS,
+            registry=r,
         )
         self.picks = Counter(
-            "heteropool_epp_picks_total", "Requests sent to each endpoint (primary pick).", ["endpoint", "group"],
+            "heteropool_epp_picks_total",
+            "Requests sent to each endpoint (primary pick).",
+            ["endpoint", "group"],
             registry=r,
         )
         self.ejections = Counter(
-            "heteropool_epp_ejections_total", "Endpoints the picker stopped picking after repeated 5xx.",
-            ["endpoint", "group"], registry=r,
+            "heteropool_epp_ejections_total",
+            "Endpoints the picker stopped picking after repeated 5xx.",
+            ["endpoint", "group"],
+            registry=r,
         )
         # per priority: `objective` is a known objective's name or "default" (bounded by the
         # configuration, never by what clients send); `priority_class` is high, standard or low.
         self.priority_picks = Counter(
-            "heteropool_epp_priority_picks_total", "Requests routed, by objective and priority class.",
-            ["objective", "priority_class"], registry=r,
+            "heteropool_epp_priority_picks_total",
+            "Requests routed, by objective and priority class.",
+            ["objective", "priority_class"],
+            registry=r,
         )
         self.queued_requests = Counter(
-            "heteropool_epp_queued_total", "Requests that waited in the picker for an endpoint.",
-            ["objective", "priority_class"], registry=r,
+            "heteropool_epp_queued_total",
+            "Requests that waited in the picker for an endpoint.",
+            ["objective", "priority_class"],
+            registry=r,
         )
         self.queue_wait = Histogram(
-            "heteropool_epp_queue_wait_seconds", "How long placed requests waited in the picker.",
-            ["priority_class"], buckets=_WAIT_BUCKETS, registry=r,
+            "heteropool_epp_queue_wait_seconds",
+            "How long placed requests waited in the picker.",
+            ["priority_class"],
+            buckets=_WAIT_BUCKETS,
+            registry=r,
         )
         self.rejections = Counter(
             "heteropool_epp_rejections_total",
             "Requests answered 429 because no endpoint could take them (queue full, waited too long, no wait allowed).",
-            ["objective", "priority_class", "reason"], registry=r,
+            ["objective", "priority_class", "reason"],
+            registry=r,
         )
         self.waiting = Gauge("heteropool_epp_waiting_requests", "Requests waiting in the picker now.", registry=r)
         self._children: dict[tuple[str, ...], Any] = {}

@@ -34,7 +34,11 @@ def objective_priorities(objects: Iterable[Mapping[str, Any]], pool: str) -> dic
     for obj in objects:
         spec = obj.get("spec") or {}
         ref = spec.get("poolRef") or {}
-        if ref.get("name") != pool or ref.get("group") not in _POOL_GROUPS or ref.get("kind", "InferencePool") != "InferencePool":
+        if (
+            ref.get("name") != pool
+            or ref.get("group") not in _POOL_GROUPS
+            or ref.get("kind", "InferencePool") != "InferencePool"
+        ):
             continue
         priority = spec.get("priority")
         name = (obj.get("metadata") or {}).get("name")
@@ -90,15 +94,18 @@ class ObjectiveWatch:
             except aiohttp.ClientResponseError as exc:
                 if exc.status in (403, 404):  # the API is not installed (yet), or the picker may not read it
                     if not missing_said:
-                        log.log(logging.INFO if exc.status == 404 else logging.WARNING,
-                                "%s InferenceObjectives (%s): the pool spec's objectives apply",
-                                "no API for" if exc.status == 404 else "not allowed to list", OBJECTIVE_API)
+                        log.log(
+                            logging.INFO if exc.status == 404 else logging.WARNING,
+                            "%s InferenceObjectives (%s): the pool spec's objectives apply",
+                            "no API for" if exc.status == 404 else "not allowed to list",
+                            OBJECTIVE_API,
+                        )
                         missing_said = True
                     self.objects = {}
                     self.apply(None)
                     await asyncio.sleep(self.missing_retry_s)
                     continue
                 log.warning("InferenceObjective watch failed, retrying in %.1f s: %r", self.retry_s, exc)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, KeyError, orjson.JSONDecodeError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, KeyError, orjson.JSONDecodeError) as exc:
                 log.warning("InferenceObjective watch failed, retrying in %.1f s: %r", self.retry_s, exc)
             await asyncio.sleep(self.retry_s)

@@ -24,22 +24,22 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from heteropool.epp.metrics import EppMetrics
-from heteropool.scheduling.endpoints import EndpointPool
-from heteropool.scheduling.errors import ConfigError
-from heteropool.scheduling.openai_body import RequestBodyError, parse_inference_body
-from heteropool.scheduling.policies import build_router
-from heteropool.scheduling.waiting import DEFAULT_MAX_LENGTH, DEFAULT_MAX_WAIT_S, WaitQueue
 from heteropool.routing import (
     EndpointEntry,
     EndpointView,
     NoEndpointError,
     ObjectivesRouting,
-    RouteRequest,
     Router,
+    RouteRequest,
     RoutingConfig,
     estimate_prompt_tokens,
     expected_prefill_tokens,
 )
+from heteropool.scheduling.endpoints import EndpointPool
+from heteropool.scheduling.errors import ConfigError
+from heteropool.scheduling.openai_body import RequestBodyError, parse_inference_body
+from heteropool.scheduling.policies import build_router
+from heteropool.scheduling.waiting import DEFAULT_MAX_LENGTH, DEFAULT_MAX_WAIT_S, WaitQueue
 
 __all__ = ["PickError", "Saturated", "Decision", "EndpointPicker", "INFERENCE_PATHS", "DEFAULT_OBJECTIVE"]
 
@@ -175,7 +175,9 @@ class EndpointPicker:
         parameters changed."""
         objectives = config.objectives or ObjectivesRouting()
         if objectives != self._objectives:
-            log.info("objectives now %s (default priority %d)", dict(objectives.priorities), objectives.default_priority)
+            log.info(
+                "objectives now %s (default priority %d)", dict(objectives.priorities), objectives.default_priority
+            )
             self._objectives = objectives
         if config.policy == self._policy and config.parameters == self._parameters:
             return
@@ -267,8 +269,12 @@ class EndpointPicker:
             views = [v for v in views if v.id in allowed]
             if not views:
                 self.metrics.outcome(policy, "no_endpoint").inc()
-                raise PickError(503, "no eligible endpoint in the data plane's subset hint", "unavailable",
-                                retry_after=self.retry_after_s)
+                raise PickError(
+                    503,
+                    "no eligible endpoint in the data plane's subset hint",
+                    "unavailable",
+                    retry_after=self.retry_after_s,
+                )
         if not views:
             if full:
                 raise Saturated("every endpoint is at its in-flight limit", self.retry_after_s, pending)
@@ -289,8 +295,9 @@ class EndpointPicker:
         self.router.on_routed(request, url)
         self.pool.acquire(url, request.prompt_tokens, prefill)
         self.metrics.prioritized(pending.objective, request.priority)
-        return Decision(request, url, addresses, pending.started_at, request.prompt_tokens, prefill,
-                        objective=pending.objective)
+        return Decision(
+            request, url, addresses, pending.started_at, request.prompt_tokens, prefill, objective=pending.objective
+        )
 
     # --- waiting for an endpoint -----------------------------------------------------------------
     async def wait(self, saturated: Saturated) -> Decision:

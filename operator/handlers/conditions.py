@@ -110,7 +110,13 @@ def invalid_spec_conditions(
     updated = upsert_condition(conditions, "Ready", "False", "InvalidSpec", message, generation=generation, now=now)
     if not any(c.get("type") == "Progressing" for c in updated):
         updated = upsert_condition(
-            updated, "Progressing", "False", "InvalidSpec", "nothing rendered from an invalid spec", generation=generation, now=now
+            updated,
+            "Progressing",
+            "False",
+            "InvalidSpec",
+            "nothing rendered from an invalid spec",
+            generation=generation,
+            now=now,
         )
     updated = upsert_condition(updated, "Degraded", "True", "InvalidSpec", message, generation=generation, now=now)
     return sort_conditions(updated)
@@ -122,7 +128,9 @@ def parent_accepted(parent: Mapping[str, Any]) -> bool:
     return conditions.get("Accepted") == "True" and conditions.get("ResolvedRefs") != "False"
 
 
-def _parent_entry(obj: Mapping[str, Any] | None, name: str, namespace: str, default_ns: str) -> Mapping[str, Any] | None:
+def _parent_entry(
+    obj: Mapping[str, Any] | None, name: str, namespace: str, default_ns: str
+) -> Mapping[str, Any] | None:
     for parent in ((obj or {}).get("status") or {}).get("parents") or []:
         ref = parent.get("parentRef") or {}
         if ref.get("name") == name and (ref.get("namespace") or default_ns) == namespace:
@@ -194,7 +202,9 @@ def summarise(
         if state is not None and state.stalled:
             stalled.append(group.group_name)
         entry = dict(previous_vendors.get(group.group_name) or {})  # keep the weight loop's fields
-        entry.update({"name": group.group_name, "vendor": group.vendor, "desiredReplicas": desired, "readyReplicas": ready})
+        entry.update(
+            {"name": group.group_name, "vendor": group.vendor, "desiredReplicas": desired, "readyReplicas": ready}
+        )
         entry.pop("autoscaling", None)
         if group.autoscaling is not None:
             entry["autoscaling"] = {
@@ -226,15 +236,19 @@ def summarise(
     )
     routed = not pool.spec.gateway.gateway_mode or any(p["routeAccepted"] for p in parents)
     if total_desired == 0:
-        ready = ("False", "ScaledToZero", "no vendor group has replicas")
+        ready_condition = ("False", "ScaledToZero", "no vendor group has replicas")
     elif not (total_ready == total_desired and gateway_ok):
-        ready = ("False", "ReplicasNotReady", replicas_text)
+        ready_condition = ("False", "ReplicasNotReady", replicas_text)
     elif not routed:
         refused = "; ".join(f"{p['name']}: {p.get('message', 'not accepted')}" for p in parents)
-        ready = ("False", "RouteNotAccepted", f"{replicas_text}, but no Gateway accepted HTTPRoute {pool.name} ({refused})")
+        ready_condition = (
+            "False",
+            "RouteNotAccepted",
+            f"{replicas_text}, but no Gateway accepted HTTPRoute {pool.name} ({refused})",
+        )
     else:
-        ready = ("True", "AllReplicasReady", replicas_text)
-    conditions = upsert_condition(conditions, "Ready", *ready, generation=generation, now=now)
+        ready_condition = ("True", "AllReplicasReady", replicas_text)
+    conditions = upsert_condition(conditions, "Ready", *ready_condition, generation=generation, now=now)
 
     if lagging or notes:
         waiting = ["waiting for " + ", ".join(lagging)] if lagging else []
@@ -264,7 +278,11 @@ def summarise(
             "readyReplicas": gateway_ready,
             "pickerDesiredReplicas": picker_desired,
             "pickerReadyReplicas": picker_ready,
-            **({"parents": [dict(p) for p in parents]} if pool.spec.gateway.gateway_mode else {"service": child_name(pool.name, "gateway")}),
+            **(
+                {"parents": [dict(p) for p in parents]}
+                if pool.spec.gateway.gateway_mode
+                else {"service": child_name(pool.name, "gateway")}
+            ),
         },
         "replicas": f"{total_ready}/{total_desired}",
         "vendorSummary": ",".join(g.group_name for g in pool.spec.vendors),

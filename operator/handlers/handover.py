@@ -46,7 +46,12 @@ class Handover:
 def _envoy_children(pool: Pool) -> frozenset[Child]:
     name = gateway_name(pool)
     return frozenset(
-        {("Deployment", name), ("Service", name), ("PodDisruptionBudget", name), ("ConfigMap", envoy_configmap_name(pool))}
+        {
+            ("Deployment", name),
+            ("Service", name),
+            ("PodDisruptionBudget", name),
+            ("ConfigMap", envoy_configmap_name(pool)),
+        }
     )
 
 

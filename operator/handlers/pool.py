@@ -11,10 +11,11 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-
+from heteropool import routing_document
+from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
 from heteropool.handlers.conditions import (
     ChildProblem,
     deployment_state,
@@ -22,15 +23,14 @@ from heteropool.handlers.conditions import (
     invalid_spec_conditions,
     summarise,
 )
-from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
-from heteropool.handlers.events import EventRecorder
-from heteropool.handlers.handover import RECHECK_S as GATEWAY_RECHECK_S, plan_handover
 from heteropool.handlers.errors import Rejection, Rejections
-from heteropool.handlers.metrics import OperatorMetrics
-from heteropool.handlers.rollout import plan_rollout, with_template_hash
-from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
+from heteropool.handlers.events import EventRecorder
+from heteropool.handlers.handover import RECHECK_S as GATEWAY_RECHECK_S
+from heteropool.handlers.handover import plan_handover
 from heteropool.handlers.kube import KINDS, KubeClient
-from heteropool import routing_document
+from heteropool.handlers.metrics import OperatorMetrics
+from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
+from heteropool.handlers.rollout import plan_rollout, with_template_hash
 from heteropool.names import routing_configmap_name
 from heteropool.render import expected_objects, gateway_name
 from heteropool.routing import RoutingConfig
@@ -46,11 +46,11 @@ __all__ = [
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -137,9 +137,12 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         else []
     )
     held = [  # left as they are in this pass
-        o for o in objects
-        if needs_any(o, missing) or ref(o) in waiting or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
-    ]  # fmt: skip
+        o
+        for o in objects
+        if needs_any(o, missing)
+        or ref(o) in waiting
+        or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
+    ]
     applied = await apply_children(
         ctx.kube,
         owner,
@@ -148,8 +151,8 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         retain=plan.retains,
         cache=ctx.applied,
     )
-    for what, exc in applied.rejected.items():
-        book.record(what, exc, now_s, generation)
+    for what, error in applied.rejected.items():
+        book.record(what, error, now_s, generation)
     book.clear(applied.applied + applied.deleted)
     if applied.transient:
         raise applied.transient[0]
@@ -161,7 +164,8 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         problem = ChildProblem(missing[0].reason, describe(missing))
     elif rejected:
         problem = ChildProblem(
-            rejected[0].reason, "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes"
+            rejected[0].reason,
+            "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes",
         )
     elif applied.unserved:
         problem = ChildProblem("KindNotInstalled", "; ".join(applied.unserved))

@@ -97,9 +97,7 @@ def plan_rollout(
     servers = [o for o in desired if _is_model_server(o)]
     pending = [o for o in servers if o["metadata"]["name"] in live and _hash(live[o["metadata"]["name"]]) != _hash(o)]
     pending_names = {o["metadata"]["name"] for o in pending}
-    busy = any(
-        not available(d) for name, d in live.items() if _is_model_server(d) and name not in pending_names
-    )
+    busy = any(not available(d) for name, d in live.items() if _is_model_server(d) and name not in pending_names)
     # A group that is not serving anyway is applied at once (a fix is never held back) and counts
     # as the one rolling; otherwise the first serving group rolls if nothing else is rolling out.
     plan.rolling = [_group(o) for o in pending if not available(live[o["metadata"]["name"]])]
@@ -118,7 +116,9 @@ def plan_rollout(
     for group in list(retiring_since):
         if group not in gone:
             del retiring_since[group]
-    settled = not pending and all(o["metadata"]["name"] in live and available(live[o["metadata"]["name"]]) for o in servers)
+    settled = not pending and all(
+        o["metadata"]["name"] in live and available(live[o["metadata"]["name"]]) for o in servers
+    )
     for group in gone:
         since = retiring_since.setdefault(group, now_s)
         if not settled and now_s - since < RETIRE_GRACE_S:

@@ -19,18 +19,18 @@ from typing import Any
 
 import httpx
 
-from heteropool.handlers.conditions import sort_conditions, upsert_condition
-from heteropool.handlers.metrics import OperatorMetrics
-from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient
-from heteropool.handlers.events import EventRecorder
-from heteropool.handlers.apply import ApplyResult, Owner, apply_child
-from heteropool.names import SERVICE_NAME_LABEL, routing_configmap_name, vllm_service_name
 from heteropool import routing_document
+from heteropool.handlers.apply import ApplyResult, Owner, apply_child
+from heteropool.handlers.conditions import sort_conditions, upsert_condition
+from heteropool.handlers.events import EventRecorder
+from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient
+from heteropool.handlers.metrics import OperatorMetrics
+from heteropool.names import SERVICE_NAME_LABEL, routing_configmap_name, vllm_service_name
 from heteropool.render import expected_routing_configmap
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.vendors import vendor_profile
-from heteropool.weights.loop import WeightLoop, rfc3339
 from heteropool.weights.controller import ScrapeTarget, WeightSettings, WeightUpdate, group_prior_tokens_per_s
+from heteropool.weights.loop import WeightLoop, rfc3339
 
 __all__ = ["WeightLoops", "ready_targets", "vendor_status"]
 

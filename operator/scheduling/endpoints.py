@@ -42,9 +42,19 @@ class EndpointState:
         if v is None:
             b = self.base
             v = self._view = EndpointView(
-                b.id, b.group, b.block_size, b.capacity_tokens_per_s, b.capacity_multiplier, b.kv_capacity_tokens,
-                b.prefill_tokens_per_s, self.in_flight, self.queued_prompt_tokens, self.queued_prefill_tokens,
-                self.running, self.waiting, self.kv_usage,
+                b.id,
+                b.group,
+                b.block_size,
+                b.capacity_tokens_per_s,
+                b.capacity_multiplier,
+                b.kv_capacity_tokens,
+                b.prefill_tokens_per_s,
+                self.in_flight,
+                self.queued_prompt_tokens,
+                self.queued_prefill_tokens,
+                self.running,
+                self.waiting,
+                self.kv_usage,
             )
         return v
 
@@ -158,7 +168,9 @@ class EndpointPool:
         if prompt_tokens or prefill_tokens:
             self._dequeue(st, prompt_tokens, prompt_tokens if prefill_tokens is None else prefill_tokens)
 
-    def release(self, url: str, prompt_tokens_still_queued: int, prefill_tokens_still_queued: int | None = None) -> None:
+    def release(
+        self, url: str, prompt_tokens_still_queued: int, prefill_tokens_still_queued: int | None = None
+    ) -> None:
         st = self._states.get(url)
         if st is None:
             return

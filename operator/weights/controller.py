@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 from heteropool.api import WeightsSpec, parse_duration_s
 from heteropool.routing_document import capacity_multiplier
-from heteropool.weights.capacity import apply_floor, damp_shares, estimate_capacity, measure_interval
-from heteropool.vllm_metrics import EngineSample, ScrapeError
 from heteropool.vendors import group_prior_tokens_per_s  # re-exported: the prior of a pool's vendor group
+from heteropool.vllm_metrics import EngineSample, ScrapeError
+from heteropool.weights.capacity import IntervalRates, apply_floor, damp_shares, estimate_capacity, measure_interval
 
 __all__ = [
     "WeightSettings",
@@ -336,16 +336,19 @@ class WeightController:
         if est is None:
             return
         value, rep.utilization = est
-        fresh = rep.capacity is not None and rep.measured_at is not None and now - rep.measured_at <= s.prior_after_s
-        rep.capacity = value if not fresh else s.smoothing * value + (1 - s.smoothing) * rep.capacity  # type: ignore[operator]
+        assert s.prior_after_s is not None  # set by WeightSettings.__post_init__
+        old, at = rep.capacity, rep.measured_at
+        fresh = old is not None and at is not None and now - at <= s.prior_after_s
+        rep.capacity = s.smoothing * value + (1 - s.smoothing) * old if fresh and old is not None else value
         rep.measured_at = now
 
     def _capacities(self, now: float) -> tuple[dict[str, float], dict[str, Literal["measured", "prior"]]]:
         limit = self.settings.prior_after_s
+        assert limit is not None  # set by WeightSettings.__post_init__
         measured = {
             k: r.capacity
             for k, r in self._replicas.items()
-            if r.capacity is not None and r.measured_at is not None and now - r.measured_at <= limit  # type: ignore[operator]
+            if r.capacity is not None and r.measured_at is not None and now - r.measured_at <= limit
         }
         # Priors are in real tokens/s; measurements may run at another scale (a time-scaled
         # simulator, a different model): calibrate priors by the measured replicas' median ratio.
@@ -355,7 +358,7 @@ class WeightController:
         sources: dict[str, Literal["measured", "prior"]] = {}
         for k, r in self._replicas.items():
             if k in measured:
-                capacities[k], sources[k] = measured[k], "measured"  # type: ignore[assignment]
+                capacities[k], sources[k] = measured[k], "measured"
             else:
                 capacities[k], sources[k] = r.target.prior_capacity_tokens_per_s * scale, "prior"
         return capacities, sources
@@ -389,6 +392,7 @@ class WeightController:
         errors: Mapping[str, str],
     ) -> WeightUpdate:
         s = self.settings
+        assert s.stale_after_s is not None  # set by WeightSettings.__post_init__
         static = s.static_weights is not None
         members: dict[str, list[str]] = {}
         for k, r in self._replicas.items():
@@ -398,13 +402,15 @@ class WeightController:
         group_out: dict[str, GroupEstimate] = {}
         for g, keys in members.items():
             group_capacity = sum(capacities[k] for k in keys)
-            observed = [r.observed for r in (self._replicas[k] for k in keys) if r.observed_at == now]
+            observed = [
+                r.observed for r in (self._replicas[k] for k in keys) if r.observed_at == now and r.observed is not None
+            ]
             stale_count = 0
             last_at: float | None = None
             for k in keys:
                 r = self._replicas[k]
                 share = groups[g] / len(keys) if static else groups[g] * capacities[k] / group_capacity
-                stale = r.failing and (r.sample_at is None or now - r.sample_at > s.stale_after_s)  # type: ignore[operator]
+                stale = r.failing and (r.sample_at is None or now - r.sample_at > s.stale_after_s)
                 stale_count += stale
                 if r.sample_at is not None:
                     last_at = r.sample_at if last_at is None else max(last_at, r.sample_at)
@@ -436,15 +442,20 @@ class WeightController:
                 vendor=first.vendor,
                 share=groups[g],
                 capacity_tokens_per_s=group_capacity / len(keys),
-                observed_tokens_per_s=sum(observed) if observed else None,  # type: ignore[arg-type]
+                observed_tokens_per_s=sum(observed) if observed else None,
                 ready_replicas=len(keys),
                 stale_replicas=stale_count,
                 last_scrape_at=last_at,
                 block_size=endpoints[keys[0]].block_size,
             )
         return WeightUpdate(
-            at=now, mode=s.mode, generation=self._generation, changed=False,
-            endpoints=endpoints, groups=group_out, scrape_errors=dict(errors),
+            at=now,
+            mode=s.mode,
+            generation=self._generation,
+            changed=False,
+            endpoints=endpoints,
+            groups=group_out,
+            scrape_errors=dict(errors),
         )
 
     def _decide(self, update: WeightUpdate) -> WeightUpdate:
@@ -470,8 +481,8 @@ class WeightController:
         if old is None or old.endpoints.keys() != new.endpoints.keys() or old.groups.keys() != new.groups.keys():
             return True
         s = self.settings
-        for g, e in new.groups.items():
-            if abs(e.share - old.groups[g].share) > s.publish_threshold:
+        for g, group in new.groups.items():
+            if abs(group.share - old.groups[g].share) > s.publish_threshold:
                 return True
         for k, e in new.endpoints.items():
             o = old.endpoints[k]

@@ -15,9 +15,9 @@ import httpx
 
 from heteropool.routing import EndpointEntry, dump_endpoint_entries
 from heteropool.routing_document import entries_from_update
-from heteropool.weights.loop import WeightLoop
 from heteropool.weights.capacity import prior_from_name
 from heteropool.weights.controller import ScrapeTarget, WeightUpdate
+from heteropool.weights.loop import WeightLoop
 
 __all__ = [
     "targets_from_entries",
@@ -76,9 +76,7 @@ def update_summary(update: WeightUpdate) -> dict[str, object]:
                 "capacity_tokens_per_s": round(e.capacity_tokens_per_s, 1),
                 "observed_tokens_per_s": None if e.observed_tokens_per_s is None else round(e.observed_tokens_per_s, 1),
                 "replicas": e.ready_replicas,
-                "measured": sum(
-                    1 for x in update.endpoints.values() if x.group == g and x.source == "measured"
-                ),
+                "measured": sum(1 for x in update.endpoints.values() if x.group == g and x.source == "measured"),
                 "stale": e.stale,
             }
             for g, e in update.groups.items()

@@ -91,11 +91,10 @@ class WeightLoop:
         Never raises for a replica's failure (it is reported in `scrape_errors` and `stale`);
         cancelling it leaves the state as it was before the call.
         """
-        timeout = float(self.settings.timeout_s)  # type: ignore[arg-type]
+        timeout = self.settings.timeout_s
+        assert timeout is not None  # set by WeightSettings.__post_init__
         keys = [t.endpoint_id for t in targets]
-        answers = await asyncio.gather(
-            *(scrape_metrics(http, t.url, timeout) for t in targets), return_exceptions=True
-        )
+        answers = await asyncio.gather(*(scrape_metrics(http, t.url, timeout) for t in targets), return_exceptions=True)
         texts: dict[str, str] = {}
         results: dict[str, EngineSample | ScrapeError] = {}
         for key, answer in zip(keys, answers, strict=True):

@@ -30,7 +30,10 @@ def _body(i: int) -> dict[str, object]:
 
 @pytest.fixture
 def replicas() -> Iterator[list[Proc]]:
-    started = [start_sim("h100-nvl", None, 20.0, "--enable-admin-api"), start_sim("mi325x", None, 20.0, "--enable-admin-api")]
+    started = [
+        start_sim("h100-nvl", None, 20.0, "--enable-admin-api"),
+        start_sim("mi325x", None, 20.0, "--enable-admin-api"),
+    ]
     yield started
     for s in started:
         s.stop()
@@ -72,7 +75,9 @@ def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
         dp.stop()
 
 
-def test_a_replica_that_accepts_no_connections_is_retried_elsewhere(replicas: list[Proc], black_hole: str, plane) -> None:
+def test_a_replica_that_accepts_no_connections_is_retried_elsewhere(
+    replicas: list[Proc], black_hole: str, plane
+) -> None:
     dp = plane([black_hole, replicas[0].url], connect_timeout_s=0.5)
     with httpx.Client(timeout=30) as client:
         codes = Counter(client.post(dp.url + "/v1/completions", json=_body(i)).status_code for i in range(20))
@@ -83,7 +88,9 @@ def test_a_hanging_replica_costs_a_bounded_wait_then_is_avoided(replicas: list[P
     hung, healthy = replicas
     dp = plane([hung.url, healthy.url], per_try_idle_timeout_s=1.0)
     with httpx.Client(timeout=30) as client:
-        assert client.post(hung.url + "/admin/config", json={"error_rate": 1.0, "error_mode": "hang"}).status_code == 200
+        assert (
+            client.post(hung.url + "/admin/config", json={"error_rate": 1.0, "error_mode": "hang"}).status_code == 200
+        )
         latencies, codes = [], Counter()
         for i in range(10):
             t0 = time.monotonic()

@@ -14,8 +14,10 @@ def _subdomain(value: str) -> str | None:
     if len(value) > 253:
         return "must be no more than 253 characters"
     if not all(_DNS_LABEL.match(part) for part in value.split(".")):
-        return ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
-                " '-' or '.', and must start and end with an alphanumeric character")
+        return (
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
+            " '-' or '.', and must start and end with an alphanumeric character"
+        )
     return None
 
 
@@ -23,8 +25,10 @@ def _label(value: str, pattern: re.Pattern[str], what: str) -> str | None:
     if len(value) > 63:
         return "must be no more than 63 characters"
     if not pattern.match(value):
-        return (f"a {what} must consist of lower case alphanumeric characters or '-', and must"
-                " start and end with an alphanumeric character")
+        return (
+            f"a {what} must consist of lower case alphanumeric characters or '-', and must"
+            " start and end with an alphanumeric character"
+        )
     return None
 
 
@@ -46,20 +50,41 @@ def label_causes(labels: Any) -> list[dict[str, str]]:
         return causes
     for key, value in labels.items():
         prefix, _, name = key.rpartition("/")
-        problem = (_subdomain(prefix) if prefix else None) or (
-            "name part must be no more than 63 characters" if len(name) > 63 else None) or (
-            None if name and _LABEL_VALUE.match(name) else "name part must consist of alphanumeric"
-            " characters, '-', '_' or '.', and must start and end with an alphanumeric character")
+        problem = (
+            (_subdomain(prefix) if prefix else None)
+            or ("name part must be no more than 63 characters" if len(name) > 63 else None)
+            or (
+                None
+                if name and _LABEL_VALUE.match(name)
+                else "name part must consist of alphanumeric"
+                " characters, '-', '_' or '.', and must start and end with an alphanumeric character"
+            )
+        )
         if problem:
-            causes.append({"reason": "FieldValueInvalid", "field": "metadata.labels",
-                           "message": f"Invalid value: {key!r}: {problem}"})
-        value_problem = ("must be a string" if not isinstance(value, str) else
-                         "must be no more than 63 characters" if len(value) > 63 else
-                         None if _LABEL_VALUE.match(value) else
-                         "a valid label must be an empty string or consist of alphanumeric"
-                         " characters, '-', '_' or '.', and must start and end with an"
-                         " alphanumeric character")
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "metadata.labels",
+                    "message": f"Invalid value: {key!r}: {problem}",
+                }
+            )
+        value_problem = (
+            "must be a string"
+            if not isinstance(value, str)
+            else "must be no more than 63 characters"
+            if len(value) > 63
+            else None
+            if _LABEL_VALUE.match(value)
+            else "a valid label must be an empty string or consist of alphanumeric"
+            " characters, '-', '_' or '.', and must start and end with an"
+            " alphanumeric character"
+        )
         if value_problem:
-            causes.append({"reason": "FieldValueInvalid", "field": f"metadata.labels.{key}",
-                           "message": f"Invalid value: {str(value)[:80]!r}: {value_problem}"})
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": f"metadata.labels.{key}",
+                    "message": f"Invalid value: {str(value)[:80]!r}: {value_problem}",
+                }
+            )
     return causes

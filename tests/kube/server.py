@@ -55,8 +55,9 @@ class ServerProcess:
             self.process.stdout.close()
 
 
-def start_server_process(kubeconfig_path: Path, crd_paths: list[Path] | None = None, *,
-                         timeout: float = 20.0) -> ServerProcess:
+def start_server_process(
+    kubeconfig_path: Path, crd_paths: list[Path] | None = None, *, timeout: float = 20.0
+) -> ServerProcess:
     """Start `server.py` and wait (up to `timeout` s) until it reports its URL."""
     crds = [REPO_CRDS] if crd_paths is None else crd_paths
     cmd = [sys.executable, str(SERVER_SCRIPT), "--port", "0", "--kubeconfig", str(kubeconfig_path)]
@@ -82,8 +83,7 @@ def start_server_process(kubeconfig_path: Path, crd_paths: list[Path] | None = N
     raise RuntimeError("emulator server did not start:\n" + "\n".join(lines) + (rest or ""))
 
 
-async def serve(*, host: str, port: int, crds: list[Path], kubeconfig: Path | None,
-                port_file: Path | None) -> None:
+async def serve(*, host: str, port: int, crds: list[Path], kubeconfig: Path | None, port_file: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,14 +105,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--crds", type=Path, action="append",
-                        help=f"CRD file or folder, repeatable (default: {REPO_CRDS})")
+    parser.add_argument(
+        "--crds", type=Path, action="append", help=f"CRD file or folder, repeatable (default: {REPO_CRDS})"
+    )
     parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for the server here")
     parser.add_argument("--port-file", type=Path, help="write the chosen port here")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(host=args.host, port=args.port, crds=args.crds or [REPO_CRDS],
-                          kubeconfig=args.kubeconfig, port_file=args.port_file))
+        asyncio.run(
+            serve(
+                host=args.host,
+                port=args.port,
+                crds=args.crds or [REPO_CRDS],
+                kubeconfig=args.kubeconfig,
+                port_file=args.port_file,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -19,14 +19,15 @@ from heteropool.epp.discovery import (
     merge_entries,
     slice_endpoints,
 )
-from heteropool.routing_document import from_configmap
 from heteropool.routing import EndpointEntry, RoutingConfig, RoutingConfigError
+from heteropool.routing_document import from_configmap
 
 from ..scheduling.conftest import wait_for
 
 
-def make_slice(name: str, service: str, addrs: list[tuple[str, dict[str, bool]]], *, group: str | None = None,
-               port: int = 8000) -> dict[str, Any]:
+def make_slice(
+    name: str, service: str, addrs: list[tuple[str, dict[str, bool]]], *, group: str | None = None, port: int = 8000
+) -> dict[str, Any]:
     labels = {"kubernetes.io/service-name": service, "heteropool.dev/pool": "p"}
     if group:
         labels["heteropool.dev/group"] = group
@@ -42,15 +43,34 @@ def make_configmap(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 ROUTING = {
-    "pool": "p", "model": "m", "policy": "heteropool",
+    "pool": "p",
+    "model": "m",
+    "policy": "heteropool",
     "groups": {
-        "nvidia": {"share": 1.0, "capacityTokensPerS": 3600, "prefillTokensPerS": 30000, "blockSize": 16,
-                   "service": "p-nvidia"},
-        "gaudi": {"share": 0.5, "capacityTokensPerS": 630, "prefillTokensPerS": 7600, "blockSize": 128,
-                  "service": "p-gaudi"},
+        "nvidia": {
+            "share": 1.0,
+            "capacityTokensPerS": 3600,
+            "prefillTokensPerS": 30000,
+            "blockSize": 16,
+            "service": "p-nvidia",
+        },
+        "gaudi": {
+            "share": 0.5,
+            "capacityTokensPerS": 630,
+            "prefillTokensPerS": 7600,
+            "blockSize": 128,
+            "service": "p-gaudi",
+        },
     },
-    "endpoints": [{"url": "http://10.0.0.2:8000", "group": "gaudi", "capacity": 700, "capacityMultiplier": 0,
-                   "prefillTokensPerS": 5000}],
+    "endpoints": [
+        {
+            "url": "http://10.0.0.2:8000",
+            "group": "gaudi",
+            "capacity": 700,
+            "capacityMultiplier": 0,
+            "prefillTokensPerS": 5000,
+        }
+    ],
 }
 
 
@@ -77,17 +97,26 @@ def test_configmap_parses_and_errors_name_the_field() -> None:
 
 
 def test_a_document_with_the_deprecated_field_names_is_read_and_the_names_are_logged(caplog) -> None:
-    old = {"pool": "p", "model": "m", "policy": "heteropool",
-           "vendors": {"gaudi": {"weight": 0.5, "blockSize": 128, "service": "p-gaudi"}},
-           "endpoints": [{"url": "http://10.0.0.2:8000", "vendor": "gaudi", "weight": 0, "prefill_tokens_per_s": 5000}]}
+    old = {
+        "pool": "p",
+        "model": "m",
+        "policy": "heteropool",
+        "vendors": {"gaudi": {"weight": 0.5, "blockSize": 128, "service": "p-gaudi"}},
+        "endpoints": [{"url": "http://10.0.0.2:8000", "vendor": "gaudi", "weight": 0, "prefill_tokens_per_s": 5000}],
+    }
     with caplog.at_level("WARNING", logger="heteropool.deprecations"):
         config = from_configmap(make_configmap(old))
     assert config.groups["gaudi"].share == 0.5
     assert config.endpoints[0].group == "gaudi" and config.endpoints[0].capacity_multiplier == 0
     assert config.endpoints[0].prefill_tokens_per_s == 5000
     logged = caplog.text
-    for old_name, new_name in [("vendors", "groups"), ("weight", "share"), ("vendor", "group"),
-                               ("weight", "capacityMultiplier"), ("prefill_tokens_per_s", "prefillTokensPerS")]:
+    for old_name, new_name in [
+        ("vendors", "groups"),
+        ("weight", "share"),
+        ("vendor", "group"),
+        ("weight", "capacityMultiplier"),
+        ("prefill_tokens_per_s", "prefillTokensPerS"),
+    ]:
         assert f"field {old_name!r} is deprecated, use {new_name!r}" in logged
 
 
@@ -110,11 +139,19 @@ def test_merge_applies_group_facts_and_endpoint_overrides_and_drops_unready() ->
 
 def test_group_shares_become_per_endpoint_weights_on_capacity() -> None:
     # two groups, equal shares; nvidia: 1 replica of 3000, gaudi: 2 replicas of 500
-    doc = {"pool": "p", "model": "m", "policy": "heteropool", "groups": {
-        "nvidia": {"share": 0.5, "capacityTokensPerS": 3000, "blockSize": 16, "service": "p-nvidia"},
-        "gaudi": {"share": 0.5, "capacityTokensPerS": 500, "blockSize": 128, "service": "p-gaudi"}}}
-    slices = [make_slice("a", "p-nvidia", [("10.0.0.1", {})]),
-              make_slice("b", "p-gaudi", [("10.0.0.2", {}), ("10.0.0.3", {})])]
+    doc = {
+        "pool": "p",
+        "model": "m",
+        "policy": "heteropool",
+        "groups": {
+            "nvidia": {"share": 0.5, "capacityTokensPerS": 3000, "blockSize": 16, "service": "p-nvidia"},
+            "gaudi": {"share": 0.5, "capacityTokensPerS": 500, "blockSize": 128, "service": "p-gaudi"},
+        },
+    }
+    slices = [
+        make_slice("a", "p-nvidia", [("10.0.0.1", {})]),
+        make_slice("b", "p-gaudi", [("10.0.0.2", {}), ("10.0.0.3", {})]),
+    ]
     entries = {e.url: e for e in merge_entries(slices, RoutingConfig.model_validate(doc))}
     effective = {u: (e.capacity or 0) * (e.capacity_multiplier or 0) for u, e in entries.items()}
     nvidia = effective["http://10.0.0.1:8000"]
@@ -155,8 +192,14 @@ async def test_source_lists_then_follows_watch_events(tmp_path: Path) -> None:
     await server.start_server()
     configs: list[RoutingConfig] = []
     updates: list[Sequence[EndpointEntry]] = []
-    src = KubeEndpointSource(InClusterCredentials(str(server.make_url("")), sa_dir=tmp_path), "ns", "p", "p-routing",
-                             on_config=configs.append, retry_s=0.01)
+    src = KubeEndpointSource(
+        InClusterCredentials(str(server.make_url("")), sa_dir=tmp_path),
+        "ns",
+        "p",
+        "p-routing",
+        on_config=configs.append,
+        retry_s=0.01,
+    )
     task = asyncio.create_task(src.run(updates.append))
     try:
         await wait_for(lambda: bool(updates) and bool(configs) and updates[-1] and updates[-1][0].capacity == 3600)
@@ -182,6 +225,9 @@ def test_routing_config_changes_swap_the_policy_and_bad_ones_keep_it() -> None:
     assert gw.router.name == "llm-d"
     gw.apply_routing_config(RoutingConfig.model_validate({**ROUTING, "policy": "nope"}))
     assert gw.router.name == "llm-d"
-    gw.apply_routing_config(RoutingConfig.model_validate(
-        {**ROUTING, "policy": "heteropool", "parameters": {"capacity-load-scorer": {"spillAbs": 4}}}))
+    gw.apply_routing_config(
+        RoutingConfig.model_validate(
+            {**ROUTING, "policy": "heteropool", "parameters": {"capacity-load-scorer": {"spillAbs": 4}}}
+        )
+    )
     assert gw.router.name == "heteropool"

@@ -59,8 +59,14 @@ async def test_a_missing_api_keeps_the_picker_going_and_objectives_apply_once_it
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     seen: list[Mapping[str, int] | None] = []
-    watch = ObjectiveWatch(InClusterCredentials(str(server.make_url("")), sa_dir=tmp_path), "ns", "granite",
-                           seen.append, retry_s=0.01, missing_retry_s=0.01)
+    watch = ObjectiveWatch(
+        InClusterCredentials(str(server.make_url("")), sa_dir=tmp_path),
+        "ns",
+        "granite",
+        seen.append,
+        retry_s=0.01,
+        missing_retry_s=0.01,
+    )
     async with aiohttp.ClientSession() as session:
         task = asyncio.create_task(watch.run(session))
         try:

@@ -66,8 +66,12 @@ async def test_a_newcomer_waits_behind_requests_of_its_priority_but_not_behind_l
     _full(picker)
     waiting = await _saturated(picker, "batch")
     # a fourth endpoint joins (nothing has finished, so nothing drained the queue yet)
-    picker.apply_endpoints([*(EndpointEntry(url=st.url, group=st.group) for st in picker.pool.states()),
-                            EndpointEntry(url=D, group="nvidia", capacity=3000)])
+    picker.apply_endpoints(
+        [
+            *(EndpointEntry(url=st.url, group=st.group) for st in picker.pool.states()),
+            EndpointEntry(url=D, group="nvidia", capacity=3000),
+        ]
+    )
     with pytest.raises(Saturated):  # same priority as the waiting request: it queues behind it
         picker.pick("/v1/completions", BODY, objective="batch")
     assert picker.pick("/v1/completions", BODY, objective="chat").url == D  # higher: it goes first

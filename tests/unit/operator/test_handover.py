@@ -27,7 +27,12 @@ def _route(*parents: dict[str, str]) -> dict[str, Any]:
 
 
 GATEWAY_MODE = {"parentRefs": [{"name": "gw"}]}
-ENVOY = {("Deployment", "p-gateway"), ("Service", "p-gateway"), ("PodDisruptionBudget", "p-gateway"), ("ConfigMap", "p-envoy")}
+ENVOY = {
+    ("Deployment", "p-gateway"),
+    ("Service", "p-gateway"),
+    ("PodDisruptionBudget", "p-gateway"),
+    ("ConfigMap", "p-envoy"),
+}
 
 
 def test_a_route_counts_as_serving_once_a_gateway_accepted_it_and_resolved_its_pool() -> None:

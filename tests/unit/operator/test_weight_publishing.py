@@ -26,7 +26,10 @@ def _endpoint(url: str, group: str, *, stale: bool = False) -> EndpointEstimate:
 
 
 def _update(*, stale: bool = False) -> WeightUpdate:
-    endpoints = {"http://a": _endpoint("http://a", "sim-h100"), "http://b": _endpoint("http://b", "sim-mi325x", stale=stale)}
+    endpoints = {
+        "http://a": _endpoint("http://a", "sim-h100"),
+        "http://b": _endpoint("http://b", "sim-mi325x", stale=stale),
+    }
     groups = {
         "sim-h100": GroupEstimate("sim-h100", "sim", 0.6, 1000.0, 400.0, 1, 0, 1_800_000_000.0, 16),
         "sim-mi325x": GroupEstimate("sim-mi325x", "sim", 0.4, 800.0, 300.0, 1, int(stale), 1_800_000_000.0, 16),
@@ -38,7 +41,11 @@ def test_routing_document_carries_weights_capacities_and_a_new_generation() -> N
     live = routing_document.initial(POOL).model_copy(update={"generation": 4})
     document = routing_document.with_update(POOL, live, _update(), "2027-01-15T08:00:00Z")
     assert document.generation == 5 and document.updated_at == "2027-01-15T08:00:00Z"
-    assert {name: v.share for name, v in document.groups.items()} == {"sim-h100": 0.6, "sim-mi325x": 0.4, "sim-gaudi3": 0.0}
+    assert {name: v.share for name, v in document.groups.items()} == {
+        "sim-h100": 0.6,
+        "sim-mi325x": 0.4,
+        "sim-gaudi3": 0.0,
+    }
     assert document.groups["sim-gaudi3"].block_size == 128  # static facts stay as rendered
     assert {e.url for e in document.endpoints} == {"http://a", "http://b"}
 
@@ -55,7 +62,9 @@ def test_stale_scrapes_set_their_own_condition_and_never_degraded() -> None:
     stale = _staleness_conditions({}, _update(stale=True), 2, "T1")
     assert stale is not None and [c["type"] for c in stale] == ["MetricsStale"]
     (condition,) = stale
-    assert (condition["status"], condition["reason"]) == ("True", "ScrapesFailing") and "sim-mi325x" in condition["message"]
+    assert (condition["status"], condition["reason"]) == ("True", "ScrapesFailing") and "sim-mi325x" in condition[
+        "message"
+    ]
     assert _staleness_conditions({"conditions": stale}, _update(stale=True), 2, "T2") is None  # nothing new: no write
     serving = [
         {"type": "Ready", "status": "True", "reason": "AllReplicasReady", "message": "", "lastTransitionTime": "T0"},

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from heteropool.scheduling.endpoints import EndpointPool
 from heteropool.routing import EndpointEntry
+from heteropool.scheduling.endpoints import EndpointPool
 
 
 class FakeClock:
@@ -16,8 +16,12 @@ class FakeClock:
 
 def _pool(clock: FakeClock, **kw: int | float) -> EndpointPool:
     pool = EndpointPool(clock=clock, **kw)  # type: ignore[arg-type]
-    pool.apply([EndpointEntry(url="http://a", group="nvidia", capacity=3600, block_size=16),
-                EndpointEntry(url="http://b/", group="gaudi", block_size=128)])
+    pool.apply(
+        [
+            EndpointEntry(url="http://a", group="nvidia", capacity=3600, block_size=16),
+            EndpointEntry(url="http://b/", group="gaudi", block_size=128),
+        ]
+    )
     return pool
 
 

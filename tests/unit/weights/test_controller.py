@@ -59,8 +59,14 @@ def test_group_aggregates_replicas_and_shares_follow_capacity(make_target) -> No
     from heteropool.vllm_metrics import EngineSample
 
     controller = WeightController(WeightSettings(interval_s=10.0))
-    targets = [make_target("h1", 3600.0, "nvidia"), make_target("h2", 3600.0, "nvidia"), make_target("g1", 600.0, "gaudi")]
-    update = controller.update(targets, {t.endpoint_id: EngineSample(generation_tokens_total=0.0) for t in targets}, 0.0)
+    targets = [
+        make_target("h1", 3600.0, "nvidia"),
+        make_target("h2", 3600.0, "nvidia"),
+        make_target("g1", 600.0, "gaudi"),
+    ]
+    update = controller.update(
+        targets, {t.endpoint_id: EngineSample(generation_tokens_total=0.0) for t in targets}, 0.0
+    )
     assert update.shares == pytest.approx({"nvidia": 7200 / 7800, "gaudi": 600 / 7800})
     nv = update.groups["nvidia"]
     assert (nv.ready_replicas, nv.capacity_tokens_per_s, nv.stale, nv.last_scrape_at) == (2, 3600.0, False, 0.0)
@@ -105,8 +111,18 @@ def test_scrape_error_for_a_never_scraped_replica_is_stale_at_once(make_target) 
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("nvidia", 3600.0), ("amd", 1700.0), ("intel-gaudi", 630.0), ("gaudi", 630.0), ("h100-sxm", 4000.0),
-     ("gaudi3", 630.0), ("sim-mi325x", 2100.0), ("sim-h100", 3600.0), ("mystery", None), ("sim", None)],
+    [
+        ("nvidia", 3600.0),
+        ("amd", 1700.0),
+        ("intel-gaudi", 630.0),
+        ("gaudi", 630.0),
+        ("h100-sxm", 4000.0),
+        ("gaudi3", 630.0),
+        ("sim-mi325x", 2100.0),
+        ("sim-h100", 3600.0),
+        ("mystery", None),
+        ("sim", None),
+    ],
 )
 def test_prior_from_name(name: str, expected: float | None) -> None:
     assert prior_from_name(name) == expected
@@ -117,15 +133,20 @@ def test_settings_from_the_pool_spec() -> None:
 
     auto = WeightSettings.from_spec(WeightsSpec.model_validate({"interval": "5s", "floor": 0.05, "maxStep": 0.5}))
     assert (auto.interval_s, auto.floor, auto.max_step, auto.mode) == (5.0, 0.05, 0.5, "auto")
-    static = WeightSettings.from_spec(WeightsSpec.model_validate({"mode": "static", "static": {"a": 1, "b": 3}}),
-                                      timeout_s=1.0)
+    static = WeightSettings.from_spec(
+        WeightsSpec.model_validate({"mode": "static", "static": {"a": 1, "b": 3}}), timeout_s=1.0
+    )
     assert static.static_weights == {"a": 1, "b": 3} and static.timeout_s == 1.0 and static.interval_s == 15.0
 
 
 @pytest.mark.parametrize(
     ("group", "expected"),
-    [({"vendor": "nvidia"}, 3600.0), ({"vendor": "amd", "accelerator": "mi325x"}, 2100.0),
-     ({"vendor": "intel-gaudi", "acceleratorsPerReplica": 2}, 630.0 * 1.7), ({"vendor": "sim"}, 60.0)],
+    [
+        ({"vendor": "nvidia"}, 3600.0),
+        ({"vendor": "amd", "accelerator": "mi325x"}, 2100.0),
+        ({"vendor": "intel-gaudi", "acceleratorsPerReplica": 2}, 630.0 * 1.7),
+        ({"vendor": "sim"}, 60.0),
+    ],
     ids=["nvidia-default", "amd-mi325x", "gaudi-tp2", "sim-cpu"],
 )
 def test_group_prior(group, expected) -> None:

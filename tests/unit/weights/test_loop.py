@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import ast
+import asyncio
 from pathlib import Path
 
 import httpx
@@ -11,8 +11,8 @@ import pytest
 
 import heteropool
 from heteropool.routing_document import entries_from_update
-from heteropool.weights.loop import WeightLoop, rfc3339, scrape_metrics
 from heteropool.weights.controller import WeightSettings
+from heteropool.weights.loop import WeightLoop, rfc3339, scrape_metrics
 
 
 def _text(gen: float, itl_sum: float, itl_count: float) -> str:
@@ -189,6 +189,8 @@ def test_weights_command_runs_rounds_over_an_empty_file(tmp_path: Path, capsys) 
 
     src, out = tmp_path / "in.yaml", tmp_path / "out.yaml"
     src.write_text("[]")
-    assert main(["weights", "--endpoints", str(src), "--write", str(out), "--interval", "0.01", "--iterations", "2"]) == 0
+    assert (
+        main(["weights", "--endpoints", str(src), "--write", str(out), "--interval", "0.01", "--iterations", "2"]) == 0
+    )
     assert out.read_text() == "[]\n"
     assert capsys.readouterr().out.count('"event": "weights"') == 2

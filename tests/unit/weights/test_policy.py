@@ -158,12 +158,22 @@ def test_decode_and_prefill_speeds_are_reported(make_pool, replica) -> None:
     from heteropool.vllm_metrics import EngineSample, HistogramTotals
     from heteropool.weights.capacity import measure_interval
 
-    prev = EngineSample(generation_tokens_total=0.0, prompt_tokens_total=0.0, prefix_cache_hits_total=0.0,
-                        inter_token_latency=HistogramTotals(0.0, 0.0), prefill_time=HistogramTotals(0.0, 0.0),
-                        e2e_latency=HistogramTotals(0.0, 0.0))
-    cur = EngineSample(generation_tokens_total=1000.0, prompt_tokens_total=4000.0, prefix_cache_hits_total=3000.0,
-                       inter_token_latency=HistogramTotals(20.0, 1000.0), prefill_time=HistogramTotals(0.5, 10.0),
-                       e2e_latency=HistogramTotals(30.0, 10.0))
+    prev = EngineSample(
+        generation_tokens_total=0.0,
+        prompt_tokens_total=0.0,
+        prefix_cache_hits_total=0.0,
+        inter_token_latency=HistogramTotals(0.0, 0.0),
+        prefill_time=HistogramTotals(0.0, 0.0),
+        e2e_latency=HistogramTotals(0.0, 0.0),
+    )
+    cur = EngineSample(
+        generation_tokens_total=1000.0,
+        prompt_tokens_total=4000.0,
+        prefix_cache_hits_total=3000.0,
+        inter_token_latency=HistogramTotals(20.0, 1000.0),
+        prefill_time=HistogramTotals(0.5, 10.0),
+        e2e_latency=HistogramTotals(30.0, 10.0),
+    )
     rates = measure_interval(prev, cur, 10.0)
     assert rates.decode_tokens_per_s_per_seq == 50.0 and rates.mean_decode_batch == 2.0
     assert rates.prefill_tokens_per_s_per_seq == 2000.0  # 1000 uncached tokens in 0.5 s of prefill

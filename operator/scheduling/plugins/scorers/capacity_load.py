@@ -31,8 +31,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from heteropool.scheduling.framework import CycleContext
 from heteropool.routing import EndpointView
+from heteropool.scheduling.framework import CycleContext
 
 __all__ = ["CapacityLoadParams", "CapacityLoadScorer", "relative_capacities", "normalized_loads"]
 
