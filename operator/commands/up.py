@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from heteropool import routing_document
 from heteropool.epp.local import start_local_data_plane
 from heteropool.manifests import ManifestError, load_pools
 from heteropool.routing import EndpointEntry, load_endpoint_entries
@@ -292,6 +293,7 @@ async def _serve(
             [e.url for e in entries],
             workdir,
             policy=policy,
+            objectives=routing_document.initial(pool).objectives,  # the spec's request priorities
             host=args.host,
             port=args.port,
             started=procs,

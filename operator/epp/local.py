@@ -16,6 +16,7 @@ import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
+from heteropool.routing import ObjectivesRouting
 from heteropool.supervise import envoy_executable, free_port, heteropool_executable, start_process, wait_http_ok
 
 __all__ = ["LocalDataPlane", "start_local_data_plane"]
@@ -47,6 +48,7 @@ async def start_local_data_plane(
     workdir: Path,
     *,
     policy: str = "heteropool",
+    objectives: ObjectivesRouting | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     started: list[asyncio.subprocess.Process] | None = None,
@@ -65,7 +67,8 @@ async def start_local_data_plane(
     picker = await start_process(
         [heteropool_executable(), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics_port),
          "--endpoints", str(endpoints_file), "--policy", policy, "--reload-interval-s", "0.2",
-         "--log-level", "warning", "--log-format", "text"],
+         "--log-level", "warning", "--log-format", "text",
+         *(["--objectives", objectives.model_dump_json(by_alias=True)] if objectives else [])],
         log_path=workdir / "epp.log",
     )  # fmt: skip
     procs.append(picker)
