@@ -67,7 +67,7 @@ def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
         path.write_text(
             yaml.safe_dump(
                 [
-                    {"url": r.url, "vendor": vendor, "capacity": capacity}
+                    {"url": r.url, "group": vendor, "capacity": capacity}
                     for r, (vendor, capacity) in zip(replicas, PROFILES.values(), strict=False)
                 ]
             )
@@ -228,7 +228,7 @@ def test_the_priority_header_is_honoured_and_low_priority_gets_429_when_saturate
     endpoints.write_text(
         yaml.safe_dump(
             [
-                {"url": r.url, "vendor": vendor, "capacity": capacity, "prefill_tokens_per_s": 200.0}
+                {"url": r.url, "group": vendor, "capacity": capacity, "prefillTokensPerS": 200.0}
                 for r, (vendor, capacity) in zip(sims, PROFILES.values(), strict=False)
             ]
         )
