@@ -160,7 +160,7 @@ def decision_p99_us(endpoints: int = 20, prompt_chars: int = 30_000, n: int = 20
     pool = EndpointPool(clock=time.monotonic)
     picker = EndpointPicker(pool, policy="heteropool")
     picker.apply_endpoints(
-        [EndpointEntry(url=f"http://10.0.0.{i}:8000", vendor="g", capacity=1000.0 + i) for i in range(endpoints)]
+        [EndpointEntry(url=f"http://10.0.0.{i}:8000", group="g", capacity=1000.0 + i) for i in range(endpoints)]
     )
     rng = random.Random(0)
     prefixes = ["".join(rng.choice("abcdefghij ") for _ in range(prompt_chars - 200)) for _ in range(8)]
@@ -213,7 +213,7 @@ def main() -> int:
         urls = [f"http://127.0.0.1:{base + i}" for i in range(args.endpoints)]
         eps = tmp / "endpoints.yaml"
         eps.write_text(
-            yaml.safe_dump([{"url": u, "vendor": f"g{i % 3}", "capacity": 1000.0} for i, u in enumerate(urls)])
+            yaml.safe_dump([{"url": u, "group": f"g{i % 3}", "capacity": 1000.0} for i, u in enumerate(urls)])
         )
         direct = wrk(urls[0], 32, args.seconds, short, tmp)
         direct1 = wrk(urls[0], 1, args.seconds / 2, short, tmp)
@@ -347,7 +347,7 @@ def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> li
         seps.write_text(
             yaml.safe_dump(
                 [
-                    {"url": f"http://127.0.0.1:{base + i}", "vendor": "g", "capacity": 1000.0}
+                    {"url": f"http://127.0.0.1:{base + i}", "group": "g", "capacity": 1000.0}
                     for i in range(args.endpoints)
                 ]
             )

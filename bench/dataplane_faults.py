@@ -95,7 +95,7 @@ class Pool:
             wait_ok(url + "/health")
         urls = [u for _, u in self.sims] + (extra_urls or [])
         eps = tmp / "endpoints.yaml"
-        eps.write_text(yaml.safe_dump([{"url": u, "vendor": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
+        eps.write_text(yaml.safe_dump([{"url": u, "group": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
         grpc_port, metrics, port, admin = free_port(), free_port(), free_port(), free_port()
         self.epp = spawn(
             [

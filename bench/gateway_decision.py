@@ -41,7 +41,7 @@ def endpoints(n: int, rng: random.Random) -> list[EndpointView]:
         out.append(
             EndpointView(
                 id=f"http://10.0.{i // 250}.{i % 250}:8000",
-                vendor=vendor,
+                group=vendor,
                 block_size=bs,
                 capacity_tokens_per_s=cap,
                 num_waiting=rng.randrange(0, 5),

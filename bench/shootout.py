@@ -121,9 +121,9 @@ def start_sims(time_scale: float, logs: Path) -> tuple[list[subprocess.Popen[byt
             endpoints.append(
                 {
                     "url": f"http://127.0.0.1:{port}",
-                    "vendor": vendor,
+                    "group": vendor,
                     "capacity": capacity,
-                    "block_size": 128 if profile == "gaudi3" else 16,
+                    "blockSize": 128 if profile == "gaudi3" else 16,
                     "name": f"{profile}-{i}",
                 }
             )
@@ -140,7 +140,7 @@ def start_router(
     if name.startswith("envoy-epp-"):
         ep_file = logs / "endpoints.yaml"
         ep_file.write_text(
-            yaml.safe_dump([{k: e[k] for k in ("url", "vendor", "capacity", "block_size")} for e in endpoints])
+            yaml.safe_dump([{k: e[k] for k in ("url", "group", "capacity", "blockSize")} for e in endpoints])
         )
         grpc_port, metrics_port, admin_port = free_port(), free_port(), free_port()
         picker = spawn(

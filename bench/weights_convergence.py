@@ -188,12 +188,13 @@ async def main(args: argparse.Namespace) -> str:
             for proc, url in zip(procs, sims.values(), strict=True):
                 await wait_http_ok(http, url + "/health", timeout_s=30, process=proc)
             src, out, frozen = tmp / "in.yaml", tmp / "out.yaml", tmp / "frozen.yaml"
-            src.write_text(
-                yaml.safe_dump([{"url": u, "vendor": p, "block_size": PROFILES[p]} for p, u in sims.items()])
-            )
+            src.write_text(yaml.safe_dump([{"url": u, "group": p, "blockSize": PROFILES[p]} for p, u in sims.items()]))
             frozen.write_text(
                 yaml.safe_dump(
-                    [{"url": u, "vendor": p, "block_size": PROFILES[p], "weight": 1.0} for p, u in sims.items()]
+                    [
+                        {"url": u, "group": p, "blockSize": PROFILES[p], "capacityMultiplier": 1.0}
+                        for p, u in sims.items()
+                    ]
                 )
             )
             procs.append(

@@ -7,17 +7,18 @@ Endpoint Picker reads it back; all of them go through these functions (pure: no 
   the objectives' priorities, generation 0 (`initial_shares(pool)` alone gives the shares);
 - `reconciled(pool, live)`: the spec's document keeping what the weight loop learned in `live`;
 - `with_update(pool, live, update, now)`: the document after a weight update (generation + 1);
-- `from_configmap(obj)`: parse a ConfigMap (raises `RoutingConfigError` naming the field);
+- `from_configmap(obj)`: parse a ConfigMap (raises `RoutingConfigError` naming the field; deprecated
+  field names are read, and logged);
   `live_or_none(obj)` is the lenient form for the operator, which re-renders what it cannot read;
 - `to_data(document)`: the ConfigMap's `data`;
 - `endpoint_entries(ready, document)`: the per-endpoint entries the picker routes by, for the ready
-  endpoints of each group: a group's share becomes per-endpoint weights on capacity, unless the
+  endpoints of each group: a group's share becomes per-endpoint capacity multipliers, unless the
   weight loop published the endpoint's own entry;
 - `entries_from_update(update)`: a weight update as per-endpoint entries (the document's
   `endpoints` and the local endpoint file);
-- `endpoint_weight(share, capacity, total_capacity)`: the arithmetic both directions share.
+- `capacity_multiplier(share, capacity, total_capacity)`: the arithmetic both directions share.
 
-The schema itself (`RoutingConfig`, `VendorRouting`, `EndpointEntry`) lives in `heteropool.routing`
+The schema itself (`RoutingConfig`, `GroupRouting`, `EndpointEntry`) lives in `heteropool.routing`
 beside the endpoint file's, so the data plane reads it without the operator's modules.
 """
 
@@ -33,10 +34,11 @@ from heteropool.names import vllm_service_name
 from heteropool.routing import (
     ROUTING_CONFIG_KEY,
     EndpointEntry,
+    GroupRouting,
     ObjectivesRouting,
     RoutingConfig,
     RoutingConfigError,
-    VendorRouting,
+    upgrade_document,
 )
 from heteropool.vendors import group_prior_prefill_tokens_per_s, group_prior_tokens_per_s, vendor_profile
 
@@ -54,7 +56,7 @@ __all__ = [
     "to_data",
     "endpoint_entries",
     "entries_from_update",
-    "endpoint_weight",
+    "capacity_multiplier",
 ]
 
 
@@ -79,9 +81,9 @@ def initial_shares(pool: Pool) -> dict[str, float]:
 def initial(pool: Pool) -> RoutingConfig:
     """The document for the spec alone (generation 0): priors, block sizes, each group's Service."""
     shares = initial_shares(pool)
-    vendors = {
-        group.group_name: VendorRouting(
-            weight=shares[group.group_name],
+    groups = {
+        group.group_name: GroupRouting(
+            share=shares[group.group_name],
             capacity_tokens_per_s=group_prior_tokens_per_s(group),
             prefill_tokens_per_s=group_prior_prefill_tokens_per_s(group),
             block_size=group.vllm.block_size or vendor_profile(group.vendor).default_block_size,
@@ -104,7 +106,7 @@ def initial(pool: Pool) -> RoutingConfig:
         policy=routing.policy,
         parameters=dict(routing.parameters),
         generation=0,
-        vendors=vendors,
+        groups=groups,
         objectives=objectives,
     )
 
@@ -121,27 +123,24 @@ def reconciled(pool: Pool, live: RoutingConfig | None = None) -> RoutingConfig:
     if live is None or live.generation == 0 or pool.spec.weights.mode != "auto":
         return config
     learned = {
-        name: config.vendors[name].model_copy(
-            update={
-                "weight": live.vendors[name].weight,
-                "capacity_tokens_per_s": live.vendors[name].capacity_tokens_per_s,
-            }
+        name: config.groups[name].model_copy(
+            update={"share": live.groups[name].share, "capacity_tokens_per_s": live.groups[name].capacity_tokens_per_s}
         )
-        for name in config.vendors
-        if name in live.vendors
+        for name in config.groups
+        if name in live.groups
     }
     if not learned:
         return config
-    vendors = {name: learned.get(name, routing) for name, routing in config.vendors.items()}
-    total = sum(v.weight for v in vendors.values())
+    groups = {name: learned.get(name, routing) for name, routing in config.groups.items()}
+    total = sum(v.share for v in groups.values())
     if total > 0:
-        vendors = {name: v.model_copy(update={"weight": round(v.weight / total, 4)}) for name, v in vendors.items()}
+        groups = {name: v.model_copy(update={"share": round(v.share / total, 4)}) for name, v in groups.items()}
     return config.model_copy(
         update={
-            "vendors": vendors,
+            "groups": groups,
             "generation": live.generation,
             "updated_at": live.updated_at,
-            "endpoints": [e for e in live.endpoints if e.vendor in vendors],
+            "endpoints": [e for e in live.endpoints if e.group in groups],
         }
     )
 
@@ -152,22 +151,22 @@ def with_update(pool: Pool, live: RoutingConfig | None, update: WeightUpdate, no
     A group the update has no ready replica for gets share 0.
     """
     base = reconciled(pool, live)
-    vendors = {
+    groups = {
         name: (
             routing.model_copy(
                 update={
-                    "weight": round(update.groups[name].weight, 4),
+                    "share": round(update.groups[name].share, 4),
                     "capacity_tokens_per_s": round(update.groups[name].capacity_tokens_per_s, 1) or None,
                 }
             )
             if name in update.groups
-            else routing.model_copy(update={"weight": 0.0})
+            else routing.model_copy(update={"share": 0.0})
         )
-        for name, routing in base.vendors.items()
+        for name, routing in base.groups.items()
     }
     return base.model_copy(
         update={
-            "vendors": vendors,
+            "groups": groups,
             "endpoints": entries_from_update(update),
             "generation": (live.generation if live else 0) + 1,
             "updated_at": now,
@@ -187,7 +186,7 @@ def from_configmap(obj: Mapping[str, Any]) -> RoutingConfig:
     if text is None:
         raise RoutingConfigError(f"{where}: missing")
     try:
-        return RoutingConfig.model_validate(yaml.safe_load(text))
+        return RoutingConfig.model_validate(upgrade_document(yaml.safe_load(text), where))
     except yaml.YAMLError as exc:
         raise RoutingConfigError(f"{where}: not valid YAML: {exc}") from None
     except ValidationError as exc:
@@ -212,11 +211,11 @@ def to_data(document: RoutingConfig) -> dict[str, str]:
     return {ROUTING_CONFIG_KEY: yaml.safe_dump(fields, sort_keys=False)}
 
 
-def endpoint_weight(share: float, capacity: float, total_capacity: float) -> float:
-    """The per-endpoint weight the picker applies to capacity so the endpoint gets `share` of traffic.
+def capacity_multiplier(share: float, capacity: float, total_capacity: float) -> float:
+    """The multiplier the picker applies to an endpoint's capacity so the endpoint gets `share` of traffic.
 
-    The picker routes in proportion to capacity x weight, so the weight is the endpoint's share of
-    traffic over its share of the pool's capacity (1.0 when traffic follows capacity).
+    The picker routes in proportion to capacity x multiplier, so the multiplier is the endpoint's
+    share of traffic over its share of the pool's capacity (1.0 when traffic follows capacity).
     """
     return share * total_capacity / capacity
 
@@ -226,9 +225,9 @@ def endpoint_entries(ready: Mapping[str, str], document: RoutingConfig | None) -
 
     An endpoint's own entry (published by the weight loop) wins field by field; otherwise the group's
     capacity, block size and prefill speed apply, and its share is split over its ready endpoints
-    in proportion to capacity (`endpoint_weight`), so a group's endpoints together get its share.
+    in proportion to capacity (`capacity_multiplier`), so a group's endpoints together get its share.
     """
-    groups = document.vendors if document else {}
+    groups = document.groups if document else {}
     overrides = {e.url.rstrip("/"): e for e in (document.endpoints if document else ())}
     members: dict[str, int] = {}
     for group in ready.values():
@@ -247,19 +246,19 @@ def endpoint_entries(ready: Mapping[str, str], document: RoutingConfig | None) -
         own = overrides.get(url)
         facts = groups.get(group)
         cap = capacity(url, group)
-        weight: float | None = None
-        if own is not None and own.weight is not None:
-            weight = own.weight
+        multiplier: float | None = None
+        if own is not None and own.capacity_multiplier is not None:
+            multiplier = own.capacity_multiplier
         elif facts is not None and total_capacity > 0:
-            weight = endpoint_weight(facts.weight / members[group], cap or default_capacity, total_capacity)
+            multiplier = capacity_multiplier(facts.share / members[group], cap or default_capacity, total_capacity)
         out.append(
             EndpointEntry(
                 url=url,
-                vendor=group,
+                group=group,
                 capacity=cap,
                 block_size=(own.block_size if own and own.block_size else None)
                 or (facts.block_size if facts else None),
-                weight=weight,
+                capacity_multiplier=multiplier,
                 prefill_tokens_per_s=(own.prefill_tokens_per_s if own else None)
                 or (facts.prefill_tokens_per_s if facts else None),
             )
@@ -268,19 +267,18 @@ def endpoint_entries(ready: Mapping[str, str], document: RoutingConfig | None) -
 
 
 def entries_from_update(update: WeightUpdate, *, digits: int = 4) -> list[EndpointEntry]:
-    """The update as per-endpoint entries (`capacity` x `weight` = the endpoint's routing share).
+    """The update as per-endpoint entries (`capacity` x `capacityMultiplier` = the endpoint's routing share).
 
-    Capacity is in output tokens/s as measured (rounded to 0.1); the weight is the controller's
-    `endpoint_weight`; the prefill speed is the smoothed per-sequence measurement (left out until
-    a replica prefilled).
+    Capacity is in output tokens/s as measured (rounded to 0.1), the multiplier the controller's, the
+    prefill speed the smoothed per-sequence measurement (left out until a replica prefilled).
     """
     return [
         EndpointEntry(
             url=e.url,
-            vendor=e.group,
+            group=e.group,
             capacity=max(0.1, round(e.capacity_tokens_per_s, 1)),
             block_size=e.block_size,
-            weight=round(e.gateway_weight, digits),
+            capacity_multiplier=round(e.capacity_multiplier, digits),
             prefill_tokens_per_s=None
             if not e.prefill_tokens_per_s_per_seq
             else round(e.prefill_tokens_per_s_per_seq, 1),

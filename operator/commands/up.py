@@ -128,7 +128,7 @@ def render_table(
     started = {g: sum(1 for p in plans if p.group == g) for g in desired}
     observed = [g.observed_tokens_per_s for g in update.groups.values() if g.observed_tokens_per_s is not None]
     total = f"{sum(observed):.0f}" if observed else "-"
-    weights = ",".join(f"{g}={e.weight:.2f}" for g, e in update.groups.items())
+    weights = ",".join(f"{g}={e.share:.2f}" for g, e in update.groups.items())
     rows = [
         ["NAME", "READY", "REPLICAS", "WEIGHTS", "THROUGHPUT", "POLICY", "MODEL", "URL"],
         [
@@ -154,7 +154,7 @@ def render_table(
                 accel,
                 f"{ready.get(g, 0)}/{started[g]}",
                 str(desired[g]),
-                f"{est.weight:.3f}" if est else "0",
+                f"{est.share:.3f}" if est else "0",
                 f"{est.capacity_tokens_per_s:.0f}" if est else "-",
                 f"{est.observed_tokens_per_s:.0f}" if est and est.observed_tokens_per_s is not None else "-",
                 str(est.stale).lower() if est else "-",
@@ -279,7 +279,7 @@ async def _serve(
         print(f"heteropool up: a simulator did not start: {exc} (logs in {workdir})", file=sys.stderr, flush=True)
         return 1
     entries = [
-        EndpointEntry(url=urls[p.name], vendor=p.group, capacity=p.prior_tokens_per_s, block_size=p.block_size)
+        EndpointEntry(url=urls[p.name], group=p.group, capacity=p.prior_tokens_per_s, block_size=p.block_size)
         for p in plans
     ]
     source, routed = workdir / "endpoints.yaml", workdir / "routing.yaml"

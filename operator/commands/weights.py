@@ -29,7 +29,7 @@ def _static(text: str) -> tuple[str, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--endpoints", metavar="IN", required=True, help="endpoint file to read (url, vendor, ...)")
+    parser.add_argument("--endpoints", metavar="IN", required=True, help="endpoint file to read (url, group, ...)")
     parser.add_argument(
         "--write", metavar="OUT", required=True, help="endpoint file to rewrite with capacity and weight"
     )

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--endpoints",
         metavar="FILE",
-        help="endpoint file (YAML/JSON list of {url, vendor, ...}), re-read when it changes",
+        help="endpoint file (YAML/JSON list of {url, group, ...}), re-read when it changes",
     )
     parser.add_argument(
         "--kube-pool",

@@ -6,7 +6,8 @@ picker's `EndpointEntry` list (the document's arithmetic is `heteropool.routing_
 (service-account token + CA), re-listing on 410 Gone.
 EndpointSlices are selected by `heteropool.dev/pool=<pool>` and must carry
 `kubernetes.io/service-name`; an endpoint's group is the routing document's group whose `service`
-names the slice's Service, else the slice's `heteropool.dev/vendor` label.
+names the slice's Service, else the slice's `heteropool.dev/group` label (a vendor group's
+Service carries it, and Kubernetes copies a Service's labels to its EndpointSlices).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import aiohttp
 import orjson
 
 from heteropool import routing_document
-from heteropool.names import POOL_LABEL, SERVICE_NAME_LABEL, VENDOR_LABEL
+from heteropool.names import GROUP_LABEL, POOL_LABEL, SERVICE_NAME_LABEL
 from heteropool.routing import EndpointEntry, RoutingConfig, RoutingConfigError
 
 __all__ = [
@@ -66,13 +67,13 @@ def ready_endpoints(slices: Sequence[Mapping[str, Any]], config: RoutingConfig |
     """`url -> group` of the ready endpoints of all slices.
 
     An endpoint's group is the document's group whose `service` names the slice's Service, else the
-    slice's `heteropool.dev/vendor` label; a slice of neither is left out.
+    slice's `heteropool.dev/group` label; a slice of neither is left out.
     """
-    by_service = {v.service: name for name, v in (config.vendors if config else {}).items() if v.service}
+    by_service = {v.service: name for name, v in (config.groups if config else {}).items() if v.service}
     ready: dict[str, str] = {}
     for obj in slices:
         labels = (obj.get("metadata") or {}).get("labels") or {}
-        group = by_service.get(labels.get(SERVICE_NAME_LABEL, "")) or labels.get(VENDOR_LABEL)
+        group = by_service.get(labels.get(SERVICE_NAME_LABEL, "")) or labels.get(GROUP_LABEL)
         if not group:
             continue
         for url, ok in slice_endpoints(obj):

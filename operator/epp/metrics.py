@@ -51,9 +51,9 @@ class _PoolCollector(Collector):
         )
         out = set(pool.ejected())
         for st in pool.states():
-            in_flight.add_metric([st.url, st.vendor], st.in_flight)
-            queued.add_metric([st.url, st.vendor], st.queued_prompt_tokens)
-            ejected.add_metric([st.url, st.vendor], 1.0 if st.url in out else 0.0)
+            in_flight.add_metric([st.url, st.group], st.in_flight)
+            queued.add_metric([st.url, st.group], st.queued_prompt_tokens)
+            ejected.add_metric([st.url, st.group], 1.0 if st.url in out else 0.0)
         yield in_flight
         yield queued
         yield ejected

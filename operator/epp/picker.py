@@ -163,7 +163,7 @@ class EndpointPicker:
         added, removed = self.pool.apply(entries)
         self._address = {u: address_of(u) for u in self.pool.urls()}
         self._by_address = {a: u for u, a in self._address.items()}
-        self._group = {e.url.rstrip("/"): e.vendor for e in entries}
+        self._group = {e.url.rstrip("/"): e.group for e in entries}
         if removed:
             self.router.on_endpoints_removed(removed)
             self.metrics.forget(removed)
@@ -407,6 +407,6 @@ class EndpointPicker:
 
 def _least_loaded(views: Sequence[EndpointView], primary: str, n: int) -> list[EndpointView]:
     """Up to n fallbacks besides the primary: serving endpoints with the most free capacity first."""
-    others = [v for v in views if v.id != primary and v.weight != 0]
+    others = [v for v in views if v.id != primary and v.capacity_multiplier != 0]
     others.sort(key=lambda v: (v.in_flight + 1) / (v.capacity_tokens_per_s or 1.0))
     return others[:n]

@@ -51,7 +51,7 @@ class ReplicaSpec:
     max_model_len: int | None = None
     num_gpu_blocks: int | None = None
     capacity_tokens_per_s: float | None = None
-    weight: float | None = None
+    capacity_multiplier: float | None = None
     slowdown: float = 1.0
     prefill_tokens_per_s: float | None = None
 
@@ -196,10 +196,10 @@ class FleetSimulation:
             views.append(
                 EndpointView(
                     id=spec.id,
-                    vendor=spec.vendor,
+                    group=spec.vendor,
                     block_size=bs,
                     capacity_tokens_per_s=spec.capacity_tokens_per_s,
-                    weight=spec.weight,
+                    capacity_multiplier=spec.capacity_multiplier,
                     prefill_tokens_per_s=spec.prefill_tokens_per_s,
                 )
             )
@@ -220,9 +220,9 @@ class FleetSimulation:
         self._replicas[self._index[replica_id]].slowdown = factor
 
     def set_routing(
-        self, replica_id: str, *, capacity_tokens_per_s: float | None = None, weight: float | None = None
+        self, replica_id: str, *, capacity_tokens_per_s: float | None = None, capacity_multiplier: float | None = None
     ) -> None:
-        """Change what routers see as an endpoint's capacity and weight (None leaves it as is)."""
+        """Change what routers see as an endpoint's capacity and capacity multiplier (None leaves it as is)."""
         self._replicas[self._index[replica_id]]  # KeyError for an unknown id, as before
         views = []
         for st in self.pool.states():
@@ -233,7 +233,9 @@ class FleetSimulation:
                     capacity_tokens_per_s=base.capacity_tokens_per_s
                     if capacity_tokens_per_s is None
                     else capacity_tokens_per_s,
-                    weight=base.weight if weight is None else weight,
+                    capacity_multiplier=base.capacity_multiplier
+                    if capacity_multiplier is None
+                    else capacity_multiplier,
                 )
             views.append(base)
         self.pool.apply_views(views)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from heteropool.metric_aliases import DeprecatedAliases, MetricRename
+from heteropool.deprecations import DeprecatedAliases, MetricRename
 from heteropool.render import UTILIZATION_METRIC
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class OperatorMetrics:
         for group in update.groups.values():
             key = (namespace, pool, group.group, group.vendor)
             series.add(key)
-            self.vendor_weight.labels(*key).set(group.weight)
+            self.vendor_weight.labels(*key).set(group.share)
             self.vendor_capacity.labels(*key).set(group.capacity_tokens_per_s)
             self.vendor_observed.labels(*key).set(group.observed_tokens_per_s or 0.0)
             can_serve = group.capacity_tokens_per_s * group.ready_replicas

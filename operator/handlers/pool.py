@@ -171,7 +171,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         problem = ChildProblem("KindNotInstalled", "; ".join(applied.unserved))
     elif applied.conflicts:
         problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts))
-    weights = {name: v.weight for name, v in routing.vendors.items()}  # as published to the gateway
+    weights = {name: v.share for name, v in routing.groups.items()}  # as published to the picker
     status = summarise(
         pool,
         generation=generation,

@@ -88,7 +88,7 @@ def vendor_status(pool: Pool, previous: list[Mapping[str, Any]], update: WeightU
         else:
             entry.update(
                 {
-                    "weight": round(estimate.weight, 4),
+                    "weight": round(estimate.share, 4),
                     "capacityTokensPerS": round(estimate.capacity_tokens_per_s, 1),
                     "observedTokensPerS": round(estimate.observed_tokens_per_s or 0.0, 1),
                     "lastScrapeTime": rfc3339(estimate.last_scrape_at),

@@ -21,7 +21,7 @@ class EndpointState:
     """Mutable bookkeeping for one endpoint; `view` is its current immutable snapshot."""
 
     url: str
-    vendor: str
+    group: str
     base: EndpointView
     in_flight: int = 0
     queued_prompt_tokens: int = 0
@@ -43,10 +43,10 @@ class EndpointState:
             b = self.base
             v = self._view = EndpointView(
                 b.id,
-                b.vendor,
+                b.group,
                 b.block_size,
                 b.capacity_tokens_per_s,
-                b.weight,
+                b.capacity_multiplier,
                 b.kv_capacity_tokens,
                 b.prefill_tokens_per_s,
                 self.in_flight,
@@ -91,10 +91,10 @@ class EndpointPool:
             url = e.url.rstrip("/")
             views[url] = EndpointView(
                 id=url,
-                vendor=e.vendor,
+                group=e.group,
                 block_size=e.block_size or DEFAULT_BLOCK_SIZE,
                 capacity_tokens_per_s=e.capacity,
-                weight=e.weight,
+                capacity_multiplier=e.capacity_multiplier,
                 prefill_tokens_per_s=e.prefill_tokens_per_s,
             )
         return self.apply_views(views.values())
@@ -109,10 +109,10 @@ class EndpointPool:
         for url, base in wanted.items():
             st = self._states.get(url)
             if st is None:
-                self._states[url] = EndpointState(url=url, vendor=base.vendor, base=base)
+                self._states[url] = EndpointState(url=url, group=base.group, base=base)
                 added.append(url)
             else:
-                st.vendor = base.vendor
+                st.group = base.group
                 st.base = base
                 st._view = None
         return added, removed

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from heteropool.api import WeightsSpec, parse_duration_s
-from heteropool.routing_document import endpoint_weight
+from heteropool.routing_document import capacity_multiplier
 from heteropool.vendors import group_prior_tokens_per_s  # re-exported: the prior of a pool's vendor group
 from heteropool.vllm_metrics import EngineSample, ScrapeError
 from heteropool.weights.capacity import IntervalRates, apply_floor, damp_shares, estimate_capacity, measure_interval
@@ -142,8 +142,8 @@ class EndpointEstimate:
     """One replica after an update. Times are the controller's clock (epoch seconds in the operator).
 
     share: fraction of the pool's traffic for this replica (all shares sum to 1).
-    gateway_weight: the endpoint-file `weight` (the gateway routes by capacity x weight, so
-        this is share / capacity share: 1.0 unless damping, the floor or static weights apply).
+    capacity_multiplier: the endpoint entry's `capacityMultiplier` (the picker routes by capacity x
+        multiplier, so this is share / capacity share: 1.0 unless damping, the floor or static weights apply).
     source: `measured`, or `prior` when no usable data is recent enough.
     """
 
@@ -155,7 +155,7 @@ class EndpointEstimate:
     prior_capacity_tokens_per_s: float
     source: Literal["measured", "prior"]
     share: float
-    gateway_weight: float
+    capacity_multiplier: float
     observed_tokens_per_s: float | None
     utilization: float | None
     decode_tokens_per_s_per_seq: float | None
@@ -170,12 +170,12 @@ class EndpointEstimate:
 
 @dataclass(frozen=True, slots=True)
 class GroupEstimate:
-    """One vendor group: `weight` is its share of traffic (shares sum to 1 over groups with ready
+    """One vendor group: `share` is its share of traffic (shares sum to 1 over groups with ready
     replicas); `capacity_tokens_per_s` is per replica (mean), `observed_tokens_per_s` the sum."""
 
     group: str
     vendor: str
-    weight: float
+    share: float
     capacity_tokens_per_s: float
     observed_tokens_per_s: float | None
     ready_replicas: int
@@ -216,8 +216,8 @@ class WeightUpdate:
     scrape_errors: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def weights(self) -> dict[str, float]:
-        return {g: e.weight for g, e in self.groups.items()}
+    def shares(self) -> dict[str, float]:
+        return {g: e.share for g, e in self.groups.items()}
 
     @property
     def stale(self) -> bool:
@@ -424,7 +424,7 @@ class WeightController:
                     prior_capacity_tokens_per_s=t.prior_capacity_tokens_per_s,
                     source=sources[k],
                     share=share,
-                    gateway_weight=endpoint_weight(share, capacities[k], total_capacity),
+                    capacity_multiplier=capacity_multiplier(share, capacities[k], total_capacity),
                     observed_tokens_per_s=r.observed if r.observed_at == now else None,
                     utilization=r.utilization if sources[k] == "measured" else None,
                     decode_tokens_per_s_per_seq=r.rates.decode_tokens_per_s_per_seq if r.rates else None,
@@ -440,7 +440,7 @@ class WeightController:
             group_out[g] = GroupEstimate(
                 group=g,
                 vendor=first.vendor,
-                weight=groups[g],
+                share=groups[g],
                 capacity_tokens_per_s=group_capacity / len(keys),
                 observed_tokens_per_s=sum(observed) if observed else None,
                 ready_replicas=len(keys),
@@ -467,10 +467,10 @@ class WeightController:
         for g, est in update.groups.items():
             base = self._event_base.get(g)
             if base is None:
-                self._event_base[g] = est.weight
-            elif abs(est.weight - base) > self.settings.event_fraction * max(base, 1e-9):
-                moved.append(WeightMove(g, base, est.weight))
-                self._event_base[g] = est.weight
+                self._event_base[g] = est.share
+            elif abs(est.share - base) > self.settings.event_fraction * max(base, 1e-9):
+                moved.append(WeightMove(g, base, est.share))
+                self._event_base[g] = est.share
         for g in [g for g in self._event_base if g not in update.groups]:
             del self._event_base[g]
         update = replace(update, generation=self._generation, changed=True, moved=tuple(moved))
@@ -482,7 +482,7 @@ class WeightController:
             return True
         s = self.settings
         for g, group in new.groups.items():
-            if abs(group.weight - old.groups[g].weight) > s.publish_threshold:
+            if abs(group.share - old.groups[g].share) > s.publish_threshold:
                 return True
         for k, e in new.endpoints.items():
             o = old.endpoints[k]

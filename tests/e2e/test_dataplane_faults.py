@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from processes import DataPlane, Proc, start_data_plane, start_sim
+
+from heteropool_testing.processes import DataPlane, Proc, start_data_plane, start_sim
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,7 @@ def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
 
     def make(urls: list[str], *epp_args: str, **envoy: object) -> DataPlane:
         path = tmp_path / "endpoints.yaml"
-        path.write_text(yaml.safe_dump([{"url": u, "vendor": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
+        path.write_text(yaml.safe_dump([{"url": u, "group": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
         procs = [Proc([], u, "") for u in urls]
         dp = start_data_plane(path, procs, tmp_path, "round-robin", *epp_args, **envoy)
         made.append(dp)

@@ -18,7 +18,8 @@ import httpx
 import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from processes import DataPlane, Proc, start_data_plane, start_sim
+
+from heteropool_testing.processes import DataPlane, Proc, start_data_plane, start_sim
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +67,7 @@ def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
         path.write_text(
             yaml.safe_dump(
                 [
-                    {"url": r.url, "vendor": vendor, "capacity": capacity}
+                    {"url": r.url, "group": vendor, "capacity": capacity}
                     for r, (vendor, capacity) in zip(replicas, PROFILES.values(), strict=False)
                 ]
             )
@@ -202,7 +203,7 @@ def test_replicas_failing_half_their_requests_are_retried(tmp_path: Path, plane)
 
 
 def test_tls_on_the_picker_port_with_plaintext_health_for_probes(sims: list[Proc], plane) -> None:
-    from processes import free_port
+    from heteropool_testing.processes import free_port
 
     health_port = free_port()
     dp = plane(sims, "--tls-self-signed", "--health-port", str(health_port), epp_tls=True)
@@ -227,7 +228,7 @@ def test_the_priority_header_is_honoured_and_low_priority_gets_429_when_saturate
     endpoints.write_text(
         yaml.safe_dump(
             [
-                {"url": r.url, "vendor": vendor, "capacity": capacity, "prefill_tokens_per_s": 200.0}
+                {"url": r.url, "group": vendor, "capacity": capacity, "prefillTokensPerS": 200.0}
                 for r, (vendor, capacity) in zip(sims, PROFILES.values(), strict=False)
             ]
         )

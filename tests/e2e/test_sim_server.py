@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from processes import BIN, Proc, start_sim
 from prometheus_client.parser import text_string_to_metric_families
+
+from heteropool_testing.processes import BIN, Proc, start_sim
 
 pytestmark = pytest.mark.slow
 

@@ -87,9 +87,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             for proc, url in zip(procs, sims.values(), strict=True):
                 await wait_http_ok(http, url + "/health", timeout_s=30, process=proc)
             src, out = tmp_path / "in.yaml", tmp_path / "out.yaml"
-            src.write_text(
-                yaml.safe_dump([{"url": u, "vendor": p, "block_size": PROFILES[p]} for p, u in sims.items()])
-            )
+            src.write_text(yaml.safe_dump([{"url": u, "group": p, "blockSize": PROFILES[p]} for p, u in sims.items()]))
             weights_log = tmp_path / "weights.log"
             procs.append(
                 await start_process(
@@ -174,4 +172,4 @@ async def test_weights_follow_capacity_and_a_slowed_replica_loses_then_regains_w
     assert served > 0
     entries = yaml.safe_load(setup["out"].read_text())
     assert {e["url"] for e in entries} == set(setup["sims"].values())
-    assert all(e["capacity"] > 0 and e["weight"] > 0 for e in entries)
+    assert all(e["capacity"] > 0 and e["capacityMultiplier"] > 0 for e in entries)

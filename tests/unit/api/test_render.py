@@ -248,11 +248,11 @@ def test_routing_configmap_holds_initial_weights_from_capacity_priors(sample: Sa
     pool = _pool(sample("granite-3vendor.yaml"))
     config = RoutingConfig.model_validate(yaml.safe_load(expected_routing_configmap(pool)["data"][ROUTING_CONFIG_KEY]))
     assert config.model == "granite-4.1-8b" and config.policy == "heteropool"
-    weights = {name: v.weight for name, v in config.vendors.items()}
+    weights = {name: v.share for name, v in config.groups.items()}
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
     # 4 x 3600 vs 8 x 2100 vs 8 x 630 tokens/s
     assert weights["amd"] > weights["nvidia"] > weights["intel-gaudi"] > 0
-    assert {name: v.block_size for name, v in config.vendors.items()} == {"nvidia": 16, "amd": 16, "intel-gaudi": 128}
+    assert {name: v.block_size for name, v in config.groups.items()} == {"nvidia": 16, "amd": 16, "intel-gaudi": 128}
 
 
 def test_static_weights_are_normalised_and_scaled_to_zero_groups_get_none(sample: Sample) -> None:

@@ -17,9 +17,9 @@ def make_picker(policy: str = "least-request", max_in_flight: int = 1024, **kw: 
     picker = EndpointPicker(pool, policy=policy, **kw)  # type: ignore[arg-type]
     picker.apply_endpoints(
         [
-            EndpointEntry(url=A, vendor="nvidia", capacity=3000),
-            EndpointEntry(url=B, vendor="amd", capacity=2000),
-            EndpointEntry(url=C, vendor="gaudi", capacity=600),
+            EndpointEntry(url=A, group="nvidia", capacity=3000),
+            EndpointEntry(url=B, group="amd", capacity=2000),
+            EndpointEntry(url=C, group="gaudi", capacity=600),
         ]
     )
     return picker
@@ -141,7 +141,7 @@ def test_repeated_5xx_eject_the_endpoint_and_its_series_go_when_it_leaves() -> N
         picker.pick("/v1/completions", BODY, frozenset({"10.0.0.1:8000"}))
     text = _exposition(picker)
     assert 'endpoint="http://10.0.0.1:8000"' in text
-    picker.apply_endpoints([EndpointEntry(url=B, vendor="amd")])
+    picker.apply_endpoints([EndpointEntry(url=B, group="amd")])
     assert 'endpoint="http://10.0.0.1:8000"' not in _exposition(picker)
 
 

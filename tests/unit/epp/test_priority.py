@@ -68,8 +68,8 @@ async def test_a_newcomer_waits_behind_requests_of_its_priority_but_not_behind_l
     # a fourth endpoint joins (nothing has finished, so nothing drained the queue yet)
     picker.apply_endpoints(
         [
-            *(EndpointEntry(url=st.url, vendor=st.vendor) for st in picker.pool.states()),
-            EndpointEntry(url=D, vendor="nvidia", capacity=3000),
+            *(EndpointEntry(url=st.url, group=st.group) for st in picker.pool.states()),
+            EndpointEntry(url=D, group="nvidia", capacity=3000),
         ]
     )
     with pytest.raises(Saturated):  # same priority as the waiting request: it queues behind it

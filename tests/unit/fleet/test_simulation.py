@@ -146,11 +146,11 @@ def test_a_controller_in_the_loop_can_change_weights_at_scrapes() -> None:
     sim: FleetSimulation
 
     def controller(now_s: float) -> None:
-        sim.set_routing("p0", weight=now_s, capacity_tokens_per_s=1000.0)
+        sim.set_routing("p0", capacity_multiplier=now_s, capacity_tokens_per_s=1000.0)
 
     sim = _fleet(router, scrape_interval_s=0.5, on_scrape=controller)
     sim.run(_stages())
-    weights = [next(v.weight for v in views if v.id == "p0") for views in router.seen]
+    weights = [next(v.capacity_multiplier for v in views if v.id == "p0") for views in router.seen]
     assert weights[0] == 0.0 and weights[-1] is not None and weights[-1] > 1.0
     assert all(v.capacity_tokens_per_s == 1000.0 for views in router.seen for v in views if v.id == "p0")
     assert sim.vendors == {"p0": "nvidia", "p1": "nvidia", "p2": "nvidia"}

@@ -17,7 +17,7 @@ POOL = parse_manifest(yaml.safe_load((Path(__file__).resolve().parents[3] / "sam
 def _endpoint(url: str, group: str, *, stale: bool = False) -> EndpointEstimate:
     return EndpointEstimate(
         endpoint_id=url, url=url, group=group, vendor="sim", capacity_tokens_per_s=1000.0,
-        prior_capacity_tokens_per_s=900.0, source="measured", share=0.5, gateway_weight=1.0,
+        prior_capacity_tokens_per_s=900.0, source="measured", share=0.5, capacity_multiplier=1.0,
         observed_tokens_per_s=400.0, utilization=0.4, decode_tokens_per_s_per_seq=50.0,
         prefill_tokens_per_s_per_seq=5000.0, block_size=16, kv_capacity_tokens=None,
         stale=stale, last_scrape_at=1_800_000_000.0, scrape_errors_total=1 if stale else 0,
@@ -41,12 +41,12 @@ def test_routing_document_carries_weights_capacities_and_a_new_generation() -> N
     live = routing_document.initial(POOL).model_copy(update={"generation": 4})
     document = routing_document.with_update(POOL, live, _update(), "2027-01-15T08:00:00Z")
     assert document.generation == 5 and document.updated_at == "2027-01-15T08:00:00Z"
-    assert {name: v.weight for name, v in document.vendors.items()} == {
+    assert {name: v.share for name, v in document.groups.items()} == {
         "sim-h100": 0.6,
         "sim-mi325x": 0.4,
         "sim-gaudi3": 0.0,
     }
-    assert document.vendors["sim-gaudi3"].block_size == 128  # static facts stay as rendered
+    assert document.groups["sim-gaudi3"].block_size == 128  # static facts stay as rendered
     assert {e.url for e in document.endpoints} == {"http://a", "http://b"}
 
 

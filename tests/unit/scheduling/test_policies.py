@@ -162,9 +162,9 @@ def test_heteropool_credits_only_whole_blocks_of_each_endpoints_own_block_size()
 
 def test_heteropool_drains_zero_weight_endpoints_unless_all_are_zero() -> None:
     router = build_router("heteropool")
-    eps = [make_view("http://a", weight=0.0), make_view("http://b", weight=1.0, in_flight=50)]
+    eps = [make_view("http://a", capacity_multiplier=0.0), make_view("http://b", capacity_multiplier=1.0, in_flight=50)]
     assert {router.pick(make_request(request_id=str(i)), eps) for i in range(20)} == {"http://b"}
-    zero = [make_view("http://a", weight=0.0), make_view("http://b", weight=0.0)]
+    zero = [make_view("http://a", capacity_multiplier=0.0), make_view("http://b", capacity_multiplier=0.0)]
     assert router.pick(make_request(), zero) in {"http://a", "http://b"}
 
 

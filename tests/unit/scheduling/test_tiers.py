@@ -18,7 +18,7 @@ def _pool(h_queue: int = 0, m_queue: int = 0, **h: object):  # type: ignore[no-u
     return [
         make_view("h", prefill_tokens_per_s=H100, capacity_tokens_per_s=3600.0, queued_prefill_tokens=h_queue, **h),
         make_view(
-            "m", vendor="amd", prefill_tokens_per_s=MI325X, capacity_tokens_per_s=2100.0, queued_prefill_tokens=m_queue
+            "m", group="amd", prefill_tokens_per_s=MI325X, capacity_tokens_per_s=2100.0, queued_prefill_tokens=m_queue
         ),
     ]
 

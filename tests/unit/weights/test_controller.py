@@ -18,13 +18,13 @@ def test_one_failed_scrape_keeps_the_estimate_and_is_not_stale(make_pool, replic
     assert not b.stale and b.source == "measured"
     assert b.capacity_tokens_per_s == steady.endpoints["b"].capacity_tokens_per_s
     assert update.scrape_errors == {"b": "GET http://b:8000/metrics: ConnectError"}
-    assert b.scrape_errors_total == 1 and update.weights["b"] == pytest.approx(steady.weights["b"], abs=0.01)
+    assert b.scrape_errors_total == 1 and update.shares["b"] == pytest.approx(steady.shares["b"], abs=0.01)
 
 
 def test_failing_scrapes_mark_stale_then_fall_back_to_the_prior_never_zero(make_pool, replica) -> None:
     pool = make_pool({"a": replica(), "b": replica(slowdown=3.0)}, priors={"a": 1000.0, "b": 1000.0})
     pool.run(8)
-    judged = pool.last.weights["b"]
+    judged = pool.last.shares["b"]
     pool.failing = {"b"}
     updates = pool.run(10)  # stale after 2.5 intervals, prior after 8
     stale = [u.endpoints["b"].stale for u in updates]
@@ -33,8 +33,8 @@ def test_failing_scrapes_mark_stale_then_fall_back_to_the_prior_never_zero(make_
     assert "1 of 2 replicas are stale" in updates[2].stale_message and "ConnectError" in updates[2].stale_message
     sources = [u.endpoints["b"].source for u in updates]
     assert sources[6] == "measured" and sources[-1] == "prior"
-    assert min(u.weights["b"] for u in updates) >= judged * 0.99
-    assert updates[-1].weights["b"] > judged  # back toward the equal prior
+    assert min(u.shares["b"] for u in updates) >= judged * 0.99
+    assert updates[-1].shares["b"] > judged  # back toward the equal prior
     pool.failing = set()
     assert not pool.tick().stale
 
@@ -52,7 +52,7 @@ def test_new_replica_starts_from_its_scaled_prior_and_removed_one_is_forgotten(m
     assert added.changed and set(added.groups) == {"a", "b", "c"}
     pool.targets = [t for t in pool.targets if t.endpoint_id != "a"]
     removed = pool.tick()
-    assert set(removed.endpoints) == {"b", "c"} and sum(removed.weights.values()) == pytest.approx(1.0)
+    assert set(removed.endpoints) == {"b", "c"} and sum(removed.shares.values()) == pytest.approx(1.0)
 
 
 def test_group_aggregates_replicas_and_shares_follow_capacity(make_target) -> None:
@@ -67,11 +67,11 @@ def test_group_aggregates_replicas_and_shares_follow_capacity(make_target) -> No
     update = controller.update(
         targets, {t.endpoint_id: EngineSample(generation_tokens_total=0.0) for t in targets}, 0.0
     )
-    assert update.weights == pytest.approx({"nvidia": 7200 / 7800, "gaudi": 600 / 7800})
+    assert update.shares == pytest.approx({"nvidia": 7200 / 7800, "gaudi": 600 / 7800})
     nv = update.groups["nvidia"]
     assert (nv.ready_replicas, nv.capacity_tokens_per_s, nv.stale, nv.last_scrape_at) == (2, 3600.0, False, 0.0)
     assert update.endpoints["h1"].share == pytest.approx(3600 / 7800)
-    assert update.endpoints["h1"].gateway_weight == pytest.approx(1.0)
+    assert update.endpoints["h1"].capacity_multiplier == pytest.approx(1.0)
     assert sum(e.share for e in update.endpoints.values()) == pytest.approx(1.0)
 
 
@@ -105,7 +105,7 @@ def test_scrape_error_for_a_never_scraped_replica_is_stale_at_once(make_target) 
     controller = WeightController(WeightSettings(interval_s=10.0))
     t = make_target("x")
     update = controller.update([t], {"x": ScrapeError("GET http://x:8000/metrics: HTTP 503")}, 5.0)
-    assert update.endpoints["x"].stale and update.weights == {"x": 1.0}
+    assert update.endpoints["x"].stale and update.shares == {"x": 1.0}
     assert update.endpoints["x"].last_scrape_at is None
 
 

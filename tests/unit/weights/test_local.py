@@ -15,9 +15,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 def test_priors_come_from_capacity_then_vendor_name_then_the_mean() -> None:
     entries = [
-        EndpointEntry(url="http://a:1/", vendor="nvidia"),
-        EndpointEntry(url="http://b:1", vendor="amd", capacity=999.0),
-        EndpointEntry(url="http://c:1", vendor="mystery"),
+        EndpointEntry(url="http://a:1/", group="nvidia"),
+        EndpointEntry(url="http://b:1", group="amd", capacity=999.0),
+        EndpointEntry(url="http://c:1", group="mystery"),
     ]
     targets = targets_from_entries(entries)
     assert [t.prior_capacity_tokens_per_s for t in targets] == [3600.0, 999.0, (3600.0 + 999.0) / 2]
@@ -26,14 +26,14 @@ def test_priors_come_from_capacity_then_vendor_name_then_the_mean() -> None:
 
 def test_priors_are_equal_when_no_name_maps() -> None:
     targets = targets_from_entries(
-        [EndpointEntry(url="http://a:1", vendor="x"), EndpointEntry(url="http://b:1", vendor="y")]
+        [EndpointEntry(url="http://a:1", group="x"), EndpointEntry(url="http://b:1", group="y")]
     )
     assert {t.prior_capacity_tokens_per_s for t in targets} == {1.0}
 
 
 def test_write_endpoint_file_is_atomic_and_round_trips(tmp_path: Path) -> None:
     path = tmp_path / "out.yaml"
-    entries = [EndpointEntry(url="http://a:1", vendor="nvidia", capacity=10.5, block_size=16, weight=0.9)]
+    entries = [EndpointEntry(url="http://a:1", group="nvidia", capacity=10.5, block_size=16, capacity_multiplier=0.9)]
     write_endpoint_file(path, entries)
     assert load_endpoint_entries(path.read_text()) == entries
     assert [p.name for p in tmp_path.iterdir()] == ["out.yaml"]  # no temp file left

@@ -50,7 +50,10 @@ def relative_capacities(endpoints: Sequence[EndpointView]) -> dict[str, float]:
     """capacity x weight of each endpoint relative to the largest (0 for weight 0)."""
     known = [e.capacity_tokens_per_s for e in endpoints if e.capacity_tokens_per_s]
     default = sum(known) / len(known) if known else 1.0
-    eff = {e.id: (e.capacity_tokens_per_s or default) * (1.0 if e.weight is None else e.weight) for e in endpoints}
+    eff = {
+        e.id: (e.capacity_tokens_per_s or default) * (1.0 if e.capacity_multiplier is None else e.capacity_multiplier)
+        for e in endpoints
+    }
     top = max(eff.values(), default=0.0)
     if top <= 0:
         return {k: 1.0 for k in eff}

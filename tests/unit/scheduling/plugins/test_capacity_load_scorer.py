@@ -28,7 +28,7 @@ from ..conftest import make_request, make_view
 def test_relative_capacities(
     endpoints: list[tuple[str, float | None, float | None]], expected: dict[str, float]
 ) -> None:
-    views = [make_view(i, capacity_tokens_per_s=c, weight=w) for i, c, w in endpoints]
+    views = [make_view(i, capacity_tokens_per_s=c, capacity_multiplier=w) for i, c, w in endpoints]
     assert relative_capacities(views) == pytest.approx(expected)
 
 
