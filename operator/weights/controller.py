@@ -1,8 +1,8 @@
 """Capacity estimates and routing weights from vLLM metric samples (pure: no I/O, times passed in).
 
 The trap (docs/weights.md, "The estimate, and why not throughput"): the output tokens/s a pod
-shows is what the router sent it, so weights proportional to observed throughput starve whoever got less (positive feedback). The
-estimate is therefore per-sequence decode speed (the inter-token-latency histogram: how fast each
+shows is what the router sent it, so weights proportional to observed throughput starve whoever
+got less (positive feedback). The estimate is therefore per-sequence decode speed (the inter-token-latency histogram: how fast each
 running sequence advanced over the interval, prefill interference included, since vLLM runs
 prefill chunks inside the same steps) times the batch the pod can hold (KV tokens / tokens per
 sequence, capped by max-num-seqs). Observed tokens/s divided by how busy the pod was (mean decode
