@@ -15,10 +15,12 @@ CHART_DEST ?= dist
 
 .PHONY: run test lint lint-types fmt clean crd chart image image-test bench-routers
 
-$(STAMP): pyproject.toml setup.py scripts/install_helm.py
+# tests/support is the test support package (API emulator, process helpers), installed beside
+# heteropool so tests and benchmarks import it by name; the image never contains it.
+$(STAMP): pyproject.toml setup.py tests/support/pyproject.toml scripts/install_helm.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[plots,test]'
+	$(BIN)/pip install --quiet -e '.[plots,test]' -e tests/support
 	$(BIN)/python scripts/install_helm.py --dest $(BIN)
 	touch $(STAMP)
 

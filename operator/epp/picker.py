@@ -319,6 +319,9 @@ class EndpointPicker:
             return await pending.future
         except asyncio.CancelledError:
             self._waiting.remove(pending)  # the client went away while it waited
+            future = pending.future
+            if future.done() and not future.cancelled() and future.exception() is None:
+                self.finished(future.result())  # placed just as it went away: release the load
             raise
 
     def drain(self) -> None:

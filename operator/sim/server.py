@@ -205,7 +205,7 @@ class SimServer:
         resp.charset = "utf-8"
         return resp
 
-    # --- what peer routers probe (research/peer-tools.md: vllm-router cache_aware renders every
+    # --- what peer routers probe (docs/simulator.md: vllm-router cache_aware renders every
     # prompt on every worker; sglang-router reads server/model info and load) -----------------
 
     async def _prompt_of(self, request: web.Request, *, chat: bool | None = None) -> str | list[int]:

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from processes import DataPlane, Proc, start_data_plane, start_sim
+
+from heteropool_testing.processes import DataPlane, Proc, start_data_plane, start_sim
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,8 @@ import httpx
 import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from processes import DataPlane, Proc, start_data_plane, start_sim
+
+from heteropool_testing.processes import DataPlane, Proc, start_data_plane, start_sim
 
 pytestmark = pytest.mark.slow
 
@@ -202,7 +203,7 @@ def test_replicas_failing_half_their_requests_are_retried(tmp_path: Path, plane)
 
 
 def test_tls_on_the_picker_port_with_plaintext_health_for_probes(sims: list[Proc], plane) -> None:
-    from processes import free_port
+    from heteropool_testing.processes import free_port
 
     health_port = free_port()
     dp = plane(sims, "--tls-self-signed", "--health-port", str(health_port), epp_tls=True)

@@ -7,7 +7,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from kube import ApiServerEmulator
+
+from heteropool_testing.kube import ApiServerEmulator
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 APPLY = {"Content-Type": "application/apply-patch+yaml"}

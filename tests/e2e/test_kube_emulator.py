@@ -19,10 +19,12 @@ import aiohttp
 import kopf
 import kubernetes
 import pytest
-from kube import REPO_CRDS, ApiServerEmulator
 from kubernetes.client.exceptions import ApiException
 
-TESTDATA = Path(__file__).resolve().parents[1] / "kube" / "testdata"
+import heteropool_testing.kube
+from heteropool_testing.kube import REPO_CRDS, ApiServerEmulator
+
+TESTDATA = Path(heteropool_testing.kube.__file__).parent / "testdata"
 GROUP, VERSION = "test.heteropool.dev", "v1"
 WIDGETS = f"/apis/{GROUP}/{VERSION}/namespaces/default/widgets"
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"

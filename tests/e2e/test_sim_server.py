@@ -10,14 +10,15 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from processes import BIN, Proc, start_sim
 from prometheus_client.parser import text_string_to_metric_families
+
+from heteropool_testing.processes import BIN, Proc, start_sim
 
 pytestmark = pytest.mark.slow
 
 MODEL = "ibm-granite/granite-4.1-8b"
 
-# design section 6: name -> type (as prometheus_client's parser reports the family)
+# docs/weights.md, "Metrics read": name -> type (as prometheus_client's parser reports the family)
 EXPECTED_METRICS = {
     "vllm:num_requests_running": "gauge",
     "vllm:num_requests_waiting": "gauge",

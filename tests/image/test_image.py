@@ -29,9 +29,9 @@ import httpx
 import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from processes import BIN, free_port, wait_http
 
 from heteropool.handlers.kube import KINDS
+from heteropool_testing.processes import BIN, free_port, wait_http
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]

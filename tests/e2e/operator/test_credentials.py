@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube import write_kubeconfig
 
 from heteropool.handlers.kube import KINDS
+from heteropool_testing.kube import write_kubeconfig
 
 pytestmark = pytest.mark.slow
 

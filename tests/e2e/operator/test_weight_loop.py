@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
-from processes import Proc, start_sim
 
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
+from heteropool_testing.processes import Proc, start_sim
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
-from selectors_eval import admits, selector_matches
 
 from heteropool.handlers.conditions import DeploymentState, summarise
 from heteropool.podtemplate import apply_pod_template_overlay
@@ -23,6 +22,7 @@ from heteropool.semantics import Pool, SpecError, parse_manifest
 from heteropool.settings import RenderSettings, with_registry
 from heteropool.sim.server import SimSettings, build_app
 from heteropool.vendors import VENDOR_PROFILES
+from heteropool_testing.selectors_eval import admits, selector_matches
 
 Sample = Callable[[str], dict[str, Any]]
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from selectors_eval import admits
-
 from heteropool.commands.run_operator import add_arguments, render_settings
 from heteropool.render import expected_network_policy
 from heteropool.semantics import parse_manifest
+from heteropool_testing.selectors_eval import admits
 
 POOL = {
     "apiVersion": "heteropool.dev/v1alpha1",

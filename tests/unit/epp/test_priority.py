@@ -128,3 +128,14 @@ def test_routed_requests_are_counted_per_objective_and_priority_class() -> None:
     assert 'heteropool_epp_priority_picks_total{objective="chat",priority_class="high"} 2.0' in text
     assert 'heteropool_epp_priority_picks_total{objective="batch",priority_class="low"} 1.0' in text
     assert 'heteropool_epp_priority_picks_total{objective="default",priority_class="standard"} 1.0' in text
+
+
+async def test_a_request_placed_just_as_its_client_went_away_releases_its_load() -> None:
+    picker = make_picker(max_in_flight=1, objectives=OBJECTIVES)
+    running = _full(picker)
+    batch = await _saturated(picker, "batch")
+    picker.finished(running[0])  # placed: its future holds a decision, the task has not resumed yet
+    batch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await batch
+    assert sum(st.in_flight for st in picker.pool.states()) == 2  # only the two still running

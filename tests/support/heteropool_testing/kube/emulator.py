@@ -32,7 +32,7 @@ from .tables import to_table
 from .watching import WatchMixin
 from .wire import Target, body, header, logged_body, object_body, parse_target
 
-REPO_CRDS = Path(__file__).resolve().parents[2] / "crds"
+REPO_CRDS = Path(__file__).resolve().parents[4] / "crds"  # tests/support/heteropool_testing/kube/
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 _CRD_RESOURCE = "apiextensions.k8s.io/v1/customresourcedefinitions"
 APPLY_PATCH = "application/apply-patch+yaml"

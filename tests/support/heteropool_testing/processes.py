@@ -1,6 +1,6 @@
 """Start heteropool processes (simulators, the Endpoint Picker, Envoy) on 127.0.0.1 for process-level tests.
 
-Imported as `processes` (tests/ is on sys.path, see tests/conftest.py). Readiness is a condition
+Imported as `heteropool_testing.processes` (tests/support, installed by `make test`). Readiness is a condition
 with a deadline (an HTTP 200 from a health endpoint), never a fixed sleep.
 """
 
