@@ -36,7 +36,8 @@ import httpx
 import yaml
 
 from heteropool.epp.local import start_local_data_plane
-from heteropool.supervise import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
+from heteropool.supervise import heteropool_executable, start_process, stop_processes
+from heteropool_testing.processes import start_admin_sims
 
 PROFILES = {"h100-nvl": 16, "mi325x": 16, "gaudi3": 128}
 SLOWED = "mi325x"
@@ -165,28 +166,7 @@ async def main(args: argparse.Namespace) -> str:
     tmp = Path(tempfile.mkdtemp(prefix="bench-weights-"))
     try:
         async with httpx.AsyncClient() as http:
-            sims: dict[str, str] = {}
-            for profile in PROFILES:
-                port = free_port()
-                procs.append(
-                    await start_process(
-                        [
-                            exe,
-                            "sim",
-                            "--profile",
-                            profile,
-                            "--port",
-                            str(port),
-                            "--time-scale",
-                            str(args.time_scale),
-                            "--enable-admin-api",
-                        ],
-                        log_path=tmp / f"{profile}.log",
-                    )
-                )
-                sims[profile] = f"http://127.0.0.1:{port}"
-            for proc, url in zip(procs, sims.values(), strict=True):
-                await wait_http_ok(http, url + "/health", timeout_s=30, process=proc)
+            sims = await start_admin_sims(PROFILES, args.time_scale, tmp, http, procs)
             src, out, frozen = tmp / "in.yaml", tmp / "out.yaml", tmp / "frozen.yaml"
             src.write_text(yaml.safe_dump([{"url": u, "group": p, "blockSize": PROFILES[p]} for p, u in sims.items()]))
             frozen.write_text(

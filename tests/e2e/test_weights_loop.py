@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from heteropool.epp.local import start_local_data_plane
-from heteropool.supervise import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
+from heteropool.supervise import heteropool_executable, start_process, stop_processes
+from heteropool_testing.processes import start_admin_sims
 
 pytestmark = pytest.mark.slow
 
@@ -64,28 +65,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     procs: list[asyncio.subprocess.Process] = []
     async with httpx.AsyncClient() as http:
         try:
-            sims: dict[str, str] = {}
-            for profile in PROFILES:
-                port = free_port()
-                procs.append(
-                    await start_process(
-                        [
-                            exe,
-                            "sim",
-                            "--profile",
-                            profile,
-                            "--port",
-                            str(port),
-                            "--time-scale",
-                            str(TIME_SCALE),
-                            "--enable-admin-api",
-                        ],
-                        log_path=tmp_path / f"sim-{profile}.log",
-                    )
-                )
-                sims[profile] = f"http://127.0.0.1:{port}"
-            for proc, url in zip(procs, sims.values(), strict=True):
-                await wait_http_ok(http, url + "/health", timeout_s=30, process=proc)
+            sims = await start_admin_sims(PROFILES, TIME_SCALE, tmp_path, http, procs)
             src, out = tmp_path / "in.yaml", tmp_path / "out.yaml"
             src.write_text(yaml.safe_dump([{"url": u, "group": p, "blockSize": PROFILES[p]} for p, u in sims.items()]))
             weights_log = tmp_path / "weights.log"

@@ -6,18 +6,21 @@ with a deadline (an HTTP 200 from a health endpoint), never a fixed sleep.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
+import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.supervise import envoy_executable, free_port
+from heteropool.supervise import envoy_executable, free_port, heteropool_executable, start_process, wait_http_ok
 
 __all__ = [
     "BIN",
@@ -34,6 +37,7 @@ __all__ = [
     "DataPlane",
     "start_data_plane",
     "DataPlanes",
+    "start_admin_sims",
 ]
 
 BIN = Path(sys.executable).with_name("heteropool")
@@ -222,3 +226,28 @@ class DataPlanes:
     def stop_all(self) -> None:
         for dp in self.started:
             dp.stop()
+
+
+async def start_admin_sims(
+    profiles: Iterable[str],
+    time_scale: float,
+    workdir: Path,
+    http: httpx.AsyncClient,
+    procs: list[asyncio.subprocess.Process],
+) -> dict[str, str]:
+    """`heteropool sim` replicas with the admin API, one per profile, on free ports (logs in `workdir`).
+
+    Each process goes into `procs` as soon as it starts, so the caller's cleanup stops it even when a
+    later one fails; all answer /health on return. Returns profile -> URL.
+    """
+    sims: dict[str, str] = {}
+    started: list[asyncio.subprocess.Process] = []
+    for profile in profiles:
+        port = free_port()
+        args = ["sim", "--profile", profile, "--port", str(port), "--time-scale", str(time_scale), "--enable-admin-api"]
+        started.append(await start_process([heteropool_executable(), *args], log_path=workdir / f"sim-{profile}.log"))
+        procs.append(started[-1])
+        sims[profile] = f"http://127.0.0.1:{port}"
+    for proc, url in zip(started, sims.values(), strict=True):
+        await wait_http_ok(http, url + "/health", timeout_s=30, process=proc)
+    return sims
