@@ -1,11 +1,13 @@
 # Two commands a new user needs: `make run` (the main job, no cluster, no GPU) and `make test`.
-# Both create the virtual environment in .venv on first use. `make image` builds the container
-# image and `make image-test` smoke-tests it (docs/image.md).
+# Both create the virtual environment in .venv on first use: `make run` installs only what the
+# simulation needs (the package and its plots extra), `make test` adds the test extras and helm.
+# `make image` builds the container image and `make image-test` smoke-tests it (docs/image.md).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 IMAGE ?= ghcr.io/heteropool/heteropool:$(VERSION)
 
@@ -14,14 +16,19 @@ CHART_DEST ?= dist
 
 .PHONY: run test test-all clean crd chart image image-test
 
+$(RUN_STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[plots]'
+	touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml setup.py scripts/install_helm.py
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[plots,test]'
 	$(BIN)/python scripts/install_helm.py --dest $(BIN)
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/heteropool simulate samples/granite-3vendor.yaml --output out/simulate
 
 test: $(STAMP)
