@@ -14,7 +14,7 @@ IMAGE ?= ghcr.io/heteropool/heteropool:$(VERSION)
 CHART := charts/heteropool
 CHART_DEST ?= dist
 
-.PHONY: run test test-all clean crd chart image image-test
+.PHONY: run test test-all clean crd chart image image-test bench-routers
 
 $(RUN_STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ image:
 image-test: $(STAMP)
 	IMAGE=$(IMAGE) ENGINE=buildah scripts/image.sh build
 	HETEROPOOL_IMAGE=$(IMAGE) $(BIN)/pytest -m image tests/image -q
+
+# The Rust routers bench/dataplane.py compares against, in a venv of their own (bench only).
+BENCH_ROUTERS ?= $(HOME)/.cache/heteropool-bench/routers
+bench-routers:
+	$(PYTHON) -m venv $(BENCH_ROUTERS)
+	$(BENCH_ROUTERS)/bin/pip install --quiet sglang-router==0.3.2 vllm-router==0.1.17
 
 crd: $(STAMP)
 	$(BIN)/heteropool crd --write

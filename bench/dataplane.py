@@ -1,4 +1,5 @@
-"""The data plane side by side: Envoy + `heteropool epp` vs plain Envoy (and the backend directly).
+"""The data plane side by side: Envoy + `heteropool epp` vs plain Envoy, sglang-router and vllm-router
+(and the backend directly).
 
 Everything on 127.0.0.1; load from `wrk` (Debian package `wrk`); one fast fake backend process
 (bench/gateway_backend.py) listening on N ports = N endpoints. Measures, per data plane:
@@ -8,7 +9,10 @@ Everything on 127.0.0.1; load from `wrk` (Debian package `wrk`); one fast fake b
 - CPU of the proxy process per streamed chunk with 200 streams and 20 ms between chunks.
 Plus the EPP's own decision time (parse + pick) at 20 endpoints with 30,000-character prompts.
 
+    make bench-routers   # once: sglang-router and vllm-router in their own venv (ROUTERS below)
     .venv/bin/python bench/dataplane.py --seconds 10 --out bench/results/dataplane.md
+
+Without that venv the Rust routers' rows are left out (`--routers DIR` points elsewhere).
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ from pathlib import Path
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.localpool import envoy_executable, free_port
+from heteropool.supervise import envoy_executable, free_port
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 PROMPT = "You are a helpful assistant. " * 70  # ~2 KB
+ROUTERS = Path.home() / ".cache" / "heteropool-bench" / "routers"  # venv with sglang-router, vllm-router
+RUST_ROUTERS = ("sglang-router", "vllm-router")
 
 
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -99,12 +105,25 @@ def plain_envoy(config: DataPlaneConfig) -> dict[str, object]:
     return doc
 
 
+def start_rust_router(kind: str, tools: Path, urls: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """sglang-router or vllm-router with its cache-aware policy over the same endpoints."""
+    launch = [str(tools / "bin" / kind), *(["launch"] if kind == "sglang-router" else [])]
+    level = "warn" if kind == "sglang-router" else "warning"
+    return spawn([*launch, "--host", "127.0.0.1", "--port", str(port), "--policy", "cache_aware",
+                  "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()), "--log-level", level,
+                  "--worker-urls", *urls], log)
+
+
+def rust_routers(tools: Path) -> list[str]:
+    return [kind for kind in RUST_ROUTERS if (tools / "bin" / kind).exists()]
+
+
 def decision_p99_us(endpoints: int = 20, prompt_chars: int = 30_000, n: int = 2000) -> dict[str, float]:
     """The EPP's per-request work in-process: parse the body, pick, account (no gRPC)."""
     import random
 
     from heteropool.epp.picker import EndpointPicker
-    from heteropool.gateway.endpoints import EndpointPool
+    from heteropool.scheduling.endpoints import EndpointPool
     from heteropool.routing import EndpointEntry
 
     pool = EndpointPool(clock=time.monotonic)
@@ -129,6 +148,7 @@ def main() -> int:
     ap.add_argument("--endpoints", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--out", type=Path, default=None, help="write the markdown report here")
+    ap.add_argument("--routers", type=Path, default=ROUTERS, help="venv holding sglang-router and vllm-router")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="dataplane-"))
     rows: list[str] = []
@@ -148,6 +168,19 @@ def main() -> int:
         direct1 = wrk(urls[0], 1, args.seconds / 2, short, tmp)
         rows.append(_row("backend directly (ceiling)", direct, direct1, None, None, None))
         planes = ["plain Envoy (least-request)", "Envoy + EPP, BUFFERED", "Envoy + EPP, FULL_DUPLEX_STREAMED"]
+        for kind in rust_routers(args.routers):
+            port = free_port()
+            proxy = start_rust_router(kind, args.routers, urls, port, tmp / f"{kind}.log")
+            procs.append(proxy)
+            url = f"http://127.0.0.1:{port}"
+            wait_ok(url + "/health", 60)
+            wrk(url, 32, 2, short, tmp)
+            c0 = cpu_s(proxy.pid)
+            load = wrk(url, 32, args.seconds, short, tmp)
+            c1 = cpu_s(proxy.pid)
+            one = wrk(url, 1, args.seconds / 2, short, tmp)
+            rows.append(_row(f"{kind} (cache_aware)", load, one, direct1, (c1 - c0) / max(load["requests"], 1) * 1e3, None))
+            stop(proxy)
         for name in planes:
             port, admin, grpc_port, metrics = free_port(), free_port(), free_port(), free_port()
             started: list[subprocess.Popen[bytes]] = []
@@ -236,6 +269,21 @@ def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> li
             rows.append(f"| {name} | {result['requests']} | {result['errors']} | {(c1 - c0):.2f} | "
                         f"{(c1 - c0) / chunks * 1e6:.1f} |")
             stop(*started)
+        for kind in rust_routers(args.routers):
+            port = free_port()
+            proxy = start_rust_router(kind, args.routers, [f"http://127.0.0.1:{base + i}" for i in range(args.endpoints)],
+                                      port, tmp / f"s{kind}.log")
+            url = f"http://127.0.0.1:{port}"
+            try:
+                wait_ok(url + "/health", 60)
+                c0 = cpu_s(proxy.pid)
+                result = wrk(url, 200, args.seconds, body, tmp)
+                c1 = cpu_s(proxy.pid)
+            finally:
+                stop(proxy)
+            chunks = result["requests"] * 52
+            rows.append(f"| {kind} (cache_aware) | {result['requests']} | {result['errors']} | {(c1 - c0):.2f} | "
+                        f"{(c1 - c0) / chunks * 1e6:.1f} |")
     finally:
         stop(backend)
     return rows
@@ -253,7 +301,7 @@ def _row(name: str, load: dict[str, float], one: dict[str, float], direct1: dict
 def _report(args: argparse.Namespace, rows: list[str], stream_rows: list[str], decision: dict[str, float]) -> str:
     load = os.getloadavg()
     return "\n".join([
-        "# Data plane: Envoy + EPP vs plain Envoy",
+        "# Data plane: Envoy + EPP vs plain Envoy vs sglang-router and vllm-router",
         "",
         f"`{' '.join(['.venv/bin/python', 'bench/dataplane.py', *sys.argv[1:]])}` on {platform.machine()}, "
         f"{os.cpu_count()} cores shared by everything (wrk, backend, proxy, EPP), load average at the end "

@@ -31,7 +31,7 @@ import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.localpool import envoy_executable, free_port
+from heteropool.supervise import envoy_executable, free_port
 
 BIN = Path(sys.executable).parent
 MODEL = "ibm-granite/granite-4.1-8b"

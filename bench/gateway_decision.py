@@ -22,8 +22,8 @@ import random
 import statistics
 import time
 
-from heteropool.gateway.policies import build_router
-from heteropool.gateway.prefix import hash_prompt_blocks
+from heteropool.scheduling.policies import build_router
+from heteropool.scheduling.prefix import hash_prompt_blocks
 from heteropool.routing import EndpointView, RouteRequest
 
 VENDORS = [("nvidia", 3600.0, 16), ("amd", 2100.0, 16), ("amd", 2100.0, 16), ("gaudi", 630.0, 128)]

@@ -18,7 +18,7 @@ import time
 from heteropool.fleet.report import markdown_table, summarize
 from heteropool.fleet.simulation import FleetSimulation, ReplicaSpec
 from heteropool.fleet.workloads import SharedPrefixWorkload, build_stage_items, qps_ladder
-from heteropool.gateway.policies import build_router
+from heteropool.scheduling.policies import build_router
 from heteropool.sim.profiles import build_profile
 
 CAPACITY = {"h100-nvl": 3600.0, "mi325x": 2100.0, "gaudi3": 630.0}

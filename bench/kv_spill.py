@@ -16,7 +16,7 @@ from heteropool.fleet.experiment import plan_pool
 from heteropool.fleet.report import summarize
 from heteropool.fleet.simulation import FleetSimulation
 from heteropool.fleet.workloads import LoadStage, SharedPrefixWorkload, build_stage_items
-from heteropool.gateway.policies import build_router
+from heteropool.scheduling.policies import build_router
 from heteropool.manifests import load_pools
 
 ROOT = Path(__file__).resolve().parents[1]

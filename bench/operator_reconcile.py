@@ -32,10 +32,10 @@ sys.path.insert(0, str(REPO / "tests"))
 from kube.server import start_server_process  # noqa: E402
 
 from heteropool.handlers.apply import PRUNABLE_KINDS  # noqa: E402
-from heteropool.kube import KINDS, KubeApiError, KubeClient, connect, login  # noqa: E402
+from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient, connect, login  # noqa: E402
 from heteropool.render import expected_objects  # noqa: E402
 from heteropool.semantics import parse_manifest  # noqa: E402
-from heteropool.localpool import free_port  # noqa: E402
+from heteropool.supervise import free_port  # noqa: E402
 
 NAMESPACE = "bench"
 

@@ -34,7 +34,7 @@ import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.localpool import envoy_executable, free_port, heteropool_executable
+from heteropool.supervise import envoy_executable, free_port, heteropool_executable
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

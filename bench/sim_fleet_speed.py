@@ -2,7 +2,7 @@
 
 Design section 9's routing-quality setup: 4 H100-NVL + 8 MI325X + 8 Gaudi 3, shared-prefix
 workload, QPS 5..85 in steps of 10, 25 s stages (about 10,000 requests). Runs each policy from
-`heteropool.gateway.policies.build_router` and records wall time and the per-stage report in
+`heteropool.scheduling.policies.build_router` and records wall time and the per-stage report in
 bench/results/sim_fleet_speed.md. Run: .venv/bin/python bench/sim_fleet_speed.py
 """
 
@@ -18,7 +18,7 @@ from heteropool.fleet import FleetSimulation, LoadStage, SharedPrefixWorkload, b
 from heteropool.fleet.cli import DEFAULT_QPS, DEFAULT_WARMUP
 from heteropool.fleet.experiment import SERVICE_BASELINE, plan_pool
 from heteropool.fleet.report import markdown_table, summarize
-from heteropool.gateway.policies import build_router
+from heteropool.scheduling.policies import build_router
 from heteropool.manifests import load_pools
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "granite-3vendor.yaml"

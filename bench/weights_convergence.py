@@ -36,7 +36,7 @@ import httpx
 import yaml
 
 from heteropool.epp.local import start_local_data_plane
-from heteropool.localpool import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
+from heteropool.supervise import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
 
 PROFILES = {"h100-nvl": 16, "mi325x": 16, "gaudi3": 128}
 SLOWED = "mi325x"

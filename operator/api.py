@@ -288,7 +288,7 @@ class DisruptionBudgetSpec(_Spec):
         }
     )
 
-    enabled: bool = Field(True, description="Render a PodDisruptionBudget for the group. Default: true.")
+    enabled: bool = Field(True, description="Render the PodDisruptionBudget. Default: true.")
     max_unavailable: QuantityValue | None = Field(
         None, description="Replicas (or a percentage) a voluntary disruption may take down at once. Default: 1."
     )
@@ -458,6 +458,10 @@ class EnvoySpec(_Spec):
         description="How Envoy hands the request body to the picker: Buffered (default) or FullDuplexStreamed.",
     )
     pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the Envoy pods.")
+    disruption_budget: DisruptionBudgetSpec = Field(
+        default_factory=DisruptionBudgetSpec,
+        description="The Envoy pods' PodDisruptionBudget (standalone mode). Default: maxUnavailable 1.",
+    )
 
 
 class PickerTlsSpec(_Spec):
@@ -498,6 +502,10 @@ class PickerSpec(_Spec):
     )
     tls: PickerTlsSpec = Field(default_factory=PickerTlsSpec, description="TLS on the picker's gRPC port.")
     pod_template: PodTemplateOverlay | None = Field(None, description="Pod template overlay for the picker pods.")
+    disruption_budget: DisruptionBudgetSpec = Field(
+        default_factory=DisruptionBudgetSpec,
+        description="The picker pods' PodDisruptionBudget. Default: maxUnavailable 1.",
+    )
 
 
 class ParentRef(_Spec):

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from heteropool.api import VendorGroup, parse_duration_s
+from heteropool.api import DisruptionBudgetSpec, VendorGroup, parse_duration_s
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
@@ -392,6 +392,14 @@ def _group_disruption_budget(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     meta, budget = _group_meta(pool, group), group.disruption_budget
     return expected_disruption_budget(
         meta["name"], meta["namespace"], meta["labels"], meta["selector"],
+        max_unavailable=budget.max_unavailable, min_available=budget.min_available,
+    )  # fmt: skip
+
+
+def _component_disruption_budget(pool: Pool, name: str, component: str, budget: DisruptionBudgetSpec) -> dict[str, Any]:
+    """The data plane's budget: a node drain never takes every Envoy or picker pod down at once."""
+    return expected_disruption_budget(
+        name, pool.namespace, pool_labels(pool, component), _selector(pool, component),
         max_unavailable=budget.max_unavailable, min_available=budget.min_available,
     )  # fmt: skip
 
@@ -873,11 +881,18 @@ def expected_objects(
             objects.append(_group_disruption_budget(pool, group))
         if group.autoscaling is not None:
             objects.append(expected_autoscaler(pool, group, settings))
+    gateway = pool.spec.gateway
     objects += [expected_picker_service(pool), expected_picker_deployment(pool, settings)]
+    if gateway.picker.disruption_budget.enabled:
+        objects.append(_component_disruption_budget(pool, picker_name(pool), "epp", gateway.picker.disruption_budget))
     if gateway_mode:
         objects += [expected_inference_pool(pool), expected_http_route(pool)]
     else:
         objects += [expected_gateway_service(pool), expected_gateway_deployment(pool, settings)]
+        if gateway.envoy.disruption_budget.enabled:
+            objects.append(
+                _component_disruption_budget(pool, gateway_name(pool), "gateway", gateway.envoy.disruption_budget)
+            )
     return objects
 
 

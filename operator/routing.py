@@ -27,6 +27,10 @@ __all__ = [
     "dump_endpoint_entries",
     "EndpointView",
     "RouteRequest",
+    "PRIORITY_CLASSES",
+    "priority_class",
+    "OBJECTIVE_HEADER",
+    "ObjectivesRouting",
     "estimate_prompt_tokens",
     "expected_prefill_tokens",
     "Router",
@@ -83,6 +87,28 @@ class VendorRouting(_Model):
     service: str | None = Field(default=None, description="Name of the vendor's headless Service.")
 
 
+OBJECTIVE_HEADER = "x-gateway-inference-objective"
+"""Request header naming the request's objective (the header Gateway API Inference Extension uses)."""
+
+
+class ObjectivesRouting(_Model):
+    """Priorities the picker gives requests, by the objective their `OBJECTIVE_HEADER` names.
+
+    Higher is more important (InferenceObjective's convention). A request without the header, or
+    naming an objective that is not listed, gets `defaultPriority`.
+    """
+
+    default_priority: int = Field(
+        default=0, alias="defaultPriority", description="Priority of requests without a known objective."
+    )
+    priorities: dict[str, int] = Field(default_factory=dict, description="Objective name -> priority.")
+
+    def priority_of(self, objective: str | None) -> int:
+        if objective is None:
+            return self.default_priority
+        return self.priorities.get(objective, self.default_priority)
+
+
 class RoutingConfig(_Model):
     """The document stored under `routing.yaml` in the pool's routing ConfigMap."""
 
@@ -95,6 +121,9 @@ class RoutingConfig(_Model):
     vendors: dict[str, VendorRouting] = Field(default_factory=dict)
     endpoints: list[EndpointEntry] = Field(
         default_factory=list, description="Per-endpoint overrides (capacity, weight) keyed by URL."
+    )
+    objectives: ObjectivesRouting | None = Field(
+        default=None, description="Request priorities by objective name (the pool spec's objectives)."
     )
 
 
@@ -167,6 +196,17 @@ class RouteRequest:
     prompt: str
     prompt_tokens: int
     max_tokens: int
+    # Higher is more important (InferenceObjective's convention); 0 is the default.
+    priority: int = 0
+
+
+PRIORITY_CLASSES: tuple[str, ...] = ("high", "standard", "low")
+"""How routers treat a priority: `high` (> 0) is latency-sensitive, `low` (< 0) fills spare capacity."""
+
+
+def priority_class(priority: int) -> str:
+    """The tier a priority routes in: high above 0, low below 0, standard at 0."""
+    return "high" if priority > 0 else "low" if priority < 0 else "standard"
 
 
 def estimate_prompt_tokens(prompt: str) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.localpool import envoy_executable, free_port
+from heteropool.supervise import envoy_executable, free_port
 
 __all__ = ["BIN", "Proc", "free_port", "wait_http", "start_sim", "start_epp", "start_envoy", "DataPlane",
            "start_data_plane"]

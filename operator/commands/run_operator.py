@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
     from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
-    from heteropool.kube import connect, login
+    from heteropool.handlers.kube import connect, login
 
     kopf.configure(
         verbose=args.verbose,

@@ -23,22 +23,15 @@ from typing import TextIO
 import httpx
 
 from heteropool.epp.local import start_local_data_plane
-from heteropool.localpool import (
-    free_port,
-    heteropool_executable,
-    run_weight_loop,
-    start_process,
-    stop_processes,
-    wait_http_ok,
-    write_endpoint_file,
-)
+from heteropool.supervise import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
+from heteropool.weights.local import run_weight_loop, write_endpoint_file
 from heteropool.manifests import ManifestError, load_pools
 from heteropool.routing import EndpointEntry, load_endpoint_entries
 from heteropool.semantics import Pool, SpecError
 from heteropool.sim.profiles import PROFILE_NAMES, build_profile
 from heteropool.vendors import vendor_profile
-from heteropool.weightloop import WeightLoop
-from heteropool.weights import WeightSettings, WeightUpdate, group_prior_tokens_per_s
+from heteropool.weights.loop import WeightLoop
+from heteropool.weights.controller import WeightSettings, WeightUpdate, group_prior_tokens_per_s
 
 __all__ = ["add_arguments", "run", "ReplicaPlan", "plan_replicas", "render_table"]
 

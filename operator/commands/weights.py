@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from heteropool.weights import WeightSettings
+    from heteropool.weights.controller import WeightSettings
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     src, out = Path(args.endpoints), Path(args.write)
@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
 async def _main(settings: object, src: Path, out: Path, iterations: int | None) -> None:
     import httpx
 
-    from heteropool.localpool import run_weight_loop
+    from heteropool.weights.local import run_weight_loop
     from heteropool.routing import load_endpoint_entries
-    from heteropool.weightloop import WeightLoop
-    from heteropool.weights import WeightSettings
+    from heteropool.weights.loop import WeightLoop
+    from heteropool.weights.controller import WeightSettings
 
     assert isinstance(settings, WeightSettings)
     task = asyncio.current_task()

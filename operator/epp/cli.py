@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 
     from heteropool.epp.server import EppSettings, serve
-    from heteropool.gateway.errors import ConfigError
+    from heteropool.scheduling.errors import ConfigError
     from heteropool.logs import configure_logging
 
     try:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import aiohttp
 import orjson
 
-from heteropool.gateway.kube import InClusterCredentials
+from heteropool.epp.discovery import InClusterCredentials
 
 __all__ = ["Action", "decide", "LeaseElector"]
 

@@ -16,7 +16,7 @@ import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.localpool import envoy_executable, free_port, heteropool_executable, start_process, wait_http_ok
+from heteropool.supervise import envoy_executable, free_port, heteropool_executable, start_process, wait_http_ok
 
 __all__ = ["LocalDataPlane", "start_local_data_plane"]
 

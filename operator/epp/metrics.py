@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from heteropool.gateway.endpoints import EndpointPool
+from heteropool.scheduling.endpoints import EndpointPool
 
 __all__ = ["EppMetrics", "OUTCOMES"]
 

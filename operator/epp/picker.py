@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from heteropool.epp.metrics import EppMetrics
-from heteropool.gateway.endpoints import EndpointPool
-from heteropool.gateway.errors import ConfigError
-from heteropool.gateway.openai_body import RequestBodyError, parse_inference_body
-from heteropool.gateway.policies import build_router
+from heteropool.scheduling.endpoints import EndpointPool
+from heteropool.scheduling.errors import ConfigError
+from heteropool.scheduling.openai_body import RequestBodyError, parse_inference_body
+from heteropool.scheduling.policies import build_router
 from heteropool.routing import (
     EndpointEntry,
     EndpointView,

@@ -25,9 +25,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heteropool.epp.picker import EndpointPicker
 from heteropool.epp.service import ExternalProcessor
-from heteropool.gateway.endpoints import EndpointPool
-from heteropool.gateway.scraper import probe_loop, scrape_loop
-from heteropool.gateway.sources import EndpointSource, FileEndpointSource
+from heteropool.scheduling.endpoints import EndpointPool
+from heteropool.epp.scraper import probe_loop, scrape_loop
+from heteropool.epp.sources import EndpointSource, FileEndpointSource
 
 __all__ = ["EppSettings", "serve", "HEALTH_SERVICES"]
 
@@ -126,7 +126,7 @@ async def serve(
         picker.apply_endpoints(file_source.load())
         source = file_source
     elif source is None and settings.kube_api_url and settings.kube_namespace and settings.kube_pool:
-        from heteropool.gateway.kube import InClusterCredentials, KubeEndpointSource
+        from heteropool.epp.discovery import InClusterCredentials, KubeEndpointSource
 
         source = KubeEndpointSource(
             InClusterCredentials(settings.kube_api_url), settings.kube_namespace, settings.kube_pool,
@@ -137,7 +137,7 @@ async def serve(
     elector = None
     if settings.lease_name and settings.kube_api_url and settings.kube_namespace:
         from heteropool.epp.lease import LeaseElector
-        from heteropool.gateway.kube import InClusterCredentials
+        from heteropool.epp.discovery import InClusterCredentials
 
         elector = LeaseElector(InClusterCredentials(settings.kube_api_url), settings.kube_namespace,
                                settings.lease_name, settings.identity)

@@ -1,16 +1,19 @@
 """`heteropool simulate`: compare routing policies on a pool manifest's vendor mix, in simulated time.
 
-    heteropool simulate samples/granite-3vendor.yaml [--workload shared-prefix|random|chat]
+    heteropool simulate samples/granite-3vendor.yaml [--workload shared-prefix|random|chat|mixed-priority]
         [--qps 5,15,25,40,55,70,85] [--policies round-robin,least-request,llm-d,heteropool]
         [--stage-seconds 30] [--warmup 30:50] [--protocol inference-perf|continuous]
-        [--seed 0] [--output out/simulate] [--jobs N]
+        [--seed 0] [--output out/simulate] [--jobs N] [--ignore-priority]
 
 No cluster, no GPU: one simulated vLLM replica per desired replica of the manifest. The default
 protocol is the published benchmarks' (inference-perf): an unreported warm-up stage, then each
 stage sends qps x seconds requests and the next starts when they have all finished; `continuous`
 starts every stage on the clock instead and carries backlog over. Prints a per-stage table per
 policy and a comparison at the top of the ladder; writes `results.csv`, `results.md`,
-`throughput.png` and `ttft.png` into the output folder. Progress goes to stderr.
+`throughput.png` and `ttft.png` into the output folder. Progress goes to stderr. With
+`--workload mixed-priority` requests carry priorities (docs/priority.md) and the report adds
+per-priority TTFT, throughput and rejections; `--ignore-priority` routes them all at the default
+priority, for comparison.
 """
 
 from __future__ import annotations
@@ -109,8 +112,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pool", nargs="?", metavar="POOL.yaml",
                         help="a HeteroInferencePool manifest (default: the embedded 4 H100-NVL + 8 MI325X + 8 Gaudi 3 pool)")
     parser.add_argument("--name", help="which pool, when the file holds several")
-    parser.add_argument("--workload", choices=("shared-prefix", "random", "chat"), default="shared-prefix",
-                        help="request mix: shared-prefix (the published benchmark's), random or chat (default shared-prefix)")
+    parser.add_argument("--workload", choices=("shared-prefix", "random", "chat", "mixed-priority"),
+                        default="shared-prefix",
+                        help="request mix: shared-prefix (the published benchmark's), random, chat or mixed-priority "
+                             "(20%% high-priority chat, 80%% low-priority long-context batch) (default shared-prefix)")
+    parser.add_argument("--ignore-priority", action="store_true",
+                        help="route every request at the default priority (the comparison for mixed-priority)")
     parser.add_argument("--qps", type=_qps_list, default=DEFAULT_QPS,
                         help="the QPS ladder, comma-separated (default: 5,15,25,40,55,70,85)")
     parser.add_argument("--policies", type=_policies, default=DEFAULT_POLICIES,
@@ -172,12 +179,16 @@ def _comparison(results: Mapping[str, Sequence[StageSummary]]) -> str:
 
 def _report(plan: PoolPlan, args: argparse.Namespace, results: Mapping[str, Sequence[StageSummary]],
             wall_s: float, requests: int) -> str:
-    from heteropool.fleet.report import markdown_table
+    from heteropool.fleet.report import markdown_table, priority_table
 
     warm = f"warm-up {args.warmup[0]:g} QPS x {args.warmup[1]:g} s (not reported), " if args.warmup else ""
-    head = (f"# {plan.name}: {plan.describe()}\n\n{args.workload} workload, {requests} requests per policy, "
+    ignored = " (priority ignored)" if args.ignore_priority else ""
+    head = (f"# {plan.name}: {plan.describe()}\n\n{args.workload} workload{ignored}, {requests} requests per policy, "
             f"{warm}{args.stage_seconds:g} s stages, {args.protocol} protocol, seed {args.seed}; {wall_s:.1f} s wall\n")
-    body = "".join(f"\n## {p}\n\n{markdown_table(s)}" for p, s in results.items())
+    body = "".join(
+        f"\n## {p}\n\n{markdown_table(s)}" + (f"\nBy priority:\n\n{t}" if (t := priority_table(s)) else "")
+        for p, s in results.items()
+    )
     return f"{head}{body}\n{_comparison(results)}"
 
 
@@ -222,7 +233,8 @@ def run(args: argparse.Namespace) -> int:
     on_clock = args.stage_seconds if args.protocol == "continuous" else None
     results = run_policies(plan, args.policies, args.qps, items, seed=args.seed,
                            scrape_interval_s=args.scrape_interval_s, warmup=warmup, on_clock_s=on_clock, jobs=jobs,
-                           progress=_ProgressBar(len(args.policies) * len(args.qps), sys.stderr))
+                           progress=_ProgressBar(len(args.policies) * len(args.qps), sys.stderr),
+                           ignore_priority=args.ignore_priority)
     wall = time.perf_counter() - t0
     report = _report(plan, args, results, wall, requests)
     print(report, end="")

@@ -19,13 +19,14 @@ from heteropool.fleet.simulation import FleetSimulation, ReplicaSpec
 from heteropool.fleet.workloads import (
     ChatWorkload,
     LoadStage,
+    MixedPriorityWorkload,
     RandomWorkload,
     SharedPrefixWorkload,
     WorkItem,
     Workload,
     build_stage_items,
 )
-from heteropool.gateway.policies import build_router
+from heteropool.scheduling.policies import build_router
 from heteropool.semantics import Pool
 from heteropool.sim.profiles import PROFILE_NAMES, build_profile, size_class_for_model
 from heteropool.vendors import group_prior_prefill_tokens_per_s, group_prior_tokens_per_s, vendor_profile
@@ -40,18 +41,25 @@ __all__ = [
     "run_policy",
     "run_policies",
     "results_csv",
+    "CSV_CLASSES",
+    "CSV_CLASS_FIELDS",
 ]
 
 WORKLOADS: Mapping[str, Callable[[int], Workload]] = {
     "shared-prefix": lambda seed: SharedPrefixWorkload(seed=seed),
     "random": lambda seed: RandomWorkload(seed=seed),
     "chat": lambda seed: ChatWorkload(seed=seed),
+    "mixed-priority": lambda seed: MixedPriorityWorkload(seed=seed),
 }
 
 CSV_COLUMNS = (
     "policy", "qps", "output_tokens_per_s", "requests_per_s", "ttft_mean_s", "ttft_p50_s", "ttft_p99_s",
-    "itl_mean_s", "failed", "requests", "completed", "duration_s", "cached_fraction",
+    "itl_mean_s", "failed", "requests", "completed", "duration_s", "cached_fraction", "rejected",
 )
+
+CSV_CLASSES = ("high", "low")
+"""Priority classes with their own columns (`ttft_mean_s_high`, ..., `rejected_low`)."""
+CSV_CLASS_FIELDS = ("ttft_mean_s", "ttft_p99_s", "output_tokens_per_s", "failed", "rejected")
 
 # The published baseline is a Kubernetes Service, which (kube-proxy's iptables mode) picks a backend
 # at random per connection; a strict cycle would line up with the benchmark's periodic prompt order.
@@ -142,8 +150,11 @@ def run_policy(
     warmup: LoadStage | None = None,
     on_clock_s: float | None = None,
     progress: Progress | None = None,
+    ignore_priority: bool = False,
 ) -> list[StageSummary]:
     """Run the ladder through one policy (caches stay warm between stages); the warm-up is not reported.
+
+    `ignore_priority` routes every request at the default priority (reports keep their classes).
 
     `round-robin` without parameters runs as the Kubernetes Service baseline (`SERVICE_BASELINE`).
 
@@ -154,7 +165,7 @@ def run_policy(
     if policy == "round-robin" and parameters is None:
         parameters = SERVICE_BASELINE
     router = build_router(policy, seed=seed, parameters=parameters)
-    sim = FleetSimulation(plan.replicas, router, scrape_interval_s=scrape_interval_s)
+    sim = FleetSimulation(plan.replicas, router, scrape_interval_s=scrape_interval_s, ignore_priority=ignore_priority)
     ladder = ([warmup.qps] if warmup else []) + list(qps)
     if len(items) != len(ladder):
         raise ValueError(f"items: {len(items)} stages for a ladder of {len(ladder)}")
@@ -182,11 +193,12 @@ def run_policy(
 
 def _child(queue: multiprocessing.Queue, plan: PoolPlan, policy: str, qps: Sequence[float],  # type: ignore[type-arg]
            items: Sequence[Sequence[WorkItem]], seed: int, parameters: Mapping[str, object] | None,
-           scrape_interval_s: float, warmup: LoadStage | None, on_clock_s: float | None) -> None:
+           scrape_interval_s: float, warmup: LoadStage | None, on_clock_s: float | None,
+           ignore_priority: bool) -> None:
     try:
         result = run_policy(plan, policy, qps, items, seed=seed, parameters=parameters,
                             scrape_interval_s=scrape_interval_s, warmup=warmup, on_clock_s=on_clock_s,
-                            progress=lambda p, i: queue.put(("stage", p, i)))
+                            progress=lambda p, i: queue.put(("stage", p, i)), ignore_priority=ignore_priority)
         queue.put(("done", policy, result))
     except BaseException as exc:  # reported to the parent, which raises it
         queue.put(("error", policy, f"{type(exc).__name__}: {exc}"))
@@ -205,6 +217,7 @@ def run_policies(
     on_clock_s: float | None = None,
     jobs: int = 1,
     progress: Progress | None = None,
+    ignore_priority: bool = False,
 ) -> dict[str, list[StageSummary]]:
     """Every policy on the same items (see `run_policy`); `jobs` > 1 runs policies in forked workers.
 
@@ -214,7 +227,7 @@ def run_policies(
     if jobs <= 1 or len(policies) <= 1:
         return {p: run_policy(plan, p, qps, items, seed=seed, parameters=params.get(p),
                               scrape_interval_s=scrape_interval_s, warmup=warmup, on_clock_s=on_clock_s,
-                              progress=progress) for p in policies}
+                              progress=progress, ignore_priority=ignore_priority) for p in policies}
     ctx = multiprocessing.get_context("fork")  # children inherit the built items: no pickling
     queue = ctx.Queue()
     todo = list(policies)
@@ -225,7 +238,8 @@ def run_policies(
             while todo and len(running) < jobs:
                 p = todo.pop(0)
                 proc = ctx.Process(target=_child, args=(queue, plan, p, qps, items, seed, params.get(p),
-                                                        scrape_interval_s, warmup, on_clock_s), daemon=True)
+                                                        scrape_interval_s, warmup, on_clock_s, ignore_priority),
+                                    daemon=True)
                 proc.start()
                 running[p] = proc
             try:
@@ -252,16 +266,23 @@ def run_policies(
 
 
 def results_csv(results: Mapping[str, Sequence[StageSummary]], groups: Sequence[str]) -> str:
-    """One row per (policy, stage): CSV_COLUMNS, then `share_<group>` (routed share) per group."""
+    """One row per (policy, stage): CSV_COLUMNS, `share_<group>` (routed share) per group, then the
+    CSV_CLASS_FIELDS of each of CSV_CLASSES (`<field>_<class>`; zeros for a class with no requests)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([*CSV_COLUMNS, *(f"share_{g}" for g in groups)])
+    writer.writerow([*CSV_COLUMNS, *(f"share_{g}" for g in groups),
+                     *(f"{f}_{c}" for c in CSV_CLASSES for f in CSV_CLASS_FIELDS)])
     for policy, stages in results.items():
         for s in stages:
+            per_class = []
+            for c in CSV_CLASSES:
+                k = (s.by_class or {}).get(c)
+                per_class += ([f"{k.ttft_mean_s:.4f}", f"{k.ttft_p99_s:.4f}", f"{k.output_tokens_per_s:.1f}",
+                               k.failed, k.rejected] if k else ["0.0000", "0.0000", "0.0", 0, 0])
             writer.writerow([
                 policy, f"{s.qps:g}", f"{s.output_tokens_per_s:.1f}", f"{s.request_rate:.3f}",
                 f"{s.ttft_mean_s:.4f}", f"{s.ttft_p50_s:.4f}", f"{s.ttft_p99_s:.4f}", f"{s.itl_mean_s:.5f}",
-                s.failures, s.requests, s.completed, f"{s.duration_s:.2f}", f"{s.cached_fraction:.4f}",
-                *(f"{s.vendor_share.get(g, 0.0):.4f}" for g in groups),
+                s.failures, s.requests, s.completed, f"{s.duration_s:.2f}", f"{s.cached_fraction:.4f}", s.rejected,
+                *(f"{s.vendor_share.get(g, 0.0):.4f}" for g in groups), *per_class,
             ])
     return buf.getvalue()

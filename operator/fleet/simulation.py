@@ -3,7 +3,10 @@
 The driver plays the gateway with the gateway's own load accounting (`EndpointPool`): in-flight
 requests and queued prompt tokens (estimated from the prompt text as the gateway does) per
 endpoint, the in-flight cap, and engine state (running, waiting, KV usage) refreshed only on a
-periodic scrape, so routers see what they would see in production. Same seed and inputs, same result.
+periodic scrape, so routers see what they would see in production. Requests no endpoint can take
+(the router says saturated) wait in the picker's `WaitQueue`, highest priority first, and are
+placed as prefills complete and scrapes come in, or rejected once they have waited too long, as
+the Endpoint Picker does. Same seed and inputs, same result.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from heteropool.fleet.workloads import WorkItem
-from heteropool.gateway.endpoints import EndpointPool
+from heteropool.scheduling.endpoints import EndpointPool
+from heteropool.scheduling.waiting import DEFAULT_MAX_WAIT_S, WaitQueue
 from heteropool.routing import (
     EndpointView,
     NoEndpointError,
@@ -27,7 +31,10 @@ from heteropool.sim.engine import Engine, EngineConfig, RequestRejectedError, St
 from heteropool.sim.profiles import SpeedProfile
 from heteropool.sim.tokenizer import Tokenizer
 
-__all__ = ["ReplicaSpec", "RequestRecord", "StageRecord", "FleetSimulation"]
+__all__ = ["ReplicaSpec", "RequestRecord", "StageRecord", "FleetSimulation", "REJECTIONS"]
+
+REJECTIONS = ("saturated", "queue-full", "queue-timeout")
+"""Errors that are the picker's 429s (as opposed to failures of an endpoint)."""
 
 _STEP_END, _SCRAPE, _ARRIVAL = 0, 1, 2  # order of simultaneous events
 
@@ -67,6 +74,12 @@ class RequestRecord:
     output_tokens: int = 0
     cached_tokens: int = 0
     error: str | None = None
+    priority: int = 0  # the workload's (what the router saw may be 0: `ignore_priority`)
+
+    @property
+    def rejected(self) -> bool:
+        """Refused by the picker (a 429): no endpoint could take it in time."""
+        return self.error in REJECTIONS
 
     @property
     def ttft_s(self) -> float | None:
@@ -103,6 +116,14 @@ class _Replica:
 
 
 @dataclass(slots=True)
+class _Waiting:
+    record: RequestRecord
+    request: RouteRequest
+    item: WorkItem
+    stage: StageRecord
+
+
+@dataclass(slots=True)
 class _Track:
     record: RequestRecord
     request: RouteRequest
@@ -130,6 +151,8 @@ class FleetSimulation:
         max_in_flight_per_endpoint: int = 1024,
         on_step: Callable[[str, float, StepResult], None] | None = None,
         on_scrape: Callable[[float], None] | None = None,
+        queue_wait_s: float = DEFAULT_MAX_WAIT_S,
+        ignore_priority: bool = False,
     ) -> None:
         """Args:
             scrape_interval_s: how often (simulated) routers' engine state is refreshed.
@@ -137,6 +160,8 @@ class FleetSimulation:
             on_step: called with (replica id, end time, result) after every engine step.
             on_scrape: called with the time after every scrape; a weight controller in the loop
                 reads `engine(id).stats` there and calls `set_routing`.
+            queue_wait_s: how long a saturated request may wait in the picker (0: rejected at once).
+            ignore_priority: route every request at priority 0 (records keep the workload's).
         """
         if not replicas:
             raise ValueError("replicas: at least one replica is required")
@@ -144,6 +169,8 @@ class FleetSimulation:
             raise ValueError(f"scrape_interval_s: must be > 0, got {scrape_interval_s}")
         self.router = router
         self.scrape_interval_s = scrape_interval_s
+        self.ignore_priority = ignore_priority
+        self._waiting: WaitQueue[_Waiting] = WaitQueue(max_wait_s=queue_wait_s)
         self._on_step = on_step
         self._on_scrape = on_scrape
         tokenizer = tokenizer or Tokenizer()
@@ -243,6 +270,8 @@ class FleetSimulation:
         router = self.router
         pool = self.pool
         on_step = self._on_step
+        waiting = self._waiting
+        drain = False
         while heap:
             t, kind, _s, payload = heapq.heappop(heap)
             self.now_s = t
@@ -255,6 +284,8 @@ class FleetSimulation:
                 if on_step is not None:
                     on_step(rep.spec.id, t, res)
                 rid_ = rep.spec.id
+                if res.first_tokens and waiting:
+                    drain = True
                 for rid in res.first_tokens:
                     tr = tracks[rid]
                     tr.record.first_token_s = t
@@ -273,10 +304,17 @@ class FleetSimulation:
                 seq = self._start_step(r_i, t, heap, seq)
             elif kind == _ARRIVAL:
                 stage, item = payload  # type: ignore[misc]
-                rec, req, r_i, prefill = self._route(item, stage.index, t)
+                rec, req = self._request(item, stage.index, t)
                 stage.requests.append(rec)
                 stage.end_s = max(stage.end_s, t)
+                if waiting and req.priority <= waiting.head()[1]:  # type: ignore[index]
+                    r_i, prefill = -1, 0  # it queues behind requests of its priority or higher
+                    rec.error = "saturated"
+                else:
+                    r_i, prefill = self._place(rec, req, item)
                 if r_i < 0:
+                    if rec.error == "saturated":
+                        self._queue(_Waiting(rec, req, item, stage), t)
                     continue
                 tracks[item.request_id] = _Track(rec, req, r_i, stage, prefill)
                 outstanding += 1
@@ -285,34 +323,51 @@ class FleetSimulation:
                     seq = self._start_step(r_i, t, heap, seq)
             else:
                 self._scrape()
-                if len(heap) > 0:
+                drain = bool(waiting)
+                if heap or waiting:
                     heapq.heappush(heap, (t + self.scrape_interval_s, _SCRAPE, seq, None))
                     seq += 1
-        if outstanding:
+            if drain:
+                drain = False
+                for w, r_i, prefill in self._drain(t):
+                    tracks[w.item.request_id] = _Track(w.record, w.request, r_i, w.stage, prefill)
+                    outstanding += 1
+                    w.stage.outstanding += 1
+                    if not replicas[r_i].busy:
+                        seq = self._start_step(r_i, t, heap, seq)
+        if outstanding or waiting:
             raise RuntimeError(f"stages {[r.index for r in records]}: {outstanding} requests never finished")
         for stage in records:
             stage.end_s = max(stage.end_s, stage.start_s)
         return records
 
-    def _route(self, item: WorkItem, stage: int, t: float) -> tuple[RequestRecord, RouteRequest, int, int]:
-        rep0 = self._replicas[0]
-        ph0 = rep0.hasher.of_segments(item.segments)
-        rec = RequestRecord(item.request_id, stage, t, ph0.num_tokens)
-        estimate = estimate_prompt_tokens(item.prompt)
-        req = RouteRequest(item.request_id, item.prompt, estimate, item.max_tokens)
+    def _request(self, item: WorkItem, stage: int, t: float) -> tuple[RequestRecord, RouteRequest]:
+        rec = RequestRecord(item.request_id, stage, t, 0, priority=item.priority)
+        priority = 0 if self.ignore_priority else item.priority
+        req = RouteRequest(item.request_id, item.prompt, estimate_prompt_tokens(item.prompt), item.max_tokens, priority)
+        return rec, req
+
+    def _place(self, rec: RequestRecord, req: RouteRequest, item: WorkItem) -> tuple[int, int]:
+        """Route and submit one request: (replica index, expected prefill tokens), or (-1, 0) with
+        `rec.error` set ("saturated": it may wait in the queue)."""
         views, full = self.pool.candidates()
         if not views:
             rec.error = "saturated" if full else "no-endpoint"
-            return rec, req, -1, 0
+            return -1, 0
         try:
             endpoint = self.router.pick(req, views)
         except NoEndpointError as exc:
             rec.error = "saturated" if exc.saturated else "no-endpoint"
-            return rec, req, -1, 0
+            return -1, 0
+        rec.error = None
         r_i = self._index.get(endpoint)
         if r_i is None:
             raise RuntimeError(f"router {self.router.name!r} picked unknown endpoint {endpoint!r}")
         rep = self._replicas[r_i]
+        rep0 = self._replicas[0]
+        ph0 = rep0.hasher.of_segments(item.segments)
+        rec.prompt_tokens = ph0.num_tokens
+        estimate = req.prompt_tokens
         prefill = expected_prefill_tokens(estimate, self.router.prefix_share(req, endpoint))
         self.router.on_routed(req, endpoint)
         self.pool.acquire(endpoint, estimate, prefill)
@@ -323,9 +378,37 @@ class FleetSimulation:
             rec.error = f"rejected: {exc}"
             self.pool.release(endpoint, estimate, prefill)
             self.router.on_finished(req, endpoint, ok=False)
-            return rec, req, -1, 0
+            return -1, 0
         rec.endpoint = endpoint
-        return rec, req, r_i, prefill
+        return r_i, prefill
+
+    def _queue(self, w: _Waiting, t: float) -> None:
+        queued, evicted = self._waiting.push(w, w.request.priority, t)
+        if not queued:
+            w.record.error = "queue-full" if self._waiting.max_wait_s > 0 else "saturated"
+            return
+        if evicted is not None:
+            evicted.record.error = "queue-full"
+            evicted.stage.end_s = max(evicted.stage.end_s, t)
+
+    def _drain(self, t: float) -> list[tuple[_Waiting, int, int]]:
+        """Reject requests that waited too long, then place waiting ones in order while they fit."""
+        waiting = self._waiting
+        for w in waiting.expire(t):
+            w.record.error = "queue-timeout"
+            w.stage.end_s = max(w.stage.end_s, t)
+        placed = []
+        while waiting:
+            w, _p = waiting.head()  # type: ignore[misc]
+            r_i, prefill = self._place(w.record, w.request, w.item)
+            if r_i < 0 and w.record.error == "saturated":
+                break
+            waiting.pop()
+            if r_i >= 0:
+                placed.append((w, r_i, prefill))
+            else:
+                w.stage.end_s = max(w.stage.end_s, t)
+        return placed
 
     def _start_step(self, r_i: int, t: float, heap: list[tuple[float, int, int, object]], seq: int) -> int:
         rep = self._replicas[r_i]

@@ -28,6 +28,9 @@ __all__ = [
     "SharedPrefixWorkload",
     "RandomWorkload",
     "ChatWorkload",
+    "MixedPriorityWorkload",
+    "HIGH_PRIORITY",
+    "LOW_PRIORITY",
     "qps_ladder",
     "arrival_offsets",
     "build_stage_items",
@@ -51,6 +54,7 @@ class WorkItem:
     segments: tuple[str, ...]  # the prompt is their concatenation; each starts with a space
     prompt: str
     max_tokens: int
+    priority: int = 0  # higher is more important (0: the default)
 
 
 class Workload(Protocol):
@@ -62,8 +66,8 @@ class Workload(Protocol):
         """A new load stage begins (inference-perf restarts its prompt list here)."""
         ...
 
-    def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int]:
-        """Return (prompt segments, max_tokens)."""
+    def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int] | tuple[tuple[str, ...], int, int]:
+        """Return (prompt segments, max_tokens), or (prompt segments, max_tokens, priority)."""
         ...
 
 
@@ -193,6 +197,62 @@ class ChatWorkload:
         return segments, self.output_len
 
 
+HIGH_PRIORITY = 1
+LOW_PRIORITY = -1
+
+
+class MixedPriorityWorkload:
+    """Latency-sensitive chat at high priority mixed with long-context batch work at low priority.
+
+    The shape of a pool that serves people and pipelines at once: `high_share` (20%) of requests
+    are interactive chat turns (one of `apps` shared system prompts of `chat_system_len` tokens plus
+    a `chat_user_len`-token message, `chat_output_len` output tokens), where a person waits for the
+    first token; the rest are batch jobs over long documents (`doc_len` tokens, each document asked
+    `questions_per_doc` consecutive `question_len`-token questions, `batch_output_len` output tokens),
+    where only throughput matters. Batch prompts dominate the prefill work (a new document every
+    few requests), which is what makes chat wait behind them when priority is ignored.
+    """
+
+    name = "mixed-priority"
+
+    def __init__(
+        self,
+        *,
+        high_share: float = 0.2,
+        apps: int = 16,
+        chat_system_len: int = 400,
+        chat_user_len: int = 200,
+        chat_output_len: int = 150,
+        doc_len: int = 5000,
+        questions_per_doc: int = 4,
+        question_len: int = 200,
+        batch_output_len: int = 400,
+        seed: int = 0,
+    ) -> None:
+        rng = random.Random(f"mixed-priority:{seed}")
+        self._rng = rng
+        self._words = _Words(seed)
+        self.high_share = high_share
+        self._apps = [self._words.text(rng, chat_system_len) for _ in range(apps)]
+        self._chat_user_len, self._chat_output_len = chat_user_len, chat_output_len
+        self._doc_len, self._questions, self._question_len = doc_len, questions_per_doc, question_len
+        self._batch_output_len = batch_output_len
+        self._doc = ""
+        self._asked = questions_per_doc
+
+    def start_stage(self) -> None:
+        pass  # chat apps and the document in progress carry over
+
+    def next_prompt(self, rng: random.Random) -> tuple[tuple[str, ...], int, int]:
+        if rng.random() < self.high_share:
+            app = self._apps[rng.randrange(len(self._apps))]
+            return (app, self._words.text(rng, self._chat_user_len)), self._chat_output_len, HIGH_PRIORITY
+        if self._asked >= self._questions:
+            self._doc, self._asked = self._words.text(self._rng, self._doc_len), 0
+        self._asked += 1
+        return (self._doc, self._words.text(rng, self._question_len)), self._batch_output_len, LOW_PRIORITY
+
+
 def arrival_offsets(qps: float, duration_s: float, rng: random.Random) -> list[float]:
     """inference-perf's Poisson timer: int(qps x duration_s) send times (seconds from the stage start).
 
@@ -230,8 +290,8 @@ def build_stage_items(
         workload.start_stage()
         items: list[WorkItem] = []
         for t in arrival_offsets(stage.qps, stage.duration_s, rng):
-            segments, max_tokens = workload.next_prompt(rng)
+            segments, max_tokens, *priority = workload.next_prompt(rng)
             prompt = segments[0] if len(segments) == 1 else "".join(segments)
-            items.append(WorkItem(t, f"s{index}-{len(items)}", segments, prompt, max_tokens))
+            items.append(WorkItem(t, f"s{index}-{len(items)}", segments, prompt, max_tokens, *priority))
         out.append(items)
     return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heteropool.api import GROUP, KIND, VERSION
-from heteropool.kube import KubeApiError, KubeClient, kind_of, KINDS
+from heteropool.handlers.kube import KubeApiError, KubeClient, kind_of, KINDS
 from heteropool.render import MANAGED_BY
 
 __all__ = [

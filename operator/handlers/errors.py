@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from heteropool.kube import KubeApiError
+from heteropool.handlers.kube import KubeApiError
 
 __all__ = ["retry_delay_s", "Rejection", "Rejections", "RETRY_BASE_S", "RETRY_CAP_S", "REJECTED_BASE_S", "REJECTED_CAP_S"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from heteropool.kube import KubeApiError, KubeClient
+from heteropool.handlers.kube import KubeApiError, KubeClient
 
 __all__ = ["COMPONENT", "EventRecorder"]
 

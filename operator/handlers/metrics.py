@@ -12,7 +12,7 @@ from heteropool.metric_aliases import DeprecatedAliases, MetricRename
 from heteropool.render import UTILIZATION_METRIC
 
 if TYPE_CHECKING:
-    from heteropool.weights import WeightUpdate
+    from heteropool.weights.controller import WeightUpdate
 
 __all__ = ["OperatorMetrics", "RENAMED_METRICS"]
 

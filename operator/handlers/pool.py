@@ -16,15 +16,16 @@ from typing import Any
 
 import yaml
 
-from heteropool.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
+from heteropool.handlers.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
 from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
 from heteropool.handlers.events import EventRecorder
+from heteropool.handlers.handover import plan_handover
 from heteropool.handlers.errors import Rejection, Rejections
 from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.handlers.rollout import plan_rollout, with_template_hash
 from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
-from heteropool.kube import KINDS, KubeClient
-from heteropool.render import expected_objects, expected_routing_config, routing_configmap_name
+from heteropool.handlers.kube import KINDS, KubeClient
+from heteropool.render import expected_objects, expected_routing_config, gateway_name, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
@@ -116,10 +117,15 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     now_s = ctx.monotonic()
     waiting = book.waiting(now_s, generation)  # refused before and not due again yet
     selector = children_selector(pool.name)
-    plan = plan_rollout(
-        objects, await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector),
-        ctx.retiring.setdefault(key, {}), now_s,
-    )  # fmt: skip
+    live_deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector)
+    plan = plan_rollout(objects, live_deployments, ctx.retiring.setdefault(key, {}), now_s)
+    envoy = next((d for d in live_deployments if d["metadata"]["name"] == gateway_name(pool)), None)
+    handover = plan_handover(
+        pool,
+        envoy_exists=envoy is not None,
+        envoy_ready_replicas=deployment_state(envoy).ready if envoy is not None else 0,
+        route=await ctx.kube.get(KINDS["HTTPRoute"], pool.namespace, pool.name),  # None: absent or not served
+    )
     held = [  # left as they are in this pass
         o for o in objects
         if needs_any(o, missing) or ref(o) in waiting or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
@@ -128,7 +134,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         ctx.kube,
         owner,
         [o for o in objects if o not in held],
-        keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held),
+        keep=frozenset((o["kind"], o["metadata"]["name"]) for o in held) | handover.keep,
         retain=plan.retains,
         cache=ctx.applied,
     )
@@ -160,11 +166,11 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         now=now,
         problem=problem,
         weights=weights,
-        notes=plan.notes,
+        notes=[*plan.notes, *([handover.note] if handover.note else [])],
         unserved_kinds=sorted(applied.unserved_kinds),
     )
     ctx.metrics.observe_status(pool.namespace, pool.name, status)
-    rechecks = [RECHECK_S] if missing else []
+    rechecks = ([RECHECK_S] if missing else []) + ([handover.recheck_after_s] if handover.recheck_after_s else [])
     retry_in = book.next_retry_in(now_s)
     if retry_in is not None:
         rechecks.append(max(retry_in, 0.1))

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from heteropool.kube import KINDS, KubeClient
+from heteropool.handlers.kube import KINDS, KubeClient
 from heteropool.semantics import Pool
 
 __all__ = ["RECHECK_S", "Reference", "spec_references", "missing_references", "needs_any", "describe"]

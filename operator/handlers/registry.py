@@ -17,13 +17,13 @@ from typing import Any
 import kopf
 
 from heteropool.api import GROUP, PLURAL, VERSION
-from heteropool.conditions import status_changed
+from heteropool.handlers.conditions import status_changed
 from heteropool.handlers.pool import OperatorContext, Outcome, converge
 from heteropool.handlers.errors import retry_delay_s
 from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
 from heteropool.handlers.weights import WeightLoops
-from heteropool.kube import KINDS, CredentialSource, KubeApiError
+from heteropool.handlers.kube import KINDS, CredentialSource, KubeApiError
 from heteropool.render import MANAGED_BY
 
 __all__ = ["FINALIZER", "build_registry", "make_memo"]

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from heteropool.handlers.errors import retry_delay_s
-from heteropool.kube import KubeApiError
+from heteropool.handlers.kube import KubeApiError
 
 __all__ = ["ResyncQueue"]
 

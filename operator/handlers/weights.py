@@ -20,17 +20,17 @@ from typing import Any
 import httpx
 import yaml
 
-from heteropool.conditions import sort_conditions, upsert_condition
+from heteropool.handlers.conditions import sort_conditions, upsert_condition
 from heteropool.handlers.metrics import OperatorMetrics
-from heteropool.kube import KINDS, KubeApiError, KubeClient
+from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient
 from heteropool.handlers.events import EventRecorder
 from heteropool.handlers.apply import ApplyResult, Owner, apply_child
 from heteropool.render import child_name, expected_routing_config, expected_routing_configmap, routing_configmap_name
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.vendors import vendor_profile
-from heteropool.weightloop import WeightLoop, endpoint_entries, rfc3339
-from heteropool.weights import ScrapeTarget, WeightSettings, WeightUpdate, group_prior_tokens_per_s
+from heteropool.weights.loop import WeightLoop, endpoint_entries, rfc3339
+from heteropool.weights.controller import ScrapeTarget, WeightSettings, WeightUpdate, group_prior_tokens_per_s
 
 __all__ = ["WeightLoops", "ready_targets", "routing_document", "vendor_status"]
 

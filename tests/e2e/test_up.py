@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from heteropool.localpool import free_port, heteropool_executable
+from heteropool.supervise import free_port, heteropool_executable
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from heteropool.epp.local import start_local_data_plane
-from heteropool.localpool import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
+from heteropool.supervise import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
 
 pytestmark = pytest.mark.slow
 

@@ -31,7 +31,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from processes import BIN, free_port, wait_http
 
-from heteropool.kube import KINDS
+from heteropool.handlers.kube import KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]

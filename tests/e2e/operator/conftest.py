@@ -20,7 +20,7 @@ import pytest_asyncio
 import yaml
 
 from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
-from heteropool.kube import KINDS, KubeClient, connect, login
+from heteropool.handlers.kube import KINDS, KubeClient, connect, login
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 
 REPO = Path(__file__).resolve().parents[3]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from heteropool.kube import KINDS
+from heteropool.handlers.kube import KINDS
 
 pytestmark = pytest.mark.slow
 

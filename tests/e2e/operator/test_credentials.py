@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from kube import write_kubeconfig
 
-from heteropool.kube import KINDS
+from heteropool.handlers.kube import KINDS
 
 pytestmark = pytest.mark.slow
 

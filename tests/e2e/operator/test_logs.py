@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from heteropool.kube import KINDS, connect, login
+from heteropool.handlers.kube import KINDS, connect, login
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ EXPECTED = {
     *{("Service", name) for name in DEPLOYMENTS},
     ("ServiceAccount", f"{POOL}-vllm"),
     ("NetworkPolicy", f"{POOL}-vllm"),
-    *{("PodDisruptionBudget", name) for name in VLLM},
+    *{("PodDisruptionBudget", name) for name in DEPLOYMENTS},
 }
 Manifest = Callable[..., dict[str, Any]]
 
@@ -217,7 +217,7 @@ async def test_injected_conflicts_and_server_errors_are_retried_until_consistent
 
 
 async def test_deleted_child_is_recreated(cluster: Any, pool_manifest: Manifest) -> None:
-    from heteropool.kube import KINDS
+    from heteropool.handlers.kube import KINDS
 
     await cluster.start_operator()
     await cluster.create(pool_manifest())
@@ -247,7 +247,7 @@ async def test_child_owned_by_someone_else_is_left_alone_and_reported(cluster: A
 
 
 async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(cluster: Any, pool_manifest: Manifest) -> None:
-    from heteropool.kube import KINDS
+    from heteropool.handlers.kube import KINDS
 
     await cluster.start_operator()
     manifest = pool_manifest()
@@ -271,7 +271,7 @@ async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(clus
 
 
 async def _autoscaler_kinds(cluster: Any) -> set[str]:
-    from heteropool.kube import KINDS
+    from heteropool.handlers.kube import KINDS
 
     found = set()
     for kind in ("HorizontalPodAutoscaler", "ScaledObject"):
@@ -317,7 +317,9 @@ async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_
     manifest = pool_manifest()
     manifest["spec"]["gateway"]["parentRefs"] = [{"name": "inference-gateway", "namespace": "gateway-system"}]
     await cluster.create(manifest)
-    no_envoy = EXPECTED - {("ConfigMap", f"{POOL}-envoy"), ("Deployment", f"{POOL}-gateway"), ("Service", f"{POOL}-gateway")}
+    no_envoy = EXPECTED - {(kind, f"{POOL}-gateway") for kind in ("Deployment", "Service", "PodDisruptionBudget")} - {
+        ("ConfigMap", f"{POOL}-envoy")
+    }
     await cluster.wait(lambda: _all_children(cluster, no_envoy), what="every child but Envoy's")
     if installed:
         pool = await cluster.wait(lambda: cluster.get("InferencePool", POOL), what="the InferencePool")
@@ -343,3 +345,51 @@ async def test_switching_off_the_network_policy_and_a_budget_removes_them(cluste
     await cluster.patch_pool(POOL, {"spec": {"networkPolicy": {"enabled": False}, "vendors": vendors}})
     remaining = EXPECTED - {("NetworkPolicy", f"{POOL}-vllm"), ("PodDisruptionBudget", f"{POOL}-vllm-nvidia")}
     await cluster.wait(lambda: _all_children(cluster, remaining), what="the NetworkPolicy and nvidia's budget pruned")
+
+
+async def test_switching_modes_keeps_the_old_data_plane_until_the_new_one_serves(
+    cluster: Any, pool_manifest: Manifest
+) -> None:
+    from pathlib import Path
+
+    from heteropool.handlers.kube import KINDS
+
+    cluster.require_emulator().load_crds(Path(__file__).with_name("gateway-api-crds.yaml"))
+    await cluster.start_operator()
+    manifest = pool_manifest()
+    await cluster.create(manifest)
+    await cluster.wait(lambda: _all_children(cluster), what="all children")
+    envoy = {(kind, f"{POOL}-gateway") for kind in ("Deployment", "Service", "PodDisruptionBudget")}
+
+    # To Gateway mode: the Envoy keeps serving until a Gateway accepts the route.
+    gateway = {**manifest["spec"]["gateway"], "parentRefs": [{"name": "inference-gateway"}]}
+    await cluster.patch_pool(POOL, {"spec": {"gateway": gateway}})
+    route = await cluster.wait(lambda: cluster.get("HTTPRoute", POOL), what="the HTTPRoute")
+
+    async def says_it_waits() -> dict[str, Any] | None:
+        condition = await cluster.condition(POOL, "Progressing")
+        return condition if condition and "until a Gateway (inference-gateway) accepts" in condition["message"] else None
+
+    await cluster.wait(says_it_waits, what="Progressing says it waits for the Gateway")
+    assert envoy <= set(await cluster.children(POOL))
+    accepted = {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
+                "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}  # fmt: skip
+    status = {"parents": [{"parentRef": route["spec"]["parentRefs"][0], "controllerName": "example.com/gateway",
+                           "conditions": [accepted]}]}  # fmt: skip
+    await cluster.kube.patch(KINDS["HTTPRoute"], cluster.namespace, POOL, {"status": status}, subresource="status")
+
+    async def envoy_gone() -> bool:
+        return not envoy & set(await cluster.children(POOL))
+
+    await cluster.wait(envoy_gone, what="the Envoy pruned once the route was accepted")
+
+    # Back to standalone: the route and InferencePool stay until an Envoy replica is ready.
+    await cluster.patch_pool(POOL, {"spec": {"gateway": {**gateway, "parentRefs": []}}})
+    await cluster.wait(lambda: cluster.get("Deployment", f"{POOL}-gateway"), what="the Envoy Deployment")
+    assert await cluster.get("HTTPRoute", POOL) is not None and await cluster.get("InferencePool", POOL) is not None
+    await cluster.mark_available(f"{POOL}-gateway")
+
+    async def route_gone() -> bool:
+        return await cluster.get("HTTPRoute", POOL) is None and await cluster.get("InferencePool", POOL) is None
+
+    await cluster.wait(route_gone, what="the HTTPRoute and InferencePool pruned once Envoy was ready")

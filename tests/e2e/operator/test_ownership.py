@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from heteropool.kube import KINDS
+from heteropool.handlers.kube import KINDS
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ Manifest = Callable[..., dict[str, Any]]
 async def _children_present(cluster: Any, autoscalers: int = 0) -> bool:
     # routing ConfigMap, picker SA/Role/RoleBinding/Service/Deployment, Envoy ConfigMap/Service/Deployment,
     # vLLM SA and NetworkPolicy, and a Service, Deployment and PodDisruptionBudget per vendor group (3)
-    return len(await cluster.children(POOL)) == 20 + autoscalers
+    return len(await cluster.children(POOL)) == 22 + autoscalers
 
 
 async def _replicas(cluster: Any, name: str) -> int:

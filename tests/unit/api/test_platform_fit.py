@@ -11,7 +11,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from heteropool.conditions import DeploymentState, summarise
+from heteropool.handlers.conditions import DeploymentState, summarise
 from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.render import (
     OPERATOR_POD_LABELS,
@@ -245,7 +245,11 @@ def test_every_group_gets_a_disruption_budget_over_exactly_its_pods(sample: Samp
     manifest = _group(sample("granite-3vendor.yaml"), 1, disruptionBudget={"minAvailable": "50%"})
     manifest["spec"]["vendors"][2]["disruptionBudget"] = {"enabled": False}
     objects = expected_objects(_pool(manifest))
-    budgets = {b["metadata"]["name"]: b for b in _by_kind(objects, "PodDisruptionBudget")}
+    budgets = {
+        b["metadata"]["name"]: b
+        for b in _by_kind(objects, "PodDisruptionBudget")
+        if b["metadata"]["labels"]["app.kubernetes.io/component"] == "model-server"
+    }
     deployments = {d["metadata"]["name"]: d for d in _by_kind(objects, "Deployment")}
     assert len(budgets) == 2
     for name, budget in budgets.items():
@@ -254,6 +258,33 @@ def test_every_group_gets_a_disruption_budget_over_exactly_its_pods(sample: Samp
             assert matches == (other == name)
     assert budgets["granite-vllm-nvidia"]["spec"]["maxUnavailable"] == 1
     assert budgets["granite-vllm-amd"]["spec"]["minAvailable"] == "50%"
+
+
+def test_the_data_plane_gets_disruption_budgets_over_exactly_its_pods(sample: Sample) -> None:
+    manifest = copy.deepcopy(sample("granite-3vendor.yaml"))
+    manifest["spec"].setdefault("gateway", {})["envoy"] = {"disruptionBudget": {"minAvailable": 1}}
+    objects = expected_objects(_pool(manifest))
+    budgets = {b["metadata"]["name"]: b for b in _by_kind(objects, "PodDisruptionBudget")}
+    deployments = {d["metadata"]["name"]: d for d in _by_kind(objects, "Deployment")}
+    for name in ("granite-gateway", "granite-epp"):
+        for other, deployment in deployments.items():
+            assert selector_matches(budgets[name]["spec"]["selector"], _pod(deployment)["metadata"]["labels"]) == (
+                other == name
+            )
+        for version in ("1.30", "1.34"):
+            kubernetes_validate.validate(budgets[name], version, strict=True)
+    assert budgets["granite-gateway"]["spec"]["minAvailable"] == 1
+    assert budgets["granite-epp"]["spec"]["maxUnavailable"] == 1
+
+
+def test_data_plane_budgets_can_be_switched_off_and_gateway_mode_has_no_envoy_budget(sample: Sample) -> None:
+    manifest = copy.deepcopy(sample("granite-3vendor.yaml"))
+    manifest["spec"].setdefault("gateway", {})["picker"] = {"disruptionBudget": {"enabled": False}}
+    names = {b["metadata"]["name"] for b in _by_kind(expected_objects(_pool(manifest)), "PodDisruptionBudget")}
+    assert "granite-epp" not in names and "granite-gateway" in names
+    manifest["spec"]["gateway"]["parentRefs"] = [{"name": "inference-gateway"}]
+    names = {b["metadata"]["name"] for b in _by_kind(expected_objects(_pool(manifest)), "PodDisruptionBudget")}
+    assert "granite-gateway" not in names
 
 
 # --- NetworkPolicy -------------------------------------------------------------------------------

@@ -59,8 +59,8 @@ def test_every_child_is_in_the_pool_namespace_labelled_and_uniquely_named(sample
     keys = [(o["kind"], o["metadata"]["name"]) for o in objects]
     assert len(keys) == len(set(keys))
     assert sorted(k for k, _ in keys) == sorted(
-        ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment"]  # routing, the picker
-        + ["ConfigMap", "Service", "Deployment"]  # Envoy
+        ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Service", "Deployment", "PodDisruptionBudget"]
+        + ["ConfigMap", "Service", "Deployment", "PodDisruptionBudget"]  # Envoy
         + ["ServiceAccount", "NetworkPolicy"]
         + ["Service", "Deployment", "PodDisruptionBudget"] * 3
     )

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.localpool import envoy_executable
+from heteropool.supervise import envoy_executable
 
 
 @pytest.mark.parametrize(

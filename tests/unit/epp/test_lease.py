@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from heteropool.epp.lease import LeaseElector, decide
-from heteropool.gateway.kube import InClusterCredentials
+from heteropool.epp.discovery import InClusterCredentials
 
 
 def _lease(holder: str, renewed: str = "2026-12-05T10:00:00.000000Z", duration: int = 15) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from heteropool.epp.picker import EndpointPicker, PickError, address_of
-from heteropool.gateway.endpoints import EndpointPool
+from heteropool.scheduling.endpoints import EndpointPool
 from heteropool.routing import EndpointEntry
 
 A, B, C = "http://10.0.0.1:8000", "http://10.0.0.2:8000", "http://10.0.0.3:8000"

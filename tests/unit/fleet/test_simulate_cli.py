@@ -141,3 +141,19 @@ def test_bad_manifest_exits_2_with_a_clear_message(
     err = capsys.readouterr().err
     assert err.startswith("heteropool simulate: ") and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_mixed_priority_reports_per_priority_columns_and_ignore_priority_keeps_them(
+    pool_file: Path, tmp_path: Path
+) -> None:
+    short = ["--workload", "mixed-priority", "--qps", "2", "--stage-seconds", "3", "--warmup", "none",
+             "--jobs", "1", "--policies", "heteropool", "--no-plots"]
+    for flag in ([], ["--ignore-priority"]):
+        out = tmp_path / ("ignored" if flag else "tiers")
+        assert main(["simulate", str(pool_file), *short, *flag, "--output", str(out)]) == 0
+        (row,) = csv.DictReader((out / "results.csv").read_text().splitlines())
+        for c in ("high", "low"):
+            for f in ("ttft_mean_s", "ttft_p99_s", "output_tokens_per_s", "failed", "rejected"):
+                assert f"{f}_{c}" in row
+            assert float(row[f"ttft_p99_s_{c}"]) > 0 and float(row[f"output_tokens_per_s_{c}"]) > 0
+        assert "By priority:" in (out / "results.md").read_text()

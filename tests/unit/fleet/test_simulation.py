@@ -5,6 +5,7 @@ import pytest
 from heteropool.fleet.report import summarize
 from heteropool.fleet.simulation import FleetSimulation, ReplicaSpec, StageRecord
 from heteropool.fleet.workloads import LoadStage, SharedPrefixWorkload, WorkItem, build_stage_items
+from heteropool.routing import EndpointView, NoEndpointError, RouteRequest
 from heteropool.sim.profiles import build_profile
 
 from .conftest import FakePrefixAffinity, FakeRoundRobin, RefuseAll
@@ -61,11 +62,52 @@ def test_prefix_affinity_caches_more_than_round_robin() -> None:
     assert affine.cached_fraction > rr.cached_fraction + 0.1
 
 
-def test_refused_requests_are_failures_not_hangs() -> None:
-    (stage,) = _fleet(RefuseAll()).run(_stages())
+def test_refused_requests_wait_then_are_rejected_not_hung() -> None:
+    (stage,) = _fleet(RefuseAll(), queue_wait_s=1.0).run(_stages())
     summary = summarize(stage, {})
-    assert summary.failures == len(stage.requests) and summary.completed == 0
+    assert summary.failures == len(stage.requests) == summary.rejected and summary.completed == 0
+    assert {r.error for r in stage.requests} == {"queue-timeout"}
+    last_arrival = max(r.arrival_s for r in stage.requests)
+    assert last_arrival + 1.0 <= stage.end_s <= last_arrival + 1.5  # rejected once it waited the bound
+
+
+def test_without_a_wait_queue_refused_requests_are_rejected_at_once() -> None:
+    (stage,) = _fleet(RefuseAll(), queue_wait_s=0.0).run(_stages())
     assert {r.error for r in stage.requests} == {"saturated"}
+    assert summarize(stage, {}).rejected == len(stage.requests)
+
+
+class Gate(FakeRoundRobin):
+    """Saturated (every pick refused) until opened."""
+
+    name = "gate"
+    open = False
+
+    def pick(self, request: RouteRequest, endpoints: Sequence[EndpointView]) -> str:
+        if not self.open:
+            raise NoEndpointError("saturated", saturated=True)
+        return super().pick(request, endpoints)
+
+
+def test_saturated_requests_wait_in_priority_order_and_count_the_wait_in_ttft() -> None:
+    router = Gate()
+    items = [WorkItem(0.01 * i, f"r{i}", (" a" * 50,), " a" * 50, 4, priority=p)
+             for i, p in enumerate([-1, -1, 1, -1, 1, 0, 0])]
+    sim = _fleet(router, on_scrape=lambda t: setattr(router, "open", t >= 0.1))
+    (stage,) = sim.run([(1.0, items)])
+    assert all(r.error is None for r in stage.requests)
+    placed = [rid for rid, _ in router.routed]
+    # highest priority first, arrival order within a priority
+    assert placed == ["r2", "r4", "r5", "r6", "r0", "r1", "r3"]
+    assert all(r.ttft_s is not None and r.ttft_s > 0.2 - r.arrival_s for r in stage.requests)
+
+
+def test_ignore_priority_routes_at_the_default_but_keeps_the_class() -> None:
+    router = FakeRoundRobin()
+    items = [WorkItem(0.1 * i, f"r{i}", (" a" * 20,), " a" * 20, 4, priority=1 - i % 3) for i in range(6)]
+    (stage,) = _fleet(router, ignore_priority=True).run([(1.0, items)])
+    assert {r.priority for r in router.requests} == {0}
+    assert {r.priority for r in stage.requests} == {1, 0, -1}
 
 
 def test_slowed_replica_takes_longer() -> None:
@@ -115,10 +157,13 @@ def test_routers_see_the_gateways_prompt_estimate_and_counters() -> None:
     assert queued & estimates and all(q >= 0 for q in queued)
 
 
-def test_the_gateways_in_flight_cap_turns_excess_requests_into_failures() -> None:
+def test_the_gateways_in_flight_cap_makes_excess_requests_wait_or_fail() -> None:
+    (stage,) = _fleet(FakeRoundRobin(), n=1, max_in_flight_per_endpoint=2, queue_wait_s=0).run(_stages(qps=20))
+    refused = [r.error for r in stage.requests]
+    assert "saturated" in refused and refused.count(None) >= 2
     (stage,) = _fleet(FakeRoundRobin(), n=1, max_in_flight_per_endpoint=2).run(_stages(qps=20))
-    errors = [r.error for r in stage.requests]
-    assert "saturated" in errors and errors.count(None) >= 2
+    waited = [r.error for r in stage.requests]
+    assert set(waited) <= {None, "queue-timeout"} and waited.count(None) > refused.count(None)
 
 
 def _overload() -> list[tuple[float, Sequence[WorkItem]]]:

@@ -1,6 +1,9 @@
 from heteropool.fleet.workloads import (
+    HIGH_PRIORITY,
+    LOW_PRIORITY,
     ChatWorkload,
     LoadStage,
+    MixedPriorityWorkload,
     RandomWorkload,
     SharedPrefixWorkload,
     build_stage_items,
@@ -62,3 +65,18 @@ def test_chat_turns_extend_their_session_history() -> None:
     first, second = items[0], items[1]
     assert second.prompt.startswith(first.prompt)
     assert len(second.segments) == len(first.segments) + 2  # + answer + new user turn
+
+
+def test_mixed_priority_is_short_high_priority_chat_and_long_low_priority_batch() -> None:
+    wl = MixedPriorityWorkload(seed=2)
+    (items,) = build_stage_items(wl, [LoadStage(50, 20.0)], seed=2)
+    hasher = PrefixHasher(Tokenizer(), 16)
+    high = [i for i in items if i.priority == HIGH_PRIORITY]
+    low = [i for i in items if i.priority == LOW_PRIORITY]
+    assert len(high) + len(low) == len(items) and 0.15 < len(high) / len(items) < 0.25
+    assert {hasher.of_segments(i.segments).num_tokens for i in high} == {600}
+    assert {hasher.of_segments(i.segments).num_tokens for i in low} == {5200}
+    assert {i.max_tokens for i in high} == {150} and {i.max_tokens for i in low} == {400}
+    # each document is asked 4 consecutive questions: batch prompts share their document 4 times
+    docs = [i.segments[0] for i in low]
+    assert all(docs.count(d) <= 4 for d in docs) and len(set(docs)) <= len(docs) // 4 + 2

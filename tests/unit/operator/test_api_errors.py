@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from heteropool.handlers.errors import Rejections, retry_delay_s
-from heteropool.kube import KubeApiError
+from heteropool.handlers.kube import KubeApiError
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from heteropool.conditions import (
+from heteropool.handlers.conditions import (
     ChildProblem,
     DeploymentState,
     deployment_state,

@@ -8,7 +8,7 @@ import re
 from prometheus_client import generate_latest
 
 from heteropool.handlers.metrics import RENAMED_METRICS, OperatorMetrics
-from heteropool.weights import GroupEstimate, WeightUpdate
+from heteropool.weights.controller import GroupEstimate, WeightUpdate
 
 LABELS = {"pool_namespace": "inference", "pool": "granite", "group": "amd", "vendor": "amd"}
 

@@ -9,7 +9,7 @@ import yaml
 from heteropool.handlers.weights import _staleness_conditions, routing_document, vendor_status
 from heteropool.render import expected_routing_config
 from heteropool.semantics import parse_manifest
-from heteropool.weights import EndpointEstimate, GroupEstimate, WeightUpdate
+from heteropool.weights.controller import EndpointEstimate, GroupEstimate, WeightUpdate
 
 POOL = parse_manifest(yaml.safe_load((Path(__file__).resolve().parents[3] / "samples" / "sim-pool.yaml").read_text()))
 

@@ -11,11 +11,11 @@ ROOT = Path(heteropool.__file__).parent
 PURE = [
     "sim/tokenizer.py", "sim/blocks.py", "sim/kvcache.py", "sim/engine.py", "sim/profiles.py",
     "sim/admin.py", "sim/openai_api.py", "fleet/workloads.py", "fleet/simulation.py", "fleet/report.py",
-    "gateway/endpoints.py",  # the gateway's load accounting, which the fleet simulation drives
+    "scheduling/endpoints.py",  # the endpoint table's load accounting, which the fleet simulation drives
 ]
 # The data plane's I/O modules; the pure routing core and load accounting may be used.
 FORBIDDEN = ("aiohttp", "httpx", "kopf", "kubernetes", "asyncio", "grpc", "heteropool.sim.server", "heteropool.cli",
-             "heteropool.gateway.kube", "heteropool.gateway.scraper", "heteropool.gateway.sources",
+             "heteropool.epp.discovery", "heteropool.epp.scraper", "heteropool.epp.sources",
              "heteropool.epp.server", "heteropool.epp.service", "heteropool.epp.cli", "heteropool.epp.local")
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from heteropool.metrics import EngineSample, HistogramTotals
-from heteropool.weights import ScrapeTarget, WeightController, WeightSettings, WeightUpdate
+from heteropool.vllm_metrics import EngineSample, HistogramTotals
+from heteropool.weights.controller import ScrapeTarget, WeightController, WeightSettings, WeightUpdate
 
 
 @dataclass
@@ -106,7 +106,7 @@ class PoolModel:
         return out
 
     def tick(self) -> WeightUpdate:
-        from heteropool.metrics import ScrapeError
+        from heteropool.vllm_metrics import ScrapeError
 
         dt = self.settings.interval_s
         for k, batch in self.batches().items():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.metrics import ScrapeError
-from heteropool.capacity import prior_from_name
-from heteropool.weights import WeightController, WeightSettings
+from heteropool.vllm_metrics import ScrapeError
+from heteropool.weights.capacity import prior_from_name
+from heteropool.weights.controller import WeightController, WeightSettings
 
 
 def test_one_failed_scrape_keeps_the_estimate_and_is_not_stale(make_pool, replica) -> None:
@@ -56,7 +56,7 @@ def test_new_replica_starts_from_its_scaled_prior_and_removed_one_is_forgotten(m
 
 
 def test_group_aggregates_replicas_and_shares_follow_capacity(make_target) -> None:
-    from heteropool.metrics import EngineSample
+    from heteropool.vllm_metrics import EngineSample
 
     controller = WeightController(WeightSettings(interval_s=10.0))
     targets = [make_target("h1", 3600.0, "nvidia"), make_target("h2", 3600.0, "nvidia"), make_target("g1", 600.0, "gaudi")]
@@ -130,6 +130,6 @@ def test_settings_from_the_pool_spec() -> None:
 )
 def test_group_prior(group, expected) -> None:
     from heteropool.api import VendorGroup
-    from heteropool.weights import group_prior_tokens_per_s
+    from heteropool.weights.controller import group_prior_tokens_per_s
 
     assert group_prior_tokens_per_s(VendorGroup.model_validate(group)) == pytest.approx(expected)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from heteropool.commands.up import plan_replicas, render_table
-from heteropool.localpool import targets_from_entries, write_endpoint_file
+from heteropool.weights.local import targets_from_entries, write_endpoint_file
 from heteropool.manifests import load_pools
 from heteropool.routing import EndpointEntry, load_endpoint_entries
-from heteropool.weights import WeightController, WeightSettings
+from heteropool.weights.controller import WeightController, WeightSettings
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -58,7 +58,7 @@ def test_up_plan_of_real_vendors_emulates_their_accelerators() -> None:
 
 
 def test_up_table_shows_groups_weights_and_readiness(make_target) -> None:
-    from heteropool.metrics import EngineSample
+    from heteropool.vllm_metrics import EngineSample
 
     pool = load_pools((REPO / "samples" / "sim-pool.yaml").read_text())[0]
     plans, desired = plan_replicas(pool, max_per_group=1)

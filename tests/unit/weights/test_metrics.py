@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.metrics import HistogramTotals, ScrapeError, parse_vllm_metrics
+from heteropool.vllm_metrics import HistogramTotals, ScrapeError, parse_vllm_metrics
 
 
 def _exposition(*, engines: tuple[str, ...] = ("0",), old_names: bool = False, engine_label: bool = True) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.capacity import apply_floor, damp_shares
-from heteropool.weights import WeightSettings
+from heteropool.weights.capacity import apply_floor, damp_shares
+from heteropool.weights.controller import WeightSettings
 
 
 def _ratio(update, slow: str, fast: str) -> float:
@@ -155,8 +155,8 @@ def test_settings_derive_timeouts_from_the_interval() -> None:
 
 
 def test_decode_and_prefill_speeds_are_reported(make_pool, replica) -> None:
-    from heteropool.metrics import EngineSample, HistogramTotals
-    from heteropool.capacity import measure_interval
+    from heteropool.vllm_metrics import EngineSample, HistogramTotals
+    from heteropool.weights.capacity import measure_interval
 
     prev = EngineSample(generation_tokens_total=0.0, prompt_tokens_total=0.0, prefix_cache_hits_total=0.0,
                         inter_token_latency=HistogramTotals(0.0, 0.0), prefill_time=HistogramTotals(0.0, 0.0),

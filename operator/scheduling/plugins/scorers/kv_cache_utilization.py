@@ -1,0 +1,32 @@
+"""`kv-cache-utilization-scorer`: llm-d's KV scorer, 1 - scraped KV cache usage.
+
+Behaviour: score = `1 - vllm:kv_cache_usage_perc` (0..1) per endpoint; an endpoint not yet
+scraped counts as empty (score 1). Parameters: none.
+Example: ``{type: kv-cache-utilization-scorer, weight: 2}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from heteropool.scheduling.framework import CycleContext
+from heteropool.routing import EndpointView
+
+__all__ = ["KvCacheUtilizationParams", "KvCacheUtilizationScorer"]
+
+
+class KvCacheUtilizationParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KvCacheUtilizationScorer:
+    type_name: ClassVar[str] = "kv-cache-utilization-scorer"
+
+    def __init__(self, params: KvCacheUtilizationParams) -> None:
+        self.params = params
+
+    def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
+        return {e.id: 1.0 - (e.kv_cache_usage or 0.0) for e in endpoints}

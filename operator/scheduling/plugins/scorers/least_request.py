@@ -1,0 +1,34 @@
+"""`least-request-scorer`: fewest gateway-counted in-flight requests wins.
+
+Behaviour: min-max over the candidates' in-flight counts (the gateway's own counter, always
+fresh), lowest -> 1, highest -> 0, all equal -> 1. No capacity normalisation: this is the
+plain least-request baseline. Parameters: none.
+Example: ``{type: least-request-scorer}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.plugins.scorers.queue import min_max_low_is_better
+from heteropool.routing import EndpointView
+
+__all__ = ["LeastRequestParams", "LeastRequestScorer"]
+
+
+class LeastRequestParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LeastRequestScorer:
+    type_name: ClassVar[str] = "least-request-scorer"
+
+    def __init__(self, params: LeastRequestParams) -> None:
+        self.params = params
+
+    def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
+        return min_max_low_is_better({e.id: float(e.in_flight) for e in endpoints})

@@ -1,0 +1,38 @@
+"""`prefix-cache-scorer`: llm-d's prefix scorer, matched blocks / total blocks.
+
+Behaviour: score = `matched_blocks / total_blocks` of the request's prompt for each endpoint
+(0 when the prompt has no blocks). Consumes `ctx.prefix` from a prefix producer (required).
+Parameters: none. Example: ``{type: prefix-cache-scorer, weight: 3}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from heteropool.scheduling.framework import CycleContext
+from heteropool.routing import EndpointView
+
+__all__ = ["PrefixCacheParams", "PrefixCacheScorer"]
+
+
+class PrefixCacheParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PrefixCacheScorer:
+    type_name: ClassVar[str] = "prefix-cache-scorer"
+    consumes: ClassVar[tuple[str, ...]] = ("prefix",)
+
+    def __init__(self, params: PrefixCacheParams) -> None:
+        self.params = params
+
+    def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
+        pm = ctx.prefix
+        if pm is None or not pm.total_blocks:
+            return {}
+        total = pm.total_blocks
+        matched = pm.matched_blocks
+        return {e.id: matched.get(e.id, 0) / total for e in endpoints}

@@ -1,0 +1,39 @@
+"""`spare-hardware-scorer`: prefer the endpoints latency-sensitive traffic needs least.
+
+Behaviour: score = `1 - rate / fastest` over the candidates' prefill rates (the slowest or oldest
+hardware scores highest, the fastest 0), so low-priority work fills the replicas where a
+latency-sensitive request would wait longest and leaves the fast ones free. Endpoints without a
+known rate get the mean of the known ones; with none known the scorer abstains.
+Parameters: none. Example: ``{type: spare-hardware-scorer, weight: 1}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from heteropool.scheduling.framework import CycleContext
+from heteropool.routing import EndpointView
+
+__all__ = ["SpareHardwareParams", "SpareHardwareScorer"]
+
+
+class SpareHardwareParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpareHardwareScorer:
+    type_name: ClassVar[str] = "spare-hardware-scorer"
+
+    def __init__(self, params: SpareHardwareParams) -> None:
+        self.params = params
+
+    def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
+        known = [e.prefill_tokens_per_s for e in endpoints if e.prefill_tokens_per_s]
+        if not known:
+            return {}
+        default = sum(known) / len(known)
+        top = max(known)
+        return {e.id: 1.0 - (e.prefill_tokens_per_s or default) / top for e in endpoints}

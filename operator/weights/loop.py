@@ -1,0 +1,145 @@
+"""The weight loop's I/O edge: scrape every replica's `/metrics` concurrently, then update weights.
+
+`WeightLoop.run_once(targets, http)` is the seam the operator calls every interval per pool (as
+an asyncio task) and `heteropool weights` / `heteropool up` call in local mode. Each scrape is
+bounded by `settings.timeout_s` (httpx timeouts plus an overall deadline, so a replica that
+trickles bytes cannot hold the loop); parsing runs in a worker thread so a large exposition never
+stalls the event loop. Failures never raise: they become `ScrapeError`s in the update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import httpx
+
+from heteropool.vllm_metrics import EngineSample, ScrapeError, parse_vllm_metrics
+from heteropool.routing import EndpointEntry
+from heteropool.weights.controller import ScrapeTarget, WeightController, WeightSettings, WeightUpdate
+
+__all__ = [
+    "ScrapeTarget",
+    "WeightSettings",
+    "WeightUpdate",
+    "WeightLoop",
+    "MAX_METRICS_BYTES",
+    "scrape_metrics",
+    "endpoint_entries",
+    "rfc3339",
+]
+
+MAX_METRICS_BYTES = 16 * 1024 * 1024
+"""A /metrics body larger than this is refused (a misbehaving replica must not exhaust memory)."""
+
+
+async def scrape_metrics(http: httpx.AsyncClient, url: str, timeout_s: float) -> str:
+    """GET `{url}/metrics` within `timeout_s` overall.
+
+    Raises:
+        ScrapeError: connection failure, timeout, non-200 answer or oversized body.
+    """
+    target = url.rstrip("/") + "/metrics"
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with http.stream("GET", target, timeout=httpx.Timeout(timeout_s)) as resp:
+                if resp.status_code != 200:
+                    raise ScrapeError(f"GET {target}: HTTP {resp.status_code}")
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_METRICS_BYTES:
+                        raise ScrapeError(f"GET {target}: body larger than {MAX_METRICS_BYTES} bytes")
+                    chunks.append(chunk)
+    except TimeoutError:
+        raise ScrapeError(f"GET {target}: no answer within {timeout_s:g} s") from None
+    except httpx.TimeoutException:
+        raise ScrapeError(f"GET {target}: no answer within {timeout_s:g} s") from None
+    except httpx.HTTPError as exc:
+        raise ScrapeError(f"GET {target}: {type(exc).__name__}: {exc}".rstrip(": ")) from None
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def _parse_all(texts: Mapping[str, str]) -> dict[str, EngineSample | ScrapeError]:
+    out: dict[str, EngineSample | ScrapeError] = {}
+    for key, text in texts.items():
+        try:
+            out[key] = parse_vllm_metrics(text)
+        except ScrapeError as exc:
+            out[key] = exc
+    return out
+
+
+class WeightLoop:
+    """One pool's weight loop. Not thread-safe; one `run_once` at a time (the operator's timer).
+
+    Args:
+        settings: the controller's knobs (`interval_s` is the caller's schedule; `timeout_s` bounds scrapes).
+        clock: seconds; epoch time by default, so `last_scrape_at` converts with `rfc3339`.
+    """
+
+    def __init__(self, settings: WeightSettings, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.controller = WeightController(settings)
+        self.last: WeightUpdate | None = None
+
+    async def run_once(self, targets: Sequence[ScrapeTarget], http: httpx.AsyncClient) -> WeightUpdate:
+        """Scrape `targets` concurrently, update the estimates, return this interval's `WeightUpdate`.
+
+        Never raises for a replica's failure (it is reported in `scrape_errors` and `stale`);
+        cancelling it leaves the state as it was before the call.
+        """
+        timeout = float(self.settings.timeout_s)  # type: ignore[arg-type]
+        keys = [t.endpoint_id for t in targets]
+        answers = await asyncio.gather(
+            *(scrape_metrics(http, t.url, timeout) for t in targets), return_exceptions=True
+        )
+        texts: dict[str, str] = {}
+        results: dict[str, EngineSample | ScrapeError] = {}
+        for key, answer in zip(keys, answers, strict=True):
+            if isinstance(answer, str):
+                texts[key] = answer
+            elif isinstance(answer, ScrapeError):
+                results[key] = answer
+            elif isinstance(answer, BaseException) and not isinstance(answer, Exception):
+                raise answer  # CancelledError, KeyboardInterrupt: not a scrape failure
+            else:
+                results[key] = ScrapeError(f"{type(answer).__name__}: {answer}")
+        if texts:
+            results.update(await asyncio.to_thread(_parse_all, texts))
+        self.last = self.controller.update(targets, results, self.clock())
+        return self.last
+
+    def mark_unpublished(self) -> None:
+        """Publishing the last changed update failed: the next `run_once` reports `changed` again."""
+        self.controller.mark_unpublished()
+
+
+def endpoint_entries(update: WeightUpdate, *, digits: int = 4) -> list[EndpointEntry]:
+    """The update as endpoint-file / routing-ConfigMap entries (`capacity` x `weight` = routing share).
+
+    Capacity is in output tokens/s as measured (rounded to 0.1); weight is `gateway_weight`; the
+    prefill speed is the smoothed per-sequence measurement (omitted until a replica prefilled).
+    """
+    return [
+        EndpointEntry(
+            url=e.url,
+            vendor=e.group,
+            capacity=max(0.1, round(e.capacity_tokens_per_s, 1)),
+            block_size=e.block_size,
+            weight=round(e.gateway_weight, digits),
+            prefill_tokens_per_s=None if not e.prefill_tokens_per_s_per_seq else round(e.prefill_tokens_per_s_per_seq, 1),
+        )
+        for e in update.endpoints.values()
+    ]
+
+
+def rfc3339(ts: float | None) -> str | None:
+    """Epoch seconds as RFC 3339 UTC (`2026-11-27T12:00:00Z`), for status and the routing document."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
