@@ -23,7 +23,7 @@ from heteropool.fleet.experiment import SERVICE_BASELINE, plan_pool
 from heteropool.fleet.report import summarize
 from heteropool.fleet.simulation import FleetSimulation
 from heteropool.fleet.workloads import LoadStage, SharedPrefixWorkload, build_stage_items
-from heteropool.gateway.policies import build_router
+from heteropool.scheduling.policies import build_router
 from heteropool.semantics import parse_manifest
 from heteropool.sim.engine import Engine
 
