@@ -1,6 +1,7 @@
 # Two commands a new user needs: `make run` (the main job, no cluster, no GPU) and `make test`.
 # Both create the virtual environment in .venv on first use: `make run` installs only what the
-# simulation needs (the package and its plots extra), `make test` adds the test extras and helm.
+# simulation needs (the package and its plots extra, without compiling every dependency's
+# bytecode up front: Python compiles what it imports), `make test` adds the test extras and helm.
 # `make image` builds the container image and `make image-test` smoke-tests it (docs/image.md).
 
 PYTHON ?= python3
@@ -18,7 +19,7 @@ CHART_DEST ?= dist
 
 $(RUN_STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[plots]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -e '.[plots]'
 	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml setup.py scripts/install_helm.py
