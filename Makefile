@@ -1,8 +1,10 @@
 # Two commands a new user needs: `make run` (the main job, no cluster, no GPU) and `make test`.
 # Both create the virtual environment in .venv on first use: `make run` installs only what the
 # simulation needs (the package and its plots extra, without compiling every dependency's
-# bytecode up front: Python compiles what it imports), `make test` adds the test extras and helm.
-# `make image` builds the container image and `make image-test` smoke-tests it (docs/image.md).
+# bytecode up front: Python compiles what it imports); `make test` adds the test extras, the
+# test support package and helm. `make lint` checks style, types and import layers (`make test`
+# runs it too); `make fmt` rewrites the tree in the house format. `make image` builds the
+# container image and `make image-test` smoke-tests it (docs/image.md).
 
 PYTHON ?= python3
 VENV := .venv
@@ -15,27 +17,51 @@ IMAGE ?= ghcr.io/heteropool/heteropool:$(VERSION)
 CHART := charts/heteropool
 CHART_DEST ?= dist
 
-.PHONY: run test test-all clean crd chart image image-test bench-routers
+.PHONY: run test lint lint-types fmt clean crd chart image image-test bench-routers
 
 $(RUN_STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -e '.[plots]'
 	touch $(RUN_STAMP)
 
-$(STAMP): pyproject.toml setup.py scripts/install_helm.py
+# tests/support is the test support package (API emulator, process helpers), installed beside
+# heteropool so tests and benchmarks import it by name; the image never contains it.
+$(STAMP): pyproject.toml setup.py tests/support/pyproject.toml scripts/install_helm.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[plots,test]'
+	$(BIN)/pip install --quiet -e '.[plots,test]' -e tests/support
 	$(BIN)/python scripts/install_helm.py --dest $(BIN)
 	touch $(STAMP) $(RUN_STAMP)
 
 run: $(RUN_STAMP)
 	$(BIN)/heteropool simulate samples/granite-3vendor.yaml --output out/simulate
 
-test: $(STAMP)
+test: lint
 	$(BIN)/pytest -m "not slow and not cluster and not image" -q
 	$(BIN)/pytest -m "slow and not cluster and not image" -q || [ $$? -eq 5 ]
-	$(BIN)/lint-imports
+
+# mypy cannot follow setuptools' editable-install finder (the folder operator/ is the package
+# heteropool), so it reads the package through a link named heteropool in $(MYPY_PATH), and runs
+# there: from the repository root it would take the folder operator/ for the standard library's
+# `operator`. Its messages name files as heteropool/...: read operator/... .
+MYPY_PATH := $(VENV)/mypy-path
+$(MYPY_PATH)/heteropool: $(STAMP)
+	mkdir -p $(MYPY_PATH)
+	ln -sfn $(CURDIR)/operator $(MYPY_PATH)/heteropool
+
+# ruff (rules and format), mypy (strict on the pure layers; pyproject.toml), import-linter.
+lint: $(STAMP)
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
+	$(MAKE) --no-print-directory lint-types
+	$(BIN)/lint-imports --no-logo
+
+lint-types: $(STAMP) $(MYPY_PATH)/heteropool
+	cd $(MYPY_PATH) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p heteropool
+
+fmt: $(STAMP)
+	$(BIN)/ruff format --quiet .
+	$(BIN)/ruff check --quiet --fix .
 
 # Build $(IMAGE) with docker or podman when an engine answers, else with buildah (installed
 # with apt when missing; the Debian base is debootstrapped and cached in /var/cache/heteropool).

@@ -54,21 +54,76 @@ RUNS = (
     # pool's stage for stage and exceed what 4 H100-NVL can hold in BF16 KV (docs/simulator.md,
     # "Calibration"). So it is compared twice: as labelled (which no H100 profile can meet) and as
     # the 12-pod pool (a check of the NVIDIA+AMD fit on another run).
-    Published("NVIDIA-only (as 4 H100-NVL)", "nvidia-only.yaml", LoadStage(15, 50),
-              ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
-              30, 14_645, 11_404, 1.46, 1.29, 14_645, 30, "not fittable"),
-    Published("NVIDIA-only (as the 12-pod NVIDIA+AMD pool)", "nvidia-amd.yaml", LoadStage(15, 50),
-              ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
-              30, 14_645, 11_404, 1.46, 1.29, 14_645, 30, "check (same pool as NVIDIA+AMD, another run)"),
-    Published("AMD-only", "amd-only.yaml", LoadStage(15, 50),
-              ((3, 20), (10, 20), (15, 20), (20, 25), (25, 25), (30, 25), (40, 25), (50, 25), (60, 25)),
-              50, 14_969, 8_360, 0.93, 20.04, 16_912, 60, "fitted"),
-    Published("Gaudi-only", "gaudi-only.yaml", LoadStage(10, 50),
-              ((3, 30), (8, 30), (15, 30), (25, 30), (35, 30), (50, 30)),
-              25, 4_553, 3_399, 1.49, 27.5, 5_011, 50, "fitted"),
-    Published("NVIDIA+AMD", "nvidia-amd.yaml", LoadStage(30, 50),
-              ((5, 20), (15, 20), (25, 30), (35, 30), (45, 30), (55, 30), (65, 30)),
-              45, 16_876, 9_513, 2.55, 8.54, 19_421, 65, "fitted (H100 GEMM efficiency)"),
+    Published(
+        "NVIDIA-only (as 4 H100-NVL)",
+        "nvidia-only.yaml",
+        LoadStage(15, 50),
+        ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
+        30,
+        14_645,
+        11_404,
+        1.46,
+        1.29,
+        14_645,
+        30,
+        "not fittable",
+    ),
+    Published(
+        "NVIDIA-only (as the 12-pod NVIDIA+AMD pool)",
+        "nvidia-amd.yaml",
+        LoadStage(15, 50),
+        ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
+        30,
+        14_645,
+        11_404,
+        1.46,
+        1.29,
+        14_645,
+        30,
+        "check (same pool as NVIDIA+AMD, another run)",
+    ),
+    Published(
+        "AMD-only",
+        "amd-only.yaml",
+        LoadStage(15, 50),
+        ((3, 20), (10, 20), (15, 20), (20, 25), (25, 25), (30, 25), (40, 25), (50, 25), (60, 25)),
+        50,
+        14_969,
+        8_360,
+        0.93,
+        20.04,
+        16_912,
+        60,
+        "fitted",
+    ),
+    Published(
+        "Gaudi-only",
+        "gaudi-only.yaml",
+        LoadStage(10, 50),
+        ((3, 30), (8, 30), (15, 30), (25, 30), (35, 30), (50, 30)),
+        25,
+        4_553,
+        3_399,
+        1.49,
+        27.5,
+        5_011,
+        50,
+        "fitted",
+    ),
+    Published(
+        "NVIDIA+AMD",
+        "nvidia-amd.yaml",
+        LoadStage(30, 50),
+        ((5, 20), (15, 20), (25, 30), (35, 30), (45, 30), (55, 30), (65, 30)),
+        45,
+        16_876,
+        9_513,
+        2.55,
+        8.54,
+        19_421,
+        65,
+        "fitted (H100 GEMM efficiency)",
+    ),
 )
 
 
@@ -130,8 +185,11 @@ def main() -> None:
         )
         ladders.append(
             f"- {run.pool} (warm-up {run.warmup.qps:g} QPS x {run.warmup.duration_s:g} s): "
-            + "; ".join(f"{q:g} QPS: llm-d {llmd[q].output_tokens_per_s:,.0f} tok/s, {llmd[q].ttft_mean_s:.2f} s, "
-                        f"RR {rr[q].output_tokens_per_s:,.0f} tok/s, {rr[q].ttft_mean_s:.2f} s" for q, _ in run.ladder)
+            + "; ".join(
+                f"{q:g} QPS: llm-d {llmd[q].output_tokens_per_s:,.0f} tok/s, {llmd[q].ttft_mean_s:.2f} s, "
+                f"RR {rr[q].output_tokens_per_s:,.0f} tok/s, {rr[q].ttft_mean_s:.2f} s"
+                for q, _ in run.ladder
+            )
         )
         print(rows[-1], f"({time.perf_counter() - t0:.0f} s)", flush=True)
     if args.only:
@@ -141,6 +199,20 @@ def main() -> None:
     text = _render(rows, ladders, args, elapsed)
     Path(args.out).write_text(text)
     print(text)
+
+
+TABLE_HEADER = (
+    "| pool | role | QPS | llm-d tok/s: published / sim (error) | round-robin tok/s: published / sim (error) "
+    "| llm-d peak tok/s: published / sim | llm-d TTFT mean s: published / sim "
+    "| round-robin TTFT mean s: published / sim (ratio) | sim prompt tokens cached llm-d / RR |"
+)
+
+
+TABLE_HEADER = (
+    "| pool | role | QPS | llm-d tok/s: published / sim (error) | round-robin tok/s: published / sim (error) "
+    "| llm-d peak tok/s: published / sim | llm-d TTFT mean s: published / sim "
+    "| round-robin TTFT mean s: published / sim (ratio) | sim prompt tokens cached llm-d / RR |"
+)
 
 
 def _render(rows: list[str], ladders: list[str], args: argparse.Namespace, elapsed: float) -> str:
@@ -163,7 +235,7 @@ so it is shown both ways and fitted on neither; the H100's GEMM efficiency is fi
 NVIDIA+AMD pool instead, with the AMD pods priced by the AMD-only fit. Why, with the
 measurements: docs/simulator.md ("Calibration").
 
-| pool | role | QPS | llm-d tok/s: published / sim (error) | round-robin tok/s: published / sim (error) | llm-d peak tok/s: published / sim | llm-d TTFT mean s: published / sim | round-robin TTFT mean s: published / sim (ratio) | sim prompt tokens cached llm-d / RR |
+{TABLE_HEADER}
 |---|---|---:|---:|---:|---:|---:|---:|---:|
 {chr(10).join(rows)}
 

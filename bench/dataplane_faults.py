@@ -73,26 +73,75 @@ class Pool:
         self.sims: list[tuple[subprocess.Popen[bytes], str]] = []
         for i in range(sims):
             port = free_port()
-            p = spawn([str(BIN / "heteropool"), "sim", "--profile", ("h100-nvl", "mi325x", "gaudi3")[i % 3], "--port",
-                       str(port), "--time-scale", "20", "--enable-admin-api", "--seed", str(i)], tmp / f"sim{i}.log")
+            p = spawn(
+                [
+                    str(BIN / "heteropool"),
+                    "sim",
+                    "--profile",
+                    ("h100-nvl", "mi325x", "gaudi3")[i % 3],
+                    "--port",
+                    str(port),
+                    "--time-scale",
+                    "20",
+                    "--enable-admin-api",
+                    "--seed",
+                    str(i),
+                ],
+                tmp / f"sim{i}.log",
+            )
             self.sims.append((p, f"http://127.0.0.1:{port}"))
             self.procs.append(p)
         for _, url in self.sims:
             wait_ok(url + "/health")
         urls = [u for _, u in self.sims] + (extra_urls or [])
         eps = tmp / "endpoints.yaml"
-        eps.write_text(yaml.safe_dump([{"url": u, "vendor": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
+        eps.write_text(yaml.safe_dump([{"url": u, "group": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
         grpc_port, metrics, port, admin = free_port(), free_port(), free_port(), free_port()
-        self.epp = spawn([str(BIN / "heteropool"), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics),
-                          "--endpoints", str(eps), "--policy", "round-robin", "--log-level", "warning"], tmp / "epp.log")
+        self.epp = spawn(
+            [
+                str(BIN / "heteropool"),
+                "epp",
+                "--port",
+                str(grpc_port),
+                "--metrics-port",
+                str(metrics),
+                "--endpoints",
+                str(eps),
+                "--policy",
+                "round-robin",
+                "--log-level",
+                "warning",
+            ],
+            tmp / "epp.log",
+        )
         self.procs.append(self.epp)
         wait_ok(f"http://127.0.0.1:{metrics}/readyz")
-        config = DataPlaneConfig(endpoints=[(u.split("//")[1].split(":")[0], int(u.rsplit(":", 1)[1])) for u in urls],
-                                 epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1", listen_port=port,
-                                 admin_port=admin, **envoy)  # type: ignore[arg-type]
+        config = DataPlaneConfig(
+            endpoints=[(u.split("//")[1].split(":")[0], int(u.rsplit(":", 1)[1])) for u in urls],
+            epp_host="127.0.0.1",
+            epp_port=grpc_port,
+            listen_host="127.0.0.1",
+            listen_port=port,
+            admin_port=admin,
+            **envoy,
+        )  # type: ignore[arg-type]
         (tmp / "envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
-        self.procs.append(spawn([envoy_executable(), "-c", str(tmp / "envoy.yaml"), "--concurrency", "1", "-l", "error",
-                                 "--base-id", str(port)], tmp / "envoy.log"))
+        self.procs.append(
+            spawn(
+                [
+                    envoy_executable(),
+                    "-c",
+                    str(tmp / "envoy.yaml"),
+                    "--concurrency",
+                    "1",
+                    "-l",
+                    "error",
+                    "--base-id",
+                    str(port),
+                ],
+                tmp / "envoy.log",
+            )
+        )
         wait_ok(f"http://127.0.0.1:{admin}/ready")
         self.url = f"http://127.0.0.1:{port}"
 
@@ -114,6 +163,7 @@ async def _sequential(url: str, n: int, concurrency: int = 8) -> tuple[Counter[i
     latencies: list[float] = []
     sem = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(timeout=60) as client:
+
         async def one(i: int) -> None:
             async with sem:
                 code, s = await _complete(client, url, i)
@@ -130,6 +180,7 @@ async def killed_under_streaming(tmp: Path, streams: int, seconds: float) -> str
     stats = Counter()
     try:
         async with httpx.AsyncClient(timeout=60) as client:
+
             async def worker(w: int) -> None:
                 i = 0
                 end = time.monotonic() + seconds
@@ -140,9 +191,10 @@ async def killed_under_streaming(tmp: Path, streams: int, seconds: float) -> str
                     try:
                         body = {"model": MODEL, "prompt": f"w{w} r{i}", "max_tokens": 60, "stream": True}
                         async with client.stream("POST", pool.url + "/v1/completions", json=body) as r:
+                            last = b""
                             async for chunk in r.aiter_bytes():
-                                started_streaming = True
-                            ok = r.status_code == 200 and chunk.rstrip().endswith(b"[DONE]")
+                                started_streaming, last = True, chunk
+                            ok = r.status_code == 200 and last.rstrip().endswith(b"[DONE]")
                     except httpx.HTTPError:
                         ok = False
                     killed_before = began >= kill_at
@@ -157,9 +209,12 @@ async def killed_under_streaming(tmp: Path, streams: int, seconds: float) -> str
             await asyncio.gather(killer(), *(worker(w) for w in range(streams)))
     finally:
         pool.close()
-    return (f"| replica SIGKILLed under {streams} streams | {stats['ok']} ok, {stats['failed mid-stream']} failed mid-stream "
-            f"(on the killed replica), **{stats['failed before streaming']} failed before streaming** | 0 failures among "
-            f"requests not yet streaming |")
+    return (
+        f"| replica SIGKILLed under {streams} streams | {stats['ok']} ok, "
+        f"{stats['failed mid-stream']} failed mid-stream (on the killed replica), "
+        f"**{stats['failed before streaming']} failed before streaming** | 0 failures among "
+        f"requests not yet streaming |"
+    )
 
 
 def black_hole() -> tuple[socket.socket, list[socket.socket], str]:
@@ -184,8 +239,10 @@ async def no_accept(tmp: Path, n: int) -> str:
         pool.close()
         for s in (*fillers, listener):
             s.close()
-    return (f"| replica accepting no connections (1 of 3, round-robin picks) | {dict(codes)}; p50 {lat[len(lat) // 2]:.2f} s, "
-            f"max {lat[-1]:.2f} s | no 504 |")
+    return (
+        f"| replica accepting no connections (1 of 3, round-robin picks) | {dict(codes)}; "
+        f"p50 {lat[len(lat) // 2]:.2f} s, max {lat[-1]:.2f} s | no 504 |"
+    )
 
 
 async def half_errors(tmp: Path, n: int) -> str:
@@ -206,7 +263,10 @@ async def hanging(tmp: Path, n: int) -> str:
         codes, lat = await _sequential(pool.url, n, concurrency=4)
     finally:
         pool.close()
-    return f"| a replica that hangs (per-try idle timeout 2 s) | {dict(codes)}; max latency {lat[-1]:.2f} s | bounded, answered |"
+    return (
+        f"| a replica that hangs (per-try idle timeout 2 s) | {dict(codes)}; max latency {lat[-1]:.2f} s "
+        "| bounded, answered |"
+    )
 
 
 async def idle_connections(tmp: Path, n: int) -> str:
@@ -236,8 +296,10 @@ async def idle_connections(tmp: Path, n: int) -> str:
         for s in socks:
             s.close()
         pool.close()
-    return (f"| {n} idle / half-sent client connections (10 s timeouts) | {closed / n:.1%} closed within 15 s; meanwhile "
-            f"{codes[200]}/50 other requests answered | closed, others unaffected |")
+    return (
+        f"| {n} idle / half-sent client connections (10 s timeouts) | {closed / n:.1%} closed within 15 s; meanwhile "
+        f"{codes[200]}/50 other requests answered | closed, others unaffected |"
+    )
 
 
 async def picker_killed(tmp: Path, n: int) -> str:
@@ -252,31 +314,41 @@ async def picker_killed(tmp: Path, n: int) -> str:
         finally:
             pool.close()
         rows.append(f"{mode}: {dict(codes)}")
-    return f"| the picker killed | {'; '.join(rows)} | FailOpen: Envoy routes itself; FailClose: an error, never a guess |"
+    return (
+        f"| the picker killed | {'; '.join(rows)} | FailOpen: Envoy routes itself; FailClose: an error, never a guess |"
+    )
 
 
 async def main_async(args: argparse.Namespace) -> str:
     tmp = Path(tempfile.mkdtemp(prefix="faults-"))
     rows = []
-    for name, case in (("kill", lambda d: killed_under_streaming(d, 40, 12.0)), ("noaccept", lambda d: no_accept(d, 150)),
-                       ("errors", lambda d: half_errors(d, 600)), ("hang", lambda d: hanging(d, 20)),
-                       ("idle", lambda d: idle_connections(d, args.connections)), ("picker", lambda d: picker_killed(d, 20))):
+    for name, case in (
+        ("kill", lambda d: killed_under_streaming(d, 40, 12.0)),
+        ("noaccept", lambda d: no_accept(d, 150)),
+        ("errors", lambda d: half_errors(d, 600)),
+        ("hang", lambda d: hanging(d, 20)),
+        ("idle", lambda d: idle_connections(d, args.connections)),
+        ("picker", lambda d: picker_killed(d, 20)),
+    ):
         d = tmp / name
         d.mkdir()
         rows.append(await case(d))
         print(rows[-1], file=sys.stderr, flush=True)
     load = os.getloadavg()[0]
-    return "\n".join([
-        "# Faults through Envoy + heteropool epp",
-        "",
-        f"`.venv/bin/python bench/dataplane_faults.py {' '.join(sys.argv[1:])}` on {platform.machine()}, "
-        f"{os.cpu_count()} cores (load average {load:.1f} at the end), Envoy 1.40, one worker, `heteropool sim` replicas.",
-        "",
-        "| case | measured | target |",
-        "|---|---|---|",
-        *rows,
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Faults through Envoy + heteropool epp",
+            "",
+            f"`.venv/bin/python bench/dataplane_faults.py {' '.join(sys.argv[1:])}` on {platform.machine()}, "
+            f"{os.cpu_count()} cores (load average {load:.1f} at the end), Envoy 1.40, one worker, "
+            "`heteropool sim` replicas.",
+            "",
+            "| case | measured | target |",
+            "|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
 
 
 def main() -> int:

@@ -88,26 +88,33 @@ def main() -> None:
     stages = [LoadStage(wq, ws), LoadStage(args.qps, args.seconds)]
     items = build_stage_items(SharedPrefixWorkload(seed=args.seed), stages, args.seed)
     params = SERVICE_BASELINE if args.policy == "round-robin" else None
-    sim = FleetSimulation(plan.replicas, build_router(args.policy, seed=args.seed, parameters=params),
-                          scrape_interval_s=0.2)
+    sim = FleetSimulation(
+        plan.replicas, build_router(args.policy, seed=args.seed, parameters=params), scrape_interval_s=0.2
+    )
     probes: dict[int, _Probe] = {}
     _instrument(probes)
     t0 = time.perf_counter()
     sim.run([(wq, items[0])])
     probes.clear()  # report the measured stage only
     engines = {r.id: sim.engine(r.id) for r in plan.replicas}
-    before = {rid: (e.stats.preemptions, e.stats.prefix_cache_queries, e.stats.prefix_cache_hits)
-              for rid, e in engines.items()}
+    before = {
+        rid: (e.stats.preemptions, e.stats.prefix_cache_queries, e.stats.prefix_cache_hits)
+        for rid, e in engines.items()
+    }
     (record,) = sim.run([(args.qps, items[1])])
     wall = time.perf_counter() - t0
     s = summarize(record, plan.groups)
-    print(f"{args.sample.name} {args.policy} @ {args.qps:g} QPS x {args.seconds:g} s: "
-          f"{s.output_tokens_per_s:,.0f} tok/s, TTFT mean {s.ttft_mean_s:.2f} s (p50 {s.ttft_p50_s:.2f}), "
-          f"ITL {s.itl_mean_s * 1000:.1f} ms, cached {s.cached_fraction:.0%}, stage {s.duration_s:.0f} s; "
-          f"wall {wall:.0f} s")
-    print("| replica | KV tokens | max-num-seqs | token budget | peak running | mean running | mean waiting "
-          "| mean KV use | waiting left by: KV / seqs / budget (steps) | preemptions | prefix hit "
-          "| decode batch | step ms |")
+    print(
+        f"{args.sample.name} {args.policy} @ {args.qps:g} QPS x {args.seconds:g} s: "
+        f"{s.output_tokens_per_s:,.0f} tok/s, TTFT mean {s.ttft_mean_s:.2f} s (p50 {s.ttft_p50_s:.2f}), "
+        f"ITL {s.itl_mean_s * 1000:.1f} ms, cached {s.cached_fraction:.0%}, stage {s.duration_s:.0f} s; "
+        f"wall {wall:.0f} s"
+    )
+    print(
+        "| replica | KV tokens | max-num-seqs | token budget | peak running | mean running | mean waiting "
+        "| mean KV use | waiting left by: KV / seqs / budget (steps) | preemptions | prefix hit "
+        "| decode batch | step ms |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     for r in plan.replicas:
         e = engines[r.id]
@@ -115,12 +122,14 @@ def main() -> None:
         pre0, q0, h0 = before[r.id]
         q, h = e.stats.prefix_cache_queries - q0, e.stats.prefix_cache_hits - h0
         t = p.time or 1.0
-        print(f"| {r.id} | {e.config.num_gpu_blocks * e.block_size:,} | {e.config.max_num_seqs} "
-              f"| {e.config.max_num_batched_tokens} | {p.peak_running} | {p.running_time / t:.0f} "
-              f"| {p.waiting_time / t:.0f} | {p.kv_usage_time / t:.0%} | {p.blocked['kv blocks']} / "
-              f"{p.blocked['max-num-seqs']} / {p.blocked['token budget']} "
-              f"| {e.stats.preemptions - pre0} | {h / q if q else 0:.0%} "
-              f"| {p.decode_seqs / max(1, p.steps):.0f} | {1000 * p.time / max(1, p.steps):.1f} |")
+        print(
+            f"| {r.id} | {e.config.num_gpu_blocks * e.block_size:,} | {e.config.max_num_seqs} "
+            f"| {e.config.max_num_batched_tokens} | {p.peak_running} | {p.running_time / t:.0f} "
+            f"| {p.waiting_time / t:.0f} | {p.kv_usage_time / t:.0%} | {p.blocked['kv blocks']} / "
+            f"{p.blocked['max-num-seqs']} / {p.blocked['token budget']} "
+            f"| {e.stats.preemptions - pre0} | {h / q if q else 0:.0%} "
+            f"| {p.decode_seqs / max(1, p.steps):.0f} | {1000 * p.time / max(1, p.steps):.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -35,22 +35,32 @@ def make_app(name: str, ttft_s: float, itl_s: float, chunks: int) -> web.Applica
             if itl_s and n > 1:
                 await asyncio.sleep(itl_s * (n - 1))
             text = "tok " * n
-            choice: dict[str, Any] = ({"index": 0, "message": {"role": "assistant", "content": text}}
-                                      if chat else {"index": 0, "text": text})
-            return web.Response(body=orjson.dumps({"id": f"cmpl-{name}", "object": obj, "model": MODEL,
-                                                   "choices": [choice], "usage": usage}),
-                                content_type="application/json")
+            choice: dict[str, Any] = (
+                {"index": 0, "message": {"role": "assistant", "content": text}} if chat else {"index": 0, "text": text}
+            )
+            return web.Response(
+                body=orjson.dumps(
+                    {"id": f"cmpl-{name}", "object": obj, "model": MODEL, "choices": [choice], "usage": usage}
+                ),
+                content_type="application/json",
+            )
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         for i in range(n):
             if i and itl_s:
                 await asyncio.sleep(itl_s)
             delta = {"index": 0, "delta": {"content": "tok "}} if chat else {"index": 0, "text": "tok "}
-            await resp.write(b"data: " + orjson.dumps({"id": f"cmpl-{name}", "object": obj, "model": MODEL,
-                                                       "choices": [delta]}) + b"\n\n")
+            await resp.write(
+                b"data: "
+                + orjson.dumps({"id": f"cmpl-{name}", "object": obj, "model": MODEL, "choices": [delta]})
+                + b"\n\n"
+            )
         if (body.get("stream_options") or {}).get("include_usage"):
-            await resp.write(b"data: " + orjson.dumps({"id": f"cmpl-{name}", "object": obj, "model": MODEL,
-                                                       "choices": [], "usage": usage}) + b"\n\n")
+            await resp.write(
+                b"data: "
+                + orjson.dumps({"id": f"cmpl-{name}", "object": obj, "model": MODEL, "choices": [], "usage": usage})
+                + b"\n\n"
+            )
         await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp

@@ -31,8 +31,11 @@ def main() -> None:
     start, stop, step = (float(x) for x in ladder.split(":"))
     stages = qps_ladder(start, stop, step, duration_s=stage_s)
     for policy in policies.split(","):
-        replicas = [ReplicaSpec(f"{name}-{i}", build_profile(name), capacity_tokens_per_s=CAPACITY[name])
-                    for name, count in pool.items() for i in range(count)]
+        replicas = [
+            ReplicaSpec(f"{name}-{i}", build_profile(name), capacity_tokens_per_s=CAPACITY[name])
+            for name, count in pool.items()
+            for i in range(count)
+        ]
         items = build_stage_items(SharedPrefixWorkload(seed=0), stages, 0)
         router = build_router(policy, seed=0, parameters=params if policy == "heteropool" else None)
         sim = FleetSimulation(replicas, router, scrape_interval_s=0.2)

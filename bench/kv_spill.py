@@ -16,12 +16,24 @@ from heteropool.fleet.experiment import plan_pool
 from heteropool.fleet.report import summarize
 from heteropool.fleet.simulation import FleetSimulation
 from heteropool.fleet.workloads import LoadStage, SharedPrefixWorkload, build_stage_items
-from heteropool.scheduling.policies import build_router
 from heteropool.manifests import load_pools
+from heteropool.scheduling.policies import build_router
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = [("heteropool", 1.0), ("heteropool", 0.95), ("heteropool", 0.9), ("llm-d", None)]
 SEEDS = (0, 1, 2)
+
+
+TABLE_HEADER = (
+    "| policy | recompute preemptions, seeds 0 / 1 / 2 | output tok/s at 55 / 70 / 85 QPS, seed 0 "
+    "| mean tok/s at 55-85 QPS over seeds | p99 TTFT s at 85 QPS, seeds 0 / 1 / 2 |"
+)
+
+
+TABLE_HEADER = (
+    "| policy | recompute preemptions, seeds 0 / 1 / 2 | output tok/s at 55 / 70 / 85 QPS, seed 0 "
+    "| mean tok/s at 55-85 QPS over seeds | p99 TTFT s at 85 QPS, seeds 0 / 1 / 2 |"
+)
 
 
 def main() -> None:
@@ -50,9 +62,9 @@ def main() -> None:
 
 Command: `.venv/bin/python bench/kv_spill.py` ({time.perf_counter() - t0:.0f} s wall on the shared 2-core
 machine). samples/nvidia-amd.yaml (4 H100-NVL + 8 MI325X, published flags), shared-prefix, published
-protocol (warm-up 30 QPS x 50 s, QPS 5..85, 30 s stages, drained), seeds {', '.join(map(str, SEEDS))}.
+protocol (warm-up 30 QPS x 50 s, QPS 5..85, 30 s stages, drained), seeds {", ".join(map(str, SEEDS))}.
 
-| policy | recompute preemptions, seeds 0 / 1 / 2 | output tok/s at 55 / 70 / 85 QPS, seed 0 | mean tok/s at 55-85 QPS over seeds | p99 TTFT s at 85 QPS, seeds 0 / 1 / 2 |
+{TABLE_HEADER}
 |---|---|---|---:|---|
 {chr(10).join(rows)}
 """

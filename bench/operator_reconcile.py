@@ -1,7 +1,7 @@
 """Operator benchmark against the API emulator: create-to-children latency and no-op writes.
 
-Runs the emulator (tests/kube/server.py) and `heteropool operator` as separate processes, as in
-a cluster, then:
+Runs the API emulator (`heteropool-kube-emulator`, from tests/support) and `heteropool operator` as
+separate processes, as in a cluster, then:
 1. creates POOLS pools one after another (the 3-vendor sample; every child it renders) and times
    CR create -> every child present (target: under 2 s);
 2. restarts the operator, waits until it has resumed every pool and re-synced its children,
@@ -26,16 +26,14 @@ from pathlib import Path
 import httpx
 import yaml
 
+from heteropool.handlers.apply import PRUNABLE_KINDS
+from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient, connect, login
+from heteropool.render import expected_objects
+from heteropool.semantics import parse_manifest
+from heteropool.supervise import free_port
+from heteropool_testing.kube.server import start_server_process
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from kube.server import start_server_process  # noqa: E402
-
-from heteropool.handlers.apply import PRUNABLE_KINDS  # noqa: E402
-from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient, connect, login  # noqa: E402
-from heteropool.render import expected_objects  # noqa: E402
-from heteropool.semantics import parse_manifest  # noqa: E402
-from heteropool.supervise import free_port  # noqa: E402
 
 NAMESPACE = "bench"
 
@@ -140,10 +138,13 @@ async def main(pools: int, output: Path | None) -> None:
             "",
             "| measure | value | target |",
             "|---|---|---|",
-            f"| CR create -> all {children} children present, p50 over {pools} pools | {statistics.median(latencies):.3f} s | < 2 s |",
+            f"| CR create -> all {children} children present, p50 over {pools} pools "
+            f"| {statistics.median(latencies):.3f} s | < 2 s |",
             f"| same, max | {max(latencies):.3f} s | < 2 s |",
-            f"| resourceVersion changes caused by a restart (resume + resync of {pools} unchanged pools) | {writes} | 0 |",
-            f"| server-side apply requests those passes sent (each answered without storing anything) | {applies} | - |",
+            f"| resourceVersion changes caused by a restart (resume + resync of {pools} unchanged pools) "
+            f"| {writes} | 0 |",
+            f"| server-side apply requests those passes sent (each answered without storing anything) "
+            f"| {applies} | - |",
             "",
         ]
     )

@@ -4,8 +4,9 @@ Pools: NVIDIA-only 4x H100-NVL, AMD-only 8x MI325X, Gaudi-only 8x Gaudi 3, NVIDI
 three 4+8+8, each its sample manifest with the published runs' vLLM flags. Shared-prefix workload
 on the QPS ladder 5..85 after the published 30 QPS x 50 s warm-up, under the published protocol
 (inference-perf: stages drained one after the other); the random (no reuse) and chat workloads on
-the 3-vendor pool. Run exactly as `heteropool simulate` runs it (same code: heteropool.fleet.experiment). Writes bench/results/pools_<pool>_<workload>.{csv,png} (+ _ttft.png)
-and bench/results/pools_tables.md (targets checked, one table per run).
+the 3-vendor pool. Run exactly as `heteropool simulate` runs it (same code: heteropool.fleet.experiment).
+Writes bench/results/pools_<pool>_<workload>.{csv,png} (+ _ttft.png) and bench/results/pools_tables.md
+(targets checked, one table per run).
 
     .venv/bin/python bench/pools.py                       # everything (~4-6 min on 2 cores)
     .venv/bin/python bench/pools.py --only 3vendor:shared-prefix --stage-seconds 20
@@ -61,13 +62,27 @@ def manifest(pool: str) -> str:
 PARAMETERS: dict[str, dict[str, object]] = {}  # policy -> parameter overrides (--parameters)
 
 
-def run_one(pool: str, workload: str, qps: list[float], stage_s: float, seed: int, jobs: int) -> dict[str, list[StageSummary]]:
+def run_one(
+    pool: str, workload: str, qps: list[float], stage_s: float, seed: int, jobs: int
+) -> dict[str, list[StageSummary]]:
     plan = plan_pool(load_pools(manifest(pool))[0])
     items = build_items(workload, qps, stage_s, seed, warmup=WARMUP)
     t0 = time.perf_counter()
-    results = run_policies(plan, DEFAULT_POLICIES, qps, items, seed=seed, jobs=jobs, parameters=PARAMETERS, warmup=WARMUP,
-                           progress=lambda p, i: print(f"  {pool}/{workload} {p} {qps[i]:g} QPS done "
-                                                       f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True))
+    results = run_policies(
+        plan,
+        DEFAULT_POLICIES,
+        qps,
+        items,
+        seed=seed,
+        jobs=jobs,
+        parameters=PARAMETERS,
+        warmup=WARMUP,
+        progress=lambda p, i: print(
+            f"  {pool}/{workload} {p} {qps[i]:g} QPS done ({time.perf_counter() - t0:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
     stem = f"pools_{pool}_{workload}"
     groups = list(dict.fromkeys(plan.groups.values()))
     (RESULTS / f"{stem}.csv").write_text(results_csv(results, groups))
@@ -84,34 +99,51 @@ def run_seeds(seeds: list[int], qps: list[float], stage_s: float, jobs: int) -> 
         plan = plan_pool(load_pools(manifest(pool))[0])
         for seed in seeds:
             items = build_items("shared-prefix", qps, stage_s, seed, warmup=WARMUP)
-            results = run_policies(plan, ("llm-d", "heteropool"), qps, items, seed=seed, jobs=jobs,
-                                   parameters=PARAMETERS, warmup=WARMUP)
+            results = run_policies(
+                plan, ("llm-d", "heteropool"), qps, items, seed=seed, jobs=jobs, parameters=PARAMETERS, warmup=WARMUP
+            )
             print(f"  seeds: {pool} seed {seed} done", file=sys.stderr, flush=True)
             for policy, stages in results.items():
-                lines += [f"{pool},{seed},{policy},{s.qps:g},{s.output_tokens_per_s:.1f},{s.ttft_mean_s:.4f},"
-                          f"{s.ttft_p99_s:.4f},{s.failures}" for s in stages]
+                lines += [
+                    f"{pool},{seed},{policy},{s.qps:g},{s.output_tokens_per_s:.1f},{s.ttft_mean_s:.4f},"
+                    f"{s.ttft_p99_s:.4f},{s.failures}"
+                    for s in stages
+                ]
     (RESULTS / "pools_seeds.csv").write_text("\n".join(lines) + "\n")
 
 
 def seeds_table() -> str:
     rows = list(csv.DictReader(io.StringIO((RESULTS / "pools_seeds.csv").read_text())))
-    by: dict[tuple[str, str, str, str], dict[str, str]] = {(r["pool"], r["seed"], r["policy"], r["qps"]): r for r in rows}
+    by: dict[tuple[str, str, str, str], dict[str, str]] = {
+        (r["pool"], r["seed"], r["policy"], r["qps"]): r for r in rows
+    }
     seeds = sorted({r["seed"] for r in rows}, key=int)
     qps = list(dict.fromkeys(r["qps"] for r in rows))
-    out = [f"heteropool / llm-d output tok/s, mean over seeds {', '.join(seeds)} (30 s stages), and p99 TTFT at the top "
-           "of the ladder (mean over seeds):\n",
-           "| pool | " + " | ".join(f"{q} QPS" for q in qps) + " | worst stage | mean | p99 TTFT s hp / llm-d | failed |",
-           "|---|" + "---:|" * (len(qps) + 2) + "---|---:|"]
+    out = [
+        f"heteropool / llm-d output tok/s, mean over seeds {', '.join(seeds)} (30 s stages), and p99 TTFT at the top "
+        "of the ladder (mean over seeds):\n",
+        "| pool | " + " | ".join(f"{q} QPS" for q in qps) + " | worst stage | mean | p99 TTFT s hp / llm-d | failed |",
+        "|---|" + "---:|" * (len(qps) + 2) + "---|---:|",
+    ]
     for pool in POOLS:
         ratios = []
         for q in qps:
-            rs = [float(by[(pool, sd, "heteropool", q)]["output_tokens_per_s"]) / float(by[(pool, sd, "llm-d", q)]["output_tokens_per_s"])
-                  for sd in seeds]
+            rs = [
+                float(by[(pool, sd, "heteropool", q)]["output_tokens_per_s"])
+                / float(by[(pool, sd, "llm-d", q)]["output_tokens_per_s"])
+                for sd in seeds
+            ]
             ratios.append(sum(rs) / len(rs))
-        p99 = [sum(float(by[(pool, sd, pol, qps[-1])]["ttft_p99_s"]) for sd in seeds) / len(seeds) for pol in ("heteropool", "llm-d")]
+        p99 = [
+            sum(float(by[(pool, sd, pol, qps[-1])]["ttft_p99_s"]) for sd in seeds) / len(seeds)
+            for pol in ("heteropool", "llm-d")
+        ]
         failed = sum(int(r["failed"]) for r in rows if r["pool"] == pool)
-        out.append(f"| {pool} | " + " | ".join(f"{r:.3f}" for r in ratios)
-                   + f" | {min(ratios):.3f} | {sum(ratios) / len(ratios):.3f} | {p99[0]:.2f} / {p99[1]:.2f} | {failed} |")
+        out.append(
+            f"| {pool} | "
+            + " | ".join(f"{r:.3f}" for r in ratios)
+            + f" | {min(ratios):.3f} | {sum(ratios) / len(ratios):.3f} | {p99[0]:.2f} / {p99[1]:.2f} | {failed} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -131,16 +163,28 @@ def pool_table(pool: str, workload: str) -> str:
     """Per QPS: every policy's output tok/s, mean and p99 TTFT, failures."""
     data = load_csv(pool, workload)
     policies = [p for p in DEFAULT_POLICIES if p in data]
-    head = ("| QPS | " + " | ".join(f"{p} tok/s" for p in policies) + " | TTFT mean s (" + " / ".join(policies)
-            + ") | TTFT p99 s (" + " / ".join(policies) + ") | failed |\n")
+    head = (
+        "| QPS | "
+        + " | ".join(f"{p} tok/s" for p in policies)
+        + " | TTFT mean s ("
+        + " / ".join(policies)
+        + ") | TTFT p99 s ("
+        + " / ".join(policies)
+        + ") | failed |\n"
+    )
     head += "|---:|" + "---:|" * len(policies) + "---|---|---:|\n"
     rows = []
     for i, row in enumerate(data[policies[0]]):
         cells = [data[p][i] for p in policies]
-        rows.append(f"| {row['qps']} | " + " | ".join(f"{_f(c, 'output_tokens_per_s'):,.0f}" for c in cells)
-                    + " | " + " / ".join(f"{_f(c, 'ttft_mean_s'):.2f}" for c in cells)
-                    + " | " + " / ".join(f"{_f(c, 'ttft_p99_s'):.2f}" for c in cells)
-                    + f" | {sum(int(c['failed']) for c in cells)} |")
+        rows.append(
+            f"| {row['qps']} | "
+            + " | ".join(f"{_f(c, 'output_tokens_per_s'):,.0f}" for c in cells)
+            + " | "
+            + " / ".join(f"{_f(c, 'ttft_mean_s'):.2f}" for c in cells)
+            + " | "
+            + " / ".join(f"{_f(c, 'ttft_p99_s'):.2f}" for c in cells)
+            + f" | {sum(int(c['failed']) for c in cells)} |"
+        )
     return head + "\n".join(rows) + "\n"
 
 
@@ -159,7 +203,11 @@ def targets() -> str:
     ratio = _f(hp, "output_tokens_per_s") / _f(rr, "output_tokens_per_s")
     line("heteropool >= 2.0x round-robin output tok/s", f"{ratio:.2f}x", ratio >= 2.0)
     ttft = _f(rr, "ttft_mean_s") / max(_f(hp, "ttft_mean_s"), 1e-9)
-    line("heteropool >= 10x lower mean TTFT than round-robin", f"{ttft:.1f}x ({_f(hp, 'ttft_mean_s'):.2f} vs {_f(rr, 'ttft_mean_s'):.2f} s)", ttft >= 10)
+    line(
+        "heteropool >= 10x lower mean TTFT than round-robin",
+        f"{ttft:.1f}x ({_f(hp, 'ttft_mean_s'):.2f} vs {_f(rr, 'ttft_mean_s'):.2f} s)",
+        ttft >= 10,
+    )
     sat = _f(hp, "output_tokens_per_s") / _f(llmd, "output_tokens_per_s")
     line("heteropool >= 1.15x llm-d output tok/s at saturation", f"{sat:.2f}x", sat >= 1.15)
     p99 = (_f(hp, "ttft_p99_s"), _f(llmd, "ttft_p99_s"))
@@ -171,17 +219,31 @@ def targets() -> str:
     out.append("|---|" + "---:|" * (len(data["heteropool"]) + 1) + "---|")
     for pool in ("nvidia", "amd", "gaudi"):
         d = load_csv(pool, "shared-prefix")
-        ratios = [_f(a, "output_tokens_per_s") / _f(b, "output_tokens_per_s") for a, b in zip(d["heteropool"], d["llm-d"], strict=True)]
+        ratios = [
+            _f(a, "output_tokens_per_s") / _f(b, "output_tokens_per_s")
+            for a, b in zip(d["heteropool"], d["llm-d"], strict=True)
+        ]
         worst = min(ratios)
-        out.append(f"| {pool} | " + " | ".join(f"{r:.3f}" for r in ratios) + f" | {worst:.3f} | {'met' if worst >= 0.97 else '**missed**'} |")
-    out.append("\nNo-reuse and chat workloads on the 3-vendor pool, prefix-aware policy / least-request output tok/s:\n")
+        out.append(
+            f"| {pool} | "
+            + " | ".join(f"{r:.3f}" for r in ratios)
+            + f" | {worst:.3f} | {'met' if worst >= 0.97 else '**missed**'} |"
+        )
+    out.append(
+        "\nNo-reuse and chat workloads on the 3-vendor pool, prefix-aware policy / least-request output tok/s:\n"
+    )
     out.append("| workload | policy | " + " | ".join(f"{r['qps']} QPS" for r in data["heteropool"]) + " | worst |")
     out.append("|---|---|" + "---:|" * (len(data["heteropool"]) + 1))
     for workload in ("random", "chat"):
         d = load_csv("3vendor", workload)
         for policy in ("llm-d", "heteropool"):
-            ratios = [_f(a, "output_tokens_per_s") / _f(b, "output_tokens_per_s") for a, b in zip(d[policy], d["least-request"], strict=True)]
-            out.append(f"| {workload} | {policy} | " + " | ".join(f"{r:.3f}" for r in ratios) + f" | {min(ratios):.3f} |")
+            ratios = [
+                _f(a, "output_tokens_per_s") / _f(b, "output_tokens_per_s")
+                for a, b in zip(d[policy], d["least-request"], strict=True)
+            ]
+            out.append(
+                f"| {workload} | {policy} | " + " | ".join(f"{r:.3f}" for r in ratios) + f" | {min(ratios):.3f} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -193,8 +255,10 @@ def write_report(stage_s: float, seed: int) -> None:
     for pool, workload in RUNS:
         if (RESULTS / f"pools_{pool}_{workload}.csv").exists():
             plan = plan_pool(load_pools(manifest(pool))[0])
-            parts.append(f"\n### {pool} ({plan.describe()}), {workload}\n\n{pool_table(pool, workload)}\n"
-                         f"![throughput](pools_{pool}_{workload}.png) ![TTFT](pools_{pool}_{workload}_ttft.png)\n")
+            parts.append(
+                f"\n### {pool} ({plan.describe()}), {workload}\n\n{pool_table(pool, workload)}\n"
+                f"![throughput](pools_{pool}_{workload}.png) ![TTFT](pools_{pool}_{workload}_ttft.png)\n"
+            )
     (RESULTS / "pools_tables.md").write_text("".join(p if p.endswith("\n") else p + "\n" for p in parts))
 
 
@@ -206,7 +270,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the llm-d vs heteropool sweep ('' to skip)")
-    parser.add_argument("--parameters", default="{}", help='JSON policy -> overrides, e.g. {"heteropool": {"weights": {...}}}')
+    parser.add_argument(
+        "--parameters", default="{}", help='JSON policy -> overrides, e.g. {"heteropool": {"weights": {...}}}'
+    )
     parser.add_argument("--report", action="store_true", help="only rewrite pools_tables.md from the recorded CSVs")
     args = parser.parse_args()
     if args.report:

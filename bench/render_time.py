@@ -51,7 +51,9 @@ def main() -> None:
     total = stats.total_tt  # type: ignore[attr-defined]
     # Cumulative time of the yaml package's entry point (its callees are inside it).
     yaml_s = sum(
-        entry[3] for func, entry in stats.stats.items() if func[0].endswith("yaml/__init__.py") and func[2] == "load"  # type: ignore[attr-defined]
+        entry[3]
+        for func, entry in stats.stats.items()
+        if func[0].endswith("yaml/__init__.py") and func[2] == "load"  # type: ignore[attr-defined]
     )
     print(f"sample: {args.sample.name}, objects per render: {len(expected_objects(pool))}")
     print(f"render median {statistics.median(times) * 1e3:.2f} ms, p90 {times[int(0.9 * len(times))] * 1e3:.2f} ms")

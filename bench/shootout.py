@@ -53,8 +53,15 @@ OFFLINE_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
 def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         # cwd outside the repository: `python -m` there would import operator/ as the stdlib's operator
-        return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=OFFLINE_ENV, cwd=log.parent)
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=OFFLINE_ENV,
+            cwd=log.parent,
+        )
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -89,11 +96,37 @@ def start_sims(time_scale: float, logs: Path) -> tuple[list[subprocess.Popen[byt
     for profile, count, extra, capacity, vendor in REPLICAS:
         for i in range(count):
             port = free_port()
-            procs.append(spawn([hp, "sim", "--profile", profile, "--host", "127.0.0.1", "--port", str(port),
-                                "--model", "ibm-granite/granite-4.1-8b", "--served-model-name", MODEL,
-                                "--time-scale", str(time_scale), *extra], logs / f"sim-{profile}-{i}.log"))
-            endpoints.append({"url": f"http://127.0.0.1:{port}", "vendor": vendor, "capacity": capacity,
-                              "block_size": 128 if profile == "gaudi3" else 16, "name": f"{profile}-{i}"})
+            procs.append(
+                spawn(
+                    [
+                        hp,
+                        "sim",
+                        "--profile",
+                        profile,
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--model",
+                        "ibm-granite/granite-4.1-8b",
+                        "--served-model-name",
+                        MODEL,
+                        "--time-scale",
+                        str(time_scale),
+                        *extra,
+                    ],
+                    logs / f"sim-{profile}-{i}.log",
+                )
+            )
+            endpoints.append(
+                {
+                    "url": f"http://127.0.0.1:{port}",
+                    "group": vendor,
+                    "capacity": capacity,
+                    "blockSize": 128 if profile == "gaudi3" else 16,
+                    "name": f"{profile}-{i}",
+                }
+            )
     for e in endpoints:
         wait_ok(f"{e['url']}/health", 30)
     return procs, endpoints
@@ -106,40 +139,110 @@ def start_router(
     urls = [str(e["url"]) for e in endpoints]
     if name.startswith("envoy-epp-"):
         ep_file = logs / "endpoints.yaml"
-        ep_file.write_text(yaml.safe_dump([{k: e[k] for k in ("url", "vendor", "capacity", "block_size")} for e in endpoints]))
+        ep_file.write_text(
+            yaml.safe_dump([{k: e[k] for k in ("url", "group", "capacity", "blockSize")} for e in endpoints])
+        )
         grpc_port, metrics_port, admin_port = free_port(), free_port(), free_port()
-        picker = spawn([heteropool_executable(), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics_port),
-                        "--endpoints", str(ep_file), "--policy", name.removeprefix("envoy-epp-"),
-                        "--log-level", "WARNING"], logs / f"{name}-epp.log")
+        picker = spawn(
+            [
+                heteropool_executable(),
+                "epp",
+                "--port",
+                str(grpc_port),
+                "--metrics-port",
+                str(metrics_port),
+                "--endpoints",
+                str(ep_file),
+                "--policy",
+                name.removeprefix("envoy-epp-"),
+                "--log-level",
+                "WARNING",
+            ],
+            logs / f"{name}-epp.log",
+        )
         wait_ok(f"http://127.0.0.1:{metrics_port}/readyz", 30)
-        config = DataPlaneConfig(endpoints=[(str(u).split("//")[1].split(":")[0], int(str(u).rsplit(":", 1)[1])) for u in urls],
-                                 epp_host="127.0.0.1", epp_port=grpc_port, listen_host="127.0.0.1", listen_port=port,
-                                 admin_port=admin_port)
+        config = DataPlaneConfig(
+            endpoints=[(str(u).split("//")[1].split(":")[0], int(str(u).rsplit(":", 1)[1])) for u in urls],
+            epp_host="127.0.0.1",
+            epp_port=grpc_port,
+            listen_host="127.0.0.1",
+            listen_port=port,
+            admin_port=admin_port,
+        )
         (logs / f"{name}-envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
-        envoy = spawn([envoy_executable(), "-c", str(logs / f"{name}-envoy.yaml"), "--concurrency", "1", "-l", "warning",
-                       "--base-id", str(port)], logs / f"{name}-envoy.log")
+        envoy = spawn(
+            [
+                envoy_executable(),
+                "-c",
+                str(logs / f"{name}-envoy.yaml"),
+                "--concurrency",
+                "1",
+                "-l",
+                "warning",
+                "--base-id",
+                str(port),
+            ],
+            logs / f"{name}-envoy.log",
+        )
         wait_ok(f"http://127.0.0.1:{admin_port}/ready", 30)
         return [picker, envoy], f"http://127.0.0.1:{port}"
     else:
-        proc = spawn([str(tools / "bin" / "python"), "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
-                      "--port", str(port), "--prometheus-host", "127.0.0.1", "--prometheus-port", str(free_port()),
-                      "--log-level", "warn", "--policy", "cache_aware", "--worker-urls", *urls], logs / f"{name}.log")
-        wait_ok(f"http://127.0.0.1:{port}/workers", 60,
-                check=lambda text: text.count('"is_healthy":true') + text.count('"is_healthy": true') >= len(urls))
+        proc = spawn(
+            [
+                str(tools / "bin" / "python"),
+                "-m",
+                "sglang_router.launch_router",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--prometheus-host",
+                "127.0.0.1",
+                "--prometheus-port",
+                str(free_port()),
+                "--log-level",
+                "warn",
+                "--policy",
+                "cache_aware",
+                "--worker-urls",
+                *urls,
+            ],
+            logs / f"{name}.log",
+        )
+        wait_ok(
+            f"http://127.0.0.1:{port}/workers",
+            60,
+            check=lambda text: text.count('"is_healthy":true') + text.count('"is_healthy": true') >= len(urls),
+        )
     return [proc], f"http://127.0.0.1:{port}"
 
 
-def perf_config(base_url: str, tok: Path, out: Path, rates: list[float], stage_s: float, data: dict[str, int]) -> dict[str, object]:
+def perf_config(
+    base_url: str, tok: Path, out: Path, rates: list[float], stage_s: float, data: dict[str, int]
+) -> dict[str, object]:
     return {
         "api": {"type": "completion", "streaming": True},
         "server": {"type": "vllm", "model_name": MODEL, "base_url": base_url, "ignore_eos": True},
         "tokenizer": {"pretrained_model_name_or_path": str(tok)},
         "data": {"type": "shared_prefix", "shared_prefix": {**data, "seed": 42}},
-        "load": {"type": "poisson", "interval": 1, "num_workers": 1, "worker_max_concurrency": 256,
-                 "stages": [{"rate": r, "duration": stage_s} for r in rates]},
+        "load": {
+            "type": "poisson",
+            "interval": 1,
+            "num_workers": 1,
+            "worker_max_concurrency": 256,
+            "stages": [{"rate": r, "duration": stage_s} for r in rates],
+        },
         "report": {"request_lifecycle": {"summary": True, "per_stage": True, "per_request": False}},
         "storage": {"local_storage": {"path": str(out)}},
     }
+
+
+def _counter_total(text: str, name: str) -> float:
+    return sum(float(m) for m in re.findall(rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.M))
+
+
+def _counter_total(text: str, name: str) -> float:
+    return sum(float(m) for m in re.findall(rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.M))
 
 
 def cache_hit_rate(endpoints: list[dict[str, object]]) -> tuple[float, dict[str, int]]:
@@ -147,11 +250,10 @@ def cache_hit_rate(endpoints: list[dict[str, object]]) -> tuple[float, dict[str,
     routed: dict[str, int] = {}
     for e in endpoints:
         text = httpx.get(f"{e['url']}/metrics", timeout=5).text
-        def total(name: str) -> float:
-            return sum(float(m) for m in re.findall(rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.M))
-        hits += total("vllm:prefix_cache_hits_total")
-        queries += total("vllm:prefix_cache_queries_total")
-        routed[str(e["name"])] = int(total("vllm:request_success_total"))
+
+        hits += _counter_total(text, "vllm:prefix_cache_hits_total")
+        queries += _counter_total(text, "vllm:prefix_cache_queries_total")
+        routed[str(e["name"])] = int(_counter_total(text, "vllm:request_success_total"))
     return (hits / queries if queries else 0.0), routed
 
 
@@ -162,18 +264,20 @@ def stage_rows(report_dir: Path) -> list[dict[str, float]]:
         s = m.get("successes", {})
         lat, thr = s.get("latency", {}), s.get("throughput", {})
         load = m.get("load_summary", {})
-        rows.append({
-            "stage": int(f.name.split("_")[1]),
-            "rate": float(load.get("requested_rate", 0) or 0),
-            "requests": float(load.get("count", 0) or s.get("count", 0) or 0),
-            "failures": float(m.get("failures", {}).get("count", 0) or 0),
-            "output_tokens_per_s": float(thr.get("output_tokens_per_sec", 0) or 0),
-            "requests_per_s": float(thr.get("requests_per_sec", 0) or 0),
-            "ttft_mean": float(lat.get("time_to_first_token", {}).get("mean", 0) or 0),
-            "ttft_p50": float(lat.get("time_to_first_token", {}).get("median", 0) or 0),
-            "ttft_p99": float(lat.get("time_to_first_token", {}).get("p99", 0) or 0),
-            "itl_mean": float(lat.get("inter_token_latency", {}).get("mean", 0) or 0),
-        })
+        rows.append(
+            {
+                "stage": int(f.name.split("_")[1]),
+                "rate": float(load.get("requested_rate", 0) or 0),
+                "requests": float(load.get("count", 0) or s.get("count", 0) or 0),
+                "failures": float(m.get("failures", {}).get("count", 0) or 0),
+                "output_tokens_per_s": float(thr.get("output_tokens_per_sec", 0) or 0),
+                "requests_per_s": float(thr.get("requests_per_sec", 0) or 0),
+                "ttft_mean": float(lat.get("time_to_first_token", {}).get("mean", 0) or 0),
+                "ttft_p50": float(lat.get("time_to_first_token", {}).get("median", 0) or 0),
+                "ttft_p99": float(lat.get("time_to_first_token", {}).get("p99", 0) or 0),
+                "itl_mean": float(lat.get("inter_token_latency", {}).get("mean", 0) or 0),
+            }
+        )
     return rows
 
 
@@ -181,13 +285,19 @@ def write_report(out: Path) -> str:
     """bench/results/shootout.md's tables from summary.json (inference-perf's per-stage figures)."""
     doc = json.loads((out / "summary.json").read_text())
     routers = doc["routers"]
-    lines = ["| router | rate req/s | requests | failed | output tok/s | req/s | TTFT mean s | TTFT p50 s | TTFT p99 s | ITL mean ms |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| router | rate req/s | requests | failed | output tok/s | req/s "
+        "| TTFT mean s | TTFT p50 s | TTFT p99 s | ITL mean ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, r in routers.items():
         for st in r["stages"]:
-            lines.append(f"| {name} | {st['rate']:g} | {st['requests']:.0f} | {st['failures']:.0f} | {st['output_tokens_per_s']:.1f} "
-                         f"| {st['requests_per_s']:.2f} | {st['ttft_mean']:.2f} | {st['ttft_p50']:.2f} | {st['ttft_p99']:.2f} "
-                         f"| {st['itl_mean'] * 1000:.0f} |")
+            lines.append(
+                f"| {name} | {st['rate']:g} | {st['requests']:.0f} | {st['failures']:.0f} "
+                f"| {st['output_tokens_per_s']:.1f} | {st['requests_per_s']:.2f} | {st['ttft_mean']:.2f} "
+                f"| {st['ttft_p50']:.2f} | {st['ttft_p99']:.2f} "
+                f"| {st['itl_mean'] * 1000:.0f} |"
+            )
     lines += ["", "| router | prefix-cache hit rate (sims' own counters) | completed per replica |", "|---|---:|---|"]
     for name, r in routers.items():
         per = ", ".join(f"{k} {v}" for k, v in r["completed_per_replica"].items())
@@ -198,14 +308,19 @@ def write_report(out: Path) -> str:
         return sum(st["ttft_mean"] * st["requests"] for st in stages) / max(1.0, sum(st["requests"] for st in stages))
 
     order = sorted(routers, key=mean_ttft)
-    lines += ["", "Ordering by mean TTFT over all stages (lower is better): "
-              + " < ".join(f"{n} ({mean_ttft(n):.2f} s)" for n in order)]
+    lines += [
+        "",
+        "Ordering by mean TTFT over all stages (lower is better): "
+        + " < ".join(f"{n} ({mean_ttft(n):.2f} s)" for n in order),
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tools", type=Path, default=CACHE / "venv312", help="venv with inference-perf and sglang-router")
+    parser.add_argument(
+        "--tools", type=Path, default=CACHE / "venv312", help="venv with inference-perf and sglang-router"
+    )
     parser.add_argument("--routers", default=",".join(ROUTERS))
     parser.add_argument("--rates", default="2,4,8", help="inference-perf Poisson stages, requests/s")
     parser.add_argument("--stage-s", type=float, default=30)
@@ -229,8 +344,13 @@ def main() -> None:
     if not (tok / "tokenizer.json").exists():
         subprocess.run([str(args.tools / "bin" / "python"), str(HERE / "shootout_tokenizer.py"), str(tok)], check=True)
     rates = [float(r) for r in args.rates.split(",")]
-    data = {"num_groups": args.groups, "num_prompts_per_group": args.prompts_per_group,
-            "system_prompt_len": args.system_prompt_len, "question_len": args.question_len, "output_len": args.output_len}
+    data = {
+        "num_groups": args.groups,
+        "num_prompts_per_group": args.prompts_per_group,
+        "system_prompt_len": args.system_prompt_len,
+        "question_len": args.question_len,
+        "output_len": args.output_len,
+    }
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / "heteropool-shootout-logs"
     shutil.rmtree(logs, ignore_errors=True)
     logs.mkdir(parents=True)
@@ -248,17 +368,42 @@ def main() -> None:
             t0 = time.perf_counter()
             print(f"{router}: inference-perf at {url} ...", file=sys.stderr, flush=True)
             with (logs / f"{router}-inference-perf.log").open("wb") as out:
-                subprocess.run([str(perf), "-c", str(cfg)], check=True, env=OFFLINE_ENV, stdout=out, stderr=subprocess.STDOUT, cwd=logs,
-                               timeout=len(rates) * (args.stage_s + 60) + 120)
+                subprocess.run(
+                    [str(perf), "-c", str(cfg)],
+                    check=True,
+                    env=OFFLINE_ENV,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=logs,
+                    timeout=len(rates) * (args.stage_s + 60) + 120,
+                )
             hit_rate, routed = cache_hit_rate(endpoints)
-            summary[router] = {"stages": stage_rows(report_dir), "prefix_cache_hit_rate": hit_rate,
-                               "completed_per_replica": routed, "wall_s": time.perf_counter() - t0}
-            print(f"{router}: done in {time.perf_counter() - t0:.0f} s, cache hit rate {hit_rate:.0%}", file=sys.stderr, flush=True)
+            summary[router] = {
+                "stages": stage_rows(report_dir),
+                "prefix_cache_hit_rate": hit_rate,
+                "completed_per_replica": routed,
+                "wall_s": time.perf_counter() - t0,
+            }
+            print(
+                f"{router}: done in {time.perf_counter() - t0:.0f} s, cache hit rate {hit_rate:.0%}",
+                file=sys.stderr,
+                flush=True,
+            )
         finally:
             stop(procs)
-    (args.out / "summary.json").write_text(json.dumps({"settings": {**vars(args) | {"tools": str(args.tools), "out": str(args.out)},
-                                                                   "replicas": [r[:2] for r in REPLICAS]},
-                                                      "routers": summary}, indent=1, default=str))
+    (args.out / "summary.json").write_text(
+        json.dumps(
+            {
+                "settings": {
+                    **vars(args) | {"tools": str(args.tools), "out": str(args.out)},
+                    "replicas": [r[:2] for r in REPLICAS],
+                },
+                "routers": summary,
+            },
+            indent=1,
+            default=str,
+        )
+    )
     print(write_report(args.out), end="")
 
 

@@ -18,8 +18,8 @@ from heteropool.fleet import FleetSimulation, LoadStage, SharedPrefixWorkload, b
 from heteropool.fleet.cli import DEFAULT_QPS, DEFAULT_WARMUP
 from heteropool.fleet.experiment import SERVICE_BASELINE, plan_pool
 from heteropool.fleet.report import markdown_table, summarize
-from heteropool.scheduling.policies import build_router
 from heteropool.manifests import load_pools
+from heteropool.scheduling.policies import build_router
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "granite-3vendor.yaml"
 
@@ -55,8 +55,9 @@ def main() -> None:
         print(f"{policy}: {wall:.1f} s wall for {simulated:.0f} s simulated, {steps:,} engine steps", flush=True)
     text = f"""# Fleet simulation speed: 20 replicas, full QPS ladder
 
-Command: `.venv/bin/python bench/sim_fleet_speed.py` (seed {args.seed}). Machine: {platform.processor() or platform.machine()},
-{os.cpu_count()} cores, Python {platform.python_version()}; one process, one core used. No GPU involved.
+Command: `.venv/bin/python bench/sim_fleet_speed.py` (seed {args.seed}).
+Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()};
+one process, one core used. No GPU involved.
 Pool: samples/granite-3vendor.yaml (4 h100-nvl + 8 mi325x + 8 gaudi3, published vLLM flags);
 shared-prefix workload (150 groups x 5 prompts, 6000 + 1200 prompt tokens, 1000 output tokens);
 warm-up {DEFAULT_WARMUP[0]:g} QPS x {DEFAULT_WARMUP[1]:g} s (included in the wall time, not in the tables), then

@@ -6,7 +6,7 @@ Three `heteropool sim` replicas (h100-nvl, mi325x, gaudi3) at --time-scale, `het
 in this process (distinct prompts, so prefix affinity plays no part).
 
     .venv/bin/python bench/weights_convergence.py [--time-scale 1] [--interval 1] [--concurrency 48]
-                                                  [--seconds 12] [--repeats 3] [--out bench/results/weights_convergence.md]
+        [--seconds 12] [--repeats 3] [--out bench/results/weights_convergence.md]
 
 Phase 1 (convergence): steady load; the mi325x replica is slowed 2x through /admin/config; the
 convergence time is from the POST until its weight stays within 10% of the total move from its
@@ -51,7 +51,9 @@ class Rounds:
     async def next(self, timeout_s: float = 30.0) -> tuple[float, dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
         while True:
-            lines = [ln for ln in self.path.read_text().splitlines() if ln.startswith("{")] if self.path.exists() else []
+            lines = (
+                [ln for ln in self.path.read_text().splitlines() if ln.startswith("{")] if self.path.exists() else []
+            )
             if len(lines) > self.seen:
                 self.seen += 1
                 return time.monotonic(), json.loads(lines[self.seen - 1])
@@ -78,8 +80,11 @@ class Load:
     async def _worker(self, http: httpx.AsyncClient) -> None:
         while not self._stop.is_set():
             n = next(self._ids)
-            body = {"model": "ibm-granite/granite-4.1-8b", "prompt": f"Request {n}: tell me about routers. " * 4,
-                    "max_tokens": self.max_tokens}
+            body = {
+                "model": "ibm-granite/granite-4.1-8b",
+                "prompt": f"Request {n}: tell me about routers. " * 4,
+                "max_tokens": self.max_tokens,
+            }
             t0 = time.monotonic()
             r = await http.post(self.url + "/v1/completions", json=body)
             r.raise_for_status()
@@ -123,11 +128,21 @@ async def _convergence(rounds: Rounds, sims: dict[str, str], interval: float, se
     half_t = next(t for t, w in series if w0 - w >= 0.5 * (w0 - final))
     moved_2 = (w0 - series[1][1]) / (w0 - final) if w0 != final else 1.0
     await _set_slowdown(sims[SLOWED], 1.0)
-    return {"w0": w0, "final": final, "settle_s": settle_t, "half_s": half_t, "interval": interval,
-            "series": series, "moved_2": moved_2, "weights_before": before[-1]["groups"]}
+    return {
+        "w0": w0,
+        "final": final,
+        "settle_s": settle_t,
+        "half_s": half_t,
+        "interval": interval,
+        "series": series,
+        "moved_2": moved_2,
+        "weights_before": before[-1]["groups"],
+    }
 
 
-async def _throughput(load_url: str, concurrency: int, max_tokens: int, warmup_s: float, seconds: float) -> dict[str, float]:
+async def _throughput(
+    load_url: str, concurrency: int, max_tokens: int, warmup_s: float, seconds: float
+) -> dict[str, float]:
     load = Load(load_url, concurrency, max_tokens)
     load.start()
     await asyncio.sleep(warmup_s)  # a measurement window, not synchronisation
@@ -137,7 +152,11 @@ async def _throughput(load_url: str, concurrency: int, max_tokens: int, warmup_s
     tokens, requests, lat = load.tokens, load.requests, list(load.latency)
     elapsed = time.monotonic() - t0
     await load.stop()
-    return {"tokens_per_s": tokens / elapsed, "requests": requests, "mean_latency_s": statistics.mean(lat) if lat else 0.0}
+    return {
+        "tokens_per_s": tokens / elapsed,
+        "requests": requests,
+        "mean_latency_s": statistics.mean(lat) if lat else 0.0,
+    }
 
 
 async def main(args: argparse.Namespace) -> str:
@@ -149,18 +168,41 @@ async def main(args: argparse.Namespace) -> str:
             sims: dict[str, str] = {}
             for profile in PROFILES:
                 port = free_port()
-                procs.append(await start_process([exe, "sim", "--profile", profile, "--port", str(port),
-                                                  "--time-scale", str(args.time_scale), "--enable-admin-api"],
-                                                 log_path=tmp / f"{profile}.log"))
+                procs.append(
+                    await start_process(
+                        [
+                            exe,
+                            "sim",
+                            "--profile",
+                            profile,
+                            "--port",
+                            str(port),
+                            "--time-scale",
+                            str(args.time_scale),
+                            "--enable-admin-api",
+                        ],
+                        log_path=tmp / f"{profile}.log",
+                    )
+                )
                 sims[profile] = f"http://127.0.0.1:{port}"
             for proc, url in zip(procs, sims.values(), strict=True):
                 await wait_http_ok(http, url + "/health", timeout_s=30, process=proc)
             src, out, frozen = tmp / "in.yaml", tmp / "out.yaml", tmp / "frozen.yaml"
-            src.write_text(yaml.safe_dump([{"url": u, "vendor": p, "block_size": PROFILES[p]} for p, u in sims.items()]))
-            frozen.write_text(yaml.safe_dump([{"url": u, "vendor": p, "block_size": PROFILES[p], "weight": 1.0}
-                                              for p, u in sims.items()]))
-            procs.append(await start_process([exe, "weights", "--endpoints", str(src), "--write", str(out),
-                                              "--interval", str(args.interval)], log_path=tmp / "weights.log"))
+            src.write_text(yaml.safe_dump([{"url": u, "group": p, "blockSize": PROFILES[p]} for p, u in sims.items()]))
+            frozen.write_text(
+                yaml.safe_dump(
+                    [
+                        {"url": u, "group": p, "blockSize": PROFILES[p], "capacityMultiplier": 1.0}
+                        for p, u in sims.items()
+                    ]
+                )
+            )
+            procs.append(
+                await start_process(
+                    [exe, "weights", "--endpoints", str(src), "--write", str(out), "--interval", str(args.interval)],
+                    log_path=tmp / "weights.log",
+                )
+            )
             rounds = Rounds(tmp / "weights.log")
             await rounds.next()
             gateways: dict[str, str] = {}
@@ -182,8 +224,11 @@ async def main(args: argparse.Namespace) -> str:
                     # alternate the order, so drift in what else runs on the machine hits both alike
                     order = ("controller", "frozen-equal") if rep % 2 == 0 else ("frozen-equal", "controller")
                     for config in order:
-                        results.setdefault((scenario, config), []).append(await _throughput(
-                            gateways[config], args.concurrency, args.max_tokens, args.warmup, args.seconds))
+                        results.setdefault((scenario, config), []).append(
+                            await _throughput(
+                                gateways[config], args.concurrency, args.max_tokens, args.warmup, args.seconds
+                            )
+                        )
                         rounds.skip()
             await _set_slowdown(sims[SLOWED], 1.0)
     finally:
@@ -202,11 +247,13 @@ def _report(args: argparse.Namespace, conv: dict[str, Any], runs: dict[tuple[str
         for key, rs in runs.items()
     }
     cmd = "  .venv/bin/python bench/weights_convergence.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"
+    )
     lines = [
         "# Weight controller: convergence after a 2x slowdown, throughput on vs frozen",
         "",
-        f"Machine: {platform.machine()}, {platform.python_version()}, `nproc` cores shared by 3 simulators, 2 data planes (Envoy + EPP),",
+        f"Machine: {platform.machine()}, {platform.python_version()}, `nproc` cores shared by 3 simulators, "
+        "2 data planes (Envoy + EPP),",
         "the weight loop and the load client. Command:",
         "",
         cmd,
@@ -224,8 +271,11 @@ def _report(args: argparse.Namespace, conv: dict[str, Any], runs: dict[tuple[str
         f"| {conv['half_s']:.1f} s ({conv['half_s'] / conv['interval']:.1f} intervals) "
         f"| {conv['settle_s']:.1f} s ({conv['settle_s'] / conv['interval']:.1f} intervals) |",
         "",
-        "Weights before the slowdown: " + ", ".join(f"{g} {v['weight']:.3f} (capacity {v['capacity_tokens_per_s']:.0f} tok/s)"
-                                                    for g, v in conv["weights_before"].items()),
+        "Weights before the slowdown: "
+        + ", ".join(
+            f"{g} {v['weight']:.3f} (capacity {v['capacity_tokens_per_s']:.0f} tok/s)"
+            for g, v in conv["weights_before"].items()
+        ),
         "",
         "mi325x weight by round (seconds after the POST): " + ", ".join(f"{t:.1f}s {w:.3f}" for t, w in conv["series"]),
         "",
@@ -240,12 +290,16 @@ def _report(args: argparse.Namespace, conv: dict[str, Any], runs: dict[tuple[str
     ]
     for (scenario, config), r in results.items():
         runs_text = ", ".join(f"{x:.0f}" for x in r["all"])  # type: ignore[attr-defined]
-        lines.append(f"| {scenario} | {config} | {r['tokens_per_s']:.0f} | {r['requests']:.0f} "
-                     f"| {r['mean_latency_s']:.2f} | {runs_text} |")
+        lines.append(
+            f"| {scenario} | {config} | {r['tokens_per_s']:.0f} | {r['requests']:.0f} "
+            f"| {r['mean_latency_s']:.2f} | {runs_text} |"
+        )
     for scenario in dict.fromkeys(s for s, _ in results):
         on, off = results[(scenario, "controller")], results[(scenario, "frozen-equal")]
         lines.append("")
-        lines.append(f"{scenario}: controller / frozen = {on['tokens_per_s'] / off['tokens_per_s']:.2f}x output tokens/s")
+        lines.append(
+            f"{scenario}: controller / frozen = {on['tokens_per_s'] / off['tokens_per_s']:.2f}x output tokens/s"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -9,11 +9,12 @@ Defaults live in these models, not in the CRD, so stored objects stay exactly as
 from __future__ import annotations
 
 import re
-
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from heteropool.names import DEFAULT_POLICY, PolicyName
 
 __all__ = [
     "GROUP",
@@ -102,9 +103,7 @@ ResourceQuantity = Annotated[
 ]
 """A resource quantity: an integer, or a string in Kubernetes' quantity grammar."""
 
-QuantityValue = Annotated[
-    int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})
-]
+QuantityValue = Annotated[int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})]
 
 
 def parse_duration_s(text: str) -> float:
@@ -116,8 +115,7 @@ def parse_duration_s(text: str) -> float:
     if not re.fullmatch(DURATION_PATTERN, text):
         raise ValueError(f"not a duration (use e.g. 15s, 2m, 1h30m): {text!r}")
     return sum(
-        float(number) * _DURATION_UNITS_S[unit]
-        for number, unit in re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", text)
+        float(number) * _DURATION_UNITS_S[unit] for number, unit in re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", text)
     )
 
 
@@ -125,9 +123,7 @@ class _Spec(BaseModel):
     """Base of every API model: camelCase on the wire, unknown fields rejected, and strict types:
     `"8"` is not an integer and `true` is not a number, as the CRD's schema sees them."""
 
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True
-    )
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True)
 
 
 # --- model --------------------------------------------------------------------------------------
@@ -159,13 +155,17 @@ class ModelSpec(_Spec):
     served_name: str | None = Field(
         None, min_length=1, max_length=256, description="Name clients ask for (--served-model-name). Default: name."
     )
-    revision: str | None = Field(None, min_length=1, max_length=128, description="Model revision (branch, tag or commit).")
+    revision: str | None = Field(
+        None, min_length=1, max_length=128, description="Model revision (branch, tag or commit)."
+    )
     hf_token_secret_ref: SecretKeyRef | None = Field(
         None, description="Secret key holding a Hugging Face token, passed as HF_TOKEN."
     )
     max_model_len: int | None = Field(None, ge=16, le=10_485_760, description="--max-model-len for every replica.")
     extra_args: list[str] = Field(
-        default_factory=list, max_length=64, description="vLLM arguments added to every replica, after the rendered ones."
+        default_factory=list,
+        max_length=64,
+        description="vLLM arguments added to every replica, after the rendered ones.",
     )
     cache: ModelCache = Field(default_factory=ModelCache, description="Where model weights are cached.")
 
@@ -180,7 +180,9 @@ class ModelSpec(_Spec):
 class EnvVar(_Spec):
     name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
     value: str | None = Field(None, description="Literal value.")
-    value_from: dict[str, Any] | None = Field(None, description="A Kubernetes EnvVarSource (secretKeyRef, fieldRef, ...).")
+    value_from: dict[str, Any] | None = Field(
+        None, description="A Kubernetes EnvVarSource (secretKeyRef, fieldRef, ...)."
+    )
 
 
 class ResourceRequirements(_Spec):
@@ -192,7 +194,12 @@ class VllmArgs(_Spec):
     block_size: Literal[8, 16, 32, 64, 128, 256] | None = Field(
         None, description="--block-size (tokens per KV block). Default: the vendor's (16 on GPUs, 128 on Gaudi)."
     )
-    max_num_seqs: int | None = Field(None, ge=1, le=4096, description="--max-num-seqs. Default: vLLM's for the hardware (1024 on >= 70 GiB GPUs, else 256).")
+    max_num_seqs: int | None = Field(
+        None,
+        ge=1,
+        le=4096,
+        description="--max-num-seqs. Default: vLLM's for the hardware (1024 on >= 70 GiB GPUs, else 256).",
+    )
     max_num_batched_tokens: int | None = Field(None, ge=16, le=1_048_576, description="--max-num-batched-tokens.")
     gpu_memory_utilization: float | None = Field(
         None, gt=0, le=1, description="--gpu-memory-utilization, a fraction of device memory (0, 1]."
@@ -205,14 +212,19 @@ class VllmArgs(_Spec):
     dtype: Literal["auto", "bfloat16", "float16", "half"] | None = Field(
         None, description="--dtype of weights and activations. Default: auto (the checkpoint's)."
     )
-    extra_args: list[str] = Field(default_factory=list, max_length=64, description="Further vLLM arguments for this group.")
+    extra_args: list[str] = Field(
+        default_factory=list, max_length=64, description="Further vLLM arguments for this group."
+    )
 
 
 class MultusNetwork(_Spec):
     name: str = Field(min_length=1, max_length=253, description="NetworkAttachmentDefinition name.")
     namespace: str | None = Field(None, min_length=1, max_length=63, description="Its namespace, if not the pool's.")
     interface: str = Field(
-        min_length=1, max_length=15, pattern=r"^[a-zA-Z0-9_.-]+$", description="Interface name inside the pod (net1, ...)."
+        min_length=1,
+        max_length=15,
+        pattern=r"^[a-zA-Z0-9_.-]+$",
+        description="Interface name inside the pod (net1, ...).",
     )
 
 
@@ -260,9 +272,12 @@ class RoceSpec(_Spec):
 
 class PodTemplateMetadata(_Spec):
     labels: dict[str, str] = Field(
-        default_factory=dict, description="Pod labels added to the rendered ones; the selector labels cannot be changed."
+        default_factory=dict,
+        description="Pod labels added to the rendered ones; the selector labels cannot be changed.",
     )
-    annotations: dict[str, str] = Field(default_factory=dict, description="Pod annotations added to (and overriding) the rendered ones.")
+    annotations: dict[str, str] = Field(
+        default_factory=dict, description="Pod annotations added to (and overriding) the rendered ones."
+    )
 
 
 class PodTemplateOverlay(_Spec):
@@ -272,7 +287,8 @@ class PodTemplateOverlay(_Spec):
     spec: dict[str, Any] = Field(
         default_factory=dict,
         description="PodSpec fields merged over the rendered ones: maps merge by key, containers, volumes and "
-        "imagePullSecrets by name, env by name, volumeMounts by mountPath, tolerations are added, anything else replaces.",
+        "imagePullSecrets by name, env by name, volumeMounts by mountPath, tolerations are added, "
+        "anything else replaces.",
     )
 
 
@@ -293,7 +309,9 @@ class DisruptionBudgetSpec(_Spec):
         None, description="Replicas (or a percentage) a voluntary disruption may take down at once. Default: 1."
     )
     min_available: QuantityValue | None = Field(
-        None, description="Replicas (or a percentage) that must stay up during voluntary disruptions (instead of maxUnavailable)."
+        None,
+        description="Replicas (or a percentage) that must stay up during voluntary disruptions "
+        "(instead of maxUnavailable).",
     )
 
 
@@ -372,7 +390,8 @@ class VendorGroup(_Spec):
         min_length=1,
         max_length=32,
         pattern=r"^[a-z0-9][-a-z0-9]*$",
-        description="Accelerator model (h100-nvl, mi325x, gaudi3, ...): the capacity prior, and the profile a sim group emulates.",
+        description="Accelerator model (h100-nvl, mi325x, gaudi3, ...): the capacity prior, and the profile a sim "
+        "group emulates.",
     )
     replicas: int = Field(
         1, ge=0, le=512, description="vLLM replicas of this group (ignored while autoscaling is set). Default: 1."
@@ -380,9 +399,13 @@ class VendorGroup(_Spec):
     accelerators_per_replica: int = Field(
         1, ge=1, le=16, description="Devices per replica; also --tensor-parallel-size. Default: 1."
     )
-    image: str | None = Field(None, min_length=1, max_length=512, description="Container image. Default: the vendor's vLLM image.")
+    image: str | None = Field(
+        None, min_length=1, max_length=512, description="Container image. Default: the vendor's vLLM image."
+    )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(None, description="Image pull policy.")
-    image_pull_secrets: list[str] = Field(default_factory=list, max_length=16, description="Secrets for pulling the image.")
+    image_pull_secrets: list[str] = Field(
+        default_factory=list, max_length=16, description="Secrets for pulling the image."
+    )
     node_selector: dict[str, str] = Field(default_factory=dict, description="Node labels the replicas require.")
     affinity: dict[str, Any] | None = Field(None, description="A Kubernetes Affinity for the replicas.")
     tolerations: list[dict[str, Any]] = Field(
@@ -391,7 +414,9 @@ class VendorGroup(_Spec):
     resources: ResourceRequirements = Field(
         default_factory=ResourceRequirements, description="Requests and limits merged over the vendor defaults."
     )
-    env: list[EnvVar] = Field(default_factory=list, max_length=128, description="Environment added to (and overriding) the vendor's.")
+    env: list[EnvVar] = Field(
+        default_factory=list, max_length=128, description="Environment added to (and overriding) the vendor's."
+    )
     vllm: VllmArgs = Field(default_factory=VllmArgs, description="vLLM engine arguments for this group.")
     roce: RoceSpec | None = Field(None, description="RoCE/RDMA networking for multi-node collectives and KV transfer.")
     startup_timeout: Duration | None = Field(
@@ -400,7 +425,9 @@ class VendorGroup(_Spec):
     shm_size: str | None = Field(
         None, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi)?$", description="/dev/shm size. Default: the vendor's."
     )
-    runtime_class_name: str | None = Field(None, min_length=1, max_length=253, description="Pod RuntimeClass (e.g. nvidia).")
+    runtime_class_name: str | None = Field(
+        None, min_length=1, max_length=253, description="Pod RuntimeClass (e.g. nvidia)."
+    )
     pod_template: PodTemplateOverlay | None = Field(
         None, description="Pod template overlay merged over what the vendor profile and the fields above render."
     )
@@ -428,19 +455,49 @@ class VendorGroup(_Spec):
 
 
 class GatewayServiceSpec(_Spec):
-    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field("ClusterIP", description="Service type. Default: ClusterIP.")
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
+        "ClusterIP", description="Service type. Default: ClusterIP."
+    )
     port: int = Field(80, ge=1, le=65535, description="Service port. Default: 80.")
 
 
+class ObjectiveSpec(_Spec):
+    """A kind of request and its priority; requests name it in the `x-gateway-inference-objective` header."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Objective name, the header's value (as an InferenceObjective's metadata.name).",
+    )
+    priority: int = Field(
+        0,
+        description="Higher is more important. Above 0: latency-sensitive (sent where the first token comes "
+        "soonest); below 0: fills spare capacity, slow hardware first, and waits or is refused (429) before it "
+        "delays higher priorities. Default: 0.",
+    )
+
+
 class RoutingSpec(_Spec):
-    policy: Literal["heteropool", "llm-d", "least-request", "round-robin"] = Field(
-        "heteropool",
-        description="Routing policy: heteropool (cache-, load- and capacity-aware; default), llm-d, least-request, round-robin.",
+    policy: PolicyName = Field(
+        DEFAULT_POLICY,
+        description="Routing policy: heteropool (cache-, load- and capacity-aware; default), llm-d, least-request, "
+        "round-robin.",
     )
     parameters: dict[str, int | float | str | bool] = Field(
         default_factory=dict,
         description="Policy parameters; the gateway rejects unknown ones by name.",
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
+    )
+    objectives: list[ObjectiveSpec] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Request objectives and their priorities (docs/priority.md). In Gateway mode an "
+        "InferenceObjective of the pool's InferencePool with the same name wins.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    default_priority: int = Field(
+        0, description="Priority of requests that name no objective, or one not declared. Default: 0."
     )
 
 
@@ -448,7 +505,10 @@ class EnvoySpec(_Spec):
     """The Envoy proxy that carries every request (the data plane clients connect to)."""
 
     image: str | None = Field(
-        None, min_length=1, max_length=512, description="Envoy image. Default: the pinned official image (docs/install.md)."
+        None,
+        min_length=1,
+        max_length=512,
+        description="Envoy image. Default: the pinned official image (docs/install.md).",
     )
     resources: ResourceRequirements | None = Field(
         None, description="Envoy container resources. Default: gateway.resources, else 500m CPU / 256Mi."
@@ -483,7 +543,10 @@ class PickerTlsSpec(_Spec):
         "gateways that expect TLS there accept), Secret (secretName's tls.crt/tls.key) or Disabled (h2c).",
     )
     secret_name: str | None = Field(
-        None, min_length=1, max_length=253, description="A kubernetes.io/tls Secret in the pool's namespace (mode Secret)."
+        None,
+        min_length=1,
+        max_length=253,
+        description="A kubernetes.io/tls Secret in the pool's namespace (mode Secret).",
     )
 
 
@@ -492,7 +555,10 @@ class PickerSpec(_Spec):
 
     replicas: int = Field(1, ge=0, le=8, description="Picker replicas. Default: 1.")
     image: str | None = Field(
-        None, min_length=1, max_length=512, description="Picker image. Default: gateway.image, else the heteropool image."
+        None,
+        min_length=1,
+        max_length=512,
+        description="Picker image. Default: gateway.image, else the heteropool image.",
     )
     resources: ResourceRequirements = Field(default_factory=ResourceRequirements)
     failure_mode: Literal["FailOpen", "FailClose"] = Field(
@@ -524,7 +590,9 @@ class GatewaySpec(_Spec):
 
     replicas: int = Field(2, ge=0, le=64, description="Envoy replicas. Default: 2.")
     image: str | None = Field(
-        None, min_length=1, max_length=512,
+        None,
+        min_length=1,
+        max_length=512,
         description="The heteropool image the picker runs (kept for pools written before the picker had its own "
         "field; picker.image wins). Default: the heteropool image.",
     )
@@ -535,7 +603,8 @@ class GatewaySpec(_Spec):
         default_factory=ResourceRequirements, description="Envoy container resources (envoy.resources wins)."
     )
     api_key_secret_ref: SecretKeyRef | None = Field(
-        None, description="Secret key holding a bearer token clients must send (checked by the picker); none when unset."
+        None,
+        description="Secret key holding a bearer token clients must send (checked by the picker); none when unset.",
     )
     envoy: EnvoySpec = Field(default_factory=EnvoySpec)
     picker: PickerSpec = Field(default_factory=PickerSpec)
@@ -555,7 +624,9 @@ class GatewaySpec(_Spec):
 
 class PeerPods(_Spec):
     namespace: Namespace = Field(description="Namespace of the pods.")
-    pod_labels: dict[str, str] = Field(default_factory=dict, description="Labels the pods carry (all of them). Default: every pod of the namespace.")
+    pod_labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels the pods carry (all of them). Default: every pod of the namespace."
+    )
 
 
 class NetworkPolicySpec(_Spec):
@@ -591,7 +662,9 @@ class WeightsSpec(_Spec):
         "auto", description="auto: rewritten from observed capacity; static: the weights below. Default: auto."
     )
     interval: Duration = Field("15s", description="How often metrics are scraped and weights recomputed. Default: 15s.")
-    floor: float = Field(0.02, ge=0, le=0.5, description="Minimum share of a vendor group with ready replicas. Default: 0.02.")
+    floor: float = Field(
+        0.02, ge=0, le=0.5, description="Minimum share of a vendor group with ready replicas. Default: 0.02."
+    )
     max_step: float = Field(
         0.25, gt=0, le=1, description="Largest relative change of a weight per interval (damping). Default: 0.25."
     )
@@ -635,9 +708,7 @@ class _Status(BaseModel):
 
 
 class Condition(_Status):
-    type: str = Field(
-        min_length=1, max_length=316, description="Ready, Progressing, Degraded or MetricsStale."
-    )
+    type: str = Field(min_length=1, max_length=316, description="Ready, Progressing, Degraded or MetricsStale.")
     status: Literal["True", "False", "Unknown"]
     reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)
     message: str = Field("", max_length=32768)
@@ -648,7 +719,9 @@ class Condition(_Status):
 class AutoscalingStatus(_Status):
     min_replicas: int = Field(ge=0)
     max_replicas: int = Field(ge=0)
-    desired_replicas: int = Field(0, ge=0, description="Replicas the autoscaler asks for (the Deployment's spec.replicas).")
+    desired_replicas: int = Field(
+        0, ge=0, description="Replicas the autoscaler asks for (the Deployment's spec.replicas)."
+    )
     current_replicas: int = Field(0, ge=0, description="Replicas that exist now (the Deployment's status.replicas).")
 
 
@@ -657,12 +730,26 @@ class VendorStatus(_Status):
     vendor: str
     desired_replicas: int = Field(0, ge=0)
     ready_replicas: int = Field(0, ge=0)
-    autoscaling: AutoscalingStatus | None = Field(None, description="Set while an autoscaler owns the group's replica count.")
+    autoscaling: AutoscalingStatus | None = Field(
+        None, description="Set while an autoscaler owns the group's replica count."
+    )
     weight: float | None = Field(None, ge=0, description="Current share of traffic (0..1).")
     capacity_tokens_per_s: float | None = Field(None, ge=0, description="Estimated output tokens/s of one replica.")
-    observed_tokens_per_s: float | None = Field(None, ge=0, description="Output tokens/s the group served last interval.")
+    observed_tokens_per_s: float | None = Field(
+        None, ge=0, description="Output tokens/s the group served last interval."
+    )
     last_scrape_time: DateTime | None = None
     stale: bool | None = Field(None, description="True while the estimate rests on old or failed scrapes.")
+
+
+class GatewayParentStatus(_Status):
+    name: str = Field(description="The Gateway's name.")
+    namespace: str = Field(description="The Gateway's namespace.")
+    route_accepted: bool = Field(
+        False, description="The Gateway accepted the pool's HTTPRoute (and resolved its backend)."
+    )
+    inference_pool_accepted: bool = Field(False, description="The Gateway accepted the pool's InferencePool.")
+    message: str | None = Field(None, description="What the Gateway has not accepted yet, and why, as it reported.")
 
 
 class GatewayStatus(_Status):
@@ -671,6 +758,11 @@ class GatewayStatus(_Status):
     picker_desired_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas asked for.")
     picker_ready_replicas: int = Field(0, ge=0, description="Endpoint Picker replicas ready.")
     service: str | None = Field(None, description="Service name clients connect to.")
+    parents: list[GatewayParentStatus] = Field(
+        default_factory=list,
+        description="Gateway mode: per Gateway in parentRefs, what it accepted (read from the HTTPRoute's and "
+        "InferencePool's status).",
+    )
 
 
 class HeteroInferencePoolStatus(_Status):

@@ -35,7 +35,9 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         description="One LLM inference pool across NVIDIA, AMD and Intel Gaudi on Kubernetes.",
     )
     parser.add_argument(
-        "--version", action="version", version=f"heteropool {importlib.metadata.version('heteropool')}",
+        "--version",
+        action="version",
+        version=f"heteropool {importlib.metadata.version('heteropool')}",
         help="print the installed heteropool version and exit",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -11,6 +11,7 @@ from copy import deepcopy
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from heteropool.api import (
     GROUP,
@@ -30,7 +31,12 @@ _DROP_KEYS = {"title", "default", "example", "examples"}
 PRINTER_COLUMNS: list[dict[str, Any]] = [
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Vendors", "type": "string", "jsonPath": ".status.vendorSummary"},
-    {"name": "Replicas", "type": "string", "jsonPath": ".status.replicas", "description": "ready/desired vLLM replicas"},
+    {
+        "name": "Replicas",
+        "type": "string",
+        "jsonPath": ".status.replicas",
+        "description": "ready/desired vLLM replicas",
+    },
     {"name": "Weights", "type": "string", "jsonPath": ".status.weightSummary"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {
@@ -56,16 +62,18 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
 _ROOT_RULES = [
     {
         "rule": "self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
-        "message": "metadata.name must be a DNS-1035 label: at most 63 lowercase letters, digits or '-', starting with a letter",
+        "message": "metadata.name must be a DNS-1035 label: at most 63 lowercase letters, digits or '-', "
+        "starting with a letter",
     }
 ]
 
 
-def structural_schema(model: type, *, by_alias: bool = True) -> dict[str, Any]:
+def structural_schema(model: type[BaseModel], *, by_alias: bool = True) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of a pydantic model (refs inlined, nullables flattened)."""
-    raw = model.model_json_schema(by_alias=by_alias, mode="validation")  # type: ignore[attr-defined]
+    raw = model.model_json_schema(by_alias=by_alias, mode="validation")
     defs = raw.pop("$defs", {})
-    return _convert(raw, defs)
+    schema: dict[str, Any] = _convert(raw, defs)
+    return schema
 
 
 def _convert(node: Any, defs: dict[str, Any]) -> Any:
@@ -151,7 +159,9 @@ def crd_manifest() -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A pool of vLLM replicas on several accelerator vendors behind one routing gateway.",
+                            "description": (
+                                "A pool of vLLM replicas on several accelerator vendors behind one routing gateway."
+                            ),
                             "required": ["spec"],
                             "x-kubernetes-validations": _ROOT_RULES,
                             "properties": {

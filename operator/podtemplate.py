@@ -49,7 +49,8 @@ def apply_pod_template_overlay(pod_template: Mapping[str, Any], overlay: Mapping
     if containers and rendered:  # a nameless entry means the main container
         main = rendered[0].get("name")
         overlay["spec"]["containers"] = [c if c.get("name") else {**c, "name": main} for c in containers]
-    return _merge(merged, overlay)
+    result: dict[str, Any] = _merge(merged, overlay)
+    return result
 
 
 def _merge(base: Any, overlay: Any, key: str | None = None) -> Any:
@@ -59,7 +60,7 @@ def _merge(base: Any, overlay: Any, key: str | None = None) -> Any:
             out[k] = _merge(base[k], v, k) if k in base else v
         return out
     if isinstance(base, list) and isinstance(overlay, list):
-        if key in LIST_MERGE_KEYS:
+        if key is not None and key in LIST_MERGE_KEYS:
             return _merge_keyed(base, overlay, LIST_MERGE_KEYS[key], merge_entries=key in _MERGED_ENTRIES)
         if key in APPENDED_LISTS:
             return base + [item for item in overlay if item not in base]

@@ -12,22 +12,32 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 import yaml
 
+from heteropool import routing_document
 from heteropool.api import DisruptionBudgetSpec, VendorGroup, parse_duration_s
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
+from heteropool.names import (
+    COMPONENT_LABEL,
+    GROUP_LABEL,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    POOL_LABEL,
+    VENDOR_LABEL,
+    child_name,
+    routing_configmap_name,
+    vllm_service_name,
+)
 from heteropool.podtemplate import apply_pod_template_overlay
-from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig, VendorRouting
+from heteropool.routing import RoutingConfig
 from heteropool.semantics import Pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 from heteropool.vendors import (
     HETEROPOOL_IMAGE,
     VendorProfile,
-    group_prior_prefill_tokens_per_s,
-    group_prior_tokens_per_s,
     vendor_profile,
 )
 
@@ -39,8 +49,6 @@ except ImportError:  # pragma: no cover - a PyYAML built without libyaml
 __all__ = [
     "VLLM_PORT",
     "GATEWAY_PORT",
-    "MANAGED_BY",
-    "child_name",
     "pool_labels",
     "group_selector",
     "expected_objects",
@@ -66,23 +74,18 @@ __all__ = [
     "expected_picker_service_account",
     "expected_picker_role",
     "expected_picker_role_binding",
-    "expected_routing_config",
     "expected_routing_configmap",
-    "routing_configmap_name",
-    "initial_weights",
     "to_yaml",
 ]
 
 VLLM_PORT = 8000
 GATEWAY_PORT = 8080
-MANAGED_BY = "heteropool-operator"
-_MAX_NAME = 63
 
 DATA_PLANE_COMPONENTS: tuple[str, ...] = ("gateway", "epp")
 """`app.kubernetes.io/component` values of a pool's data-plane pods (Envoy forwards requests, the picker
 scrapes /metrics): the clients vLLM admits."""
 
-OPERATOR_POD_LABELS: Mapping[str, str] = {"app.kubernetes.io/part-of": "heteropool", "app.kubernetes.io/component": "operator"}
+OPERATOR_POD_LABELS: Mapping[str, str] = {"app.kubernetes.io/part-of": "heteropool", COMPONENT_LABEL: "operator"}
 """Labels the chart puts on the operator's pod (it scrapes vLLM /metrics for the weight loop)."""
 
 
@@ -102,24 +105,15 @@ def _render(template: str, **values: Any) -> dict[str, Any]:
     return obj
 
 
-def child_name(pool: str, *parts: str) -> str:
-    """`<pool>-<parts...>`, shortened with a stable hash when it would exceed 63 characters."""
-    full = "-".join((pool, *parts))
-    if len(full) <= _MAX_NAME:
-        return full
-    digest = hashlib.sha256(full.encode()).hexdigest()[:8]
-    return f"{full[: _MAX_NAME - len(digest) - 1].rstrip('-')}-{digest}"
-
-
 def pool_labels(pool: Pool, component: str, **extra: str) -> dict[str, str]:
     """Labels on everything rendered for a pool (app.kubernetes.io/* and heteropool.dev/*)."""
     labels = {
         "app.kubernetes.io/name": "vllm" if component == "model-server" else f"heteropool-{component}",
         "app.kubernetes.io/instance": pool.name,
-        "app.kubernetes.io/component": component,
+        COMPONENT_LABEL: component,
         "app.kubernetes.io/part-of": "heteropool",
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        "heteropool.dev/pool": pool.name,
+        MANAGED_BY_LABEL: MANAGED_BY,
+        POOL_LABEL: pool.name,
     }
     labels.update(extra)
     return labels
@@ -128,16 +122,16 @@ def pool_labels(pool: Pool, component: str, **extra: str) -> dict[str, str]:
 def group_selector(pool: Pool, group: VendorGroup) -> dict[str, str]:
     """Selects one vendor group's pods; keys never change, as Deployment selectors are immutable."""
     return {
-        "heteropool.dev/pool": pool.name,
-        "app.kubernetes.io/component": "model-server",
-        "heteropool.dev/group": group.group_name,
+        POOL_LABEL: pool.name,
+        COMPONENT_LABEL: "model-server",
+        GROUP_LABEL: group.group_name,
     }
 
 
 def _group_meta(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     """Name, namespace, labels and selector shared by a vendor group's Deployment and Service."""
     return {
-        "name": child_name(pool.name, "vllm", group.group_name),
+        "name": vllm_service_name(pool.name, group.group_name),
         "namespace": pool.namespace,
         "labels": _group_labels(pool, group),
         "selector": group_selector(pool, group),
@@ -148,7 +142,7 @@ def _group_labels(pool: Pool, group: VendorGroup) -> dict[str, str]:
     return pool_labels(
         pool,
         "model-server",
-        **{"heteropool.dev/vendor": group.vendor, "heteropool.dev/group": group.group_name},
+        **{VENDOR_LABEL: group.vendor, GROUP_LABEL: group.group_name},
     )
 
 
@@ -260,9 +254,8 @@ def _vllm_security(
     """(pod securityContext, container securityContext): every capability dropped but the vendor's."""
     container: dict[str, Any] = {"allowPrivilegeEscalation": False}
     if profile.is_simulator:
-        pod = heteropool_pod_security(settings)
         container.update(readOnlyRootFilesystem=True, capabilities={"drop": ["ALL"]})
-        return pod, container
+        return heteropool_pod_security(settings), container
     capabilities = list(profile.capabilities)
     if group.roce is not None and group.roce.enabled and group.roce.networks:
         capabilities.append("IPC_LOCK")  # RDMA memory registration pins pages
@@ -373,8 +366,13 @@ def expected_vllm_service_account(pool: Pool) -> dict[str, Any]:
 
 
 def expected_disruption_budget(
-    name: str, namespace: str, labels: Mapping[str, str], selector: Mapping[str, str], *,
-    max_unavailable: int | str | None = 1, min_available: int | str | None = None,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    selector: Mapping[str, str],
+    *,
+    max_unavailable: int | str | None = 1,
+    min_available: int | str | None = None,
 ) -> dict[str, Any]:
     """A PodDisruptionBudget over the pods `selector` matches (any workload: vLLM groups, data plane)."""
     return _render(
@@ -430,10 +428,12 @@ def expected_network_policy(pool: Pool, settings: RenderSettings = DEFAULT_SETTI
     `kubernetes.io/metadata.name` label every namespace carries) and, for the operator, its labels.
     """
     spec = pool.spec.network_policy
-    monitoring = spec.monitoring_namespaces if spec.monitoring_namespaces is not None else settings.monitoring_namespaces
-    data_plane = [{"key": "app.kubernetes.io/component", "operator": "In", "values": list(DATA_PLANE_COMPONENTS)}]
+    monitoring = (
+        spec.monitoring_namespaces if spec.monitoring_namespaces is not None else settings.monitoring_namespaces
+    )
+    data_plane = [{"key": COMPONENT_LABEL, "operator": "In", "values": list(DATA_PLANE_COMPONENTS)}]
     peers = [
-        _peer(None, {"heteropool.dev/pool": pool.name}, match_expressions=data_plane),
+        _peer(None, {POOL_LABEL: pool.name}, match_expressions=data_plane),
         _peer(settings.operator_namespace, OPERATOR_POD_LABELS),
         *(_peer(namespace) for namespace in monitoring),
         *(_peer(p.namespace, p.pod_labels) for p in spec.gateway_pods),
@@ -443,7 +443,7 @@ def expected_network_policy(pool: Pool, settings: RenderSettings = DEFAULT_SETTI
         name=child_name(pool.name, "vllm"),
         namespace=pool.namespace,
         labels=pool_labels(pool, "model-server"),
-        pod_selector={"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "model-server"},
+        pod_selector={POOL_LABEL: pool.name, COMPONENT_LABEL: "model-server"},
         port=VLLM_PORT,
         peers=peers,
     )
@@ -480,7 +480,10 @@ def _hpa_metric(pool: Pool, group: VendorGroup) -> dict[str, Any]:
         }
     # vLLM's own per-pod series, as a Prometheus adapter names them (':' is not allowed there).
     name = {"waitingRequests": "vllm_num_requests_waiting", "kvCacheUsage": "vllm_kv_cache_usage_perc"}[scaling.signal]
-    return {"type": "Pods", "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}}}
+    return {
+        "type": "Pods",
+        "pods": {"metric": {"name": name}, "target": {"type": "AverageValue", "averageValue": target}},
+    }
 
 
 def _keda_query(pool: Pool, group: VendorGroup) -> tuple[str, str]:
@@ -491,7 +494,9 @@ def _keda_query(pool: Pool, group: VendorGroup) -> tuple[str, str]:
         where = f'pool_namespace="{pool.namespace}",pool="{pool.name}",group="{group.group_name}"'
         return f"max({UTILIZATION_METRIC}{{{where}}})", "Value"
     where = f'namespace="{pool.namespace}",pool="{pool.name}",group="{group.group_name}"'
-    metric = {"waitingRequests": "vllm:num_requests_waiting", "kvCacheUsage": "vllm:kv_cache_usage_perc"}[scaling.signal]
+    metric = {"waitingRequests": "vllm:num_requests_waiting", "kvCacheUsage": "vllm:kv_cache_usage_perc"}[
+        scaling.signal
+    ]
     return f"sum({metric}{{{where}}})", "AverageValue"
 
 
@@ -530,7 +535,10 @@ PICKER_METRICS_PORT = 9090
 PICKER_HEALTH_PORT = 9003  # plaintext gRPC health for kubelet probes when the picker port speaks TLS
 _PICKER_TLS_DIR = "/etc/heteropool/tls"
 ENVOY_STATS_PORT = 9901
-_BODY_MODES = {"Buffered": "BUFFERED", "FullDuplexStreamed": "FULL_DUPLEX_STREAMED"}
+_BODY_MODES: Mapping[str, Literal["BUFFERED", "FULL_DUPLEX_STREAMED"]] = {
+    "Buffered": "BUFFERED",
+    "FullDuplexStreamed": "FULL_DUPLEX_STREAMED",
+}
 
 
 def gateway_name(pool: Pool) -> str:
@@ -552,7 +560,7 @@ def _component_meta(pool: Pool, name: str, component: str) -> dict[str, Any]:
 
 
 def _selector(pool: Pool, component: str) -> dict[str, str]:
-    return {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": component}
+    return {POOL_LABEL: pool.name, COMPONENT_LABEL: component}
 
 
 def _with_overlay(deployment: dict[str, Any], overlay: Any) -> dict[str, Any]:
@@ -569,12 +577,14 @@ def envoy_bootstrap_for(pool: Pool) -> DataPlaneConfig:
     gateway = pool.spec.gateway
     suffix = f"{pool.namespace}.svc.cluster.local"
     return DataPlaneConfig(
-        endpoints=[(f"{expected_vllm_service(pool, g)['metadata']['name']}.{suffix}", VLLM_PORT) for g in pool.spec.vendors],
+        endpoints=[
+            (f"{expected_vllm_service(pool, g)['metadata']['name']}.{suffix}", VLLM_PORT) for g in pool.spec.vendors
+        ],
         epp_host=f"{picker_name(pool)}.{suffix}",
         epp_port=PICKER_GRPC_PORT,
         listen_port=GATEWAY_PORT,
         stats_port=ENVOY_STATS_PORT,
-        request_body_mode=_BODY_MODES[gateway.envoy.request_body_mode],  # type: ignore[arg-type]
+        request_body_mode=_BODY_MODES[gateway.envoy.request_body_mode],
         fail_open=gateway.picker.failure_mode == "FailOpen",
         epp_tls=gateway.picker.tls.mode != "Disabled",
     )
@@ -582,8 +592,9 @@ def envoy_bootstrap_for(pool: Pool) -> DataPlaneConfig:
 
 def expected_envoy_configmap(pool: Pool) -> dict[str, Any]:
     bootstrap = json.dumps(envoy_bootstrap(envoy_bootstrap_for(pool)), indent=1)  # YAML is a superset of JSON
-    return _render("envoy-configmap.yaml.j2", **_component_meta(pool, envoy_configmap_name(pool), "gateway"),
-                   bootstrap=bootstrap)
+    return _render(
+        "envoy-configmap.yaml.j2", **_component_meta(pool, envoy_configmap_name(pool), "gateway"), bootstrap=bootstrap
+    )
 
 
 def expected_gateway_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
@@ -645,8 +656,14 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
     if picker.tls.mode == "SelfSigned":
         tls_args = ["--tls-self-signed", "--health-port", str(PICKER_HEALTH_PORT)]
     elif picker.tls.mode == "Secret":
-        tls_args = ["--tls-cert", f"{_PICKER_TLS_DIR}/tls.crt", "--tls-key", f"{_PICKER_TLS_DIR}/tls.key",
-                    "--health-port", str(PICKER_HEALTH_PORT)]
+        tls_args = [
+            "--tls-cert",
+            f"{_PICKER_TLS_DIR}/tls.crt",
+            "--tls-key",
+            f"{_PICKER_TLS_DIR}/tls.key",
+            "--health-port",
+            str(PICKER_HEALTH_PORT),
+        ]
     deployment = _render(
         "picker-deployment.yaml.j2",
         **_component_meta(pool, picker_name(pool), "epp"),
@@ -663,14 +680,22 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
         image_pull_policy=gateway.image_pull_policy,
         args=[
             "epp",
-            "--host", "0.0.0.0",
-            "--port", str(PICKER_GRPC_PORT),
-            "--metrics-port", str(PICKER_METRICS_PORT),
-            "--policy", gateway.routing.policy,
-            "--kube-pool", pool.name,
-            "--kube-namespace", "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
-            "--kube-configmap", routing_configmap_name(pool),
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(PICKER_GRPC_PORT),
+            "--metrics-port",
+            str(PICKER_METRICS_PORT),
+            "--policy",
+            gateway.routing.policy,
+            "--kube-pool",
+            pool.name,
+            "--kube-namespace",
+            "$(POD_NAMESPACE)",  # expanded by the kubelet from the env below
+            "--kube-configmap",
+            routing_configmap_name(pool.name),
             *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
+            *(["--kube-objectives", pool.name] if gateway.parent_refs else []),  # the InferencePool's objectives
             *tls_args,
         ],  # fmt: skip
         env=env,
@@ -705,7 +730,7 @@ def expected_inference_pool(pool: Pool) -> dict[str, Any]:
         "kind": "InferencePool",
         "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "inference-pool")},
         "spec": {
-            "selector": {"matchLabels": {"heteropool.dev/pool": pool.name, "app.kubernetes.io/component": "model-server"}},
+            "selector": {"matchLabels": {POOL_LABEL: pool.name, COMPONENT_LABEL: "model-server"}},
             "targetPorts": [{"number": VLLM_PORT}],
             "endpointPickerRef": {
                 "kind": "Service",
@@ -733,11 +758,15 @@ def expected_http_route(pool: Pool) -> dict[str, Any]:
         "metadata": {"name": pool.name, "namespace": pool.namespace, "labels": pool_labels(pool, "route")},
         "spec": {
             "parentRefs": parents,
-            "rules": [{
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": [{"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool.name}],
-                "timeouts": {"request": "0s"},  # streams last minutes: the data plane's idle timeouts bound them
-            }],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [
+                        {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": pool.name}
+                    ],
+                    "timeouts": {"request": "0s"},  # streams last minutes: the data plane's idle timeouts bound them
+                }
+            ],
         },
     }
 
@@ -748,8 +777,11 @@ def expected_picker_service_account(pool: Pool) -> dict[str, Any]:
 
 def expected_picker_role(pool: Pool) -> dict[str, Any]:
     return _render(
-        "picker-role.yaml.j2", **_component_meta(pool, picker_name(pool), "epp"), configmap=routing_configmap_name(pool),
+        "picker-role.yaml.j2",
+        **_component_meta(pool, picker_name(pool), "epp"),
+        configmap=routing_configmap_name(pool.name),
         lease=picker_name(pool),
+        objectives=bool(pool.spec.gateway.parent_refs),
     )
 
 
@@ -765,95 +797,14 @@ def expected_picker_role_binding(pool: Pool) -> dict[str, Any]:
 # --- routing configuration ----------------------------------------------------------------------
 
 
-def initial_weights(pool: Pool) -> dict[str, float]:
-    """Each group's share of traffic before any metrics exist: static weights, else capacity priors.
-
-    Shares sum to 1 over groups with replicas; a group scaled to zero gets 0.
-    """
-    spec = pool.spec
-    raw: dict[str, float] = {}
-    for group in spec.vendors:
-        if group.planned_replicas == 0:
-            raw[group.group_name] = 0.0
-        elif spec.weights.mode == "static" and spec.weights.static:
-            raw[group.group_name] = spec.weights.static.get(group.group_name, 0.0)
-        else:
-            raw[group.group_name] = group.planned_replicas * group_prior_tokens_per_s(group)
-    total = sum(raw.values())
-    return {name: (round(value / total, 4) if total > 0 else 0.0) for name, value in raw.items()}
-
-
-def expected_routing_config(pool: Pool, live: RoutingConfig | None = None) -> RoutingConfig:
-    """The routing document for the spec; what the weight loop learned in `live` is kept.
-
-    Without `live` (first publication) weights come from priors or the static weights. In auto
-    mode, a live document the weight loop has written (generation > 0) keeps its weights,
-    capacities and endpoint entries for groups that still exist, so re-applying the spec never
-    resets them to priors; shares are renormalised over the groups that remain.
-    """
-    config = _initial_routing_config(pool)
-    if live is None or live.generation == 0 or pool.spec.weights.mode != "auto":
-        return config
-    learned = {
-        name: config.vendors[name].model_copy(
-            update={"weight": live.vendors[name].weight, "capacity_tokens_per_s": live.vendors[name].capacity_tokens_per_s}
-        )
-        for name in config.vendors
-        if name in live.vendors
-    }
-    if not learned:
-        return config
-    vendors = {name: learned.get(name, routing) for name, routing in config.vendors.items()}
-    total = sum(v.weight for v in vendors.values())
-    if total > 0:
-        vendors = {name: v.model_copy(update={"weight": round(v.weight / total, 4)}) for name, v in vendors.items()}
-    return config.model_copy(
-        update={
-            "vendors": vendors,
-            "generation": live.generation,
-            "updated_at": live.updated_at,
-            "endpoints": [e for e in live.endpoints if e.vendor in vendors],
-        }
-    )
-
-
-def _initial_routing_config(pool: Pool) -> RoutingConfig:
-    weights = initial_weights(pool)
-    vendors = {
-        group.group_name: VendorRouting(
-            weight=weights[group.group_name],
-            capacity_tokens_per_s=group_prior_tokens_per_s(group),
-            prefill_tokens_per_s=group_prior_prefill_tokens_per_s(group),
-            block_size=group.vllm.block_size or vendor_profile(group.vendor).default_block_size,
-            service=child_name(pool.name, "vllm", group.group_name),
-            vendor=group.vendor,
-        )
-        for group in pool.spec.vendors
-    }
-    routing = pool.spec.gateway.routing
-    return RoutingConfig(
-        pool=pool.name,
-        model=pool.spec.model.effective_served_name,
-        policy=routing.policy,
-        parameters=dict(routing.parameters),
-        generation=0,
-        vendors=vendors,
-    )
-
-
-def routing_configmap_name(pool: Pool) -> str:
-    return child_name(pool.name, "routing")
-
-
 def expected_routing_configmap(pool: Pool, config: RoutingConfig | None = None) -> dict[str, Any]:
-    document = (config or expected_routing_config(pool)).model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The routing ConfigMap holding `config`, else the spec's initial routing document."""
     return _render(
         "routing-configmap.yaml.j2",
-        name=routing_configmap_name(pool),
+        name=routing_configmap_name(pool.name),
         namespace=pool.namespace,
         labels=pool_labels(pool, "routing"),
-        key=ROUTING_CONFIG_KEY,
-        document=yaml.safe_dump(document, sort_keys=False),
+        data=routing_document.to_data(config or routing_document.initial(pool)),
     )
 
 

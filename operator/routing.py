@@ -16,11 +16,15 @@ from typing import Any, Protocol
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from heteropool.deprecations import FieldRename, upgrade_fields
+
 __all__ = [
     "ROUTING_CONFIG_KEY",
-    "POLICY_NAMES",
     "EndpointEntry",
-    "VendorRouting",
+    "GroupRouting",
+    "ENDPOINT_FIELD_RENAMES",
+    "upgrade_entries",
+    "upgrade_document",
     "RoutingConfig",
     "RoutingConfigError",
     "load_endpoint_entries",
@@ -40,9 +44,6 @@ __all__ = [
 ROUTING_CONFIG_KEY = "routing.yaml"
 """Key of the routing ConfigMap's data that holds the `RoutingConfig` document."""
 
-POLICY_NAMES: tuple[str, ...] = ("heteropool", "llm-d", "least-request", "round-robin")
-"""Routing policy names, default first."""
-
 
 class RoutingConfigError(ValueError):
     """An endpoint file or routing document is malformed; the message names the field."""
@@ -53,38 +54,60 @@ class _Model(BaseModel):
 
 
 class EndpointEntry(_Model):
-    """One vLLM replica as the gateway sees it (one item of the endpoint file)."""
+    """One vLLM replica as the picker sees it (one item of the endpoint file).
+
+    The picker routes in proportion to `capacity` x `capacityMultiplier`.
+    """
 
     url: str = Field(pattern=r"^https?://", description="Base URL of the replica, e.g. http://10.0.0.5:8000.")
-    vendor: str = Field(min_length=1, description="Vendor group the replica belongs to (e.g. nvidia, amd).")
+    group: str = Field(min_length=1, description="Group the replica belongs to (a vendor group's name, e.g. nvidia).")
     capacity: float | None = Field(
         default=None, gt=0, description="Estimated output tokens/s the replica can serve (from the weight loop)."
     )
-    block_size: int | None = Field(default=None, ge=1, description="vLLM --block-size of the replica.")
-    weight: float | None = Field(default=None, ge=0, description="Routing weight; higher gets more traffic.")
+    block_size: int | None = Field(
+        default=None, ge=1, alias="blockSize", description="vLLM --block-size of the replica."
+    )
+    capacity_multiplier: float | None = Field(
+        default=None,
+        ge=0,
+        alias="capacityMultiplier",
+        description="Multiplier on capacity (1 when traffic follows capacity; 0 takes the replica out of routing).",
+    )
     prefill_tokens_per_s: float | None = Field(
-        default=None, gt=0,
-        description="Uncached prompt tokens/s one request is prefilled at (measured by the weight loop, else the prior).",
+        default=None,
+        gt=0,
+        alias="prefillTokensPerS",
+        description="Uncached prompt tokens/s one request is prefilled at (measured, else the prior).",
     )
 
 
-class VendorRouting(_Model):
-    """Per-vendor-group routing facts the operator publishes for the gateway (keyed by group name).
+ENDPOINT_FIELD_RENAMES = (
+    FieldRename("vendor", "group"),
+    FieldRename("weight", "capacityMultiplier"),
+    FieldRename("block_size", "blockSize"),
+    FieldRename("prefill_tokens_per_s", "prefillTokensPerS"),
+)
+"""Endpoint entry fields renamed in 0.2 (endpoint files and routing documents are still read with them)."""
 
-    `weight` is the group's share of the pool's traffic (the shares of all groups sum to 1);
-    `capacity_tokens_per_s` is per replica, so a gateway can weigh a group's endpoints by it.
+
+class GroupRouting(_Model):
+    """One group's routing facts the operator publishes for the picker (keyed by group name).
+
+    `share` is the group's share of the pool's traffic (the shares of all groups sum to 1);
+    `capacity_tokens_per_s` is per replica, so the picker can split a group's share over its
+    endpoints by capacity.
     """
 
     vendor: str | None = Field(default=None, description="Vendor of the group (nvidia, amd, intel-gaudi, sim).")
-    weight: float = Field(ge=0, description="Share of the pool's traffic this group should get (0..1).")
+    share: float = Field(ge=0, description="Share of the pool's traffic this group should get (0..1).")
     capacity_tokens_per_s: float | None = Field(
         default=None, alias="capacityTokensPerS", gt=0, description="Estimated capacity of one replica."
     )
-    block_size: int = Field(ge=1, alias="blockSize", description="vLLM --block-size of this vendor's replicas.")
+    block_size: int = Field(ge=1, alias="blockSize", description="vLLM --block-size of the group's replicas.")
     prefill_tokens_per_s: float | None = Field(
         default=None, alias="prefillTokensPerS", gt=0, description="Prefill speed prior of one replica (tokens/s)."
     )
-    service: str | None = Field(default=None, description="Name of the vendor's headless Service.")
+    service: str | None = Field(default=None, description="Name of the group's headless Service.")
 
 
 OBJECTIVE_HEADER = "x-gateway-inference-objective"
@@ -118,9 +141,9 @@ class RoutingConfig(_Model):
     parameters: dict[str, Any] = Field(default_factory=dict, description="Policy parameters.")
     generation: int = Field(default=0, ge=0, description="Increments on every published change.")
     updated_at: str | None = Field(default=None, alias="updatedAt", description="RFC 3339 time of the change.")
-    vendors: dict[str, VendorRouting] = Field(default_factory=dict)
+    groups: dict[str, GroupRouting] = Field(default_factory=dict, description="Group name -> its routing facts.")
     endpoints: list[EndpointEntry] = Field(
-        default_factory=list, description="Per-endpoint overrides (capacity, weight) keyed by URL."
+        default_factory=list, description="Per-endpoint entries the weight loop measured (win over the group's facts)."
     )
     objectives: ObjectivesRouting | None = Field(
         default=None, description="Request priorities by objective name (the pool spec's objectives)."
@@ -128,6 +151,31 @@ class RoutingConfig(_Model):
 
 
 _ENTRIES = TypeAdapter(list[EndpointEntry])
+_DOCUMENT_FIELD_RENAMES = (FieldRename("vendors", "groups"),)
+_GROUP_FIELD_RENAMES = (FieldRename("weight", "share"),)
+
+
+def upgrade_entries(items: Any, where: str) -> Any:
+    """Endpoint entries written with deprecated field names, read under the new ones (logged)."""
+    if not isinstance(items, list):
+        return items
+    return [upgrade_fields(item, ENDPOINT_FIELD_RENAMES, f"{where}[{i}]") for i, item in enumerate(items)]
+
+
+def upgrade_document(data: Any, where: str) -> Any:
+    """A routing document written with deprecated field names, read under the new ones (logged)."""
+    data = upgrade_fields(data, _DOCUMENT_FIELD_RENAMES, where)
+    if not isinstance(data, Mapping):
+        return data
+    out = dict(data)
+    if isinstance(out.get("groups"), Mapping):
+        out["groups"] = {
+            name: upgrade_fields(group, _GROUP_FIELD_RENAMES, f"{where}.groups.{name}")
+            for name, group in out["groups"].items()
+        }
+    if "endpoints" in out:
+        out["endpoints"] = upgrade_entries(out["endpoints"], f"{where}.endpoints")
+    return out
 
 
 def load_endpoint_entries(text: str, source: str = "endpoints") -> list[EndpointEntry]:
@@ -147,7 +195,7 @@ def load_endpoint_entries(text: str, source: str = "endpoints") -> list[Endpoint
     if not isinstance(data, list):
         raise RoutingConfigError(f"{source}: expected a list of endpoints, got {type(data).__name__}")
     try:
-        return _ENTRIES.validate_python(data)
+        return _ENTRIES.validate_python(upgrade_entries(data, source))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
@@ -157,7 +205,7 @@ def load_endpoint_entries(text: str, source: str = "endpoints") -> list[Endpoint
 def dump_endpoint_entries(entries: Sequence[EndpointEntry]) -> str:
     """Serialise entries in the endpoint-file format (YAML, unset fields omitted)."""
     return yaml.safe_dump(
-        [e.model_dump(mode="json", exclude_none=True) for e in entries], sort_keys=False
+        [e.model_dump(mode="json", by_alias=True, exclude_none=True) for e in entries], sort_keys=False
     )
 
 
@@ -169,10 +217,10 @@ class EndpointView:
     """What a router knows of one endpoint at decision time (a snapshot, never mutated)."""
 
     id: str
-    vendor: str
+    group: str
     block_size: int = 16
     capacity_tokens_per_s: float | None = None
-    weight: float | None = None
+    capacity_multiplier: float | None = None  # routes by capacity x multiplier; 0 = not routed to
     # KV cache size of the replica in tokens (sizes the prefix index); None = policy default.
     kv_capacity_tokens: int | None = None
     # Uncached prompt tokens/s one request is prefilled at; None = unknown.

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from heteropool.api import GROUP, KIND, VERSION, HeteroInferencePoolSpec, VendorGroup
+from heteropool.names import COMPONENT_LABEL, GROUP_LABEL, POOL_LABEL, VENDOR_LABEL
 from heteropool.vendors import vendor_profile
 
 __all__ = ["SpecError", "Pool", "parse_pool", "parse_manifest", "RENDERED_VLLM_FLAGS"]
@@ -97,7 +98,8 @@ def parse_pool(spec: Any, *, name: str, namespace: str, uid: str | None = None) 
     if not isinstance(name, str) or len(name) > 63 or not _DNS_1035.match(name):
         raise SpecError(
             "metadata.name",
-            f"must be a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter), got {name!r}",
+            "must be a DNS-1035 label (at most 63 lowercase letters, digits or '-', starting with a letter), "
+            f"got {name!r}",
         )
     try:
         model = HeteroInferencePoolSpec.model_validate(spec)
@@ -142,6 +144,15 @@ def _semantic_problems(spec: HeteroInferencePoolSpec) -> Iterator[SpecError]:
     for j, arg in enumerate(spec.model.extra_args):
         yield from _flag_problems(arg, f"spec.model.extraArgs[{j}]")
     yield from _weight_problems(spec, seen)
+    objectives: dict[str, int] = {}
+    for k, objective in enumerate(spec.gateway.routing.objectives):
+        if objective.name in objectives:
+            yield SpecError(
+                f"spec.gateway.routing.objectives[{k}].name",
+                f"objective {objective.name!r} is already declared by spec.gateway.routing.objectives"
+                f"[{objectives[objective.name]}]; give each objective one priority",
+            )
+        objectives.setdefault(objective.name, k)
 
 
 def _group_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:
@@ -195,7 +206,7 @@ def _group_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:
 
 
 # Labels the Deployment selects its pods by (immutable) and the data plane and policies rely on.
-_SELECTOR_LABELS = ("heteropool.dev/pool", "heteropool.dev/group", "heteropool.dev/vendor", "app.kubernetes.io/component")
+_SELECTOR_LABELS = (POOL_LABEL, GROUP_LABEL, VENDOR_LABEL, COMPONENT_LABEL)
 
 
 def _pod_template_problems(group: VendorGroup, where: str) -> Iterator[SpecError]:
@@ -205,7 +216,10 @@ def _pod_template_problems(group: VendorGroup, where: str) -> Iterator[SpecError
         return
     for key in overlay.metadata.labels:
         if key in _SELECTOR_LABELS:
-            yield SpecError(f"{where}.metadata.labels[{key}]", "is rendered by heteropool (the group's selector); it cannot be changed")
+            yield SpecError(
+                f"{where}.metadata.labels[{key}]",
+                "is rendered by heteropool (the group's selector); it cannot be changed",
+            )
     for field in ("containers", "initContainers", "volumes", "imagePullSecrets", "tolerations"):
         value = overlay.spec.get(field)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):

@@ -88,12 +88,13 @@ async def start_process(args: Sequence[str], *, log_path: Path | None = None) ->
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     finally:
-        if log_path is not None:
-            out.close()  # type: ignore[union-attr]
+        if not isinstance(out, int):  # a log file, not DEVNULL
+            out.close()
 
 
-async def wait_http_ok(http: httpx.AsyncClient, url: str, *, timeout_s: float,
-                       process: asyncio.subprocess.Process | None = None) -> None:
+async def wait_http_ok(
+    http: httpx.AsyncClient, url: str, *, timeout_s: float, process: asyncio.subprocess.Process | None = None
+) -> None:
     """Poll `url` until it answers 200, the process exits, or the deadline passes.
 
     Raises:

@@ -7,9 +7,10 @@ profile plus its name in `api.VENDOR_NAMES`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from heteropool.api import VendorGroup
@@ -135,9 +136,7 @@ _SIM = VendorProfile(
     shutdown_grace_s=10,
 )
 
-VENDOR_PROFILES: Mapping[str, VendorProfile] = MappingProxyType(
-    {p.vendor: p for p in (_NVIDIA, _AMD, _GAUDI, _SIM)}
-)
+VENDOR_PROFILES: Mapping[str, VendorProfile] = MappingProxyType({p.vendor: p for p in (_NVIDIA, _AMD, _GAUDI, _SIM)})
 
 # Per-replica peak output tokens/s of an 8B dense model, TP1, shared-prefix workload
 # (design.md section 7; research/vendors.md section 5.4 for the ones not measured there; the H100
@@ -161,7 +160,8 @@ ACCELERATOR_CAPACITY_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
 # prefilled at (peak dense BF16 FLOP/s x the GEMM efficiency fitted to the published pools, over
 # 2 x 8.4e9 FLOP per token; docs/simulator.md). The H100 prefills ~3.5x faster than an MI325X
 # but has less output capacity, while it prefills ~1.7x and decodes ~2.5x faster than a Gaudi 3, so
-# output capacity alone cannot say where a long uncached prompt starts soonest. The Endpoint Picker's prior until the weight loop measures.
+# output capacity alone cannot say where a long uncached prompt starts soonest. The Endpoint Picker's prior
+# until the weight loop measures.
 ACCELERATOR_PREFILL_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
     {
         "h100-nvl": 15_000.0,

@@ -120,9 +120,11 @@ def _key_docs(values_text: str) -> Iterator[tuple[tuple[str, ...], _KeyDoc | Non
             for text in pending:
                 if text.startswith(_SCHEMA_MARK):
                     try:
-                        doc.schema.update(json.loads(text[len(_SCHEMA_MARK):]))
+                        doc.schema.update(json.loads(text[len(_SCHEMA_MARK) :]))
                     except json.JSONDecodeError as exc:
-                        raise ChartGenerationError(f"values.yaml:{number}: {'.'.join(path)}: bad @schema JSON: {exc}")
+                        raise ChartGenerationError(
+                            f"values.yaml:{number}: {'.'.join(path)}: bad @schema JSON: {exc}"
+                        ) from exc
                 else:
                     doc.description.append(text)
             if not doc.description:
@@ -146,7 +148,7 @@ def _type_of(value: Any, where: str) -> str:
     for python_type, name in _SCALAR_TYPES:
         if isinstance(value, python_type):
             return name
-    raise ChartGenerationError(f"{where}: cannot infer a type from {value!r}; add `# @schema {{\"type\": ...}}`")
+    raise ChartGenerationError(f'{where}: cannot infer a type from {value!r}; add `# @schema {{"type": ...}}`')
 
 
 def values_schema(values_text: str) -> dict[str, Any]:
@@ -221,7 +223,10 @@ def stale_files() -> dict[Path, str]:
             rel = path.relative_to(ROOT)
             diffs[path] = "".join(
                 difflib.unified_diff(
-                    current.splitlines(keepends=True), text.splitlines(keepends=True), f"{rel} (checked in)", f"{rel} (generated)"
+                    current.splitlines(keepends=True),
+                    text.splitlines(keepends=True),
+                    f"{rel} (checked in)",
+                    f"{rel} (generated)",
                 )
             )
     return diffs

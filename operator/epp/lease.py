@@ -35,7 +35,7 @@ def _parse_time(value: str | None) -> float | None:
 
 
 def _format_time(seconds: float) -> str:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def decide(lease: Mapping[str, Any] | None, identity: str, now: float) -> Action:
@@ -66,7 +66,7 @@ class LeaseElector:
         *,
         duration_s: float = 15.0,
         renew_s: float = 5.0,
-        clock: Callable[[], float] = lambda: dt.datetime.now(dt.timezone.utc).timestamp(),
+        clock: Callable[[], float] = lambda: dt.datetime.now(dt.UTC).timestamp(),
     ) -> None:
         self.creds, self.namespace, self.name, self.identity = creds, namespace, name, identity
         self.duration_s, self.renew_s, self._clock = duration_s, renew_s, clock
@@ -74,8 +74,11 @@ class LeaseElector:
         self._url = f"{creds.api_url}/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 
     def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.creds.token()}", "Accept": "application/json",
-                "Content-Type": "application/json"}
+        return {
+            "Authorization": f"Bearer {self.creds.token()}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
 
     def _ssl(self) -> Any:
         return self.creds.ssl_context() if self.creds.api_url.startswith("https") else False
@@ -83,7 +86,10 @@ class LeaseElector:
     async def step(self, session: aiohttp.ClientSession) -> bool:
         """One round: read the Lease, act on it; returns whether this replica holds it now."""
         async with session.get(f"{self._url}/{self.name}", headers=self._headers(), ssl=self._ssl()) as r:
-            lease = None if r.status == 404 else (r.raise_for_status(), orjson.loads(await r.read()))[1]
+            lease: dict[str, Any] | None = None
+            if r.status != 404:
+                r.raise_for_status()
+                lease = orjson.loads(await r.read())
         now = self._clock()
         action = decide(lease, self.identity, now)
         if action == "follow":
@@ -92,10 +98,15 @@ class LeaseElector:
         if action != "renew":
             spec["acquireTime"] = _format_time(now)
             spec["leaseTransitions"] = int(spec.get("leaseTransitions") or 0) + (0 if action == "create" else 1)
-        spec.update(holderIdentity=self.identity, renewTime=_format_time(now),
-                    leaseDurationSeconds=int(self.duration_s))
-        body: dict[str, Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": spec,
-                                "metadata": {"name": self.name, "namespace": self.namespace}}
+        spec.update(
+            holderIdentity=self.identity, renewTime=_format_time(now), leaseDurationSeconds=int(self.duration_s)
+        )
+        body: dict[str, Any] = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "spec": spec,
+            "metadata": {"name": self.name, "namespace": self.namespace},
+        }
         if lease is None:
             method, url = "POST", self._url
         else:
@@ -120,7 +131,7 @@ class LeaseElector:
             while True:
                 try:
                     await self.step(session)
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError, KeyError) as exc:
+                except (TimeoutError, aiohttp.ClientError, OSError, KeyError) as exc:
                     log.warning("picker lease %s: %r; retrying", self.name, exc)
                     self._become(False, None)  # cannot prove the lease: stop serving rather than double-lead
                 await asyncio.sleep(self.renew_s)
@@ -134,9 +145,10 @@ class LeaseElector:
                 lease = orjson.loads(await r.read()) if r.status == 200 else None
             if lease and (lease.get("spec") or {}).get("holderIdentity") == self.identity:
                 lease["spec"]["holderIdentity"] = ""
-                async with session.put(f"{self._url}/{self.name}", data=orjson.dumps(lease), headers=self._headers(),
-                                       ssl=self._ssl()):
+                async with session.put(
+                    f"{self._url}/{self.name}", data=orjson.dumps(lease), headers=self._headers(), ssl=self._ssl()
+                ):
                     pass
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             pass
         self.is_leader = False

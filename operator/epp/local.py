@@ -16,6 +16,7 @@ import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
+from heteropool.routing import ObjectivesRouting
 from heteropool.supervise import envoy_executable, free_port, heteropool_executable, start_process, wait_http_ok
 
 __all__ = ["LocalDataPlane", "start_local_data_plane"]
@@ -47,6 +48,7 @@ async def start_local_data_plane(
     workdir: Path,
     *,
     policy: str = "heteropool",
+    objectives: ObjectivesRouting | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     started: list[asyncio.subprocess.Process] | None = None,
@@ -65,7 +67,8 @@ async def start_local_data_plane(
     picker = await start_process(
         [heteropool_executable(), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics_port),
          "--endpoints", str(endpoints_file), "--policy", policy, "--reload-interval-s", "0.2",
-         "--log-level", "warning", "--log-format", "text"],
+         "--log-level", "warning", "--log-format", "text",
+         *(["--objectives", objectives.model_dump_json(by_alias=True)] if objectives else [])],
         log_path=workdir / "epp.log",
     )  # fmt: skip
     procs.append(picker)
@@ -75,8 +78,12 @@ async def start_local_data_plane(
     except TimeoutError as exc:
         raise TimeoutError(f"the endpoint picker did not start: {exc} (log: {workdir / 'epp.log'})") from None
     config = DataPlaneConfig(
-        endpoints=[_host_port(u) for u in replica_urls], epp_host="127.0.0.1", epp_port=grpc_port,
-        listen_host=host, listen_port=port, admin_port=admin_port,
+        endpoints=[_host_port(u) for u in replica_urls],
+        epp_host="127.0.0.1",
+        epp_port=grpc_port,
+        listen_host=host,
+        listen_port=port,
+        admin_port=admin_port,
     )
     (workdir / "envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config), sort_keys=False))
     envoy = await start_process(

@@ -21,7 +21,7 @@ async def _scrape_one(session: aiohttp.ClientSession, pool: EndpointPool, url: s
             if resp.status != 200:
                 return
             text = await resp.text()
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return
     st = parse_engine_load(text)
     pool.scraped(url, st.running, st.waiting, st.kv_usage)
@@ -47,5 +47,5 @@ async def probe_loop(session: aiohttp.ClientSession, pool: EndpointPool, interva
                     if resp.status == 200:
                         log.info("endpoint %s healthy again", url)
                         pool.restore(url)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 continue

@@ -24,10 +24,12 @@ from grpc_health.v1._async import HealthServicer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from heteropool.epp.picker import EndpointPicker
-from heteropool.epp.service import ExternalProcessor
-from heteropool.scheduling.endpoints import EndpointPool
 from heteropool.epp.scraper import probe_loop, scrape_loop
+from heteropool.epp.service import ExternalProcessor
 from heteropool.epp.sources import EndpointSource, FileEndpointSource
+from heteropool.routing import ObjectivesRouting
+from heteropool.scheduling.endpoints import EndpointPool
+from heteropool.scheduling.waiting import DEFAULT_MAX_LENGTH, DEFAULT_MAX_WAIT_S
 
 __all__ = ["EppSettings", "serve", "HEALTH_SERVICES"]
 
@@ -65,6 +67,10 @@ class EppSettings:
     kube_pool: str | None = None
     kube_configmap: str | None = None
     lease_name: str | None = None  # several replicas: only the holder of this Lease reports ready
+    kube_objectives_pool: str | None = None  # Gateway mode: watch this InferencePool's InferenceObjectives
+    objectives: ObjectivesRouting | None = None
+    max_wait_s: float = DEFAULT_MAX_WAIT_S
+    max_waiting: int = DEFAULT_MAX_LENGTH
     identity: str = "heteropool-epp"
 
 
@@ -118,8 +124,15 @@ async def serve(
         max_in_flight=settings.max_in_flight_per_endpoint,
     )
     picker = EndpointPicker(
-        pool, policy=settings.policy, parameters=settings.parameters, seed=settings.seed, fallbacks=settings.fallbacks,
+        pool,
+        policy=settings.policy,
+        parameters=settings.parameters,
+        seed=settings.seed,
+        fallbacks=settings.fallbacks,
         api_key=settings.api_key,
+        objectives=settings.objectives,
+        max_wait_s=settings.max_wait_s,
+        max_waiting=settings.max_waiting,
     )
     if source is None and settings.endpoints_file:
         file_source = FileEndpointSource(settings.endpoints_file, settings.reload_interval_s)
@@ -129,22 +142,25 @@ async def serve(
         from heteropool.epp.discovery import InClusterCredentials, KubeEndpointSource
 
         source = KubeEndpointSource(
-            InClusterCredentials(settings.kube_api_url), settings.kube_namespace, settings.kube_pool,
-            settings.kube_configmap, on_config=picker.apply_routing_config,
+            InClusterCredentials(settings.kube_api_url),
+            settings.kube_namespace,
+            settings.kube_pool,
+            settings.kube_configmap,
+            on_config=picker.apply_routing_config,
         )
     health = HealthServicer()
     supervisor = _Supervisor()
     elector = None
     if settings.lease_name and settings.kube_api_url and settings.kube_namespace:
-        from heteropool.epp.lease import LeaseElector
         from heteropool.epp.discovery import InClusterCredentials
+        from heteropool.epp.lease import LeaseElector
 
-        elector = LeaseElector(InClusterCredentials(settings.kube_api_url), settings.kube_namespace,
-                               settings.lease_name, settings.identity)
+        elector = LeaseElector(
+            InClusterCredentials(settings.kube_api_url), settings.kube_namespace, settings.lease_name, settings.identity
+        )
     leading = (lambda: elector.is_leader) if elector is not None else (lambda: True)
 
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                                      ("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.so_reuseport", 0)])
     ep_grpc.add_ExternalProcessorServicer_to_server(
         ExternalProcessor(picker, default_body_mode=settings.default_body_mode), server
     )
@@ -168,6 +184,7 @@ async def serve(
     runner: web.AppRunner | None = None
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auto_decompress=False) as session:
         if source is not None:
+
             async def watch() -> None:
                 await source.run(picker.apply_endpoints)
 
@@ -177,6 +194,17 @@ async def serve(
         supervisor.start("probe", lambda: probe_loop(session, pool, settings.probe_interval_s))
         if elector is not None:
             supervisor.start("lease", lambda: elector.run(session))
+        if settings.kube_objectives_pool and settings.kube_api_url and settings.kube_namespace:
+            from heteropool.epp.discovery import InClusterCredentials
+            from heteropool.epp.objectives import ObjectiveWatch
+
+            objectives = ObjectiveWatch(
+                InClusterCredentials(settings.kube_api_url),
+                settings.kube_namespace,
+                settings.kube_objectives_pool,
+                picker.apply_cluster_objectives,
+            )
+            supervisor.start("objectives", lambda: objectives.run(session))
         supervisor.start("health", lambda: _health_loop(health, picker, supervisor, leading))
         if settings.metrics_port is not None:
             runner = await _start_metrics(settings, picker, supervisor, leading)
@@ -201,14 +229,18 @@ def _ready(picker: EndpointPicker, supervisor: _Supervisor, leading: Leading) ->
     return picker.ready() and not supervisor.down and leading()
 
 
-async def _publish_health(health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading) -> None:
+async def _publish_health(
+    health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading
+) -> None:
     ready = _ready(picker, supervisor, leading)
     status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
     for service in ("readiness", EXT_PROC_SERVICE, ""):
         await health.set(service, status)
 
 
-async def _health_loop(health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading) -> None:
+async def _health_loop(
+    health: HealthServicer, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading
+) -> None:
     """Readiness follows the endpoint set and the lease (ejections expire on their own, so poll)."""
     while True:
         await _publish_health(health, picker, supervisor, leading)
@@ -219,7 +251,9 @@ async def _start_metrics(
     settings: EppSettings, picker: EndpointPicker, supervisor: _Supervisor, leading: Leading
 ) -> web.AppRunner:
     async def metrics(_: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(picker.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(
+            body=generate_latest(picker.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     async def healthz(_: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -227,8 +261,13 @@ async def _start_metrics(
     async def readyz(_: web.Request) -> web.Response:
         if _ready(picker, supervisor, leading):
             return web.Response(text="ready")
-        why = (f"loops down: {', '.join(sorted(supervisor.down))}" if supervisor.down
-               else "standing by: another replica holds the lease" if not leading() else "no ready endpoint")
+        why = (
+            f"loops down: {', '.join(sorted(supervisor.down))}"
+            if supervisor.down
+            else "standing by: another replica holds the lease"
+            if not leading()
+            else "no ready endpoint"
+        )
         return web.Response(status=503, text=why)
 
     app = web.Application()

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from heteropool.routing import POLICY_NAMES
+from heteropool.names import POLICY_NAMES
 
 if TYPE_CHECKING:
     from heteropool.fleet.experiment import PoolPlan
@@ -40,7 +40,7 @@ DEFAULT_STAGE_S = 30.0
 DEFAULT_WARMUP = (30.0, 50.0)
 PROTOCOLS = ("inference-perf", "continuous")
 DEFAULT_OUTPUT = "out/simulate"
-DEFAULT_POLICIES = ("round-robin", "least-request", "llm-d", "heteropool")
+DEFAULT_POLICIES = tuple(reversed(POLICY_NAMES))  # the baselines first, heteropool last
 
 # The published 3-vendor benchmark pool with its vLLM flags, used when no manifest is given.
 _EMBEDDED_POOL = """\
@@ -66,7 +66,9 @@ def _qps_list(text: str) -> tuple[float, ...]:
         try:
             value = float(part)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 5,15,25, got {part.strip()!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected comma-separated numbers like 5,15,25, got {part.strip()!r}"
+            ) from None
         if not value > 0 or value == float("inf"):
             raise argparse.ArgumentTypeError(f"every QPS must be a positive number, got {part.strip()!r}")
         values.append(value)
@@ -78,7 +80,8 @@ def _policies(text: str) -> tuple[str, ...]:
     unknown = [p for p in names if p not in POLICY_NAMES]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}; expected some of {', '.join(POLICY_NAMES)}"
+            f"unknown policy {', '.join(map(repr, unknown)) or '(none given)'}; "
+            f"expected some of {', '.join(POLICY_NAMES)}"
         )
     if len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(f"a policy is listed twice in {text!r}")
@@ -109,30 +112,67 @@ def _positive(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("pool", nargs="?", metavar="POOL.yaml",
-                        help="a HeteroInferencePool manifest (default: the embedded 4 H100-NVL + 8 MI325X + 8 Gaudi 3 pool)")
+    parser.add_argument(
+        "pool",
+        nargs="?",
+        metavar="POOL.yaml",
+        help="a HeteroInferencePool manifest (default: the embedded 4 H100-NVL + 8 MI325X + 8 Gaudi 3 pool)",
+    )
     parser.add_argument("--name", help="which pool, when the file holds several")
-    parser.add_argument("--workload", choices=("shared-prefix", "random", "chat", "mixed-priority"),
-                        default="shared-prefix",
-                        help="request mix: shared-prefix (the published benchmark's), random, chat or mixed-priority "
-                             "(20%% high-priority chat, 80%% low-priority long-context batch) (default shared-prefix)")
-    parser.add_argument("--ignore-priority", action="store_true",
-                        help="route every request at the default priority (the comparison for mixed-priority)")
-    parser.add_argument("--qps", type=_qps_list, default=DEFAULT_QPS,
-                        help="the QPS ladder, comma-separated (default: 5,15,25,40,55,70,85)")
-    parser.add_argument("--policies", type=_policies, default=DEFAULT_POLICIES,
-                        help=f"comma-separated routing policies (default: {','.join(DEFAULT_POLICIES)})")
-    parser.add_argument("--stage-seconds", "--stage-s", dest="stage_seconds", type=_positive, default=DEFAULT_STAGE_S,
-                        help=f"simulated seconds of arrivals per stage (default: {DEFAULT_STAGE_S:g})")
-    parser.add_argument("--warmup", type=_warmup, default=DEFAULT_WARMUP, metavar="QPS:SECONDS",
-                        help="an unreported warm-up stage before the ladder, or none (default: 30:50, as published)")
-    parser.add_argument("--protocol", choices=PROTOCOLS, default="inference-perf",
-                        help="inference-perf (default): each stage drains before the next, as in the published runs; "
-                             "continuous: stages start on the clock and backlog carries over (sustained overload)")
+    parser.add_argument(
+        "--workload",
+        choices=("shared-prefix", "random", "chat", "mixed-priority"),
+        default="shared-prefix",
+        help="request mix: shared-prefix (the published benchmark's), random, chat or mixed-priority "
+        "(20%% high-priority chat, 80%% low-priority long-context batch) (default shared-prefix)",
+    )
+    parser.add_argument(
+        "--ignore-priority",
+        action="store_true",
+        help="route every request at the default priority (the comparison for mixed-priority)",
+    )
+    parser.add_argument(
+        "--qps",
+        type=_qps_list,
+        default=DEFAULT_QPS,
+        help="the QPS ladder, comma-separated (default: 5,15,25,40,55,70,85)",
+    )
+    parser.add_argument(
+        "--policies",
+        type=_policies,
+        default=DEFAULT_POLICIES,
+        help=f"comma-separated routing policies (default: {','.join(DEFAULT_POLICIES)})",
+    )
+    parser.add_argument(
+        "--stage-seconds",
+        "--stage-s",
+        dest="stage_seconds",
+        type=_positive,
+        default=DEFAULT_STAGE_S,
+        help=f"simulated seconds of arrivals per stage (default: {DEFAULT_STAGE_S:g})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=_warmup,
+        default=DEFAULT_WARMUP,
+        metavar="QPS:SECONDS",
+        help="an unreported warm-up stage before the ladder, or none (default: 30:50, as published)",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="inference-perf",
+        help="inference-perf (default): each stage drains before the next, as in the published runs; "
+        "continuous: stages start on the clock and backlog carries over (sustained overload)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of prompts, arrivals and tie-breaks (default: 0)")
-    parser.add_argument("--output", default=DEFAULT_OUTPUT, help=f"folder for results.csv/md and plots (default: {DEFAULT_OUTPUT})")
+    parser.add_argument(
+        "--output", default=DEFAULT_OUTPUT, help=f"folder for results.csv/md and plots (default: {DEFAULT_OUTPUT})"
+    )
     parser.add_argument("--no-plots", action="store_true", help="write no PNG plots")
-    parser.add_argument("--jobs", type=int, default=0, help="worker processes (default: one per CPU, at most one per policy)")
+    parser.add_argument(
+        "--jobs", type=int, default=0, help="worker processes (default: one per CPU, at most one per policy)"
+    )
     parser.add_argument("--scrape-interval-s", type=_positive, default=0.2, help=argparse.SUPPRESS)
 
 
@@ -152,8 +192,10 @@ class _ProgressBar:
     def __call__(self, policy: str, stage: int) -> None:
         self.done += 1
         filled = 30 * self.done // self.total
-        line = (f"simulating [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} stages "
-                f"({policy} stage {stage + 1} done, {time.perf_counter() - self.t0:.0f} s)")
+        line = (
+            f"simulating [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total} stages "
+            f"({policy} stage {stage + 1} done, {time.perf_counter() - self.t0:.0f} s)"
+        )
         if self.tty:
             end = "\n" if self.done == self.total else ""
             print(f"\r{line}", end=end, file=self.stream, flush=True)
@@ -164,27 +206,40 @@ class _ProgressBar:
 def _comparison(results: Mapping[str, Sequence[StageSummary]]) -> str:
     """The top of the ladder side by side, with ratios against round-robin and llm-d."""
     top = {p: s[-1] for p, s in results.items() if s}
-    lines = [f"At {next(iter(top.values())).qps:g} QPS:",
-             "| policy | output tok/s | TTFT mean s | TTFT p99 s | failed | vs round-robin tok/s | vs llm-d tok/s |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"At {next(iter(top.values())).qps:g} QPS:",
+        "| policy | output tok/s | TTFT mean s | TTFT p99 s | failed | vs round-robin tok/s | vs llm-d tok/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for p, s in top.items():
         ratios = []
         for ref in ("round-robin", "llm-d"):
             r = top.get(ref)
-            ratios.append(f"{s.output_tokens_per_s / r.output_tokens_per_s:.2f}x" if r and r.output_tokens_per_s else "-")
-        lines.append(f"| {p} | {s.output_tokens_per_s:,.0f} | {s.ttft_mean_s:.2f} | {s.ttft_p99_s:.2f} | {s.failures} "
-                     f"| {ratios[0]} | {ratios[1]} |")
+            ratios.append(
+                f"{s.output_tokens_per_s / r.output_tokens_per_s:.2f}x" if r and r.output_tokens_per_s else "-"
+            )
+        lines.append(
+            f"| {p} | {s.output_tokens_per_s:,.0f} | {s.ttft_mean_s:.2f} | {s.ttft_p99_s:.2f} | {s.failures} "
+            f"| {ratios[0]} | {ratios[1]} |"
+        )
     return "\n".join(lines) + "\n"
 
 
-def _report(plan: PoolPlan, args: argparse.Namespace, results: Mapping[str, Sequence[StageSummary]],
-            wall_s: float, requests: int) -> str:
+def _report(
+    plan: PoolPlan,
+    args: argparse.Namespace,
+    results: Mapping[str, Sequence[StageSummary]],
+    wall_s: float,
+    requests: int,
+) -> str:
     from heteropool.fleet.report import markdown_table, priority_table
 
     warm = f"warm-up {args.warmup[0]:g} QPS x {args.warmup[1]:g} s (not reported), " if args.warmup else ""
     ignored = " (priority ignored)" if args.ignore_priority else ""
-    head = (f"# {plan.name}: {plan.describe()}\n\n{args.workload} workload{ignored}, {requests} requests per policy, "
-            f"{warm}{args.stage_seconds:g} s stages, {args.protocol} protocol, seed {args.seed}; {wall_s:.1f} s wall\n")
+    head = (
+        f"# {plan.name}: {plan.describe()}\n\n{args.workload} workload{ignored}, {requests} requests per policy, "
+        f"{warm}{args.stage_seconds:g} s stages, {args.protocol} protocol, seed {args.seed}; {wall_s:.1f} s wall\n"
+    )
     body = "".join(
         f"\n## {p}\n\n{markdown_table(s)}" + (f"\nBy priority:\n\n{t}" if (t := priority_table(s)) else "")
         for p, s in results.items()
@@ -227,14 +282,27 @@ def run(args: argparse.Namespace) -> int:
     warmup = LoadStage(*args.warmup) if args.warmup else None
     items = build_items(args.workload, args.qps, args.stage_seconds, args.seed, warmup=warmup)
     requests = sum(len(i) for i in items)
-    print(f"simulating {plan.name}: {plan.describe()}; {args.workload}, QPS {','.join(f'{q:g}' for q in args.qps)}, "
-          f"{len(args.policies)} policies, {jobs} job(s)", file=sys.stderr, flush=True)
+    print(
+        f"simulating {plan.name}: {plan.describe()}; {args.workload}, QPS {','.join(f'{q:g}' for q in args.qps)}, "
+        f"{len(args.policies)} policies, {jobs} job(s)",
+        file=sys.stderr,
+        flush=True,
+    )
     t0 = time.perf_counter()
     on_clock = args.stage_seconds if args.protocol == "continuous" else None
-    results = run_policies(plan, args.policies, args.qps, items, seed=args.seed,
-                           scrape_interval_s=args.scrape_interval_s, warmup=warmup, on_clock_s=on_clock, jobs=jobs,
-                           progress=_ProgressBar(len(args.policies) * len(args.qps), sys.stderr),
-                           ignore_priority=args.ignore_priority)
+    results = run_policies(
+        plan,
+        args.policies,
+        args.qps,
+        items,
+        seed=args.seed,
+        scrape_interval_s=args.scrape_interval_s,
+        warmup=warmup,
+        on_clock_s=on_clock,
+        jobs=jobs,
+        progress=_ProgressBar(len(args.policies) * len(args.qps), sys.stderr),
+        ignore_priority=args.ignore_priority,
+    )
     wall = time.perf_counter() - t0
     report = _report(plan, args, results, wall, requests)
     print(report, end="")

@@ -53,8 +53,20 @@ WORKLOADS: Mapping[str, Callable[[int], Workload]] = {
 }
 
 CSV_COLUMNS = (
-    "policy", "qps", "output_tokens_per_s", "requests_per_s", "ttft_mean_s", "ttft_p50_s", "ttft_p99_s",
-    "itl_mean_s", "failed", "requests", "completed", "duration_s", "cached_fraction", "rejected",
+    "policy",
+    "qps",
+    "output_tokens_per_s",
+    "requests_per_s",
+    "ttft_mean_s",
+    "ttft_p50_s",
+    "ttft_p99_s",
+    "itl_mean_s",
+    "failed",
+    "requests",
+    "completed",
+    "duration_s",
+    "cached_fraction",
+    "rejected",
 )
 
 CSV_CLASSES = ("high", "low")
@@ -111,18 +123,28 @@ def plan_pool(pool: Pool, *, capacities: bool = True) -> PoolPlan:
                 f"(known: {', '.join(PROFILE_NAMES)})"
             )
         vllm = group.vllm
-        profile = build_profile(accelerator, size_class, dtype=vllm.dtype or "auto",
-                                kv_cache_dtype=vllm.kv_cache_dtype or "auto",
-                                gpu_memory_utilization=vllm.gpu_memory_utilization)
+        profile = build_profile(
+            accelerator,
+            size_class,
+            dtype=vllm.dtype or "auto",
+            kv_cache_dtype=vllm.kv_cache_dtype or "auto",
+            gpu_memory_utilization=vllm.gpu_memory_utilization,
+        )
         capacity = group_prior_tokens_per_s(group) if capacities else None
         prefill = group_prior_prefill_tokens_per_s(group) if capacities else None
         for n in range(group.replicas):
             rid = f"{group.group_name}-{n}"
             replicas.append(
-                ReplicaSpec(rid, profile, block_size=vllm.block_size, max_num_seqs=vllm.max_num_seqs,
-                            max_num_batched_tokens=vllm.max_num_batched_tokens,
-                            max_model_len=vllm.max_model_len or pool.spec.model.max_model_len,
-                            capacity_tokens_per_s=capacity, prefill_tokens_per_s=prefill)
+                ReplicaSpec(
+                    rid,
+                    profile,
+                    block_size=vllm.block_size,
+                    max_num_seqs=vllm.max_num_seqs,
+                    max_num_batched_tokens=vllm.max_num_batched_tokens,
+                    max_model_len=vllm.max_model_len or pool.spec.model.max_model_len,
+                    capacity_tokens_per_s=capacity,
+                    prefill_tokens_per_s=prefill,
+                )
             )
             groups[rid] = group.group_name
     if not replicas:
@@ -191,14 +213,33 @@ def run_policy(
     return out
 
 
-def _child(queue: multiprocessing.Queue, plan: PoolPlan, policy: str, qps: Sequence[float],  # type: ignore[type-arg]
-           items: Sequence[Sequence[WorkItem]], seed: int, parameters: Mapping[str, object] | None,
-           scrape_interval_s: float, warmup: LoadStage | None, on_clock_s: float | None,
-           ignore_priority: bool) -> None:
+def _child(
+    queue: multiprocessing.Queue[tuple[str, str, object]],
+    plan: PoolPlan,
+    policy: str,
+    qps: Sequence[float],
+    items: Sequence[Sequence[WorkItem]],
+    seed: int,
+    parameters: Mapping[str, object] | None,
+    scrape_interval_s: float,
+    warmup: LoadStage | None,
+    on_clock_s: float | None,
+    ignore_priority: bool,
+) -> None:
     try:
-        result = run_policy(plan, policy, qps, items, seed=seed, parameters=parameters,
-                            scrape_interval_s=scrape_interval_s, warmup=warmup, on_clock_s=on_clock_s,
-                            progress=lambda p, i: queue.put(("stage", p, i)), ignore_priority=ignore_priority)
+        result = run_policy(
+            plan,
+            policy,
+            qps,
+            items,
+            seed=seed,
+            parameters=parameters,
+            scrape_interval_s=scrape_interval_s,
+            warmup=warmup,
+            on_clock_s=on_clock_s,
+            progress=lambda p, i: queue.put(("stage", p, i)),
+            ignore_priority=ignore_priority,
+        )
         queue.put(("done", policy, result))
     except BaseException as exc:  # reported to the parent, which raises it
         queue.put(("error", policy, f"{type(exc).__name__}: {exc}"))
@@ -225,9 +266,22 @@ def run_policies(
     """
     params = parameters or {}
     if jobs <= 1 or len(policies) <= 1:
-        return {p: run_policy(plan, p, qps, items, seed=seed, parameters=params.get(p),
-                              scrape_interval_s=scrape_interval_s, warmup=warmup, on_clock_s=on_clock_s,
-                              progress=progress, ignore_priority=ignore_priority) for p in policies}
+        return {
+            p: run_policy(
+                plan,
+                p,
+                qps,
+                items,
+                seed=seed,
+                parameters=params.get(p),
+                scrape_interval_s=scrape_interval_s,
+                warmup=warmup,
+                on_clock_s=on_clock_s,
+                progress=progress,
+                ignore_priority=ignore_priority,
+            )
+            for p in policies
+        }
     ctx = multiprocessing.get_context("fork")  # children inherit the built items: no pickling
     queue = ctx.Queue()
     todo = list(policies)
@@ -237,9 +291,23 @@ def run_policies(
         while todo or running:
             while todo and len(running) < jobs:
                 p = todo.pop(0)
-                proc = ctx.Process(target=_child, args=(queue, plan, p, qps, items, seed, params.get(p),
-                                                        scrape_interval_s, warmup, on_clock_s, ignore_priority),
-                                    daemon=True)
+                proc = ctx.Process(
+                    target=_child,
+                    args=(
+                        queue,
+                        plan,
+                        p,
+                        qps,
+                        items,
+                        seed,
+                        params.get(p),
+                        scrape_interval_s,
+                        warmup,
+                        on_clock_s,
+                        ignore_priority,
+                    ),
+                    daemon=True,
+                )
                 proc.start()
                 running[p] = proc
             try:
@@ -247,7 +315,9 @@ def run_policies(
             except queue_module.Empty:
                 dead = [p for p, proc in running.items() if proc.exitcode is not None]
                 if dead:  # killed (e.g. out of memory) before it could report
-                    raise RuntimeError(f"policy {dead[0]}: worker exited with status {running[dead[0]].exitcode}") from None
+                    raise RuntimeError(
+                        f"policy {dead[0]}: worker exited with status {running[dead[0]].exitcode}"
+                    ) from None
                 continue
             if kind == "stage":
                 if progress is not None:
@@ -258,9 +328,9 @@ def run_policies(
             else:
                 raise RuntimeError(f"policy {policy}: {payload}")
     finally:
-        for proc in running.values():
-            proc.kill()
-            proc.join()
+        for child in running.values():
+            child.kill()
+            child.join()
         queue.close()
     return {p: results[p] for p in policies}
 
@@ -270,19 +340,43 @@ def results_csv(results: Mapping[str, Sequence[StageSummary]], groups: Sequence[
     CSV_CLASS_FIELDS of each of CSV_CLASSES (`<field>_<class>`; zeros for a class with no requests)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([*CSV_COLUMNS, *(f"share_{g}" for g in groups),
-                     *(f"{f}_{c}" for c in CSV_CLASSES for f in CSV_CLASS_FIELDS)])
+    writer.writerow(
+        [*CSV_COLUMNS, *(f"share_{g}" for g in groups), *(f"{f}_{c}" for c in CSV_CLASSES for f in CSV_CLASS_FIELDS)]
+    )
     for policy, stages in results.items():
         for s in stages:
             per_class = []
             for c in CSV_CLASSES:
                 k = (s.by_class or {}).get(c)
-                per_class += ([f"{k.ttft_mean_s:.4f}", f"{k.ttft_p99_s:.4f}", f"{k.output_tokens_per_s:.1f}",
-                               k.failed, k.rejected] if k else ["0.0000", "0.0000", "0.0", 0, 0])
-            writer.writerow([
-                policy, f"{s.qps:g}", f"{s.output_tokens_per_s:.1f}", f"{s.request_rate:.3f}",
-                f"{s.ttft_mean_s:.4f}", f"{s.ttft_p50_s:.4f}", f"{s.ttft_p99_s:.4f}", f"{s.itl_mean_s:.5f}",
-                s.failures, s.requests, s.completed, f"{s.duration_s:.2f}", f"{s.cached_fraction:.4f}", s.rejected,
-                *(f"{s.vendor_share.get(g, 0.0):.4f}" for g in groups), *per_class,
-            ])
+                per_class += (
+                    [
+                        f"{k.ttft_mean_s:.4f}",
+                        f"{k.ttft_p99_s:.4f}",
+                        f"{k.output_tokens_per_s:.1f}",
+                        k.failed,
+                        k.rejected,
+                    ]
+                    if k
+                    else ["0.0000", "0.0000", "0.0", 0, 0]
+                )
+            writer.writerow(
+                [
+                    policy,
+                    f"{s.qps:g}",
+                    f"{s.output_tokens_per_s:.1f}",
+                    f"{s.request_rate:.3f}",
+                    f"{s.ttft_mean_s:.4f}",
+                    f"{s.ttft_p50_s:.4f}",
+                    f"{s.ttft_p99_s:.4f}",
+                    f"{s.itl_mean_s:.5f}",
+                    s.failures,
+                    s.requests,
+                    s.completed,
+                    f"{s.duration_s:.2f}",
+                    f"{s.cached_fraction:.4f}",
+                    s.rejected,
+                    *(f"{s.vendor_share.get(g, 0.0):.4f}" for g in groups),
+                    *per_class,
+                ]
+            )
     return buf.getvalue()

@@ -32,7 +32,7 @@ def write_plots(results: Mapping[str, Sequence[StageSummary]], folder: Path, tit
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
-    panels = [
+    panels: list[tuple[str, str, list[tuple[str, str, str | None]], bool]] = [
         ("throughput.png", "output tokens/s", [("output_tokens_per_s", "-", None)], False),
         ("ttft.png", "TTFT (s, log scale)", [("ttft_mean_s", "-", "mean"), ("ttft_p99_s", ":", "p99")], True),
     ]
@@ -43,8 +43,15 @@ def write_plots(results: Mapping[str, Sequence[StageSummary]], folder: Path, tit
             x = [s.qps for s in stages]
             for attr, style, label in series:
                 y = [max(getattr(s, attr), 1e-3) if log else getattr(s, attr) for s in stages]
-                ax.plot(x, y, style, marker="o", markersize=3, color=color,
-                        label=policy if label is None else f"{policy} {label}")
+                ax.plot(
+                    x,
+                    y,
+                    style,
+                    marker="o",
+                    markersize=3,
+                    color=color,
+                    label=policy if label is None else f"{policy} {label}",
+                )
         ax.set_xlabel("offered load (QPS)")
         ax.set_ylabel(ylabel)
         if log:

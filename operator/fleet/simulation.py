@@ -16,16 +16,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from heteropool.fleet.workloads import WorkItem
-from heteropool.scheduling.endpoints import EndpointPool
-from heteropool.scheduling.waiting import DEFAULT_MAX_WAIT_S, WaitQueue
 from heteropool.routing import (
     EndpointView,
     NoEndpointError,
-    RouteRequest,
     Router,
+    RouteRequest,
     estimate_prompt_tokens,
     expected_prefill_tokens,
 )
+from heteropool.scheduling.endpoints import EndpointPool
+from heteropool.scheduling.waiting import DEFAULT_MAX_WAIT_S, WaitQueue
 from heteropool.sim.blocks import PrefixHasher
 from heteropool.sim.engine import Engine, EngineConfig, RequestRejectedError, StepResult
 from heteropool.sim.profiles import SpeedProfile
@@ -51,7 +51,7 @@ class ReplicaSpec:
     max_model_len: int | None = None
     num_gpu_blocks: int | None = None
     capacity_tokens_per_s: float | None = None
-    weight: float | None = None
+    capacity_multiplier: float | None = None
     slowdown: float = 1.0
     prefill_tokens_per_s: float | None = None
 
@@ -155,13 +155,13 @@ class FleetSimulation:
         ignore_priority: bool = False,
     ) -> None:
         """Args:
-            scrape_interval_s: how often (simulated) routers' engine state is refreshed.
-            max_in_flight_per_endpoint: the gateway's per-endpoint cap (its default: 1024).
-            on_step: called with (replica id, end time, result) after every engine step.
-            on_scrape: called with the time after every scrape; a weight controller in the loop
-                reads `engine(id).stats` there and calls `set_routing`.
-            queue_wait_s: how long a saturated request may wait in the picker (0: rejected at once).
-            ignore_priority: route every request at priority 0 (records keep the workload's).
+        scrape_interval_s: how often (simulated) routers' engine state is refreshed.
+        max_in_flight_per_endpoint: the gateway's per-endpoint cap (its default: 1024).
+        on_step: called with (replica id, end time, result) after every engine step.
+        on_scrape: called with the time after every scrape; a weight controller in the loop
+            reads `engine(id).stats` there and calls `set_routing`.
+        queue_wait_s: how long a saturated request may wait in the picker (0: rejected at once).
+        ignore_priority: route every request at priority 0 (records keep the workload's).
         """
         if not replicas:
             raise ValueError("replicas: at least one replica is required")
@@ -193,9 +193,16 @@ class FleetSimulation:
             hasher = hashers.setdefault(bs, PrefixHasher(tokenizer, bs))
             self._index[spec.id] = len(self._replicas)
             self._replicas.append(_Replica(spec, Engine(config), hasher, slowdown=spec.slowdown))
-            views.append(EndpointView(id=spec.id, vendor=spec.vendor, block_size=bs,
-                                      capacity_tokens_per_s=spec.capacity_tokens_per_s, weight=spec.weight,
-                                      prefill_tokens_per_s=spec.prefill_tokens_per_s))
+            views.append(
+                EndpointView(
+                    id=spec.id,
+                    group=spec.vendor,
+                    block_size=bs,
+                    capacity_tokens_per_s=spec.capacity_tokens_per_s,
+                    capacity_multiplier=spec.capacity_multiplier,
+                    prefill_tokens_per_s=spec.prefill_tokens_per_s,
+                )
+            )
         self.now_s = 0.0
         self.pool = EndpointPool(clock=lambda: self.now_s, max_in_flight=max_in_flight_per_endpoint)
         self.pool.apply_views(views)
@@ -213,9 +220,9 @@ class FleetSimulation:
         self._replicas[self._index[replica_id]].slowdown = factor
 
     def set_routing(
-        self, replica_id: str, *, capacity_tokens_per_s: float | None = None, weight: float | None = None
+        self, replica_id: str, *, capacity_tokens_per_s: float | None = None, capacity_multiplier: float | None = None
     ) -> None:
-        """Change what routers see as an endpoint's capacity and weight (None leaves it as is)."""
+        """Change what routers see as an endpoint's capacity and capacity multiplier (None leaves it as is)."""
         self._replicas[self._index[replica_id]]  # KeyError for an unknown id, as before
         views = []
         for st in self.pool.states():
@@ -223,8 +230,12 @@ class FleetSimulation:
             if st.url == replica_id:
                 base = replace(
                     base,
-                    capacity_tokens_per_s=base.capacity_tokens_per_s if capacity_tokens_per_s is None else capacity_tokens_per_s,
-                    weight=base.weight if weight is None else weight,
+                    capacity_tokens_per_s=base.capacity_tokens_per_s
+                    if capacity_tokens_per_s is None
+                    else capacity_tokens_per_s,
+                    capacity_multiplier=base.capacity_multiplier
+                    if capacity_multiplier is None
+                    else capacity_multiplier,
                 )
             views.append(base)
         self.pool.apply_views(views)
@@ -249,7 +260,9 @@ class FleetSimulation:
 
     # --- the event loop ----------------------------------------------------------------
 
-    def _run(self, stages: Sequence[tuple[int, float, Sequence[WorkItem]]], starts: Sequence[float]) -> list[StageRecord]:
+    def _run(
+        self, stages: Sequence[tuple[int, float, Sequence[WorkItem]]], starts: Sequence[float]
+    ) -> list[StageRecord]:
         """Play the given stages (start times relative to now) until every request has ended."""
         t0 = self.now_s
         heap: list[tuple[float, int, int, object]] = []

@@ -280,9 +280,7 @@ def _poisson(mean: float, rng: random.Random) -> int:
     return k
 
 
-def build_stage_items(
-    workload: Workload, stages: Sequence[LoadStage], seed: int = 0
-) -> list[list[WorkItem]]:
+def build_stage_items(workload: Workload, stages: Sequence[LoadStage], seed: int = 0) -> list[list[WorkItem]]:
     """The requests of every stage: inference-perf's send times and prompt order, fixed by `seed`."""
     rng = random.Random(f"arrivals:{seed}")
     out: list[list[WorkItem]] = []

@@ -7,8 +7,8 @@ stopped rendering. Applies are forced: a field of ours that someone changed is s
 pool's spec is the source of truth), which is the Kubernetes guidance for controllers. An
 unchanged child makes the server answer without a write, so its resourceVersion stays put;
 and a child whose resourceVersion has not moved since this process applied the same intent to it
-is not sent at all (AppliedCache). Objects that carry a child's name but are not owned by the pool (no owner reference with its
-uid) are reported as conflicts and never touched.
+is not sent at all (AppliedCache). Objects that carry a child's name but are not owned by the pool (no owner
+reference with its uid) are reported as conflicts and never touched.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heteropool.api import GROUP, KIND, VERSION
-from heteropool.handlers.kube import KubeApiError, KubeClient, kind_of, KINDS
-from heteropool.render import MANAGED_BY
+from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient, kind_of
+from heteropool.names import MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL
 
 __all__ = [
     "AppliedCache",
@@ -93,7 +93,7 @@ def owner_reference(owner: Owner) -> dict[str, Any]:
 
 
 def children_selector(pool_name: str) -> str:
-    return f"heteropool.dev/pool={pool_name},app.kubernetes.io/managed-by={MANAGED_BY}"
+    return f"{POOL_LABEL}={pool_name},{MANAGED_BY_LABEL}={MANAGED_BY}"
 
 
 def _owned_by(obj: Mapping[str, Any], owner: Owner) -> bool:
@@ -219,7 +219,10 @@ async def apply_child(
             cache.remember(desired, digest, applied)
     except KubeApiError as exc:
         if _missing_kind(exc):
-            result.unserved.append(f"{ref(desired)}: {desired['apiVersion']} {desired['kind']} is not served by this cluster (is its CRD installed?)")
+            result.unserved.append(
+                f"{ref(desired)}: {desired['apiVersion']} {desired['kind']} is not served by this cluster "
+                "(is its CRD installed?)"
+            )
             result.unserved_kinds.add(desired["kind"])
         else:
             _record_error(result, ref(desired), exc)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from heteropool.render import child_name
+from heteropool.names import child_name, vllm_service_name
 from heteropool.semantics import Pool
 
 __all__ = [
@@ -20,6 +20,8 @@ __all__ = [
     "DeploymentState",
     "deployment_state",
     "ChildProblem",
+    "parent_accepted",
+    "gateway_parents",
     "summarise",
     "upsert_condition",
     "invalid_spec_conditions",
@@ -108,10 +110,64 @@ def invalid_spec_conditions(
     updated = upsert_condition(conditions, "Ready", "False", "InvalidSpec", message, generation=generation, now=now)
     if not any(c.get("type") == "Progressing" for c in updated):
         updated = upsert_condition(
-            updated, "Progressing", "False", "InvalidSpec", "nothing rendered from an invalid spec", generation=generation, now=now
+            updated,
+            "Progressing",
+            "False",
+            "InvalidSpec",
+            "nothing rendered from an invalid spec",
+            generation=generation,
+            now=now,
         )
     updated = upsert_condition(updated, "Degraded", "True", "InvalidSpec", message, generation=generation, now=now)
     return sort_conditions(updated)
+
+
+def parent_accepted(parent: Mapping[str, Any]) -> bool:
+    """A Gateway API `status.parents[]` entry: the Gateway accepted the object and resolved its refs."""
+    conditions = {c.get("type"): c.get("status") for c in parent.get("conditions") or []}
+    return conditions.get("Accepted") == "True" and conditions.get("ResolvedRefs") != "False"
+
+
+def _parent_entry(
+    obj: Mapping[str, Any] | None, name: str, namespace: str, default_ns: str
+) -> Mapping[str, Any] | None:
+    for parent in ((obj or {}).get("status") or {}).get("parents") or []:
+        ref = parent.get("parentRef") or {}
+        if ref.get("name") == name and (ref.get("namespace") or default_ns) == namespace:
+            return parent  # type: ignore[no-any-return]
+    return None
+
+
+def _refusal(parent: Mapping[str, Any] | None, what: str) -> str | None:
+    if parent is None:
+        return f"{what}: no status from this Gateway yet"
+    for condition in parent.get("conditions") or []:
+        if condition.get("type") in ("Accepted", "ResolvedRefs") and condition.get("status") == "False":
+            return f"{what}: {condition.get('reason', condition['type'])}: {condition.get('message', '')}".rstrip(": ")
+    return None if parent_accepted(parent) else f"{what}: not accepted yet"
+
+
+def gateway_parents(
+    pool: Pool, route: Mapping[str, Any] | None, inference_pool: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Gateway mode: per Gateway the pool names, whether it accepted the HTTPRoute and the InferencePool
+    (read back from their `status.parents`, which the Gateway's controller writes)."""
+    entries = []
+    for ref in pool.spec.gateway.parent_refs:
+        namespace = ref.namespace or pool.namespace
+        on_route = _parent_entry(route, ref.name, namespace, pool.namespace)
+        on_pool = _parent_entry(inference_pool, ref.name, namespace, pool.namespace)
+        entry: dict[str, Any] = {
+            "name": ref.name,
+            "namespace": namespace,
+            "routeAccepted": on_route is not None and parent_accepted(on_route),
+            "inferencePoolAccepted": on_pool is not None and parent_accepted(on_pool),
+        }
+        problems = [p for p in (_refusal(on_route, "HTTPRoute"), _refusal(on_pool, "InferencePool")) if p]
+        if problems:
+            entry["message"] = "; ".join(problems)
+        entries.append(entry)
+    return entries
 
 
 def summarise(
@@ -125,15 +181,17 @@ def summarise(
     weights: Mapping[str, float] | None = None,
     notes: Sequence[str] = (),
     unserved_kinds: Sequence[str] = (),
+    parents: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The pool's status (camelCase, as stored); `problem` is a spec or apply problem to report,
     `notes` say what an unfinished rollout still waits for (Progressing), `unserved_kinds` are
-    kinds this cluster does not serve, so their objects were neither checked nor pruned."""
+    kinds this cluster does not serve, so their objects were neither checked nor pruned, and
+    `parents` (Gateway mode, from `gateway_parents`) whether a Gateway routes to the pool."""
     vendors, total_ready, total_desired = [], 0, 0
     lagging, stalled = [], []
     previous_vendors = {v.get("name"): v for v in previous.get("vendors") or []}
     for group in pool.spec.vendors:
-        state = deployments.get(child_name(pool.name, "vllm", group.group_name))
+        state = deployments.get(vllm_service_name(pool.name, group.group_name))
         # An autoscaled group wants what its autoscaler last set on the Deployment.
         desired = group.replicas if group.autoscaling is None else (state.desired if state else group.planned_replicas)
         ready = min(state.ready, desired) if state else 0
@@ -144,7 +202,9 @@ def summarise(
         if state is not None and state.stalled:
             stalled.append(group.group_name)
         entry = dict(previous_vendors.get(group.group_name) or {})  # keep the weight loop's fields
-        entry.update({"name": group.group_name, "vendor": group.vendor, "desiredReplicas": desired, "readyReplicas": ready})
+        entry.update(
+            {"name": group.group_name, "vendor": group.vendor, "desiredReplicas": desired, "readyReplicas": ready}
+        )
         entry.pop("autoscaling", None)
         if group.autoscaling is not None:
             entry["autoscaling"] = {
@@ -174,13 +234,21 @@ def summarise(
         f"{total_ready}/{total_desired} vLLM replicas, {gateway_ready}/{gateway_desired} Envoy and "
         f"{picker_ready}/{picker_desired} picker replicas ready"
     )
+    routed = not pool.spec.gateway.gateway_mode or any(p["routeAccepted"] for p in parents)
     if total_desired == 0:
-        ready = ("False", "ScaledToZero", "no vendor group has replicas")
-    elif total_ready == total_desired and gateway_ok:
-        ready = ("True", "AllReplicasReady", replicas_text)
+        ready_condition = ("False", "ScaledToZero", "no vendor group has replicas")
+    elif not (total_ready == total_desired and gateway_ok):
+        ready_condition = ("False", "ReplicasNotReady", replicas_text)
+    elif not routed:
+        refused = "; ".join(f"{p['name']}: {p.get('message', 'not accepted')}" for p in parents)
+        ready_condition = (
+            "False",
+            "RouteNotAccepted",
+            f"{replicas_text}, but no Gateway accepted HTTPRoute {pool.name} ({refused})",
+        )
     else:
-        ready = ("False", "ReplicasNotReady", replicas_text)
-    conditions = upsert_condition(conditions, "Ready", *ready, generation=generation, now=now)
+        ready_condition = ("True", "AllReplicasReady", replicas_text)
+    conditions = upsert_condition(conditions, "Ready", *ready_condition, generation=generation, now=now)
 
     if lagging or notes:
         waiting = ["waiting for " + ", ".join(lagging)] if lagging else []
@@ -210,7 +278,11 @@ def summarise(
             "readyReplicas": gateway_ready,
             "pickerDesiredReplicas": picker_desired,
             "pickerReadyReplicas": picker_ready,
-            **({} if pool.spec.gateway.gateway_mode else {"service": child_name(pool.name, "gateway")}),
+            **(
+                {"parents": [dict(p) for p in parents]}
+                if pool.spec.gateway.gateway_mode
+                else {"service": child_name(pool.name, "gateway")}
+            ),
         },
         "replicas": f"{total_ready}/{total_desired}",
         "vendorSummary": ",".join(g.group_name for g in pool.spec.vendors),

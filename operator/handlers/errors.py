@@ -15,14 +15,22 @@ from dataclasses import dataclass, field
 
 from heteropool.handlers.kube import KubeApiError
 
-__all__ = ["retry_delay_s", "Rejection", "Rejections", "RETRY_BASE_S", "RETRY_CAP_S", "REJECTED_BASE_S", "REJECTED_CAP_S"]
+__all__ = [
+    "retry_delay_s",
+    "Rejection",
+    "Rejections",
+    "RETRY_BASE_S",
+    "RETRY_CAP_S",
+    "REJECTED_BASE_S",
+    "REJECTED_CAP_S",
+]
 
 RETRY_BASE_S, RETRY_CAP_S = 0.5, 30.0
 REJECTED_BASE_S, REJECTED_CAP_S = 10.0, 300.0
 
 
 def _backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
-    return min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    return min(cap_s, base_s * 2.0 ** max(0, attempt - 1))
 
 
 def retry_delay_s(exc: KubeApiError, attempt: int) -> float:

@@ -13,7 +13,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from heteropool.handlers.kube import KubeApiError, KubeClient
@@ -46,7 +46,7 @@ class EventRecorder:
         self._last[key] = now
         logger.log(logging.WARNING if type_ == "Warning" else logging.INFO, "%s/%s: %s: %s",
                    meta["namespace"], meta["name"], reason, message)  # fmt: skip
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from heteropool.handlers.conditions import parent_accepted
 from heteropool.render import envoy_configmap_name, gateway_name
 from heteropool.semantics import Pool
 
@@ -29,20 +30,28 @@ __all__ = ["Handover", "plan_handover", "route_accepted"]
 Child = tuple[str, str]  # (kind, name)
 
 RECHECK_S = 5.0
-"""While a handover waits on a Gateway, how often to look again (nothing watches HTTPRoute status)."""
+"""While the pool waits on a Gateway, how often to look again (nothing watches HTTPRoute status)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Handover:
     keep: frozenset[Child] = frozenset()
     note: str | None = None  # what the switch still waits for (shown in the Progressing condition)
-    recheck_after_s: float | None = None
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.keep)
 
 
 def _envoy_children(pool: Pool) -> frozenset[Child]:
     name = gateway_name(pool)
     return frozenset(
-        {("Deployment", name), ("Service", name), ("PodDisruptionBudget", name), ("ConfigMap", envoy_configmap_name(pool))}
+        {
+            ("Deployment", name),
+            ("Service", name),
+            ("PodDisruptionBudget", name),
+            ("ConfigMap", envoy_configmap_name(pool)),
+        }
     )
 
 
@@ -52,11 +61,7 @@ def _gateway_children(pool: Pool) -> frozenset[Child]:
 
 def route_accepted(route: Mapping[str, Any] | None) -> bool:
     """Whether some Gateway accepted the route and resolved its backend (the InferencePool)."""
-    for parent in ((route or {}).get("status") or {}).get("parents") or []:
-        conditions = {c.get("type"): c.get("status") for c in parent.get("conditions") or []}
-        if conditions.get("Accepted") == "True" and conditions.get("ResolvedRefs") != "False":
-            return True
-    return False
+    return any(parent_accepted(p) for p in ((route or {}).get("status") or {}).get("parents") or [])
 
 
 def plan_handover(
@@ -74,7 +79,6 @@ def plan_handover(
         return Handover(
             keep=_envoy_children(pool),
             note=f"keeping the pool's own Envoy until a Gateway ({parents}) accepts HTTPRoute {pool.name}",
-            recheck_after_s=RECHECK_S,
         )
     if route is None or envoy_ready_replicas >= 1:
         return Handover()

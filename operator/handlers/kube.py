@@ -52,7 +52,11 @@ class ResourceKind:
 
     def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
         prefix = "/api/v1" if self.api_version == "v1" else f"/apis/{self.api_version}"
-        path = f"{prefix}/namespaces/{namespace}/{self.plural}" if self.namespaced and namespace else f"{prefix}/{self.plural}"
+        path = (
+            f"{prefix}/namespaces/{namespace}/{self.plural}"
+            if self.namespaced and namespace
+            else f"{prefix}/{self.plural}"
+        )
         if name:
             path += f"/{name}"
         if subresource:
@@ -216,7 +220,11 @@ class KubeClient:
             self.logins += 1
             logger.debug("API server said 401: credentials read again")
             if (info.server, info.ca_path, info.ca_data, info.certificate_path, info.certificate_data) == (
-                used.server, used.ca_path, used.ca_data, used.certificate_path, used.certificate_data
+                used.server,
+                used.ca_path,
+                used.ca_data,
+                used.certificate_path,
+                used.certificate_data,
             ):
                 self._http.headers.update(info.as_http_headers())
             else:  # a new endpoint or TLS identity: a new connection pool (the old one closes with us)

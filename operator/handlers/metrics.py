@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from heteropool.metric_aliases import DeprecatedAliases, MetricRename
+from heteropool.deprecations import DeprecatedAliases, MetricRename
 from heteropool.render import UTILIZATION_METRIC
 
 if TYPE_CHECKING:
@@ -20,10 +20,14 @@ _POOL_NAMESPACE = {"pool_namespace": "namespace"}
 RENAMED_METRICS = (
     MetricRename("heteropool_vendor_weight", "heteropool_operator_vendor_weight_ratio", _POOL_NAMESPACE),
     MetricRename(
-        "heteropool_vendor_capacity_tokens_per_s", "heteropool_operator_vendor_capacity_tokens_per_second", _POOL_NAMESPACE
+        "heteropool_vendor_capacity_tokens_per_s",
+        "heteropool_operator_vendor_capacity_tokens_per_second",
+        _POOL_NAMESPACE,
     ),
     MetricRename(
-        "heteropool_vendor_observed_tokens_per_s", "heteropool_operator_vendor_observed_tokens_per_second", _POOL_NAMESPACE
+        "heteropool_vendor_observed_tokens_per_s",
+        "heteropool_operator_vendor_observed_tokens_per_second",
+        _POOL_NAMESPACE,
     ),
     MetricRename("heteropool_scrape_errors", "heteropool_operator_scrape_errors_total", _POOL_NAMESPACE),
 )
@@ -69,54 +73,69 @@ class OperatorMetrics:
         )  # fmt: skip
         self.vendor_capacity = Gauge(
             "heteropool_operator_vendor_capacity_tokens_per_second",
-            "Estimated output tokens per second one replica of a vendor group can serve.", labels, registry=self.registry,
-        )  # fmt: skip
+            "Estimated output tokens per second one replica of a vendor group can serve.",
+            labels,
+            registry=self.registry,
+        )
         self.vendor_observed = Gauge(
             "heteropool_operator_vendor_observed_tokens_per_second",
-            "Output tokens per second a vendor group served in the last weight interval.", labels, registry=self.registry,
-        )  # fmt: skip
+            "Output tokens per second a vendor group served in the last weight interval.",
+            labels,
+            registry=self.registry,
+        )
         self.vendor_utilization = Gauge(
             UTILIZATION_METRIC,
             "Output tokens a vendor group served over what its ready replicas can serve (the capacityShare "
-            "autoscaling signal; above 1 means overloaded).", labels, registry=self.registry,
-        )  # fmt: skip
+            "autoscaling signal; above 1 means overloaded).",
+            labels,
+            registry=self.registry,
+        )
         self.scrape_errors = Counter(
-            "heteropool_operator_scrape_errors", "Failed scrapes of vLLM /metrics, by pool and vendor group.",
-            ["pool_namespace", "pool", "group"], registry=self.registry,
-        )  # fmt: skip
+            "heteropool_operator_scrape_errors",
+            "Failed scrapes of vLLM /metrics, by pool and vendor group.",
+            ["pool_namespace", "pool", "group"],
+            registry=self.registry,
+        )
         self.pool_condition = Gauge(
             "heteropool_operator_pool_condition",
             "1 for the current status (true, false, unknown) of each pool condition, 0 for the others.",
-            ["pool_namespace", "pool", "type", "status"], registry=self.registry,
-        )  # fmt: skip
+            ["pool_namespace", "pool", "type", "status"],
+            registry=self.registry,
+        )
         self.vendor_desired_replicas = Gauge(
-            "heteropool_operator_vendor_desired_replicas", "Replicas a vendor group should run (its autoscaler's, if any).",
-            labels, registry=self.registry,
-        )  # fmt: skip
+            "heteropool_operator_vendor_desired_replicas",
+            "Replicas a vendor group should run (its autoscaler's, if any).",
+            labels,
+            registry=self.registry,
+        )
         self.vendor_ready_replicas = Gauge(
-            "heteropool_operator_vendor_ready_replicas", "Ready replicas of a vendor group.", labels, registry=self.registry,
-        )  # fmt: skip
+            "heteropool_operator_vendor_ready_replicas",
+            "Ready replicas of a vendor group.",
+            labels,
+            registry=self.registry,
+        )
         self._status_series: dict[tuple[str, str], set[tuple[Any, tuple[str, ...]]]] = {}
-        renamed = {m: r for m, r in zip(
-            (self.vendor_weight, self.vendor_capacity, self.vendor_observed, self.scrape_errors), RENAMED_METRICS
-        )}  # fmt: skip
+        current = (self.vendor_weight, self.vendor_capacity, self.vendor_observed, self.scrape_errors)
+        renamed = dict(zip(current, RENAMED_METRICS, strict=True))
         self.registry.register(DeprecatedAliases(list(renamed.items())))
         self._series: dict[tuple[str, str], set[tuple[str, ...]]] = {}
 
     def observe_weights(self, namespace: str, pool: str, update: WeightUpdate) -> None:
         """Export one interval's estimates; groups that left the pool disappear."""
-        series = set()
+        series: set[tuple[str, ...]] = set()
         for group in update.groups.values():
             key = (namespace, pool, group.group, group.vendor)
             series.add(key)
-            self.vendor_weight.labels(*key).set(group.weight)
+            self.vendor_weight.labels(*key).set(group.share)
             self.vendor_capacity.labels(*key).set(group.capacity_tokens_per_s)
             self.vendor_observed.labels(*key).set(group.observed_tokens_per_s or 0.0)
             can_serve = group.capacity_tokens_per_s * group.ready_replicas
-            self.vendor_utilization.labels(*key).set((group.observed_tokens_per_s or 0.0) / can_serve if can_serve > 0 else 0.0)
+            self.vendor_utilization.labels(*key).set(
+                (group.observed_tokens_per_s or 0.0) / can_serve if can_serve > 0 else 0.0
+            )
         for endpoint in update.scrape_errors:
-            group = update.endpoints[endpoint].group if endpoint in update.endpoints else "unknown"
-            self.scrape_errors.labels(namespace, pool, group).inc()
+            group_name = update.endpoints[endpoint].group if endpoint in update.endpoints else "unknown"
+            self.scrape_errors.labels(namespace, pool, group_name).inc()
         for gone in self._series.get((namespace, pool), set()) - series:
             self._remove(gone)
         self._series[(namespace, pool)] = series
@@ -142,9 +161,9 @@ class OperatorMetrics:
             self.vendor_desired_replicas.labels(*key).set(group.get("desiredReplicas", 0))
             self.vendor_ready_replicas.labels(*key).set(group.get("readyReplicas", 0))
         counts = (self.vendor_desired_replicas, self.vendor_ready_replicas)
-        for metric, key in [s for s in series if s[0] in counts and s[1] not in groups]:  # groups that left
-            _discard(metric, key)
-            series.discard((metric, key))
+        for metric, gone in [s for s in series if s[0] in counts and s[1] not in groups]:  # groups that left
+            _discard(metric, gone)
+            series.discard((metric, gone))
         series |= {(metric, key) for metric in counts for key in groups}
 
     def forget_pool(self, namespace: str, pool: str) -> None:

@@ -11,22 +11,29 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-import yaml
-
-from heteropool.handlers.conditions import ChildProblem, deployment_state, invalid_spec_conditions, summarise
+from heteropool import routing_document
 from heteropool.handlers.apply import AppliedCache, ApplyResult, Owner, apply_children, children_selector, ref
-from heteropool.handlers.events import EventRecorder
-from heteropool.handlers.handover import plan_handover
+from heteropool.handlers.conditions import (
+    ChildProblem,
+    deployment_state,
+    gateway_parents,
+    invalid_spec_conditions,
+    summarise,
+)
 from heteropool.handlers.errors import Rejection, Rejections
-from heteropool.handlers.metrics import OperatorMetrics
-from heteropool.handlers.rollout import plan_rollout, with_template_hash
-from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
+from heteropool.handlers.events import EventRecorder
+from heteropool.handlers.handover import RECHECK_S as GATEWAY_RECHECK_S
+from heteropool.handlers.handover import plan_handover
 from heteropool.handlers.kube import KINDS, KubeClient
-from heteropool.render import expected_objects, expected_routing_config, gateway_name, routing_configmap_name
-from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
+from heteropool.handlers.metrics import OperatorMetrics
+from heteropool.handlers.references import RECHECK_S, Reference, describe, missing_references, needs_any
+from heteropool.handlers.rollout import plan_rollout, with_template_hash
+from heteropool.names import routing_configmap_name
+from heteropool.render import expected_objects, gateway_name
+from heteropool.routing import RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
 
@@ -39,11 +46,11 @@ __all__ = [
 
 
 def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -82,11 +89,8 @@ class Outcome:
 
 
 async def _live_routing(kube: KubeClient, pool: Pool) -> RoutingConfig | None:
-    live = await kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool))
-    try:
-        return RoutingConfig.model_validate(yaml.safe_load((live or {}).get("data", {})[ROUTING_CONFIG_KEY]))
-    except (KeyError, TypeError, ValueError):
-        return None  # absent or hand-edited beyond repair: re-rendered from the spec
+    live = await kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool.name))
+    return routing_document.live_or_none(live)  # absent or edited beyond repair: re-rendered from the spec
 
 
 async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
@@ -109,7 +113,7 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
 
     owner = Owner(name=pool.name, namespace=pool.namespace, uid=meta["uid"])
     missing = await missing_references(ctx.kube, pool)
-    routing = expected_routing_config(pool, await _live_routing(ctx.kube, pool))
+    routing = routing_document.reconciled(pool, await _live_routing(ctx.kube, pool))
     # Autoscaled groups come without replicas; Deployments carry their pod template's hash.
     objects = [with_template_hash(o) for o in expected_objects(pool, routing, ctx.settings)]
     key = (pool.namespace, pool.name)
@@ -120,16 +124,25 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
     live_deployments = await ctx.kube.list(KINDS["Deployment"], pool.namespace, label_selector=selector)
     plan = plan_rollout(objects, live_deployments, ctx.retiring.setdefault(key, {}), now_s)
     envoy = next((d for d in live_deployments if d["metadata"]["name"] == gateway_name(pool)), None)
+    route = await ctx.kube.get(KINDS["HTTPRoute"], pool.namespace, pool.name)  # None: absent or not served
     handover = plan_handover(
         pool,
         envoy_exists=envoy is not None,
         envoy_ready_replicas=deployment_state(envoy).ready if envoy is not None else 0,
-        route=await ctx.kube.get(KINDS["HTTPRoute"], pool.namespace, pool.name),  # None: absent or not served
+        route=route,
+    )
+    parents = (
+        gateway_parents(pool, route, await ctx.kube.get(KINDS["InferencePool"], pool.namespace, pool.name))
+        if pool.spec.gateway.gateway_mode
+        else []
     )
     held = [  # left as they are in this pass
-        o for o in objects
-        if needs_any(o, missing) or ref(o) in waiting or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
-    ]  # fmt: skip
+        o
+        for o in objects
+        if needs_any(o, missing)
+        or ref(o) in waiting
+        or (o["kind"] == "Deployment" and o["metadata"]["name"] in plan.held)
+    ]
     applied = await apply_children(
         ctx.kube,
         owner,
@@ -138,8 +151,8 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         retain=plan.retains,
         cache=ctx.applied,
     )
-    for what, exc in applied.rejected.items():
-        book.record(what, exc, now_s, generation)
+    for what, error in applied.rejected.items():
+        book.record(what, error, now_s, generation)
     book.clear(applied.applied + applied.deleted)
     if applied.transient:
         raise applied.transient[0]
@@ -151,13 +164,14 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         problem = ChildProblem(missing[0].reason, describe(missing))
     elif rejected:
         problem = ChildProblem(
-            rejected[0].reason, "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes"
+            rejected[0].reason,
+            "; ".join(map(str, rejected)) + "; retried with backoff until the spec or the cluster changes",
         )
     elif applied.unserved:
         problem = ChildProblem("KindNotInstalled", "; ".join(applied.unserved))
     elif applied.conflicts:
         problem = ChildProblem("ChildConflict", "; ".join(applied.conflicts))
-    weights = {name: v.weight for name, v in routing.vendors.items()}  # as published to the gateway
+    weights = {name: v.share for name, v in routing.groups.items()}  # as published to the picker
     status = summarise(
         pool,
         generation=generation,
@@ -168,9 +182,12 @@ async def converge(ctx: OperatorContext, body: Mapping[str, Any]) -> Outcome:
         weights=weights,
         notes=[*plan.notes, *([handover.note] if handover.note else [])],
         unserved_kinds=sorted(applied.unserved_kinds),
+        parents=parents,
     )
     ctx.metrics.observe_status(pool.namespace, pool.name, status)
-    rechecks = ([RECHECK_S] if missing else []) + ([handover.recheck_after_s] if handover.recheck_after_s else [])
+    rechecks = [RECHECK_S] if missing else []
+    if handover.pending or (parents and not any(p["routeAccepted"] for p in parents)):
+        rechecks.append(GATEWAY_RECHECK_S)  # nothing watches HTTPRoute status: look again
     retry_in = book.next_retry_in(now_s)
     if retry_in is not None:
         rechecks.append(max(retry_in, 0.1))

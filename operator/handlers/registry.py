@@ -18,13 +18,13 @@ import kopf
 
 from heteropool.api import GROUP, PLURAL, VERSION
 from heteropool.handlers.conditions import status_changed
-from heteropool.handlers.pool import OperatorContext, Outcome, converge
 from heteropool.handlers.errors import retry_delay_s
+from heteropool.handlers.kube import KINDS, CredentialSource, KubeApiError
+from heteropool.handlers.pool import OperatorContext, Outcome, converge
 from heteropool.handlers.references import describe
 from heteropool.handlers.resync import ResyncQueue
 from heteropool.handlers.weights import WeightLoops
-from heteropool.handlers.kube import KINDS, CredentialSource, KubeApiError
-from heteropool.render import MANAGED_BY
+from heteropool.names import MANAGED_BY, MANAGED_BY_LABEL, POOL_LABEL
 
 __all__ = ["FINALIZER", "build_registry", "make_memo"]
 
@@ -34,8 +34,7 @@ FINALIZER = "heteropool.dev/finalizer"
 RESYNC_EVERY_S = 120.0
 
 logger = logging.getLogger(__name__)
-_CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY, "heteropool.dev/pool": kopf.PRESENT}
-
+_CHILD_LABELS: dict[str, Any] = {MANAGED_BY_LABEL: MANAGED_BY, POOL_LABEL: kopf.PRESENT}  # a value or kopf.PRESENT
 
 
 def make_memo(context: OperatorContext, login: CredentialSource) -> kopf.Memo:
@@ -178,7 +177,7 @@ def child_changed(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, *
     """Any event on a child: mark its pool as due for a resync (coalesced by the queue)."""
     queue: ResyncQueue | None = getattr(memo, "resync", None)
     if queue is not None and namespace:
-        queue.request(namespace, labels["heteropool.dev/pool"])
+        queue.request(namespace, labels[POOL_LABEL])
 
 
 def build_registry() -> kopf.OperatorRegistry:
@@ -193,8 +192,13 @@ def build_registry() -> kopf.OperatorRegistry:
     kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="stop-weights", optional=True)(pool_deleted)
     for kind in ("Deployment", "Service", "ConfigMap"):
         resource = KINDS[kind]
-        group_version = resource.api_version.split("/")  # ["v1"] for the core group
-        kopf.on.event(
-            *group_version, resource.plural, labels=_CHILD_LABELS, registry=registry, id=f"child-{kind.lower()}"
-        )(child_changed)
+        group, _, version = resource.api_version.rpartition("/")  # no group for the core group's "v1"
+        child_id = f"child-{kind.lower()}"
+        if group:
+            on_event = kopf.on.event(
+                group, version, resource.plural, labels=_CHILD_LABELS, registry=registry, id=child_id
+            )
+        else:
+            on_event = kopf.on.event(version, resource.plural, labels=_CHILD_LABELS, registry=registry, id=child_id)
+        on_event(child_changed)
     return registry

@@ -19,21 +19,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from heteropool.names import COMPONENT_LABEL, GROUP_LABEL
+
 __all__ = ["TEMPLATE_HASH", "RETIRE_GRACE_S", "RolloutPlan", "with_template_hash", "available", "plan_rollout"]
 
 TEMPLATE_HASH = "heteropool.dev/template-hash"
 RETIRE_GRACE_S = 600.0
-_COMPONENT = "app.kubernetes.io/component"
-_GROUP = "heteropool.dev/group"
 
 
 def _is_model_server(obj: Mapping[str, Any]) -> bool:
     labels = obj.get("metadata", {}).get("labels") or {}
-    return obj.get("kind", "Deployment") == "Deployment" and labels.get(_COMPONENT) == "model-server"
+    return obj.get("kind", "Deployment") == "Deployment" and labels.get(COMPONENT_LABEL) == "model-server"
 
 
 def _group(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata", {}).get("labels") or {}).get(_GROUP, obj["metadata"]["name"]))
+    return str((obj.get("metadata", {}).get("labels") or {}).get(GROUP_LABEL, obj["metadata"]["name"]))
 
 
 def _hash(obj: Mapping[str, Any]) -> str | None:
@@ -82,7 +82,7 @@ class RolloutPlan:
 
     def retains(self, live: Mapping[str, Any]) -> bool:
         """Whether an owned child that is no longer rendered must stay for now."""
-        return (live.get("metadata", {}).get("labels") or {}).get(_GROUP) in self.retiring
+        return (live.get("metadata", {}).get("labels") or {}).get(GROUP_LABEL) in self.retiring
 
 
 def plan_rollout(
@@ -97,9 +97,7 @@ def plan_rollout(
     servers = [o for o in desired if _is_model_server(o)]
     pending = [o for o in servers if o["metadata"]["name"] in live and _hash(live[o["metadata"]["name"]]) != _hash(o)]
     pending_names = {o["metadata"]["name"] for o in pending}
-    busy = any(
-        not available(d) for name, d in live.items() if _is_model_server(d) and name not in pending_names
-    )
+    busy = any(not available(d) for name, d in live.items() if _is_model_server(d) and name not in pending_names)
     # A group that is not serving anyway is applied at once (a fix is never held back) and counts
     # as the one rolling; otherwise the first serving group rolls if nothing else is rolling out.
     plan.rolling = [_group(o) for o in pending if not available(live[o["metadata"]["name"]])]
@@ -118,7 +116,9 @@ def plan_rollout(
     for group in list(retiring_since):
         if group not in gone:
             del retiring_since[group]
-    settled = not pending and all(o["metadata"]["name"] in live and available(live[o["metadata"]["name"]]) for o in servers)
+    settled = not pending and all(
+        o["metadata"]["name"] in live and available(live[o["metadata"]["name"]]) for o in servers
+    )
     for group in gone:
         since = retiring_since.setdefault(group, now_s)
         if not settled and now_s - since < RETIRE_GRACE_S:

@@ -18,21 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import yaml
 
-from heteropool.handlers.conditions import sort_conditions, upsert_condition
-from heteropool.handlers.metrics import OperatorMetrics
-from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient
-from heteropool.handlers.events import EventRecorder
+from heteropool import routing_document
 from heteropool.handlers.apply import ApplyResult, Owner, apply_child
-from heteropool.render import child_name, expected_routing_config, expected_routing_configmap, routing_configmap_name
-from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
+from heteropool.handlers.conditions import sort_conditions, upsert_condition
+from heteropool.handlers.events import EventRecorder
+from heteropool.handlers.kube import KINDS, KubeApiError, KubeClient
+from heteropool.handlers.metrics import OperatorMetrics
+from heteropool.names import SERVICE_NAME_LABEL, routing_configmap_name, vllm_service_name
+from heteropool.render import expected_routing_configmap
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.vendors import vendor_profile
-from heteropool.weights.loop import WeightLoop, endpoint_entries, rfc3339
 from heteropool.weights.controller import ScrapeTarget, WeightSettings, WeightUpdate, group_prior_tokens_per_s
+from heteropool.weights.loop import WeightLoop, rfc3339
 
-__all__ = ["WeightLoops", "ready_targets", "routing_document", "vendor_status"]
+__all__ = ["WeightLoops", "ready_targets", "vendor_status"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +41,14 @@ Key = tuple[str, str]
 
 async def ready_targets(kube: KubeClient, pool: Pool) -> list[ScrapeTarget]:
     """One target per ready address in the EndpointSlices of each vendor group's Service."""
-    services = {child_name(pool.name, "vllm", group.group_name): group for group in pool.spec.vendors}
+    services = {vllm_service_name(pool.name, group.group_name): group for group in pool.spec.vendors}
     slices = await kube.list(  # one LIST for every group of the pool
-        KINDS["EndpointSlice"], pool.namespace, label_selector=f"kubernetes.io/service-name in ({','.join(services)})"
+        KINDS["EndpointSlice"], pool.namespace, label_selector=f"{SERVICE_NAME_LABEL} in ({','.join(services)})"
     )
     targets: list[ScrapeTarget] = []
     for endpoint_slice in slices:
         labels = (endpoint_slice.get("metadata") or {}).get("labels") or {}
-        group = services.get(labels.get("kubernetes.io/service-name", ""))
+        group = services.get(labels.get(SERVICE_NAME_LABEL, ""))
         if group is None:
             continue
         block_size = group.vllm.block_size or vendor_profile(group.vendor).default_block_size
@@ -76,32 +76,6 @@ async def ready_targets(kube: KubeClient, pool: Pool) -> list[ScrapeTarget]:
     return targets
 
 
-def routing_document(pool: Pool, live: RoutingConfig | None, update: WeightUpdate, now: str) -> RoutingConfig:
-    """The routing document with this update's weights and capacities (generation + 1)."""
-    base = expected_routing_config(pool, live)
-    vendors = {
-        name: (
-            routing.model_copy(
-                update={
-                    "weight": round(update.groups[name].weight, 4),
-                    "capacity_tokens_per_s": round(update.groups[name].capacity_tokens_per_s, 1) or None,
-                }
-            )
-            if name in update.groups
-            else routing.model_copy(update={"weight": 0.0})
-        )
-        for name, routing in base.vendors.items()
-    }
-    return base.model_copy(
-        update={
-            "vendors": vendors,
-            "endpoints": endpoint_entries(update),
-            "generation": (live.generation if live else 0) + 1,
-            "updated_at": now,
-        }
-    )
-
-
 def vendor_status(pool: Pool, previous: list[Mapping[str, Any]], update: WeightUpdate) -> list[dict[str, Any]]:
     """`status.vendors[]` with the weight loop's fields; replica counts are kept from `previous`."""
     by_name = {v.get("name"): v for v in previous}
@@ -114,7 +88,7 @@ def vendor_status(pool: Pool, previous: list[Mapping[str, Any]], update: WeightU
         else:
             entry.update(
                 {
-                    "weight": round(estimate.weight, 4),
+                    "weight": round(estimate.share, 4),
                     "capacityTokensPerS": round(estimate.capacity_tokens_per_s, 1),
                     "observedTokensPerS": round(estimate.observed_tokens_per_s or 0.0, 1),
                     "lastScrapeTime": rfc3339(estimate.last_scrape_at),
@@ -206,10 +180,9 @@ class WeightLoops:
 
     async def _publish(self, pool: Pool, body: Mapping[str, Any], update: WeightUpdate) -> None:
         now = rfc3339(update.at) or ""
-        configmap = await self._kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool))
+        configmap = await self._kube.get(KINDS["ConfigMap"], pool.namespace, routing_configmap_name(pool.name))
         if configmap is not None:  # the reconcile creates it; until then there is nothing to steer
-            live = _parse_routing((configmap.get("data") or {}).get(ROUTING_CONFIG_KEY))
-            document = routing_document(pool, live, update, now)
+            document = routing_document.with_update(pool, routing_document.live_or_none(configmap), update, now)
             owner = Owner(name=pool.name, namespace=pool.namespace, uid=body["metadata"]["uid"])
             await apply_child(self._kube, owner, expected_routing_configmap(pool, document), ApplyResult())
         status = dict(body.get("status") or {})
@@ -229,13 +202,6 @@ class WeightLoops:
         if update.moved:
             moves = ", ".join(f"{m.group} {m.old:.2f} -> {m.new:.2f}" for m in update.moved)
             await self._events.record(body, "Normal", "WeightChanged", f"weights: {moves}")
-
-
-def _parse_routing(text: str | None) -> RoutingConfig | None:
-    try:
-        return RoutingConfig.model_validate(yaml.safe_load(text or ""))
-    except ValueError:
-        return None
 
 
 def _staleness_conditions(

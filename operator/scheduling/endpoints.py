@@ -21,7 +21,7 @@ class EndpointState:
     """Mutable bookkeeping for one endpoint; `view` is its current immutable snapshot."""
 
     url: str
-    vendor: str
+    group: str
     base: EndpointView
     in_flight: int = 0
     queued_prompt_tokens: int = 0
@@ -42,9 +42,19 @@ class EndpointState:
         if v is None:
             b = self.base
             v = self._view = EndpointView(
-                b.id, b.vendor, b.block_size, b.capacity_tokens_per_s, b.weight, b.kv_capacity_tokens,
-                b.prefill_tokens_per_s, self.in_flight, self.queued_prompt_tokens, self.queued_prefill_tokens,
-                self.running, self.waiting, self.kv_usage,
+                b.id,
+                b.group,
+                b.block_size,
+                b.capacity_tokens_per_s,
+                b.capacity_multiplier,
+                b.kv_capacity_tokens,
+                b.prefill_tokens_per_s,
+                self.in_flight,
+                self.queued_prompt_tokens,
+                self.queued_prefill_tokens,
+                self.running,
+                self.waiting,
+                self.kv_usage,
             )
         return v
 
@@ -81,10 +91,10 @@ class EndpointPool:
             url = e.url.rstrip("/")
             views[url] = EndpointView(
                 id=url,
-                vendor=e.vendor,
+                group=e.group,
                 block_size=e.block_size or DEFAULT_BLOCK_SIZE,
                 capacity_tokens_per_s=e.capacity,
-                weight=e.weight,
+                capacity_multiplier=e.capacity_multiplier,
                 prefill_tokens_per_s=e.prefill_tokens_per_s,
             )
         return self.apply_views(views.values())
@@ -99,10 +109,10 @@ class EndpointPool:
         for url, base in wanted.items():
             st = self._states.get(url)
             if st is None:
-                self._states[url] = EndpointState(url=url, vendor=base.vendor, base=base)
+                self._states[url] = EndpointState(url=url, group=base.group, base=base)
                 added.append(url)
             else:
-                st.vendor = base.vendor
+                st.group = base.group
                 st.base = base
                 st._view = None
         return added, removed
@@ -158,7 +168,9 @@ class EndpointPool:
         if prompt_tokens or prefill_tokens:
             self._dequeue(st, prompt_tokens, prompt_tokens if prefill_tokens is None else prefill_tokens)
 
-    def release(self, url: str, prompt_tokens_still_queued: int, prefill_tokens_still_queued: int | None = None) -> None:
+    def release(
+        self, url: str, prompt_tokens_still_queued: int, prefill_tokens_still_queued: int | None = None
+    ) -> None:
         st = self._states.get(url)
         if st is None:
             return

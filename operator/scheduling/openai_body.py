@@ -12,8 +12,14 @@ from typing import Any
 
 import orjson
 
-__all__ = ["RequestBodyError", "InferenceBody", "parse_inference_body", "prompt_text", "usage_from_json",
-           "usage_from_sse_tail"]
+__all__ = [
+    "RequestBodyError",
+    "InferenceBody",
+    "parse_inference_body",
+    "prompt_text",
+    "usage_from_json",
+    "usage_from_sse_tail",
+]
 
 
 class RequestBodyError(ValueError):

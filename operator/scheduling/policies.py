@@ -22,16 +22,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from heteropool.names import DEFAULT_POLICY, POLICY_NAMES, PolicyName
+from heteropool.routing import Router
 from heteropool.scheduling.errors import ConfigError
 from heteropool.scheduling.profile import PluginRef, ProfileSpec, TierSpec, build_profile
 from heteropool.scheduling.registry import Registry, register_builtins
-from heteropool.routing import POLICY_NAMES, Router
 
 __all__ = ["DEFAULT_POLICY", "PROFILES", "build_router"]
 
-DEFAULT_POLICY = "heteropool"
-
-PROFILES: dict[str, dict[str, Any]] = {
+PROFILES: dict[PolicyName, dict[str, Any]] = {  # one per name in heteropool.names (a test checks)
     "round-robin": {"picker": {"type": "round-robin-picker"}},
     "least-request": {
         "scorers": [{"type": "least-request-scorer", "weight": 1}],
@@ -74,7 +73,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         },
     },
 }
-assert set(PROFILES) == set(POLICY_NAMES)
 
 
 def _apply_parameters(name: str, spec: ProfileSpec, parameters: Mapping[str, Any]) -> ProfileSpec:
@@ -83,9 +81,9 @@ def _apply_parameters(name: str, spec: ProfileSpec, parameters: Mapping[str, Any
     groups: dict[tuple[str, str], list[PluginRef]] = {}
     for group in ("producers", "filters", "scorers"):
         groups[("", group)] = list(getattr(spec, group))
-    for tier, t in spec.tiers.items():
+    for tier_name, t in spec.tiers.items():
         for group in ("filters", "scorers"):
-            groups[(tier, group)] = list(getattr(t, group))
+            groups[(tier_name, group)] = list(getattr(t, group))
     for (tier, group), refs in groups.items():
         for i, r in enumerate(refs):
             places.setdefault(r.ref, []).append((tier, group, i))
@@ -97,15 +95,15 @@ def _apply_parameters(name: str, spec: ProfileSpec, parameters: Mapping[str, Any
                 raise ConfigError("parameters.weights", "expected a mapping of scorer -> weight")
             for ref, weight in value.items():
                 tier, _, scorer = ref.rpartition("/")
-                where = [p for p in places.get(scorer, ()) if p[0] == tier and p[1] == "scorers"]
-                if not where:
+                matches = [p for p in places.get(scorer, ()) if p[0] == tier and p[1] == "scorers"]
+                if not matches:
                     raise ConfigError(f"parameters.weights.{ref}", f"no scorer {ref!r} in policy {name!r}")
                 if not isinstance(weight, int | float) or isinstance(weight, bool) or weight < 0:
                     raise ConfigError(f"parameters.weights.{ref}", f"expected a number >= 0, got {weight!r}")
-                i = where[0][2]
-                assert i is not None
+                index = matches[0][2]
+                assert index is not None
                 scorers = groups[(tier, "scorers")]
-                scorers[i] = scorers[i].model_copy(update={"weight": float(weight)})
+                scorers[index] = scorers[index].model_copy(update={"weight": float(weight)})
             continue
         where = places.get(key)
         if where is None:
@@ -114,19 +112,22 @@ def _apply_parameters(name: str, spec: ProfileSpec, parameters: Mapping[str, Any
             )
         if not isinstance(value, Mapping):
             raise ConfigError(f"parameters.{key}", "expected a mapping of parameter -> value")
-        for tier, group, i in where:
+        for tier, group, index in where:
             if group == "picker":
                 picker = picker.model_copy(update={"parameters": {**picker.parameters, **value}})
                 continue
-            assert i is not None
+            assert index is not None
             refs = groups[(tier, group)]
-            refs[i] = refs[i].model_copy(update={"parameters": {**refs[i].parameters, **value}})
+            refs[index] = refs[index].model_copy(update={"parameters": {**refs[index].parameters, **value}})
     tiers = {
         tier: TierSpec(filters=groups[(tier, "filters")], scorers=groups[(tier, "scorers")]) for tier in spec.tiers
     }
     return ProfileSpec(
-        picker=picker, producers=groups[("", "producers")], filters=groups[("", "filters")],
-        scorers=groups[("", "scorers")], tiers=tiers,
+        picker=picker,
+        producers=groups[("", "producers")],
+        filters=groups[("", "filters")],
+        scorers=groups[("", "scorers")],
+        tiers=tiers,
     )
 
 

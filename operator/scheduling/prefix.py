@@ -5,8 +5,8 @@ block's hash is chained to everything before it, so equal hashes at position i m
 prefixes up to block i. The chain is built from C-level primitives only (``map`` of cached slice
 objects, ``hash`` of each str slice, XOR with a per-position salt, running sum via
 ``itertools.accumulate``); per-block interpreter overhead, not hashing bytes, dominates here
-(bench/gateway_decision.py compares it with a Python loop). ``hash(str)`` is salted per process, which is fine: the index
-lives in one process and only equality matters.
+(bench/gateway_decision.py compares it with a Python loop). ``hash(str)`` is salted per process, which is
+fine: the index lives in one process and only equality matters.
 
 Index: one LRU of block hashes per endpoint (bounded by the endpoint's KV capacity) plus a
 reverse map hash -> endpoints; kept prefix-closed so a match is a binary search per holder.

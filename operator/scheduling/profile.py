@@ -18,14 +18,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from heteropool.routing import EndpointView, NoEndpointError, Router, RouteRequest
 from heteropool.scheduling.errors import ConfigError
 from heteropool.scheduling.framework import CycleContext, Filter, Picker, Producer, Scorer
 from heteropool.scheduling.registry import Registry
-from heteropool.routing import EndpointView, NoEndpointError, RouteRequest, Router
 
 __all__ = ["PluginRef", "TierSpec", "ProfileSpec", "ProfileRouter", "TieredRouter", "TIERS", "build_profile"]
 
-TIERS: tuple[str, ...] = ("latency", "fill")
+TIERS: tuple[Literal["latency", "fill"], ...] = ("latency", "fill")
 """Tier names: `latency` routes requests of priority > 0, `fill` those of priority < 0."""
 
 _PENDING_MAX = 8192
@@ -200,9 +200,7 @@ def build_profile(
     if producers == []:
         for i, (scorer, _) in enumerate(scorers):
             if "prefix" in getattr(scorer, "consumes", ()):
-                raise ConfigError(
-                    f"{path}.scorers[{i}]", f"{scorer.type_name!r} needs a prefix producer in producers"
-                )
+                raise ConfigError(f"{path}.scorers[{i}]", f"{scorer.type_name!r} needs a prefix producer in producers")
     base = ProfileRouter(name, producers, filters, scorers, picker)
     if not spec.tiers:
         return base
@@ -213,9 +211,13 @@ def build_profile(
             tiers[tier] = base
             continue
         where = f"{path}.tiers.{tier}"
-        t_filters = [registry.build("filter", r.type, r.parameters, f"{where}.filters[{i}]", rng)
-                     for i, r in enumerate(t.filters)]
-        t_scorers = [(registry.build("scorer", r.type, r.parameters, f"{where}.scorers[{i}]", rng), r.weight)
-                     for i, r in enumerate(t.scorers)]
+        t_filters = [
+            registry.build("filter", r.type, r.parameters, f"{where}.filters[{i}]", rng)
+            for i, r in enumerate(t.filters)
+        ]
+        t_scorers = [
+            (registry.build("scorer", r.type, r.parameters, f"{where}.scorers[{i}]", rng), r.weight)
+            for i, r in enumerate(t.scorers)
+        ]
         tiers[tier] = ProfileRouter(f"{name}/{tier}", producers, t_filters, t_scorers, picker)
     return TieredRouter(name, base, tiers["latency"], tiers["fill"])

@@ -18,34 +18,72 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--list-profiles", action="store_true", help="print the profile names and exit")
     parser.add_argument("--profile", default="h100-nvl", help=f"accelerator speed profile ({', '.join(PROFILE_NAMES)})")
-    parser.add_argument("--model", default="ibm-granite/granite-4.1-8b", help="model name (its size picks the size class)")
+    parser.add_argument(
+        "--model", default="ibm-granite/granite-4.1-8b", help="model name (its size picks the size class)"
+    )
     parser.add_argument("--served-model-name", nargs="+", default=None, help="names clients may ask for")
-    parser.add_argument("--size-class", choices=sorted(MODEL_CLASSES), default=None,
-                        help="model size class (default: guessed from --model)")
+    parser.add_argument(
+        "--size-class",
+        choices=sorted(MODEL_CLASSES),
+        default=None,
+        help="model size class (default: guessed from --model)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1; 0.0.0.0 in a pod)")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
-    parser.add_argument("--max-num-seqs", type=int, default=None, help="most sequences in a batch (default: the profile's)")
-    parser.add_argument("--max-num-batched-tokens", type=int, default=None,
-                        help="most tokens per engine step (default: the profile's)")
+    parser.add_argument(
+        "--max-num-seqs", type=int, default=None, help="most sequences in a batch (default: the profile's)"
+    )
+    parser.add_argument(
+        "--max-num-batched-tokens", type=int, default=None, help="most tokens per engine step (default: the profile's)"
+    )
     parser.add_argument("--block-size", type=int, default=None, help="tokens per KV block (default: the profile's)")
     parser.add_argument("--max-model-len", type=int, default=None, help="longest prompt + output in tokens")
-    parser.add_argument("--num-gpu-blocks-override", dest="num_gpu_blocks", type=int, default=None,
-                        help="KV cache size in blocks instead of the profile's")
-    parser.add_argument("--gpu-memory-utilization", type=float, default=None,
-                        help="fraction of device memory for weights, activations and KV (vLLM default 0.9)")
+    parser.add_argument(
+        "--num-gpu-blocks-override",
+        dest="num_gpu_blocks",
+        type=int,
+        default=None,
+        help="KV cache size in blocks instead of the profile's",
+    )
+    parser.add_argument(
+        "--gpu-memory-utilization",
+        type=float,
+        default=None,
+        help="fraction of device memory for weights, activations and KV (vLLM default 0.9)",
+    )
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="auto", help="weights dtype (auto: BF16)")
-    parser.add_argument("--kv-cache-dtype", choices=sorted(KV_CACHE_DTYPES), default="auto",
-                        help="KV cache dtype (auto: the weights dtype)")
-    parser.add_argument("--no-enable-prefix-caching", dest="enable_prefix_caching", action="store_false",
-                        help="turn the prefix cache off")
-    parser.add_argument("--time-scale", type=float, default=1.0,
-                        help="run this many times faster than real time (latencies shrink alike)")
-    parser.add_argument("--default-max-tokens", type=int, default=None,
-                        help="max_tokens when a chat request sets none (vLLM: the rest of the context)")
+    parser.add_argument(
+        "--kv-cache-dtype",
+        choices=sorted(KV_CACHE_DTYPES),
+        default="auto",
+        help="KV cache dtype (auto: the weights dtype)",
+    )
+    parser.add_argument(
+        "--no-enable-prefix-caching",
+        dest="enable_prefix_caching",
+        action="store_false",
+        help="turn the prefix cache off",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="run this many times faster than real time (latencies shrink alike)",
+    )
+    parser.add_argument(
+        "--default-max-tokens",
+        type=int,
+        default=None,
+        help="max_tokens when a chat request sets none (vLLM: the rest of the context)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault injector")
-    parser.add_argument("--enable-admin-api", dest="admin_api", action="store_true",
-                        help="serve GET/POST /admin/config (slow-down and fault knobs; anyone who reaches the port "
-                             "can stall the replica). Default: off")
+    parser.add_argument(
+        "--enable-admin-api",
+        dest="admin_api",
+        action="store_true",
+        help="serve GET/POST /admin/config (slow-down and fault knobs; anyone who reaches the port "
+        "can stall the replica). Default: off",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

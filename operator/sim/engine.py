@@ -71,9 +71,7 @@ class EngineConfig:
             block_size=bs,
             num_gpu_blocks=blocks,
             max_num_seqs=max_num_seqs or profile.max_num_seqs,
-            max_num_batched_tokens=max(
-                max_num_batched_tokens or profile.max_num_batched_tokens, max_num_seqs or 1
-            ),
+            max_num_batched_tokens=max(max_num_batched_tokens or profile.max_num_batched_tokens, max_num_seqs or 1),
             max_model_len=model_len,
             enable_prefix_caching=enable_prefix_caching,
         )
@@ -192,9 +190,7 @@ class Engine:
 
     # --- requests ------------------------------------------------------------------------
 
-    def add_request(
-        self, request_id: str, prompt_tokens: int, block_hashes: Sequence[int], max_tokens: int
-    ) -> None:
+    def add_request(self, request_id: str, prompt_tokens: int, block_hashes: Sequence[int], max_tokens: int) -> None:
         """Queue a request; `block_hashes` are its full prompt blocks at this engine's block size.
 
         Raises:
@@ -278,8 +274,10 @@ class Engine:
                 self._admit(budget, work)
             prefill_tokens, attn = self._run_chunks(j, work.chunks, produced, first, finished)
             if not n_dec and not work.chunks:
-                raise EngineError(f"step {j} scheduled nothing with {len(self._running)} running, "
-                                  f"{len(self._waiting)} waiting, {pool.available} blocks available")
+                raise EngineError(
+                    f"step {j} scheduled nothing with {len(self._running)} running, "
+                    f"{len(self._waiting)} waiting, {pool.available} blocks available"
+                )
 
         # 5. Decoding sequences that reached max_tokens leave.
         heap = self._finish_heap

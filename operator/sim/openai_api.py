@@ -54,7 +54,7 @@ class CompletionRequest(_Common):
         if isinstance(p, list) and p and isinstance(p[0], (str, list)):
             if len(p) != 1:
                 raise ValueError("the simulator serves one prompt per request")
-            return p[0]  # type: ignore[return-value]
+            return p[0]
         if isinstance(p, list) and not p:
             raise ValueError("prompt must not be empty")
         return p  # type: ignore[return-value]

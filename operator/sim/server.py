@@ -92,9 +92,13 @@ class SimServer:
     def __init__(self, settings: SimSettings) -> None:
         self.settings = settings
         size = settings.size_class or size_class_for_model(settings.model)
-        self.profile = build_profile(settings.profile, size, dtype=settings.dtype,
-                                     kv_cache_dtype=settings.kv_cache_dtype,
-                                     gpu_memory_utilization=settings.gpu_memory_utilization)
+        self.profile = build_profile(
+            settings.profile,
+            size,
+            dtype=settings.dtype,
+            kv_cache_dtype=settings.kv_cache_dtype,
+            gpu_memory_utilization=settings.gpu_memory_utilization,
+        )
         self.engine_config = EngineConfig.from_profile(
             self.profile,
             block_size=settings.block_size,
@@ -179,7 +183,7 @@ class SimServer:
         return web.Response(status=200)
 
     async def models(self, _request: web.Request) -> web.Response:
-        data = [
+        data: list[dict[str, Any]] = [
             {
                 "id": name,
                 "object": "model",
@@ -217,8 +221,12 @@ class SimServer:
             tokens = self._token_ids(await self._prompt_of(request))
         except (orjson.JSONDecodeError, ValidationError, ValueError) as exc:
             return _error(400, str(exc))
-        body = {"count": len(tokens), "max_model_len": self.engine_config.max_model_len, "tokens": tokens,
-                "token_strs": None}
+        body = {
+            "count": len(tokens),
+            "max_model_len": self.engine_config.max_model_len,
+            "tokens": tokens,
+            "token_strs": None,
+        }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def render(self, request: web.Request) -> web.Response:
@@ -232,8 +240,14 @@ class SimServer:
             tokens = self._token_ids(await self._prompt_of(request, chat=chat))
         except (orjson.JSONDecodeError, ValidationError, ValueError) as exc:
             return _error(400, str(exc))
-        body = [{"token_ids": tokens, "model": self.settings.model_names[0],
-                 "request_id": f"render-{uuid.uuid4().hex}", "sampling_params": {}}]
+        body = [
+            {
+                "token_ids": tokens,
+                "model": self.settings.model_names[0],
+                "request_id": f"render-{uuid.uuid4().hex}",
+                "sampling_params": {},
+            }
+        ]
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
     async def load(self, _request: web.Request) -> web.Response:
@@ -241,14 +255,29 @@ class SimServer:
 
     async def get_load(self, _request: web.Request) -> web.Response:
         eng = self.engine
-        return web.json_response([{"dp_rank": 0, "num_reqs": eng.num_running, "num_waiting_reqs": eng.num_waiting,
-                                   "num_tokens": int(eng.kv_usage() * eng.config.num_gpu_blocks * eng.block_size)}])
+        return web.json_response(
+            [
+                {
+                    "dp_rank": 0,
+                    "num_reqs": eng.num_running,
+                    "num_waiting_reqs": eng.num_waiting,
+                    "num_tokens": int(eng.kv_usage() * eng.config.num_gpu_blocks * eng.block_size),
+                }
+            ]
+        )
 
     async def server_info(self, _request: web.Request) -> web.Response:
         # No model_path / tokenizer_path: sglang-router would try to download that tokenizer.
         name = self.settings.model_names[0]
-        return web.json_response({"model_id": name, "served_model_name": name, "dp_size": 1, "tp_size": 1,
-                                  "max_model_len": self.engine_config.max_model_len})
+        return web.json_response(
+            {
+                "model_id": name,
+                "served_model_name": name,
+                "dp_size": 1,
+                "tp_size": 1,
+                "max_model_len": self.engine_config.max_model_len,
+            }
+        )
 
     async def model_info(self, _request: web.Request) -> web.Response:
         return web.json_response({"model_id": self.settings.model_names[0], "is_generation": True})
@@ -323,8 +352,9 @@ class SimServer:
                 opts = body.stream_options
                 include_usage = bool(opts and opts.include_usage)
                 continuous = bool(include_usage and opts and opts.continuous_usage_stats)
-                return await self._stream(request, stream, rid, model, chat=chat, include_usage=include_usage,
-                                          continuous_usage=continuous)
+                return await self._stream(
+                    request, stream, rid, model, chat=chat, include_usage=include_usage, continuous_usage=continuous
+                )
             return await self._complete(stream, rid, model, chat=chat)
         finally:
             if stream.finished is None:
@@ -356,7 +386,11 @@ class SimServer:
             choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": reason, "stop_reason": None}
             obj = "text_completion"
         payload = {
-            "id": rid, "object": obj, "created": created, "model": model, "choices": [choice],
+            "id": rid,
+            "object": obj,
+            "created": created,
+            "model": model,
+            "choices": [choice],
             "usage": usage(fin.prompt_tokens, fin.generation_tokens),
         }
         return web.Response(body=orjson.dumps(payload), content_type="application/json")
@@ -378,8 +412,7 @@ class SimServer:
         obj = "chat.completion.chunk" if chat else "text_completion"
         head = {"id": rid, "object": obj, "created": created, "model": model}
         if chat:
-            first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
-                     "finish_reason": None}
+            first = {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
             opening: dict[str, Any] = {**head, "choices": [first]}
             if continuous_usage:
                 opening["usage"] = usage(stream.prompt_tokens, 0)
@@ -399,8 +432,7 @@ class SimServer:
                 if chat:
                     choice = {"index": 0, "delta": {"content": piece}, "logprobs": None, "finish_reason": reason}
                 else:
-                    choice = {"index": 0, "text": piece, "logprobs": None, "finish_reason": reason,
-                              "stop_reason": None}
+                    choice = {"index": 0, "text": piece, "logprobs": None, "finish_reason": reason, "stop_reason": None}
                 if last:
                     choice["stop_reason"] = None
                 chunk: dict[str, Any] = {**head, "choices": [choice]}

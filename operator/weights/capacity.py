@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from heteropool.vllm_metrics import EngineSample, HistogramTotals
 from heteropool.vendors import ACCELERATOR_CAPACITY_TOKENS_PER_S, VENDOR_PROFILES, prior_capacity_tokens_per_s
+from heteropool.vllm_metrics import EngineSample, HistogramTotals
 
 __all__ = [
     "IntervalRates",

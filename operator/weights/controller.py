@@ -22,9 +22,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from heteropool.api import WeightsSpec, parse_duration_s
-from heteropool.weights.capacity import apply_floor, damp_shares, estimate_capacity, measure_interval
-from heteropool.vllm_metrics import EngineSample, ScrapeError
+from heteropool.routing_document import capacity_multiplier
 from heteropool.vendors import group_prior_tokens_per_s  # re-exported: the prior of a pool's vendor group
+from heteropool.vllm_metrics import EngineSample, ScrapeError
+from heteropool.weights.capacity import IntervalRates, apply_floor, damp_shares, estimate_capacity, measure_interval
 
 __all__ = [
     "WeightSettings",
@@ -141,8 +142,8 @@ class EndpointEstimate:
     """One replica after an update. Times are the controller's clock (epoch seconds in the operator).
 
     share: fraction of the pool's traffic for this replica (all shares sum to 1).
-    gateway_weight: the endpoint-file `weight` (the gateway routes by capacity x weight, so
-        this is share / capacity share: 1.0 unless damping, the floor or static weights apply).
+    capacity_multiplier: the endpoint entry's `capacityMultiplier` (the picker routes by capacity x
+        multiplier, so this is share / capacity share: 1.0 unless damping, the floor or static weights apply).
     source: `measured`, or `prior` when no usable data is recent enough.
     """
 
@@ -154,7 +155,7 @@ class EndpointEstimate:
     prior_capacity_tokens_per_s: float
     source: Literal["measured", "prior"]
     share: float
-    gateway_weight: float
+    capacity_multiplier: float
     observed_tokens_per_s: float | None
     utilization: float | None
     decode_tokens_per_s_per_seq: float | None
@@ -169,12 +170,12 @@ class EndpointEstimate:
 
 @dataclass(frozen=True, slots=True)
 class GroupEstimate:
-    """One vendor group: `weight` is its share of traffic (shares sum to 1 over groups with ready
+    """One vendor group: `share` is its share of traffic (shares sum to 1 over groups with ready
     replicas); `capacity_tokens_per_s` is per replica (mean), `observed_tokens_per_s` the sum."""
 
     group: str
     vendor: str
-    weight: float
+    share: float
     capacity_tokens_per_s: float
     observed_tokens_per_s: float | None
     ready_replicas: int
@@ -215,8 +216,8 @@ class WeightUpdate:
     scrape_errors: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def weights(self) -> dict[str, float]:
-        return {g: e.weight for g, e in self.groups.items()}
+    def shares(self) -> dict[str, float]:
+        return {g: e.share for g, e in self.groups.items()}
 
     @property
     def stale(self) -> bool:
@@ -335,16 +336,19 @@ class WeightController:
         if est is None:
             return
         value, rep.utilization = est
-        fresh = rep.capacity is not None and rep.measured_at is not None and now - rep.measured_at <= s.prior_after_s
-        rep.capacity = value if not fresh else s.smoothing * value + (1 - s.smoothing) * rep.capacity  # type: ignore[operator]
+        assert s.prior_after_s is not None  # set by WeightSettings.__post_init__
+        old, at = rep.capacity, rep.measured_at
+        fresh = old is not None and at is not None and now - at <= s.prior_after_s
+        rep.capacity = s.smoothing * value + (1 - s.smoothing) * old if fresh and old is not None else value
         rep.measured_at = now
 
     def _capacities(self, now: float) -> tuple[dict[str, float], dict[str, Literal["measured", "prior"]]]:
         limit = self.settings.prior_after_s
+        assert limit is not None  # set by WeightSettings.__post_init__
         measured = {
             k: r.capacity
             for k, r in self._replicas.items()
-            if r.capacity is not None and r.measured_at is not None and now - r.measured_at <= limit  # type: ignore[operator]
+            if r.capacity is not None and r.measured_at is not None and now - r.measured_at <= limit
         }
         # Priors are in real tokens/s; measurements may run at another scale (a time-scaled
         # simulator, a different model): calibrate priors by the measured replicas' median ratio.
@@ -354,7 +358,7 @@ class WeightController:
         sources: dict[str, Literal["measured", "prior"]] = {}
         for k, r in self._replicas.items():
             if k in measured:
-                capacities[k], sources[k] = measured[k], "measured"  # type: ignore[assignment]
+                capacities[k], sources[k] = measured[k], "measured"
             else:
                 capacities[k], sources[k] = r.target.prior_capacity_tokens_per_s * scale, "prior"
         return capacities, sources
@@ -388,6 +392,7 @@ class WeightController:
         errors: Mapping[str, str],
     ) -> WeightUpdate:
         s = self.settings
+        assert s.stale_after_s is not None  # set by WeightSettings.__post_init__
         static = s.static_weights is not None
         members: dict[str, list[str]] = {}
         for k, r in self._replicas.items():
@@ -397,13 +402,15 @@ class WeightController:
         group_out: dict[str, GroupEstimate] = {}
         for g, keys in members.items():
             group_capacity = sum(capacities[k] for k in keys)
-            observed = [r.observed for r in (self._replicas[k] for k in keys) if r.observed_at == now]
+            observed = [
+                r.observed for r in (self._replicas[k] for k in keys) if r.observed_at == now and r.observed is not None
+            ]
             stale_count = 0
             last_at: float | None = None
             for k in keys:
                 r = self._replicas[k]
                 share = groups[g] / len(keys) if static else groups[g] * capacities[k] / group_capacity
-                stale = r.failing and (r.sample_at is None or now - r.sample_at > s.stale_after_s)  # type: ignore[operator]
+                stale = r.failing and (r.sample_at is None or now - r.sample_at > s.stale_after_s)
                 stale_count += stale
                 if r.sample_at is not None:
                     last_at = r.sample_at if last_at is None else max(last_at, r.sample_at)
@@ -417,7 +424,7 @@ class WeightController:
                     prior_capacity_tokens_per_s=t.prior_capacity_tokens_per_s,
                     source=sources[k],
                     share=share,
-                    gateway_weight=share * total_capacity / capacities[k],
+                    capacity_multiplier=capacity_multiplier(share, capacities[k], total_capacity),
                     observed_tokens_per_s=r.observed if r.observed_at == now else None,
                     utilization=r.utilization if sources[k] == "measured" else None,
                     decode_tokens_per_s_per_seq=r.rates.decode_tokens_per_s_per_seq if r.rates else None,
@@ -433,17 +440,22 @@ class WeightController:
             group_out[g] = GroupEstimate(
                 group=g,
                 vendor=first.vendor,
-                weight=groups[g],
+                share=groups[g],
                 capacity_tokens_per_s=group_capacity / len(keys),
-                observed_tokens_per_s=sum(observed) if observed else None,  # type: ignore[arg-type]
+                observed_tokens_per_s=sum(observed) if observed else None,
                 ready_replicas=len(keys),
                 stale_replicas=stale_count,
                 last_scrape_at=last_at,
                 block_size=endpoints[keys[0]].block_size,
             )
         return WeightUpdate(
-            at=now, mode=s.mode, generation=self._generation, changed=False,
-            endpoints=endpoints, groups=group_out, scrape_errors=dict(errors),
+            at=now,
+            mode=s.mode,
+            generation=self._generation,
+            changed=False,
+            endpoints=endpoints,
+            groups=group_out,
+            scrape_errors=dict(errors),
         )
 
     def _decide(self, update: WeightUpdate) -> WeightUpdate:
@@ -455,10 +467,10 @@ class WeightController:
         for g, est in update.groups.items():
             base = self._event_base.get(g)
             if base is None:
-                self._event_base[g] = est.weight
-            elif abs(est.weight - base) > self.settings.event_fraction * max(base, 1e-9):
-                moved.append(WeightMove(g, base, est.weight))
-                self._event_base[g] = est.weight
+                self._event_base[g] = est.share
+            elif abs(est.share - base) > self.settings.event_fraction * max(base, 1e-9):
+                moved.append(WeightMove(g, base, est.share))
+                self._event_base[g] = est.share
         for g in [g for g in self._event_base if g not in update.groups]:
             del self._event_base[g]
         update = replace(update, generation=self._generation, changed=True, moved=tuple(moved))
@@ -469,8 +481,8 @@ class WeightController:
         if old is None or old.endpoints.keys() != new.endpoints.keys() or old.groups.keys() != new.groups.keys():
             return True
         s = self.settings
-        for g, e in new.groups.items():
-            if abs(e.weight - old.groups[g].weight) > s.publish_threshold:
+        for g, group in new.groups.items():
+            if abs(group.share - old.groups[g].share) > s.publish_threshold:
                 return True
         for k, e in new.endpoints.items():
             o = old.endpoints[k]

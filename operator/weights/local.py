@@ -14,9 +14,10 @@ from pathlib import Path
 import httpx
 
 from heteropool.routing import EndpointEntry, dump_endpoint_entries
-from heteropool.weights.loop import WeightLoop, endpoint_entries
+from heteropool.routing_document import entries_from_update
 from heteropool.weights.capacity import prior_from_name
 from heteropool.weights.controller import ScrapeTarget, WeightUpdate
+from heteropool.weights.loop import WeightLoop
 
 __all__ = [
     "targets_from_entries",
@@ -29,9 +30,9 @@ log = logging.getLogger(__name__)
 
 
 def targets_from_entries(entries: Sequence[EndpointEntry]) -> list[ScrapeTarget]:
-    """One target per entry; `vendor` is the group. Prior: the entry's `capacity`, else the vendor
+    """One target per entry; its group names the vendor too. Prior: the entry's `capacity`, else the vendor
     or accelerator its name maps to (vendors.py), else the mean of the known priors (equal if none)."""
-    priors = [e.capacity if e.capacity else prior_from_name(e.vendor) for e in entries]
+    priors = [e.capacity if e.capacity else prior_from_name(e.group) for e in entries]
     known = [p for p in priors if p]
     fallback = sum(known) / len(known) if known else 1.0
     targets: list[ScrapeTarget] = []
@@ -41,8 +42,8 @@ def targets_from_entries(entries: Sequence[EndpointEntry]) -> list[ScrapeTarget]
             ScrapeTarget(
                 endpoint_id=url,
                 url=url,
-                group=entry.vendor,
-                vendor=entry.vendor,
+                group=entry.group,
+                vendor=entry.group,
                 prior_capacity_tokens_per_s=prior or fallback,
                 block_size=entry.block_size,
             )
@@ -71,13 +72,11 @@ def update_summary(update: WeightUpdate) -> dict[str, object]:
         "mode": update.mode,
         "groups": {
             g: {
-                "weight": round(e.weight, 4),
+                "weight": round(e.share, 4),
                 "capacity_tokens_per_s": round(e.capacity_tokens_per_s, 1),
                 "observed_tokens_per_s": None if e.observed_tokens_per_s is None else round(e.observed_tokens_per_s, 1),
                 "replicas": e.ready_replicas,
-                "measured": sum(
-                    1 for x in update.endpoints.values() if x.group == g and x.source == "measured"
-                ),
+                "measured": sum(1 for x in update.endpoints.values() if x.group == g and x.source == "measured"),
                 "stale": e.stale,
             }
             for g, e in update.groups.items()
@@ -113,7 +112,7 @@ async def run_weight_loop(
         update = await loop.run_once(targets_from_entries(entries), http)
         if update.changed or not out.exists():
             try:
-                write_endpoint_file(out, endpoint_entries(update))
+                write_endpoint_file(out, entries_from_update(update))
             except OSError as exc:
                 log.error("could not write %s: %s", out, exc)
                 loop.mark_unpublished()

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 import httpx
 
 from heteropool.vllm_metrics import EngineSample, ScrapeError, parse_vllm_metrics
-from heteropool.routing import EndpointEntry
 from heteropool.weights.controller import ScrapeTarget, WeightController, WeightSettings, WeightUpdate
 
 __all__ = [
@@ -27,7 +26,6 @@ __all__ = [
     "WeightLoop",
     "MAX_METRICS_BYTES",
     "scrape_metrics",
-    "endpoint_entries",
     "rfc3339",
 ]
 
@@ -93,11 +91,10 @@ class WeightLoop:
         Never raises for a replica's failure (it is reported in `scrape_errors` and `stale`);
         cancelling it leaves the state as it was before the call.
         """
-        timeout = float(self.settings.timeout_s)  # type: ignore[arg-type]
+        timeout = self.settings.timeout_s
+        assert timeout is not None  # set by WeightSettings.__post_init__
         keys = [t.endpoint_id for t in targets]
-        answers = await asyncio.gather(
-            *(scrape_metrics(http, t.url, timeout) for t in targets), return_exceptions=True
-        )
+        answers = await asyncio.gather(*(scrape_metrics(http, t.url, timeout) for t in targets), return_exceptions=True)
         texts: dict[str, str] = {}
         results: dict[str, EngineSample | ScrapeError] = {}
         for key, answer in zip(keys, answers, strict=True):
@@ -117,25 +114,6 @@ class WeightLoop:
     def mark_unpublished(self) -> None:
         """Publishing the last changed update failed: the next `run_once` reports `changed` again."""
         self.controller.mark_unpublished()
-
-
-def endpoint_entries(update: WeightUpdate, *, digits: int = 4) -> list[EndpointEntry]:
-    """The update as endpoint-file / routing-ConfigMap entries (`capacity` x `weight` = routing share).
-
-    Capacity is in output tokens/s as measured (rounded to 0.1); weight is `gateway_weight`; the
-    prefill speed is the smoothed per-sequence measurement (omitted until a replica prefilled).
-    """
-    return [
-        EndpointEntry(
-            url=e.url,
-            vendor=e.group,
-            capacity=max(0.1, round(e.capacity_tokens_per_s, 1)),
-            block_size=e.block_size,
-            weight=round(e.gateway_weight, digits),
-            prefill_tokens_per_s=None if not e.prefill_tokens_per_s_per_seq else round(e.prefill_tokens_per_s_per_seq, 1),
-        )
-        for e in update.endpoints.values()
-    ]
 
 
 def rfc3339(ts: float | None) -> str | None:

@@ -17,7 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from processes import DataPlane, Proc, start_data_plane, start_sim
+
+from heteropool_testing.processes import DataPlane, Proc, start_data_plane, start_sim
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +31,10 @@ def _body(i: int) -> dict[str, object]:
 
 @pytest.fixture
 def replicas() -> Iterator[list[Proc]]:
-    started = [start_sim("h100-nvl", None, 20.0, "--enable-admin-api"), start_sim("mi325x", None, 20.0, "--enable-admin-api")]
+    started = [
+        start_sim("h100-nvl", None, 20.0, "--enable-admin-api"),
+        start_sim("mi325x", None, 20.0, "--enable-admin-api"),
+    ]
     yield started
     for s in started:
         s.stop()
@@ -61,7 +65,7 @@ def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
 
     def make(urls: list[str], *epp_args: str, **envoy: object) -> DataPlane:
         path = tmp_path / "endpoints.yaml"
-        path.write_text(yaml.safe_dump([{"url": u, "vendor": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
+        path.write_text(yaml.safe_dump([{"url": u, "group": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
         procs = [Proc([], u, "") for u in urls]
         dp = start_data_plane(path, procs, tmp_path, "round-robin", *epp_args, **envoy)
         made.append(dp)
@@ -72,7 +76,9 @@ def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
         dp.stop()
 
 
-def test_a_replica_that_accepts_no_connections_is_retried_elsewhere(replicas: list[Proc], black_hole: str, plane) -> None:
+def test_a_replica_that_accepts_no_connections_is_retried_elsewhere(
+    replicas: list[Proc], black_hole: str, plane
+) -> None:
     dp = plane([black_hole, replicas[0].url], connect_timeout_s=0.5)
     with httpx.Client(timeout=30) as client:
         codes = Counter(client.post(dp.url + "/v1/completions", json=_body(i)).status_code for i in range(20))
@@ -83,7 +89,9 @@ def test_a_hanging_replica_costs_a_bounded_wait_then_is_avoided(replicas: list[P
     hung, healthy = replicas
     dp = plane([hung.url, healthy.url], per_try_idle_timeout_s=1.0)
     with httpx.Client(timeout=30) as client:
-        assert client.post(hung.url + "/admin/config", json={"error_rate": 1.0, "error_mode": "hang"}).status_code == 200
+        assert (
+            client.post(hung.url + "/admin/config", json={"error_rate": 1.0, "error_mode": "hang"}).status_code == 200
+        )
         latencies, codes = [], Counter()
         for i in range(10):
             t0 = time.monotonic()

@@ -18,7 +18,8 @@ import httpx
 import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from processes import DataPlane, Proc, start_data_plane, start_sim
+
+from heteropool_testing.processes import DataPlane, Proc, start_data_plane, start_sim
 
 pytestmark = pytest.mark.slow
 
@@ -63,10 +64,14 @@ def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
 
     def make(replicas: list[Proc], *epp_args: str, **envoy: object) -> DataPlane:
         path = tmp_path / "endpoints.yaml"
-        path.write_text(yaml.safe_dump([
-            {"url": r.url, "vendor": vendor, "capacity": capacity}
-            for r, (vendor, capacity) in zip(replicas, PROFILES.values(), strict=False)
-        ]))
+        path.write_text(
+            yaml.safe_dump(
+                [
+                    {"url": r.url, "group": vendor, "capacity": capacity}
+                    for r, (vendor, capacity) in zip(replicas, PROFILES.values(), strict=False)
+                ]
+            )
+        )
         dp = start_data_plane(path, replicas, tmp_path, "heteropool", *epp_args, **envoy)
         made.append(dp)
         return dp
@@ -77,16 +82,21 @@ def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
 
 
 def completion(client: httpx.Client, dp: DataPlane, prompt: str, **extra: object) -> httpx.Response:
-    return client.post(dp.url + "/v1/completions", json={"model": MODEL, "prompt": prompt, "max_tokens": 4, **extra},
-                       headers=extra.pop("headers", None) if "headers" in extra else None)
+    return client.post(
+        dp.url + "/v1/completions",
+        json={"model": MODEL, "prompt": prompt, "max_tokens": 4, **extra},
+        headers=extra.pop("headers", None) if "headers" in extra else None,
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
 def test_requests_flow_and_load_is_held_for_the_whole_stream(sims: list[Proc], plane, mode: str) -> None:
     dp = plane(sims, request_body_mode=mode)
     with httpx.Client(timeout=30) as client:
-        r = client.post(dp.url + "/v1/chat/completions",
-                        json={"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4})
+        r = client.post(
+            dp.url + "/v1/chat/completions",
+            json={"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["message"]["content"]
         assert r.headers["x-heteropool-endpoint"] in {_address(s) for s in sims}
@@ -109,12 +119,18 @@ def test_subset_hint_restricts_the_pick_and_an_empty_one_is_503(sims: list[Proc]
     only = _address(sims[1])
     with httpx.Client(timeout=30) as client:
         for i in range(6):
-            r = client.post(dp.url + "/v1/completions", headers={"x-test-subset": only},
-                            json={"model": MODEL, "prompt": f"subset {i}", "max_tokens": 2})
+            r = client.post(
+                dp.url + "/v1/completions",
+                headers={"x-test-subset": only},
+                json={"model": MODEL, "prompt": f"subset {i}", "max_tokens": 2},
+            )
             assert r.status_code == 200, r.text
             assert r.headers["x-heteropool-endpoint"] == only
-        r = client.post(dp.url + "/v1/completions", headers={"x-test-subset": "127.0.0.1:1"},
-                        json={"model": MODEL, "prompt": "nowhere", "max_tokens": 2})
+        r = client.post(
+            dp.url + "/v1/completions",
+            headers={"x-test-subset": "127.0.0.1:1"},
+            json={"model": MODEL, "prompt": "nowhere", "max_tokens": 2},
+        )
     assert r.status_code == 503
     assert "subset" in r.json()["error"]["message"]
 
@@ -136,8 +152,9 @@ def test_bad_bodies_get_400_naming_the_field_and_the_api_key_is_enforced(
         r = client.post(dp.url + "/v1/completions", content=b"{not json", headers=ok_auth)
         assert r.status_code == 400
         assert "not valid JSON" in r.json()["error"]["message"]
-        r = client.post(dp.url + "/v1/completions", json={"model": MODEL, "prompt": "hi", "max_tokens": 2},
-                        headers=ok_auth)
+        r = client.post(
+            dp.url + "/v1/completions", json={"model": MODEL, "prompt": "hi", "max_tokens": 2}, headers=ok_auth
+        )
         assert r.status_code == 200, r.text
 
 
@@ -186,7 +203,7 @@ def test_replicas_failing_half_their_requests_are_retried(tmp_path: Path, plane)
 
 
 def test_tls_on_the_picker_port_with_plaintext_health_for_probes(sims: list[Proc], plane) -> None:
-    from processes import free_port
+    from heteropool_testing.processes import free_port
 
     health_port = free_port()
     dp = plane(sims, "--tls-self-signed", "--health-port", str(health_port), epp_tls=True)
@@ -198,3 +215,59 @@ def test_tls_on_the_picker_port_with_plaintext_health_for_probes(sims: list[Proc
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
     with grpc.insecure_channel(f"127.0.0.1:{dp.epp.grpc_port}") as channel, pytest.raises(grpc.RpcError):
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service="liveness"), timeout=2)
+
+
+def test_the_priority_header_is_honoured_and_low_priority_gets_429_when_saturated(
+    sims: list[Proc], tmp_path: Path
+) -> None:
+    """Endpoints declared to prefill 200 tokens/s: a 3,000-token prompt would wait 15 s for its first
+    token on either, over the fill tier's 10 s budget, so at low priority (`batch`) nothing can take
+    it: it waits in the picker (0.3 s here) and is answered 429 with Retry-After. The same prompt at
+    high priority (`chat`) and at the default priority is routed."""
+    endpoints = tmp_path / "endpoints.yaml"
+    endpoints.write_text(
+        yaml.safe_dump(
+            [
+                {"url": r.url, "group": vendor, "capacity": capacity, "prefillTokensPerS": 200.0}
+                for r, (vendor, capacity) in zip(sims, PROFILES.values(), strict=False)
+            ]
+        )
+    )
+    dp = start_data_plane(
+        endpoints,
+        sims,
+        tmp_path,
+        "heteropool",
+        "--max-wait-s",
+        "0.3",
+        "--objectives",
+        "{priorities: {chat: 10, batch: -1}}",
+    )
+    long_prompt = "word " * 2400  # ~3,000 tokens by the picker's estimate (4 characters a token)
+    try:
+        with httpx.Client(timeout=30) as client:
+
+            def ask(prompt: str, objective: str | None) -> httpx.Response:
+                headers = {"x-gateway-inference-objective": objective} if objective else {}
+                return client.post(
+                    dp.url + "/v1/completions",
+                    headers=headers,
+                    json={"model": MODEL, "prompt": prompt, "max_tokens": 2},
+                )
+
+            rejected = ask(long_prompt, "batch")
+            assert rejected.status_code == 429, rejected.text
+            assert rejected.headers["retry-after"] == "1"
+            assert "overloaded" in rejected.json()["error"]["message"]
+            assert ask(long_prompt, "chat").status_code == 200
+            assert ask(long_prompt, None).status_code == 200
+            assert ask("a short batch question", "batch").status_code == 200  # 0.03 s of prefill: it fits
+        metrics = httpx.get(dp.epp.url + "/metrics").text
+    finally:
+        dp.stop()
+    assert 'heteropool_epp_priority_picks_total{objective="chat",priority_class="high"} 1.0' in metrics
+    assert 'heteropool_epp_priority_picks_total{objective="batch",priority_class="low"} 1.0' in metrics
+    assert 'heteropool_epp_priority_picks_total{objective="default",priority_class="standard"} 1.0' in metrics
+    assert (
+        'heteropool_epp_rejections_total{objective="batch",priority_class="low",reason="queue_timeout"} 1.0' in metrics
+    )

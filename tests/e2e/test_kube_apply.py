@@ -7,7 +7,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from kube import ApiServerEmulator
+
+from heteropool_testing.kube import ApiServerEmulator
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 APPLY = {"Content-Type": "application/apply-patch+yaml"}
@@ -18,13 +19,13 @@ class Http:
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self.session, self.base = session, base
 
-    async def __call__(self, method: str, path: str, body: Any = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def __call__(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         async with self.session.request(method, self.base + path, json=body, headers=headers) as response:
             return response.status, await response.json(content_type=None)
 
-    async def apply(self, body: dict[str, Any], manager: str = "heteropool", *,
-                    force: bool = False) -> tuple[int, Any]:
+    async def apply(self, body: dict[str, Any], manager: str = "heteropool", *, force: bool = False) -> tuple[int, Any]:
         query = f"?fieldManager={manager}" + ("&force=true" if force else "")
         return await self("PATCH", f"{DEPLOYMENTS}/{body['metadata']['name']}{query}", body, APPLY)
 
@@ -37,14 +38,26 @@ async def http(kube_emulator_factory: Callable[..., Any]) -> AsyncIterator[Http]
 
 
 def deployment(**container: Any) -> dict[str, Any]:
-    vllm = {"name": "vllm", "image": "vllm:1", "ports": [{"name": "http", "containerPort": 8000}],
-            "env": [{"name": "A", "value": "1"}], "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
-            **container}
+    vllm = {
+        "name": "vllm",
+        "image": "vllm:1",
+        "ports": [{"name": "http", "containerPort": 8000}],
+        "env": [{"name": "A", "value": "1"}],
+        "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+        **container,
+    }
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"app": "d"}},
-        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "d"}}, "template": {
-            "metadata": {"labels": {"app": "d"}},
-            "spec": {"containers": [vllm], "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}]}}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d", "labels": {"app": "d"}},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {"containers": [vllm], "volumes": [{"name": "shm", "emptyDir": {"medium": "Memory"}}]},
+            },
+        },
     }
 
 
@@ -74,8 +87,11 @@ async def test_a_no_op_apply_keeps_the_resource_version(http: Http) -> None:
 
 async def test_foreign_fields_survive_an_apply(http: Http) -> None:
     await http.apply(deployment())
-    patch = {"spec": {"template": {"spec": {"priorityClassName": "high",
-                                            "tolerations": [{"key": "gpu", "operator": "Exists"}]}}}}
+    patch = {
+        "spec": {
+            "template": {"spec": {"priorityClassName": "high", "tolerations": [{"key": "gpu", "operator": "Exists"}]}}
+        }
+    }
     await http("PATCH", f"{DEPLOYMENTS}/d?fieldManager=kubectl-patch", patch, MERGE)
     changed = deployment(image="vllm:2")
     status, applied = await http.apply(changed)
@@ -120,11 +136,33 @@ async def test_fields_a_manager_stops_applying_are_removed_unless_someone_else_o
 
 async def test_list_items_merge_by_key_and_leave_when_no_longer_applied(http: Http) -> None:
     await http.apply(deployment(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]))
-    await http("PATCH", f"{DEPLOYMENTS}/d?fieldManager=kubectl-patch", {"spec": {"template": {"spec": {
-        "containers": [{"name": "vllm", "image": "vllm:1", "ports": [{"name": "http", "containerPort": 8000}],
-                        "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}, {"name": "C", "value": "3"}],
-                        "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}]},
-                       {"name": "sidecar", "image": "proxy:1"}]}}}}, MERGE)
+    await http(
+        "PATCH",
+        f"{DEPLOYMENTS}/d?fieldManager=kubectl-patch",
+        {
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "vllm",
+                                "image": "vllm:1",
+                                "ports": [{"name": "http", "containerPort": 8000}],
+                                "env": [
+                                    {"name": "A", "value": "1"},
+                                    {"name": "B", "value": "2"},
+                                    {"name": "C", "value": "3"},
+                                ],
+                                "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}],
+                            },
+                            {"name": "sidecar", "image": "proxy:1"},
+                        ]
+                    }
+                }
+            }
+        },
+        MERGE,
+    )
     status, applied = await http.apply(deployment(env=[{"name": "A", "value": "9"}]))
     containers = applied["spec"]["template"]["spec"]["containers"]
     assert status == 200 and [c["name"] for c in containers] == ["vllm", "sidecar"]

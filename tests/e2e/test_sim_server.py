@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from processes import BIN, Proc, start_sim
 from prometheus_client.parser import text_string_to_metric_families
+
+from heteropool_testing.processes import BIN, Proc, start_sim
 
 pytestmark = pytest.mark.slow
 
@@ -65,8 +66,9 @@ def test_metric_names_types_and_labels_match_vllm(sim: Proc) -> None:
     assert [s.value for s in gen if s.name == "vllm:generation_tokens_total"] == [8.0]
     hits = [s.value for s in families["vllm:prefix_cache_hits"].samples if s.name.endswith("_total")]
     assert hits[0] > 0  # the second prompt reused the first one's blocks
-    ttft_buckets = [s.labels["le"] for s in families["vllm:time_to_first_token_seconds"].samples
-                    if s.name.endswith("_bucket")]
+    ttft_buckets = [
+        s.labels["le"] for s in families["vllm:time_to_first_token_seconds"].samples if s.name.endswith("_bucket")
+    ]
     assert ttft_buckets[:3] == ["0.001", "0.005", "0.01"] and ttft_buckets[-1] == "+Inf"
 
 
@@ -78,19 +80,29 @@ def test_openai_client_accepts_streaming_and_plain_responses(sim: Proc, chat: bo
         messages = [{"role": "user", "content": "Tell me about KV caches."}]
         plain = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=12)  # type: ignore[arg-type]
         assert plain.choices[0].finish_reason == "length" and plain.usage and plain.usage.completion_tokens == 12
-        chunks = list(client.chat.completions.create(
-            model=MODEL, messages=messages, max_tokens=12, stream=True,  # type: ignore[arg-type]
-            stream_options={"include_usage": True},
-        ))
+        chunks = list(
+            client.chat.completions.create(
+                model=MODEL,
+                messages=messages,
+                max_tokens=12,
+                stream=True,  # type: ignore[arg-type]
+                stream_options={"include_usage": True},
+            )
+        )
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert text == plain.choices[0].message.content
     else:
         plain_c = client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=12)
         assert plain_c.choices[0].finish_reason == "length" and plain_c.usage and plain_c.usage.total_tokens > 12
-        chunks = list(client.completions.create(  # type: ignore[call-overload]
-            model=MODEL, prompt="Once upon a time", max_tokens=12, stream=True,
-            stream_options={"include_usage": True},
-        ))
+        chunks = list(
+            client.completions.create(  # type: ignore[call-overload]
+                model=MODEL,
+                prompt="Once upon a time",
+                max_tokens=12,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        )
         text = "".join(c.choices[0].text for c in chunks if c.choices)
         assert text == plain_c.choices[0].text
     usage_chunk = chunks[-1]
@@ -108,9 +120,16 @@ def test_sse_wire_format_ends_with_usage_then_done(sim: Proc) -> None:
 
 
 def test_continuous_usage_stats_put_usage_on_every_chunk(sim: Proc) -> None:
-    body = {"model": MODEL, "prompt": "hi", "max_tokens": 3, "stream": True,
-            "stream_options": {"include_usage": True, "continuous_usage_stats": True}}
-    events = [e for e in httpx.post(sim.url + "/v1/completions", json=body).text.split("\n\n") if e.startswith("data: {")]
+    body = {
+        "model": MODEL,
+        "prompt": "hi",
+        "max_tokens": 3,
+        "stream": True,
+        "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+    }
+    events = [
+        e for e in httpx.post(sim.url + "/v1/completions", json=body).text.split("\n\n") if e.startswith("data: {")
+    ]
     assert len(events) == 4 and all('"usage"' in e for e in events)
     assert '"completion_tokens":2' in events[1]
 
@@ -206,6 +225,7 @@ async def test_streamed_ttft_matches_the_virtual_time_simulation() -> None:
     server = start_sim("mi325x", None, scale, "--model", MODEL)
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+
             async def one(item: WorkItem) -> tuple[str, float, int]:
                 await asyncio.sleep(item.offset_s / scale)  # the arrival schedule itself
                 body = {"model": MODEL, "prompt": item.prompt, "max_tokens": item.max_tokens, "stream": True}
@@ -233,8 +253,9 @@ def test_peer_router_probes_are_answered(sim: Proc) -> None:
     assert tok["count"] == len(tok["tokens"]) == 3
     rendered = httpx.post(sim.url + "/v1/completions/render", json={"model": MODEL, "prompt": "one two six"}).json()
     assert rendered[0]["token_ids"] == tok["tokens"]
-    chat = httpx.post(sim.url + "/v1/chat/completions/render",
-                      json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).json()
+    chat = httpx.post(
+        sim.url + "/v1/chat/completions/render", json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+    ).json()
     assert chat[0]["token_ids"]
     info = httpx.get(sim.url + "/server_info").json()
     assert info["model_id"] == MODEL and "model_path" not in info and "tokenizer_path" not in info

@@ -1,4 +1,5 @@
-"""`heteropool up samples/sim-pool.yaml`: serves an OpenAI completion within 30 s through Envoy + the EPP, stops cleanly.
+"""`heteropool up samples/sim-pool.yaml`: serves an OpenAI completion within 30 s through Envoy + the EPP, stops
+cleanly.
 
 The real command as a process; the test reads its output for the gateway URL and the child
 pids, sends one completion with the openai client, then SIGINT, and checks that no child survives.
@@ -60,9 +61,23 @@ def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path
     started = time.monotonic()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [heteropool_executable(), "up", str(SAMPLE), "--port", str(port), "--max-replicas-per-group", "1",
-             "--time-scale", "5", "--interval", "1"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                heteropool_executable(),
+                "up",
+                str(SAMPLE),
+                "--port",
+                str(port),
+                "--max-replicas-per-group",
+                "1",
+                "--time-scale",
+                "5",
+                "--interval",
+                "1",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
         _wait_for(lambda: "serving model" in log.read_text() or proc.poll() is not None, 30, "the serving line")
@@ -92,9 +107,21 @@ def test_children_die_with_a_killed_up(tmp_path: Path) -> None:
     log = tmp_path / "up.out"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [heteropool_executable(), "up", str(SAMPLE), "--port", str(free_port()), "--max-replicas-per-group", "1",
-             "--interval", "1"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            [
+                heteropool_executable(),
+                "up",
+                str(SAMPLE),
+                "--port",
+                str(free_port()),
+                "--max-replicas-per-group",
+                "1",
+                "--interval",
+                "1",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
         _wait_for(lambda: "serving model" in log.read_text() or proc.poll() is not None, 30, "the serving line")

@@ -41,7 +41,7 @@ class WeightsLog:
         if not self.path.exists():
             return []
         lines = [ln for ln in self.path.read_text().splitlines() if ln.startswith("{")]
-        fresh, self.seen = lines[self.seen:], len(lines)
+        fresh, self.seen = lines[self.seen :], len(lines)
         return [json.loads(ln) for ln in fresh]
 
     async def next(self, timeout_s: float = 10 * INTERVAL_S) -> dict[str, Any]:
@@ -67,19 +67,34 @@ async def setup(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             sims: dict[str, str] = {}
             for profile in PROFILES:
                 port = free_port()
-                procs.append(await start_process(
-                    [exe, "sim", "--profile", profile, "--port", str(port), "--time-scale", str(TIME_SCALE),
-                     "--enable-admin-api"],
-                    log_path=tmp_path / f"sim-{profile}.log"))
+                procs.append(
+                    await start_process(
+                        [
+                            exe,
+                            "sim",
+                            "--profile",
+                            profile,
+                            "--port",
+                            str(port),
+                            "--time-scale",
+                            str(TIME_SCALE),
+                            "--enable-admin-api",
+                        ],
+                        log_path=tmp_path / f"sim-{profile}.log",
+                    )
+                )
                 sims[profile] = f"http://127.0.0.1:{port}"
             for proc, url in zip(procs, sims.values(), strict=True):
                 await wait_http_ok(http, url + "/health", timeout_s=30, process=proc)
             src, out = tmp_path / "in.yaml", tmp_path / "out.yaml"
-            src.write_text(yaml.safe_dump([{"url": u, "vendor": p, "block_size": PROFILES[p]} for p, u in sims.items()]))
+            src.write_text(yaml.safe_dump([{"url": u, "group": p, "blockSize": PROFILES[p]} for p, u in sims.items()]))
             weights_log = tmp_path / "weights.log"
-            procs.append(await start_process(
-                [exe, "weights", "--endpoints", str(src), "--write", str(out), "--interval", str(INTERVAL_S)],
-                log_path=weights_log))
+            procs.append(
+                await start_process(
+                    [exe, "weights", "--endpoints", str(src), "--write", str(out), "--interval", str(INTERVAL_S)],
+                    log_path=weights_log,
+                )
+            )
             log = WeightsLog(weights_log)
             await log.next(timeout_s=20)  # the first round wrote OUT from the priors
             assert out.exists()
@@ -98,8 +113,11 @@ async def _load(gateway: str, stop: asyncio.Event, concurrency: int = 16) -> int
         nonlocal done
         while not stop.is_set():
             n = next(counter)
-            body = {"model": "ibm-granite/granite-4.1-8b", "prompt": f"Request {n}: tell me about routers. " * 4,
-                    "max_tokens": 48}
+            body = {
+                "model": "ibm-granite/granite-4.1-8b",
+                "prompt": f"Request {n}: tell me about routers. " * 4,
+                "max_tokens": 48,
+            }
             resp = await http.post(gateway + "/v1/completions", json=body)
             assert resp.status_code == 200, resp.text
             done += 1
@@ -154,4 +172,4 @@ async def test_weights_follow_capacity_and_a_slowed_replica_loses_then_regains_w
     assert served > 0
     entries = yaml.safe_load(setup["out"].read_text())
     assert {e["url"] for e in entries} == set(setup["sims"].values())
-    assert all(e["capacity"] > 0 and e["weight"] > 0 for e in entries)
+    assert all(e["capacity"] > 0 and e["capacityMultiplier"] > 0 for e in entries)

@@ -29,9 +29,9 @@ import httpx
 import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from processes import BIN, free_port, wait_http
 
 from heteropool.handlers.kube import KINDS
+from heteropool_testing.processes import BIN, free_port, wait_http
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
@@ -115,7 +115,9 @@ def git_revision() -> str | None:
 
 
 def test_image_is_labelled_and_runs_as_uid_65532(container: Container) -> None:
-    inspect = subprocess.run([*container.buildah, "inspect", "--type", "image", IMAGE], capture_output=True, text=True, check=True)
+    inspect = subprocess.run(
+        [*container.buildah, "inspect", "--type", "image", IMAGE], capture_output=True, text=True, check=True
+    )
     config = json.loads(inspect.stdout)["OCIv1"]["config"]
     labels = config["Labels"]
     assert labels["org.opencontainers.image.version"] == VERSION
@@ -139,7 +141,9 @@ def test_operator_reconciles_a_pool_against_the_api_emulator(
     shutil.copy(server.kubeconfig_path, shared_dir / "kubeconfig")
     (shared_dir / "kubeconfig").chmod(0o644)
     sample = REPO / "samples" / "sim-pool.yaml"
-    rendered = subprocess.run([str(BIN), "render", "-n", NAMESPACE, str(sample)], capture_output=True, text=True, check=True)
+    rendered = subprocess.run(
+        [str(BIN), "render", "-n", NAMESPACE, str(sample)], capture_output=True, text=True, check=True
+    )
     expected = {(obj["kind"], obj["metadata"]["name"]) for obj in yaml.safe_load_all(rendered.stdout) if obj}
     pool = yaml.safe_load(sample.read_text())
     pool["metadata"]["namespace"] = NAMESPACE
@@ -157,9 +161,14 @@ def test_operator_reconciles_a_pool_against_the_api_emulator(
             until(lambda: {(k, n) for k, n in expected if api.get(KINDS[k].path(NAMESPACE, n)).status_code == 404},
                   lambda missing: not missing, "the pool's children (missing shown)")  # fmt: skip
             status = until(
-                lambda: api.get(KINDS["HeteroInferencePool"].path(NAMESPACE, pool["metadata"]["name"])).json().get("status", {}),
-                lambda s: s.get("observedGeneration") == 1 and s.get("conditions"), "the pool's status",
-            )  # fmt: skip
+                lambda: (
+                    api.get(KINDS["HeteroInferencePool"].path(NAMESPACE, pool["metadata"]["name"]))
+                    .json()
+                    .get("status", {})
+                ),
+                lambda s: s.get("observedGeneration") == 1 and s.get("conditions"),
+                "the pool's status",
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- operator output ---\n{log_tail(log)}") from None
         assert operator.poll() is None, log_tail(log)

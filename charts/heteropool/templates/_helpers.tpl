@@ -133,6 +133,10 @@ to let it create those Roles (RBAC escalation check).
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, list, watch, create, patch, delete]
+# Gateway mode: the picker reads InferenceObjectives (request priorities), granted to it, so held here.
+- apiGroups: [inference.networking.x-k8s.io]
+  resources: [inferenceobjectives]
+  verbs: [get, list, watch]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import threading
 import os
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -74,7 +74,9 @@ class Cluster:
             assert not thread.is_alive(), "the operator did not stop within 15 s"
         self.operators.clear()
 
-    async def wait(self, predicate: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, what: str = "condition") -> Any:
+    async def wait(
+        self, predicate: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, what: str = "condition"
+    ) -> Any:
         """Re-check `predicate` until it returns something truthy or the deadline passes."""
         deadline = time.monotonic() + timeout
         while True:

@@ -26,7 +26,11 @@ def _resyncs(context: Any) -> float:
 @pytest.mark.parametrize(
     ("status", "reason", "message"),
     [
-        (422, "Invalid", 'Deployment.apps "granite-vllm-amd" is invalid: spec.template.spec.priorityClassName: Not found'),
+        (
+            422,
+            "Invalid",
+            'Deployment.apps "granite-vllm-amd" is invalid: spec.template.spec.priorityClassName: Not found',
+        ),
         (403, "Forbidden", 'deployments.apps "granite-vllm-amd" is forbidden: denied by policy require-team-label'),
     ],
     ids=["invalid", "forbidden"],
@@ -35,7 +39,9 @@ async def test_a_refused_child_write_degrades_the_pool_naming_it_and_is_not_hamm
     cluster: Any, pool_manifest: Manifest, status: int, reason: str, message: str
 ) -> None:
     emulator = cluster.require_emulator()
-    fault = emulator.inject_faults(method="PATCH", path_contains=f"/deployments/{AMD}", status=status, times=None, message=message)
+    fault = emulator.inject_faults(
+        method="PATCH", path_contains=f"/deployments/{AMD}", status=status, times=None, message=message
+    )
     context = await cluster.start_operator()
     manifest = pool_manifest()
     await cluster.create(manifest)
@@ -55,7 +61,9 @@ async def test_a_refused_child_write_degrades_the_pool_naming_it_and_is_not_hamm
     for ready in range(1, 4):
         resyncs = _resyncs(context)
         status_patch = {"status": {"observedGeneration": 1, "readyReplicas": ready}}
-        await cluster.kube.patch(KINDS["Deployment"], cluster.namespace, f"{POOL}-vllm-nvidia", status_patch, subresource="status")
+        await cluster.kube.patch(
+            KINDS["Deployment"], cluster.namespace, f"{POOL}-vllm-nvidia", status_patch, subresource="status"
+        )
 
         async def resynced(before: float = resyncs) -> bool:
             return _resyncs(context) > before

@@ -47,7 +47,7 @@ async def test_created_pool_gets_every_child_owned_and_labelled(cluster: Any, po
     children = await cluster.wait(lambda: _all_children(cluster), what="all children")
     elapsed = time.monotonic() - started
     print(f"\nCR create -> all {len(children)} children present: {elapsed:.2f}s")
-    for (kind, name), obj in children.items():
+    for obj in children.values():
         (ref,) = obj["metadata"]["ownerReferences"]
         assert ref["uid"] == pool["metadata"]["uid"] and ref["kind"] == "HeteroInferencePool" and ref["controller"]
         labels = obj["metadata"]["labels"]
@@ -146,7 +146,9 @@ async def test_invalid_spec_sets_degraded_and_touches_nothing(cluster: Any, pool
     assert {k: v["metadata"]["resourceVersion"] for k, v in after.items()} == {
         k: v["metadata"]["resourceVersion"] for k, v in before.items()
     }
-    child_writes = [w for w in emulator.writes(since=mark) if "heteroinferencepools" not in w.path and "/events" not in w.path]
+    child_writes = [
+        w for w in emulator.writes(since=mark) if "heteroinferencepools" not in w.path and "/events" not in w.path
+    ]
     assert [w for w in child_writes if w.method != "PATCH"] == []  # no create, delete or replace
 
 
@@ -165,7 +167,9 @@ async def test_roce_network_must_be_declared(cluster: Any, pool_manifest: Manife
     assert condition["reason"] == "NetworkNotFound"
     assert condition["message"].startswith("spec.vendors[0].roce.networks[0].name: NetworkAttachmentDefinition")
     # Everything that does not need the network is there; the nvidia group waits for it.
-    await cluster.wait(lambda: _all_children(cluster, EXPECTED - {("Deployment", f"{POOL}-vllm-nvidia")}), what="the rest")
+    await cluster.wait(
+        lambda: _all_children(cluster, EXPECTED - {("Deployment", f"{POOL}-vllm-nvidia")}), what="the rest"
+    )
 
 
 def _reconciles(context: Any, trigger: str) -> float:
@@ -242,11 +246,16 @@ async def test_child_owned_by_someone_else_is_left_alone_and_reported(cluster: A
         return condition if condition and condition["status"] == "True" else None
 
     condition = await cluster.wait(degraded, what="Degraded=ChildConflict")
-    assert condition["reason"] == "ChildConflict" and f"ConfigMap {cluster.namespace}/{POOL}-routing" in condition["message"]
+    assert (
+        condition["reason"] == "ChildConflict"
+        and f"ConfigMap {cluster.namespace}/{POOL}-routing" in condition["message"]
+    )
     assert (await cluster.get("ConfigMap", f"{POOL}-routing"))["data"] == {"owner": "someone else"}
 
 
-async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(cluster: Any, pool_manifest: Manifest) -> None:
+async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(
+    cluster: Any, pool_manifest: Manifest
+) -> None:
     from heteropool.handlers.kube import KINDS
 
     await cluster.start_operator()
@@ -317,9 +326,11 @@ async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_
     manifest = pool_manifest()
     manifest["spec"]["gateway"]["parentRefs"] = [{"name": "inference-gateway", "namespace": "gateway-system"}]
     await cluster.create(manifest)
-    no_envoy = EXPECTED - {(kind, f"{POOL}-gateway") for kind in ("Deployment", "Service", "PodDisruptionBudget")} - {
-        ("ConfigMap", f"{POOL}-envoy")
-    }
+    no_envoy = (
+        EXPECTED
+        - {(kind, f"{POOL}-gateway") for kind in ("Deployment", "Service", "PodDisruptionBudget")}
+        - {("ConfigMap", f"{POOL}-envoy")}
+    )
     await cluster.wait(lambda: _all_children(cluster, no_envoy), what="every child but Envoy's")
     if installed:
         pool = await cluster.wait(lambda: cluster.get("InferencePool", POOL), what="the InferencePool")
@@ -327,6 +338,7 @@ async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_
         route = await cluster.wait(lambda: cluster.get("HTTPRoute", POOL), what="the HTTPRoute")
         assert route["spec"]["parentRefs"][0]["name"] == "inference-gateway"
     else:
+
         async def says_so() -> dict[str, Any] | None:
             condition = await cluster.condition(POOL, "Degraded")
             return condition if condition and condition["reason"] == "KindNotInstalled" else None
@@ -335,7 +347,9 @@ async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_
         assert "InferencePool" in condition["message"] and "is its CRD installed?" in condition["message"]
 
 
-async def test_switching_off_the_network_policy_and_a_budget_removes_them(cluster: Any, pool_manifest: Manifest) -> None:
+async def test_switching_off_the_network_policy_and_a_budget_removes_them(
+    cluster: Any, pool_manifest: Manifest
+) -> None:
     await cluster.start_operator()
     manifest = pool_manifest()
     await cluster.create(manifest)
@@ -368,7 +382,9 @@ async def test_switching_modes_keeps_the_old_data_plane_until_the_new_one_serves
 
     async def says_it_waits() -> dict[str, Any] | None:
         condition = await cluster.condition(POOL, "Progressing")
-        return condition if condition and "until a Gateway (inference-gateway) accepts" in condition["message"] else None
+        return (
+            condition if condition and "until a Gateway (inference-gateway) accepts" in condition["message"] else None
+        )
 
     await cluster.wait(says_it_waits, what="Progressing says it waits for the Gateway")
     assert envoy <= set(await cluster.children(POOL))
@@ -382,6 +398,13 @@ async def test_switching_modes_keeps_the_old_data_plane_until_the_new_one_serves
         return not envoy & set(await cluster.children(POOL))
 
     await cluster.wait(envoy_gone, what="the Envoy pruned once the route was accepted")
+    body = await cluster.get("HeteroInferencePool", POOL)
+    (parent,) = body["status"]["gateway"]["parents"]
+    assert (parent["name"], parent["routeAccepted"], parent["inferencePoolAccepted"]) == (
+        "inference-gateway",
+        True,
+        False,
+    )
 
     # Back to standalone: the route and InferencePool stay until an Envoy replica is ready.
     await cluster.patch_pool(POOL, {"spec": {"gateway": {**gateway, "parentRefs": []}}})

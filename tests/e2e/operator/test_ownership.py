@@ -107,7 +107,11 @@ async def test_kinds_the_cluster_does_not_serve_are_skipped_and_named(cluster: A
         "apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
         "metadata": {"name": "probe", "namespace": cluster.namespace, "labels": labels}, "spec": {},
     }  # fmt: skip
-    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "probe", "namespace": cluster.namespace, "labels": labels}}
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "probe", "namespace": cluster.namespace, "labels": labels},
+    }
     result = await apply_children(cluster.kube, owner, [inference_pool, config])
     assert result.unserved == [
         f"InferencePool {cluster.namespace}/probe: inference.networking.k8s.io/v1 InferencePool is not served by this "

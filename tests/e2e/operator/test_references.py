@@ -28,6 +28,7 @@ async def _degraded(cluster: Any) -> dict[str, Any] | None:
     condition = await cluster.condition(POOL, "Degraded")
     return condition if condition and condition["status"] == "True" else None
 
+
 CHILDREN = 22  # of the three-vendor test pool: its vLLM groups, the data plane, budgets, policy, RBAC
 
 
@@ -57,7 +58,9 @@ async def test_a_secret_created_after_the_pool_converges_it_untouched(cluster: A
     await cluster.wait(converged, timeout=15, what="the gaudi Deployment and Degraded=False")
 
 
-async def test_a_deleted_secret_degrades_the_pool_and_self_healing_goes_on(cluster: Any, pool_manifest: Manifest) -> None:
+async def test_a_deleted_secret_degrades_the_pool_and_self_healing_goes_on(
+    cluster: Any, pool_manifest: Manifest
+) -> None:
     await cluster.create(_secret("hf-token"))
     await cluster.start_operator()
     manifest = pool_manifest()

@@ -79,9 +79,12 @@ async def test_an_operator_upgrade_rolls_gpu_groups_one_at_a_time(cluster: Any, 
 
     def upgraded(deployments: dict[str, dict[str, Any]]) -> list[str]:
         return [
-            group for group in GROUPS
-            if deployments[f"{POOL}-vllm-{group}"]["spec"]["template"]["spec"]["containers"][0]["image"].startswith("mirror.example.com/")
-        ]  # fmt: skip
+            group
+            for group in GROUPS
+            if deployments[f"{POOL}-vllm-{group}"]["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
+                "mirror.example.com/"
+            )
+        ]
 
     for count in range(1, len(GROUPS) + 1):
 

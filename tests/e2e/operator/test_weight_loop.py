@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
-from processes import Proc, start_sim
 
 from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
+from heteropool_testing.processes import Proc, start_sim
 
 pytestmark = pytest.mark.slow
 
@@ -71,8 +71,8 @@ async def test_weights_reach_the_routing_configmap_status_and_metrics(cluster: A
 
     document = await cluster.wait(published, timeout=20, what="weights in the routing ConfigMap")
     assert {e.url for e in document.endpoints} == {sim.url for sim in sims.values()}
-    assert all(e.capacity and e.capacity > 0 and e.weight is not None for e in document.endpoints)
-    weights = {name: v.weight for name, v in document.vendors.items()}
+    assert all(e.capacity and e.capacity > 0 and e.capacity_multiplier is not None for e in document.endpoints)
+    weights = {name: v.share for name, v in document.groups.items()}
     assert weights["sim-h100"] > weights["sim-mi325x"] > weights["sim-gaudi3"] > 0
     assert sum(weights.values()) == pytest.approx(1.0, abs=0.01)
 

@@ -34,7 +34,12 @@ def test_configuration_reference_documents_every_vendor_field() -> None:
     from heteropool.apidocs import api_reference_markdown
 
     text = api_reference_markdown()
-    for field in ("spec.vendors[].vendor", "spec.vendors[].roce.nccl.gidIndex", "spec.weights.interval", "spec.model.name"):
+    for field in (
+        "spec.vendors[].vendor",
+        "spec.vendors[].roce.nccl.gidIndex",
+        "spec.weights.interval",
+        "spec.model.name",
+    ):
         assert f"`{field}`" in text
     assert "| `spec.model.name` | string | required |" in text
 
@@ -110,8 +115,18 @@ def test_printer_columns_show_a_ready_pool() -> None:
     pool["metadata"]["creationTimestamp"] = "2026-11-27T10:00:00Z"
     pool["status"] = {
         "conditions": [
-            {"type": "Ready", "status": "True", "reason": "AllReplicasReady", "lastTransitionTime": "2026-11-27T10:05:00Z"},
-            {"type": "Degraded", "status": "False", "reason": "AsExpected", "lastTransitionTime": "2026-11-27T10:05:00Z"},
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "AllReplicasReady",
+                "lastTransitionTime": "2026-11-27T10:05:00Z",
+            },
+            {
+                "type": "Degraded",
+                "status": "False",
+                "reason": "AsExpected",
+                "lastTransitionTime": "2026-11-27T10:05:00Z",
+            },
         ],
         "vendorSummary": "nvidia,amd,intel-gaudi",
         "replicas": "20/20",

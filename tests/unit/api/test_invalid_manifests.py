@@ -55,12 +55,16 @@ CASES = [
     Case("replicas-as-bool", _set(f"{NV}.replicas", True), "spec.vendors[0].replicas", True),
     # Resource quantities follow Kubernetes' quantity grammar, at admission and in render.
     Case(
-        "cpu-not-a-quantity", _set(f"{NV}.resources", {"requests": {"cpu": "lots"}}),
-        "spec.vendors[0].resources.requests.cpu", True,
+        "cpu-not-a-quantity",
+        _set(f"{NV}.resources", {"requests": {"cpu": "lots"}}),
+        "spec.vendors[0].resources.requests.cpu",
+        True,
     ),
     Case(
-        "memory-unit-typo", _set(f"{AMD}.resources", {"limits": {"memory": "64GB"}}),
-        "spec.vendors[1].resources.limits.memory", True,
+        "memory-unit-typo",
+        _set(f"{AMD}.resources", {"limits": {"memory": "64GB"}}),
+        "spec.vendors[1].resources.limits.memory",
+        True,
     ),
     Case("unknown-vendor", _set(f"{NV}.vendor", "nvidea"), "spec.vendors[0].vendor", True),
     Case("negative-replicas", _set(f"{NV}.replicas", -1), "spec.vendors[0].replicas", True),
@@ -81,14 +85,48 @@ CASES = [
     Case("name-not-dns", _set("metadata.name", "Granite_Pool"), "metadata.name", True),
     Case("roce-without-networks", _set(f"{NV}.roce.networks", []), "spec.vendors[0].roce.networks", True),
     Case("block-size-not-supported", _set(f"{GAUDI}.vllm.blockSize", 96), "spec.vendors[2].vllm.blockSize", True),
-    Case("memory-fraction-above-one", _set(f"{NV}.vllm.gpuMemoryUtilization", 1.5), "spec.vendors[0].vllm.gpuMemoryUtilization", True),
+    Case(
+        "memory-fraction-above-one",
+        _set(f"{NV}.vllm.gpuMemoryUtilization", 1.5),
+        "spec.vendors[0].vllm.gpuMemoryUtilization",
+        True,
+    ),
     Case("gateway-port-out-of-range", _set("spec.gateway.service.port", 70_000), "spec.gateway.service.port", True),
     Case("unknown-policy", _set("spec.gateway.routing.policy", "random"), "spec.gateway.routing.policy", True),
+    Case(
+        "objective-name-not-dns",
+        _set("spec.gateway.routing.objectives", [{"name": "Chat!", "priority": 1}]),
+        "spec.gateway.routing.objectives[0].name",
+        True,
+    ),
+    Case(
+        "objective-priority-as-string",
+        _set("spec.gateway.routing.objectives", [{"name": "chat", "priority": "high"}]),
+        "spec.gateway.routing.objectives[0].priority",
+        True,
+    ),
+    Case(
+        "duplicate-objectives",
+        _set("spec.gateway.routing.objectives", [{"name": "chat", "priority": 1}, {"name": "chat", "priority": 2}]),
+        # the apiserver refuses a list-map's duplicate keys; the offline schema check cannot see them
+        "spec.gateway.routing.objectives[1].name",
+        False,
+    ),
     Case("static-mode-without-weights", _set("spec.weights.mode", "static"), "spec.weights.static", True),
     # Only the operator can judge these (the apiserver prunes unknown fields instead of failing).
     Case("misspelt-field", _set(f"{NV}.replica", 3), "spec.vendors[0].replica", False),
-    Case("rendered-flag-in-extra-args", _set(f"{AMD}.vllm.extraArgs", ["--block-size=32"]), "spec.vendors[1].vllm.extraArgs[0]", False),
-    Case("static-weight-for-absent-group", _set("spec.weights.static", {"google-tpu": 1.0}), "spec.weights.static[google-tpu]", False),
+    Case(
+        "rendered-flag-in-extra-args",
+        _set(f"{AMD}.vllm.extraArgs", ["--block-size=32"]),
+        "spec.vendors[1].vllm.extraArgs[0]",
+        False,
+    ),
+    Case(
+        "static-weight-for-absent-group",
+        _set("spec.weights.static", {"google-tpu": 1.0}),
+        "spec.weights.static[google-tpu]",
+        False,
+    ),
     Case("unknown-accelerator", _set(f"{NV}.accelerator", "h100nvl"), "spec.vendors[0].accelerator", False),
     Case(
         "device-visibility-env-on-amd",
@@ -96,8 +134,18 @@ CASES = [
         "spec.vendors[1].env[0].name",
         False,
     ),
-    Case("nccl-settings-on-gaudi", _set(f"{GAUDI}.roce", {"networks": [{"name": "n", "interface": "net1"}], "nccl": {"ibHca": "mlx5_0"}}), "spec.vendors[2].roce.nccl", False),
-    Case("device-count-in-resources", _set(f"{NV}.resources", {"limits": {"nvidia.com/gpu": 2}}), "spec.vendors[0].resources.limits[nvidia.com/gpu]", False),
+    Case(
+        "nccl-settings-on-gaudi",
+        _set(f"{GAUDI}.roce", {"networks": [{"name": "n", "interface": "net1"}], "nccl": {"ibHca": "mlx5_0"}}),
+        "spec.vendors[2].roce.nccl",
+        False,
+    ),
+    Case(
+        "device-count-in-resources",
+        _set(f"{NV}.resources", {"limits": {"nvidia.com/gpu": 2}}),
+        "spec.vendors[0].resources.limits[nvidia.com/gpu]",
+        False,
+    ),
 ]
 
 

@@ -15,7 +15,6 @@ from heteropool.handlers.conditions import DeploymentState, summarise
 from heteropool.podtemplate import apply_pod_template_overlay
 from heteropool.render import (
     OPERATOR_POD_LABELS,
-    expected_autoscaler,
     expected_objects,
     expected_vllm_deployment,
 )
@@ -23,7 +22,7 @@ from heteropool.semantics import Pool, SpecError, parse_manifest
 from heteropool.settings import RenderSettings, with_registry
 from heteropool.sim.server import SimSettings, build_app
 from heteropool.vendors import VENDOR_PROFILES
-from selectors_eval import admits, selector_matches
+from heteropool_testing.selectors_eval import admits, selector_matches
 
 Sample = Callable[[str], dict[str, Any]]
 
@@ -91,8 +90,11 @@ def test_overlay_merges_named_lists_by_key_and_appends_tolerations() -> None:
                 "tolerations": [{"key": "spot", "operator": "Exists"}, {"key": "gpu", "operator": "Exists"}],
                 "volumes": [{"name": "shm", "hostPath": {"path": "/dev/shm"}}, {"name": "extra", "emptyDir": {}}],
                 "containers": [
-                    {   # no name: the main container
-                        "env": [{"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}, {"name": "C", "value": "3"}],
+                    {  # no name: the main container
+                        "env": [
+                            {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                            {"name": "C", "value": "3"},
+                        ],
                         "volumeMounts": [{"name": "extra", "mountPath": "/extra"}],
                         "resources": {"limits": {"cpu": "2"}},
                     },
@@ -138,7 +140,12 @@ def test_group_pod_template_applies_after_the_group_fields(sample: Sample) -> No
                 "priorityClassName": "inference",
                 "serviceAccountName": "model-reader",
                 "volumes": [{"name": "certs", "secret": {"secretName": "certs"}}],
-                "containers": [{"env": [{"name": "EXTRA", "value": "1"}], "volumeMounts": [{"name": "certs", "mountPath": "/certs"}]}],
+                "containers": [
+                    {
+                        "env": [{"name": "EXTRA", "value": "1"}],
+                        "volumeMounts": [{"name": "certs", "mountPath": "/certs"}],
+                    }
+                ],
             },
         },
     )
@@ -161,7 +168,10 @@ def test_group_pod_template_applies_after_the_group_fields(sample: Sample) -> No
 @pytest.mark.parametrize(
     ("overlay", "path"),
     [
-        ({"metadata": {"labels": {"heteropool.dev/group": "other"}}}, "podTemplate.metadata.labels[heteropool.dev/group]"),
+        (
+            {"metadata": {"labels": {"heteropool.dev/group": "other"}}},
+            "podTemplate.metadata.labels[heteropool.dev/group]",
+        ),
         ({"spec": {"volumes": [{"emptyDir": {}}]}}, "podTemplate.spec.volumes[0].name"),
         ({"spec": {"tolerations": {"key": "x"}}}, "podTemplate.spec.tolerations"),
         ({"spec": {"containers": [{"env": [{"name": "CUDA_VISIBLE_DEVICES", "value": "0"}]}]}}, "env[0].name"),
@@ -192,7 +202,9 @@ def test_autoscaled_group_renders_an_hpa_on_its_signal(
     pool = _pool(_group(sample("nvidia-only.yaml"), autoscaling={"minReplicas": 2, "maxReplicas": 8, "signal": signal}))
     objects = expected_objects(pool)
     (hpa,) = _by_kind(objects, "HorizontalPodAutoscaler")
-    deployment = next(o for o in _by_kind(objects, "Deployment") if o["metadata"]["name"] == hpa["spec"]["scaleTargetRef"]["name"])
+    deployment = next(
+        o for o in _by_kind(objects, "Deployment") if o["metadata"]["name"] == hpa["spec"]["scaleTargetRef"]["name"]
+    )
     assert "replicas" not in deployment["spec"]  # the autoscaler owns the count
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 8)
     (metric,) = hpa["spec"]["metrics"]
@@ -211,7 +223,9 @@ def test_groups_without_autoscaling_keep_their_replicas_and_get_no_autoscaler(sa
 
 
 def test_keda_replaces_the_hpa_when_the_operator_knows_its_prometheus(sample: Sample) -> None:
-    pool = _pool(_group(sample("nvidia-only.yaml"), autoscaling={"maxReplicas": 4, "signal": "capacityShare", "target": 0.7}))
+    pool = _pool(
+        _group(sample("nvidia-only.yaml"), autoscaling={"maxReplicas": 4, "signal": "capacityShare", "target": 0.7})
+    )
     settings = RenderSettings(keda_prometheus_url="http://prometheus.monitoring:9090")
     objects = expected_objects(pool, settings=settings)
     assert not _by_kind(objects, "HorizontalPodAutoscaler")
@@ -233,7 +247,9 @@ def test_status_reports_the_autoscalers_desired_and_current_replicas(sample: Sam
     assert status["replicas"] == "3/5"
 
 
-def test_min_above_max_is_rejected_at_admission(sample: Sample, check_schema: Callable[[dict[str, Any]], list[str]]) -> None:
+def test_min_above_max_is_rejected_at_admission(
+    sample: Sample, check_schema: Callable[[dict[str, Any]], list[str]]
+) -> None:
     manifest = _group(sample("nvidia-only.yaml"), autoscaling={"minReplicas": 5, "maxReplicas": 2})
     assert any("minReplicas must not exceed" in e for e in check_schema(manifest))
 
@@ -301,7 +317,9 @@ def _pods(objects: list[dict[str, Any]], component: str) -> list[dict[str, str]]
 def test_network_policy_selects_every_vllm_pod_of_the_pool_and_nothing_else(sample: Sample) -> None:
     objects = expected_objects(_pool(sample("granite-3vendor.yaml")))
     (policy,) = _by_kind(objects, "NetworkPolicy")
-    other = expected_objects(_pool({**sample("granite-3vendor.yaml"), "metadata": {"name": "other", "namespace": "inference"}}))
+    other = expected_objects(
+        _pool({**sample("granite-3vendor.yaml"), "metadata": {"name": "other", "namespace": "inference"}})
+    )
     assert all(selector_matches(policy["spec"]["podSelector"], labels) for labels in _pods(objects, "model-server"))
     assert not any(selector_matches(policy["spec"]["podSelector"], labels) for labels in _pods(objects, "gateway"))
     assert not any(selector_matches(policy["spec"]["podSelector"], labels) for labels in _pods(other, "model-server"))
@@ -311,7 +329,9 @@ def test_network_policy_selects_every_vllm_pod_of_the_pool_and_nothing_else(samp
 
 
 def test_network_policy_admits_the_data_plane_operator_and_monitoring_only(sample: Sample) -> None:
-    settings = RenderSettings(operator_namespace="hp-system", monitoring_namespaces=("monitoring", "openshift-monitoring"))
+    settings = RenderSettings(
+        operator_namespace="hp-system", monitoring_namespaces=("monitoring", "openshift-monitoring")
+    )
     pool = _pool(sample("granite-3vendor.yaml"))
     objects = expected_objects(pool, settings=settings)
     (policy,) = _by_kind(objects, "NetworkPolicy")
@@ -322,7 +342,10 @@ def test_network_policy_admits_the_data_plane_operator_and_monitoring_only(sampl
 
     (gateway,) = _pods(objects, "gateway")
     assert check(ns, gateway)
-    other_pool = _pods(expected_objects(_pool({**sample("granite-3vendor.yaml"), "metadata": {"name": "b", "namespace": ns}})), "gateway")[0]
+    other_pool = _pods(
+        expected_objects(_pool({**sample("granite-3vendor.yaml"), "metadata": {"name": "b", "namespace": ns}})),
+        "gateway",
+    )[0]
     assert not check(ns, other_pool)  # another pool's gateway bypasses nothing
     assert not check("elsewhere", gateway)  # the same labels in another namespace
     operator_pod = {**OPERATOR_POD_LABELS, "app.kubernetes.io/name": "heteropool", "app.kubernetes.io/instance": "hp"}
@@ -336,7 +359,9 @@ def test_network_policy_admits_the_data_plane_operator_and_monitoring_only(sampl
 def test_network_policy_admits_the_named_gateway_pods_and_can_be_switched_off(sample: Sample) -> None:
     manifest = sample("sim-pool.yaml")
     manifest["spec"]["networkPolicy"] = {
-        "gatewayPods": [{"namespace": "gateways", "podLabels": {"gateway.networking.k8s.io/gateway-name": "inference"}}],
+        "gatewayPods": [
+            {"namespace": "gateways", "podLabels": {"gateway.networking.k8s.io/gateway-name": "inference"}}
+        ],
         "monitoringNamespaces": [],
     }
     (policy,) = _by_kind(expected_objects(_pool(manifest)), "NetworkPolicy")
@@ -448,9 +473,15 @@ def test_sim_admin_api_is_off_unless_asked_for(sample: Sample) -> None:
     assert "/admin/config" not in _routes(SimSettings())
     assert "/admin/config" in _routes(SimSettings(admin_api=True))
     pool = _pool(sample("sim-pool.yaml"))
-    assert "--enable-admin-api" not in _pod(expected_vllm_deployment(pool, pool.spec.vendors[0]))["spec"]["containers"][0]["args"]
+    assert (
+        "--enable-admin-api"
+        not in _pod(expected_vllm_deployment(pool, pool.spec.vendors[0]))["spec"]["containers"][0]["args"]
+    )
     pool = _pool(_group(sample("sim-pool.yaml"), 0, simulator={"adminApi": True}))
-    assert "--enable-admin-api" in _pod(expected_vllm_deployment(pool, pool.spec.vendors[0]))["spec"]["containers"][0]["args"]
+    assert (
+        "--enable-admin-api"
+        in _pod(expected_vllm_deployment(pool, pool.spec.vendors[0]))["spec"]["containers"][0]["args"]
+    )
 
 
 # --- every new object validates strictly ---------------------------------------------------------

@@ -13,14 +13,14 @@ from heteropool.render import (
     envoy_bootstrap_for,
     expected_envoy_configmap,
     expected_gateway_deployment,
+    expected_objects,
     expected_picker_deployment,
     expected_picker_role,
-    expected_objects,
     expected_routing_configmap,
     expected_vllm_deployment,
-    initial_weights,
 )
-from heteropool.routing import ROUTING_CONFIG_KEY, RoutingConfig
+from heteropool.routing import ROUTING_CONFIG_KEY, ObjectivesRouting, RoutingConfig
+from heteropool.routing_document import initial_shares
 from heteropool.semantics import Pool, parse_manifest
 
 Sample = Callable[[str], dict[str, Any]]
@@ -146,7 +146,12 @@ def test_user_env_overrides_vendor_env_by_name(sample: Sample) -> None:
 
 @pytest.mark.parametrize(
     ("sample_name", "override", "expected"),
-    [("nvidia-only.yaml", None, "16"), ("amd-only.yaml", None, "16"), ("gaudi-only.yaml", None, "128"), ("nvidia-only.yaml", 32, "32")],
+    [
+        ("nvidia-only.yaml", None, "16"),
+        ("amd-only.yaml", None, "16"),
+        ("gaudi-only.yaml", None, "128"),
+        ("nvidia-only.yaml", 32, "32"),
+    ],
 )
 def test_block_size_defaults_per_vendor(sample: Sample, sample_name: str, override: int | None, expected: str) -> None:
     manifest = sample(sample_name)
@@ -164,7 +169,9 @@ def test_startup_budget_is_per_vendor_and_overridable(sample: Sample) -> None:
         manifest = sample(name)
         manifest["spec"]["vendors"][0].pop("startupTimeout", None)
         pool = _pool(manifest)
-        thresholds[name] = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["startupProbe"]["failureThreshold"]
+        thresholds[name] = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["startupProbe"][
+            "failureThreshold"
+        ]
     assert thresholds["gaudi-only.yaml"] > thresholds["amd-only.yaml"] > thresholds["nvidia-only.yaml"]
     pool = _pool(sample("gaudi-only.yaml"))  # startupTimeout: 3h, probed every 10 s
     assert _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["startupProbe"]["failureThreshold"] == 1080
@@ -194,7 +201,11 @@ def test_model_options_reach_vllm_args(sample: Sample) -> None:
 def test_data_plane_has_least_privilege_and_locked_down_pods(sample: Sample) -> None:
     pool = _pool(sample("granite-3vendor.yaml"))
     role = expected_picker_role(pool)
-    verbs = {(rule["apiGroups"][0], rule["resources"][0]): set(rule["verbs"]) for rule in role["rules"] if "resourceNames" not in rule or rule["resources"] != ["leases"]}
+    verbs = {
+        (rule["apiGroups"][0], rule["resources"][0]): set(rule["verbs"])
+        for rule in role["rules"]
+        if "resourceNames" not in rule or rule["resources"] != ["leases"]
+    }
     reads = {k for k, v in verbs.items() if v == {"get", "list", "watch"}}
     assert reads == {("discovery.k8s.io", "endpointslices"), ("", "configmaps")}
     configmap_rule = next(r for r in role["rules"] if r["resources"] == ["configmaps"])
@@ -237,18 +248,18 @@ def test_routing_configmap_holds_initial_weights_from_capacity_priors(sample: Sa
     pool = _pool(sample("granite-3vendor.yaml"))
     config = RoutingConfig.model_validate(yaml.safe_load(expected_routing_configmap(pool)["data"][ROUTING_CONFIG_KEY]))
     assert config.model == "granite-4.1-8b" and config.policy == "heteropool"
-    weights = {name: v.weight for name, v in config.vendors.items()}
+    weights = {name: v.share for name, v in config.groups.items()}
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
     # 4 x 1600 vs 8 x 2100 vs 8 x 630 tokens/s
     assert weights["amd"] > weights["nvidia"] > weights["intel-gaudi"] > 0
-    assert {name: v.block_size for name, v in config.vendors.items()} == {"nvidia": 16, "amd": 16, "intel-gaudi": 128}
+    assert {name: v.block_size for name, v in config.groups.items()} == {"nvidia": 16, "amd": 16, "intel-gaudi": 128}
 
 
 def test_static_weights_are_normalised_and_scaled_to_zero_groups_get_none(sample: Sample) -> None:
     manifest = sample("granite-3vendor.yaml")
     manifest["spec"]["weights"] = {"mode": "static", "static": {"nvidia": 2, "amd": 2, "intel-gaudi": 1}}
     manifest["spec"]["vendors"][2]["replicas"] = 0
-    assert initial_weights(_pool(manifest)) == {"nvidia": 0.5, "amd": 0.5, "intel-gaudi": 0.0}
+    assert initial_shares(_pool(manifest)) == {"nvidia": 0.5, "amd": 0.5, "intel-gaudi": 0.0}
 
 
 def test_hf_token_comes_from_the_named_secret(sample: Sample) -> None:
@@ -309,14 +320,25 @@ def test_simulator_replicas_get_every_engine_flag_and_honour_it(sample: Sample) 
 
     manifest = sample("sim-pool.yaml")
     manifest["spec"]["vendors"][2]["vllm"] = {
-        "blockSize": 128, "maxNumSeqs": 256, "maxModelLen": 9216, "maxNumBatchedTokens": 16384,
-        "gpuMemoryUtilization": 0.75, "dtype": "bfloat16", "kvCacheDtype": "fp8",
+        "blockSize": 128,
+        "maxNumSeqs": 256,
+        "maxModelLen": 9216,
+        "maxNumBatchedTokens": 16384,
+        "gpuMemoryUtilization": 0.75,
+        "dtype": "bfloat16",
+        "kvCacheDtype": "fp8",
     }
     pool = _pool(manifest)
     args = _container(expected_vllm_deployment(pool, pool.spec.vendors[2]))["args"]
     parsed = build_parser("sim").parse_args(["sim", *args])
-    assert (parsed.max_num_seqs, parsed.max_model_len, parsed.max_num_batched_tokens, parsed.gpu_memory_utilization,
-            parsed.dtype, parsed.kv_cache_dtype) == (256, 9216, 16384, 0.75, "bfloat16", "fp8")
+    assert (
+        parsed.max_num_seqs,
+        parsed.max_model_len,
+        parsed.max_num_batched_tokens,
+        parsed.gpu_memory_utilization,
+        parsed.dtype,
+        parsed.kv_cache_dtype,
+    ) == (256, 9216, 16384, 0.75, "bfloat16", "fp8")
 
 
 def _label_selector_matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -340,7 +362,9 @@ def test_gateway_mode_renders_an_inference_pool_and_route_instead_of_envoy(sampl
     jsonschema.validate(route, json.loads((schemas / "httproute.json").read_text()))
     # the pool selects exactly the vLLM pods of every group, and its picker is the rendered Service
     selector = inference_pool["spec"]["selector"]["matchLabels"]
-    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in objects if d["kind"] == "Deployment"}
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in objects if d["kind"] == "Deployment"
+    }
     selected = {name for name, labels in pods.items() if _label_selector_matches(selector, labels)}
     assert selected == {"granite-vllm-nvidia", "granite-vllm-amd", "granite-vllm-intel-gaudi"}
     picker = inference_pool["spec"]["endpointPickerRef"]
@@ -350,14 +374,21 @@ def test_gateway_mode_renders_an_inference_pool_and_route_instead_of_envoy(sampl
         {"group": "inference.networking.k8s.io", "kind": "InferencePool", "name": "granite"}
     ]
     assert route["spec"]["parentRefs"] == [
-        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "inference-gateway", "namespace": "gateway-system"}
+        {
+            "group": "gateway.networking.k8s.io",
+            "kind": "Gateway",
+            "name": "inference-gateway",
+            "namespace": "gateway-system",
+        }
     ]
 
 
 @pytest.mark.parametrize("mode", ["SelfSigned", "Secret", "Disabled"])
 def test_picker_tls_modes_reach_the_picker_envoy_and_probes(sample: Sample, mode: str) -> None:
     manifest = sample("granite-3vendor.yaml")
-    manifest["spec"]["gateway"]["picker"] = {"tls": {"mode": mode, **({"secretName": "epp-tls"} if mode == "Secret" else {})}}
+    manifest["spec"]["gateway"]["picker"] = {
+        "tls": {"mode": mode, **({"secretName": "epp-tls"} if mode == "Secret" else {})}
+    }
     pool = _pool(manifest)
     deployment = expected_picker_deployment(pool)
     container = _container(deployment)
@@ -377,7 +408,9 @@ def test_picker_tls_modes_reach_the_picker_envoy_and_probes(sample: Sample, mode
         assert "--tls-self-signed" in container["args"]
 
 
-def test_secret_tls_without_a_secret_name_is_rejected_naming_the_field(check_schema: Callable[[dict[str, Any]], list[str]], sample: Sample) -> None:
+def test_secret_tls_without_a_secret_name_is_rejected_naming_the_field(
+    check_schema: Callable[[dict[str, Any]], list[str]], sample: Sample
+) -> None:
     manifest = sample("granite-3vendor.yaml")
     manifest["spec"]["gateway"]["picker"] = {"tls": {"mode": "Secret"}}
     assert any("tls.secretName is required" in e for e in check_schema(manifest))
@@ -389,3 +422,36 @@ def test_several_pickers_elect_one_through_a_lease_and_one_picker_needs_none(sam
     manifest["spec"]["gateway"]["picker"] = {"replicas": 2}
     args = _container(expected_picker_deployment(_pool(manifest)))["args"]
     assert args[args.index("--lease") + 1] == "granite-epp"
+
+
+def test_objectives_reach_the_routing_document_and_gateway_mode_pickers_watch_inference_objectives(
+    sample: Sample,
+) -> None:
+    from heteropool.cli import build_parser
+
+    def routing(pool: Pool) -> RoutingConfig:
+        return RoutingConfig.model_validate(
+            yaml.safe_load(expected_routing_configmap(pool)["data"][ROUTING_CONFIG_KEY])
+        )
+
+    standalone = _pool(sample("granite-3vendor.yaml"))
+    assert routing(standalone).objectives is None  # nothing declared: every request at priority 0
+    assert "--kube-objectives" not in _container(expected_picker_deployment(standalone))["args"]
+    assert not [
+        r for r in expected_picker_role(standalone)["rules"] if "inference.networking.x-k8s.io" in r["apiGroups"]
+    ]
+
+    manifest = sample("granite-3vendor.yaml")
+    manifest["spec"]["gateway"]["routing"].update(
+        {"objectives": [{"name": "chat", "priority": 10}, {"name": "batch", "priority": -1}], "defaultPriority": -1}
+    )
+    assert routing(_pool(manifest)).objectives == ObjectivesRouting(
+        defaultPriority=-1, priorities={"chat": 10, "batch": -1}
+    )
+
+    gateway = _pool(sample("granite-gateway-api.yaml"))
+    assert routing(gateway).objectives == ObjectivesRouting(priorities={"chat": 10, "batch": -1})
+    args = _container(expected_picker_deployment(gateway))["args"]
+    assert build_parser("epp").parse_args(args).kube_objectives == "granite"  # the InferencePool's name
+    (rule,) = [r for r in expected_picker_role(gateway)["rules"] if "inference.networking.x-k8s.io" in r["apiGroups"]]
+    assert (rule["resources"], sorted(rule["verbs"])) == (["inferenceobjectives"], ["get", "list", "watch"])

@@ -83,4 +83,3 @@ def generator() -> ModuleType:
     sys.modules.setdefault("generate_chart", module)
     spec.loader.exec_module(module)
     return module
-

@@ -27,11 +27,31 @@ MODES = {
     "namespaced": ("--set", "operator.watchNamespaces={team-a,team-b}"),
     "no-crds": ("--set", "crds.enabled=false"),
     "monitors": (
-        "--set", "monitoring.serviceMonitor.enabled=true", "--set", "monitoring.podMonitor.enabled=true",
-        "--set", "monitoring.prometheusRule.enabled=true", "--set", "monitoring.grafanaDashboard.enabled=true",
+        "--set",
+        "monitoring.serviceMonitor.enabled=true",
+        "--set",
+        "monitoring.podMonitor.enabled=true",
+        "--set",
+        "monitoring.prometheusRule.enabled=true",
+        "--set",
+        "monitoring.grafanaDashboard.enabled=true",
     ),
-    "openshift-mirror": ("--set", "openshift=true", "--set", "images.registry=mirror.corp", "--set", "images.overrides.nvidia=n:1"),
-    "no-rbac-own-sa": ("--set", "rbac.create=false", "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=ops"),
+    "openshift-mirror": (
+        "--set",
+        "openshift=true",
+        "--set",
+        "images.registry=mirror.corp",
+        "--set",
+        "images.overrides.nvidia=n:1",
+    ),
+    "no-rbac-own-sa": (
+        "--set",
+        "rbac.create=false",
+        "--set",
+        "serviceAccount.create=false",
+        "--set",
+        "serviceAccount.name=ops",
+    ),
 }
 PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}  # tests/schemas: test_monitoring.py
 
@@ -76,6 +96,7 @@ NAMESPACED_NEEDS = {
     "inference.networking.k8s.io/inferencepools": {"get", "list", "watch", "create", "patch", "delete"},
     "coordination.k8s.io/leases": {"get", "create", "update"},
     "gateway.networking.k8s.io/httproutes": {"get", "list", "watch", "create", "patch", "delete"},
+    "inference.networking.x-k8s.io/inferenceobjectives": {"get", "list", "watch"},
     "/secrets": {"get"},
     "k8s.cni.cncf.io/network-attachment-definitions": {"get"},
     "discovery.k8s.io/endpointslices": {"get", "list", "watch"},
@@ -107,7 +128,12 @@ def test_every_templated_object_passes_strict_validation(render: Any, version: s
 def test_defaults_render_the_operator_rbac_and_crd(render: Any) -> None:
     kinds = sorted(o["kind"] for o in render())
     assert kinds == [
-        "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Service", "ServiceAccount"
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
     ]
 
 
@@ -178,7 +204,9 @@ def test_namespaced_mode_uses_roles_and_keeps_only_crd_discovery_cluster_wide(re
     for namespace, role in roles.items():
         assert rules_by_resource(role["rules"]) == NAMESPACED_NEEDS
         assert bindings[namespace]["roleRef"] == {
-            "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": role["metadata"]["name"],
         }
     args = operator_container(objects)["args"]
     assert "--namespace=team-a" in args and "--namespace=team-b" in args and "--all-namespaces" not in args
@@ -250,8 +278,10 @@ def test_misspelt_value_fails_helm_template(run_helm: RunHelm) -> None:
         (("--set", "operator.watchNamespaces={Bad_NS}"), "watchNamespaces"),
         (("--set", "image.pullPolicy=Sometimes"), "pullPolicy"),
         (("--set", "serviceAccount.create=false"), "serviceAccount.name is required"),
-        (("--set", "metrics.service.enabled=false", "--set", "monitoring.serviceMonitor.enabled=true"),
-         "monitoring.serviceMonitor.enabled needs metrics.service.enabled"),
+        (
+            ("--set", "metrics.service.enabled=false", "--set", "monitoring.serviceMonitor.enabled=true"),
+            "monitoring.serviceMonitor.enabled needs metrics.service.enabled",
+        ),
         (("--set", "operator.metricsPort=8080"), "must differ"),
     ],
     ids=["enum", "namespace-pattern", "pull-policy", "sa-name-required", "monitor-without-service", "port-clash"],
@@ -268,9 +298,11 @@ def test_notes_render(run_helm: RunHelm) -> None:
     assert "kubectl wait --for=condition=Ready hip/sim" in out.stdout
 
 
-
-@pytest.mark.parametrize("mode", [(), MODES["namespaced"], ("--set", "operator.verbose=true", "--set", "operator.logFormat=text")],
-                         ids=["defaults", "namespaced", "verbose-text"])
+@pytest.mark.parametrize(
+    "mode",
+    [(), MODES["namespaced"], ("--set", "operator.verbose=true", "--set", "operator.logFormat=text")],
+    ids=["defaults", "namespaced", "verbose-text"],
+)
 def test_operator_arguments_parse_with_the_operator_command(render: Any, mode: tuple[str, ...]) -> None:
     """Contract: what the chart passes is what `heteropool operator` accepts, with the meaning intended."""
     parser = argparse.ArgumentParser(exit_on_error=False)

@@ -71,4 +71,3 @@ def test_release_build_passes_no_secret(tmp_path: Path, bin_dir: Path) -> None:
     build = next(c for c in calls if c.startswith("docker build"))
     assert "--secret" not in build
     assert "--tag registry.example/heteropool:rc1" in build
-

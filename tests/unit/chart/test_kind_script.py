@@ -42,7 +42,13 @@ def stub_path(tmp_path: Path) -> Path:
 def run_script(stub_path: Path, tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
     log = tmp_path / "calls.log"
     log.touch()
-    full_env = {"PATH": f"{stub_path}:/usr/bin:/bin", "STUB_LOG": str(log), "SKIP_PYTEST": "1", "HOME": str(tmp_path), **env}
+    full_env = {
+        "PATH": f"{stub_path}:/usr/bin:/bin",
+        "STUB_LOG": str(log),
+        "SKIP_PYTEST": "1",
+        "HOME": str(tmp_path),
+        **env,
+    }
     out = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=60, env=full_env, cwd=tmp_path)
     return out, log.read_text().splitlines()
 

@@ -72,7 +72,9 @@ def test_every_alerted_metric_is_exported(render: Any) -> None:
 
 
 def test_dashboard_ships_as_a_configmap_for_grafanas_sidecar(render: Any) -> None:
-    configmap = next(o for o in render(*ALL_MONITORING) if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-dashboard"))
+    configmap = next(
+        o for o in render(*ALL_MONITORING) if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-dashboard")
+    )
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
     shipped = json.loads(configmap["data"]["heteropool.json"])
     assert shipped == json.loads((REPO / "charts" / "heteropool" / "dashboards" / "heteropool.json").read_text())
@@ -98,7 +100,9 @@ def test_pod_monitor_labels_series_with_the_group_kedas_queries_select() -> None
             "spec": {"model": {"name": "m"}, "vendors": [{"vendor": "sim", "autoscaling": {"maxReplicas": 3}}]},
         }
     )  # fmt: skip
-    scaled = one(expected_objects(pool, settings=RenderSettings(keda_prometheus_url="http://prom:9090")), "ScaledObject")
+    scaled = one(
+        expected_objects(pool, settings=RenderSettings(keda_prometheus_url="http://prom:9090")), "ScaledObject"
+    )
     jsonschema.validate(scaled, schema("ScaledObject"))
     query = scaled["spec"]["triggers"][0]["metadata"]["query"]
     assert 'pool="p"' in query and 'group="sim"' in query

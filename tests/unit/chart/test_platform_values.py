@@ -9,7 +9,7 @@ from typing import Any
 from heteropool.commands.run_operator import add_arguments, render_settings
 from heteropool.render import expected_network_policy
 from heteropool.semantics import parse_manifest
-from selectors_eval import admits
+from heteropool_testing.selectors_eval import admits
 
 POOL = {
     "apiVersion": "heteropool.dev/v1alpha1",
@@ -53,7 +53,9 @@ def test_platform_values_become_operator_flags(render: Any) -> None:
         "--set", "autoscaling.keda.prometheusUrl=http://prom.obs:9090",
     )  # fmt: skip
     settings = _settings(objects)
-    assert settings.image("heteropool", "ghcr.io/heteropool/heteropool:0.1.0") == "mirror.corp/heteropool/heteropool:0.1.0"
+    assert (
+        settings.image("heteropool", "ghcr.io/heteropool/heteropool:0.1.0") == "mirror.corp/heteropool/heteropool:0.1.0"
+    )
     assert settings.image("nvidia", "vllm/vllm-openai:v0").endswith("@sha256:" + "a" * 64)
     assert settings.image("amd", "vllm/vllm-openai-rocm:v0") == "mirror.corp/vllm/vllm-openai-rocm:v0"
     assert settings.fixed_uid is False and settings.monitoring_namespaces == ("obs",)

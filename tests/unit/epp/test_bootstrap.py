@@ -16,17 +16,27 @@ from heteropool.supervise import envoy_executable
     "config",
     [
         DataPlaneConfig(endpoints=[("127.0.0.1", 8001), ("127.0.0.1", 8002)], epp_host="127.0.0.1", epp_port=9002),
-        DataPlaneConfig(endpoints=[("granite-vllm.inference.svc", 8000)], epp_host="granite-epp.inference.svc",
-                        epp_port=9002, epp_tls=True, request_body_mode="FULL_DUPLEX_STREAMED", fail_open=True,
-                        subset_hint_header="x-subset"),
+        DataPlaneConfig(
+            endpoints=[("granite-vllm.inference.svc", 8000)],
+            epp_host="granite-epp.inference.svc",
+            epp_port=9002,
+            epp_tls=True,
+            request_body_mode="FULL_DUPLEX_STREAMED",
+            fail_open=True,
+            subset_hint_header="x-subset",
+        ),
     ],
     ids=["local-buffered", "cluster-full-duplex-tls"],
 )
 def test_envoy_accepts_the_bootstrap(config: DataPlaneConfig, tmp_path: Path) -> None:
     path = tmp_path / "envoy.yaml"
     path.write_text(yaml.safe_dump(envoy_bootstrap(config)))
-    result = subprocess.run([envoy_executable(), "--mode", "validate", "-c", str(path), "-l", "error"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [envoy_executable(), "--mode", "validate", "-c", str(path), "-l", "error"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -20,7 +20,7 @@ def _args(*argv: str) -> argparse.Namespace:
 @pytest.fixture
 def endpoints(tmp_path: Path) -> Path:
     eps = tmp_path / "e.yaml"
-    eps.write_text("- {url: 'http://127.0.0.1:1', vendor: nvidia}\n")
+    eps.write_text("- {url: 'http://127.0.0.1:1', group: nvidia}\n")
     return eps
 
 
@@ -45,7 +45,7 @@ def test_bad_settings_exit_2_naming_the_problem(
 
 def test_broken_endpoint_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     eps = tmp_path / "e.yaml"
-    eps.write_text("- {url: 'ftp://x', vendor: nvidia}\n")
+    eps.write_text("- {url: 'ftp://x', group: nvidia}\n")
     assert cli.run(_args("--port", "0", "--endpoints", str(eps))) == 2
     assert "e.yaml[0.url]" in capsys.readouterr().err
 

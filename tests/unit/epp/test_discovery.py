@@ -17,19 +17,20 @@ from heteropool.epp.discovery import (
     InClusterCredentials,
     KubeEndpointSource,
     merge_entries,
-    routing_config_from_configmap,
     slice_endpoints,
 )
 from heteropool.routing import EndpointEntry, RoutingConfig, RoutingConfigError
+from heteropool.routing_document import from_configmap
 
 from ..scheduling.conftest import wait_for
 
 
-def make_slice(name: str, service: str, addrs: list[tuple[str, dict[str, bool]]], *, vendor: str | None = None,
-               port: int = 8000) -> dict[str, Any]:
+def make_slice(
+    name: str, service: str, addrs: list[tuple[str, dict[str, bool]]], *, group: str | None = None, port: int = 8000
+) -> dict[str, Any]:
     labels = {"kubernetes.io/service-name": service, "heteropool.dev/pool": "p"}
-    if vendor:
-        labels["heteropool.dev/vendor"] = vendor
+    if group:
+        labels["heteropool.dev/group"] = group
     return {
         "metadata": {"name": name, "labels": labels},
         "ports": [{"name": "http", "port": port}],
@@ -42,15 +43,34 @@ def make_configmap(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 ROUTING = {
-    "pool": "p", "model": "m", "policy": "heteropool",
-    "vendors": {
-        "nvidia": {"weight": 1.0, "capacityTokensPerS": 3600, "prefillTokensPerS": 30000, "blockSize": 16,
-                   "service": "p-nvidia"},
-        "gaudi": {"weight": 0.5, "capacityTokensPerS": 630, "prefillTokensPerS": 7600, "blockSize": 128,
-                  "service": "p-gaudi"},
+    "pool": "p",
+    "model": "m",
+    "policy": "heteropool",
+    "groups": {
+        "nvidia": {
+            "share": 1.0,
+            "capacityTokensPerS": 3600,
+            "prefillTokensPerS": 30000,
+            "blockSize": 16,
+            "service": "p-nvidia",
+        },
+        "gaudi": {
+            "share": 0.5,
+            "capacityTokensPerS": 630,
+            "prefillTokensPerS": 7600,
+            "blockSize": 128,
+            "service": "p-gaudi",
+        },
     },
-    "endpoints": [{"url": "http://10.0.0.2:8000", "vendor": "gaudi", "capacity": 700, "weight": 0,
-                   "prefill_tokens_per_s": 5000}],
+    "endpoints": [
+        {
+            "url": "http://10.0.0.2:8000",
+            "group": "gaudi",
+            "capacity": 700,
+            "capacityMultiplier": 0,
+            "prefillTokensPerS": 5000,
+        }
+    ],
 }
 
 
@@ -68,23 +88,47 @@ def test_ipv6_addresses_are_bracketed() -> None:
 
 
 def test_configmap_parses_and_errors_name_the_field() -> None:
-    assert routing_config_from_configmap(make_configmap(ROUTING)).vendors["gaudi"].block_size == 128
-    bad = {**ROUTING, "vendors": {"nvidia": {"weight": -1, "blockSize": 16}}}
-    with pytest.raises(RoutingConfigError, match=r"configmap p-routing data.routing.yaml.vendors.nvidia.weight"):
-        routing_config_from_configmap(make_configmap(bad))
+    assert from_configmap(make_configmap(ROUTING)).groups["gaudi"].block_size == 128
+    bad = {**ROUTING, "groups": {"nvidia": {"share": -1, "blockSize": 16}}}
+    with pytest.raises(RoutingConfigError, match=r"configmap p-routing data.routing.yaml.groups.nvidia.share"):
+        from_configmap(make_configmap(bad))
     with pytest.raises(RoutingConfigError, match="missing"):
-        routing_config_from_configmap({"metadata": {"name": "x"}, "data": {}})
+        from_configmap({"metadata": {"name": "x"}, "data": {}})
+
+
+def test_a_document_with_the_deprecated_field_names_is_read_and_the_names_are_logged(caplog) -> None:
+    old = {
+        "pool": "p",
+        "model": "m",
+        "policy": "heteropool",
+        "vendors": {"gaudi": {"weight": 0.5, "blockSize": 128, "service": "p-gaudi"}},
+        "endpoints": [{"url": "http://10.0.0.2:8000", "vendor": "gaudi", "weight": 0, "prefill_tokens_per_s": 5000}],
+    }
+    with caplog.at_level("WARNING", logger="heteropool.deprecations"):
+        config = from_configmap(make_configmap(old))
+    assert config.groups["gaudi"].share == 0.5
+    assert config.endpoints[0].group == "gaudi" and config.endpoints[0].capacity_multiplier == 0
+    assert config.endpoints[0].prefill_tokens_per_s == 5000
+    logged = caplog.text
+    for old_name, new_name in [
+        ("vendors", "groups"),
+        ("weight", "share"),
+        ("vendor", "group"),
+        ("weight", "capacityMultiplier"),
+        ("prefill_tokens_per_s", "prefillTokensPerS"),
+    ]:
+        assert f"field {old_name!r} is deprecated, use {new_name!r}" in logged
 
 
 def test_merge_applies_group_facts_and_endpoint_overrides_and_drops_unready() -> None:
     config = RoutingConfig.model_validate(ROUTING)
     slices = [
-        make_slice("a", "p-nvidia", [("10.0.0.1", {}), ("10.0.0.9", {"ready": False})], vendor="nvidia"),
-        make_slice("b", "p-gaudi", [("10.0.0.2", {}), ("10.0.0.3", {})], vendor="intel-gaudi"),
+        make_slice("a", "p-nvidia", [("10.0.0.1", {}), ("10.0.0.9", {"ready": False})], group="nvidia"),
+        make_slice("b", "p-gaudi", [("10.0.0.2", {}), ("10.0.0.3", {})], group="intel-gaudi"),
         make_slice("c", "other", [("10.0.0.4", {})]),
-        make_slice("d", "other", [("10.0.0.5", {})], vendor="amd"),
+        make_slice("d", "other", [("10.0.0.5", {})], group="amd"),
     ]
-    got = {e.url: (e.vendor, e.capacity, e.block_size, e.prefill_tokens_per_s) for e in merge_entries(slices, config)}
+    got = {e.url: (e.group, e.capacity, e.block_size, e.prefill_tokens_per_s) for e in merge_entries(slices, config)}
     assert got == {
         "http://10.0.0.1:8000": ("nvidia", 3600, 16, 30000),
         "http://10.0.0.2:8000": ("gaudi", 700, 128, 5000),  # the weight loop's measurement wins
@@ -95,13 +139,21 @@ def test_merge_applies_group_facts_and_endpoint_overrides_and_drops_unready() ->
 
 def test_group_shares_become_per_endpoint_weights_on_capacity() -> None:
     # two groups, equal shares; nvidia: 1 replica of 3000, gaudi: 2 replicas of 500
-    doc = {"pool": "p", "model": "m", "policy": "heteropool", "vendors": {
-        "nvidia": {"weight": 0.5, "capacityTokensPerS": 3000, "blockSize": 16, "service": "p-nvidia"},
-        "gaudi": {"weight": 0.5, "capacityTokensPerS": 500, "blockSize": 128, "service": "p-gaudi"}}}
-    slices = [make_slice("a", "p-nvidia", [("10.0.0.1", {})]),
-              make_slice("b", "p-gaudi", [("10.0.0.2", {}), ("10.0.0.3", {})])]
+    doc = {
+        "pool": "p",
+        "model": "m",
+        "policy": "heteropool",
+        "groups": {
+            "nvidia": {"share": 0.5, "capacityTokensPerS": 3000, "blockSize": 16, "service": "p-nvidia"},
+            "gaudi": {"share": 0.5, "capacityTokensPerS": 500, "blockSize": 128, "service": "p-gaudi"},
+        },
+    }
+    slices = [
+        make_slice("a", "p-nvidia", [("10.0.0.1", {})]),
+        make_slice("b", "p-gaudi", [("10.0.0.2", {}), ("10.0.0.3", {})]),
+    ]
     entries = {e.url: e for e in merge_entries(slices, RoutingConfig.model_validate(doc))}
-    effective = {u: (e.capacity or 0) * (e.weight or 0) for u, e in entries.items()}
+    effective = {u: (e.capacity or 0) * (e.capacity_multiplier or 0) for u, e in entries.items()}
     nvidia = effective["http://10.0.0.1:8000"]
     gaudi = effective["http://10.0.0.2:8000"] + effective["http://10.0.0.3:8000"]
     assert nvidia == pytest.approx(gaudi)
@@ -140,8 +192,14 @@ async def test_source_lists_then_follows_watch_events(tmp_path: Path) -> None:
     await server.start_server()
     configs: list[RoutingConfig] = []
     updates: list[Sequence[EndpointEntry]] = []
-    src = KubeEndpointSource(InClusterCredentials(str(server.make_url("")), sa_dir=tmp_path), "ns", "p", "p-routing",
-                             on_config=configs.append, retry_s=0.01)
+    src = KubeEndpointSource(
+        InClusterCredentials(str(server.make_url("")), sa_dir=tmp_path),
+        "ns",
+        "p",
+        "p-routing",
+        on_config=configs.append,
+        retry_s=0.01,
+    )
     task = asyncio.create_task(src.run(updates.append))
     try:
         await wait_for(lambda: bool(updates) and bool(configs) and updates[-1] and updates[-1][0].capacity == 3600)
@@ -167,6 +225,9 @@ def test_routing_config_changes_swap_the_policy_and_bad_ones_keep_it() -> None:
     assert gw.router.name == "llm-d"
     gw.apply_routing_config(RoutingConfig.model_validate({**ROUTING, "policy": "nope"}))
     assert gw.router.name == "llm-d"
-    gw.apply_routing_config(RoutingConfig.model_validate(
-        {**ROUTING, "policy": "heteropool", "parameters": {"capacity-load-scorer": {"spillAbs": 4}}}))
+    gw.apply_routing_config(
+        RoutingConfig.model_validate(
+            {**ROUTING, "policy": "heteropool", "parameters": {"capacity-load-scorer": {"spillAbs": 4}}}
+        )
+    )
     assert gw.router.name == "heteropool"

@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from heteropool.epp.lease import LeaseElector, decide
 from heteropool.epp.discovery import InClusterCredentials
+from heteropool.epp.lease import LeaseElector, decide
 
 
 def _lease(holder: str, renewed: str = "2026-12-05T10:00:00.000000Z", duration: int = 15) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from heteropool.epp.picker import EndpointPicker, PickError, address_of
-from heteropool.scheduling.endpoints import EndpointPool
 from heteropool.routing import EndpointEntry
+from heteropool.scheduling.endpoints import EndpointPool
 
 A, B, C = "http://10.0.0.1:8000", "http://10.0.0.2:8000", "http://10.0.0.3:8000"
 BODY = b'{"model": "m", "prompt": "hello world", "max_tokens": 8}'
@@ -15,11 +15,13 @@ BODY = b'{"model": "m", "prompt": "hello world", "max_tokens": 8}'
 def make_picker(policy: str = "least-request", max_in_flight: int = 1024, **kw: object) -> EndpointPicker:
     pool = EndpointPool(clock=lambda: 0.0, max_in_flight=max_in_flight)
     picker = EndpointPicker(pool, policy=policy, **kw)  # type: ignore[arg-type]
-    picker.apply_endpoints([
-        EndpointEntry(url=A, vendor="nvidia", capacity=3000),
-        EndpointEntry(url=B, vendor="amd", capacity=2000),
-        EndpointEntry(url=C, vendor="gaudi", capacity=600),
-    ])
+    picker.apply_endpoints(
+        [
+            EndpointEntry(url=A, group="nvidia", capacity=3000),
+            EndpointEntry(url=B, group="amd", capacity=2000),
+            EndpointEntry(url=C, group="gaudi", capacity=600),
+        ]
+    )
     return picker
 
 
@@ -59,7 +61,9 @@ def test_queued_prefill_counts_only_what_the_prefix_index_expects_uncached() -> 
     first = picker.pick("/v1/completions", body)
     picker.response_started(first, address_of(first.url), 200)
     picker.finished(first)
-    again = picker.pick("/v1/completions", json.dumps({"model": "m", "prompt": prompt + " more", "max_tokens": 8}).encode())
+    again = picker.pick(
+        "/v1/completions", json.dumps({"model": "m", "prompt": prompt + " more", "max_tokens": 8}).encode()
+    )
     view = picker.pool.get(again.url).view  # type: ignore[union-attr]
     assert again.url == first.url and view.queued_prompt_tokens == 2001
     # credited in whole blocks: 7936 of the 8005 characters are cached there, the rest is to prefill
@@ -93,7 +97,9 @@ def test_bad_bodies_are_400_naming_the_field() -> None:
             picker.pick("/v1/completions", body)
         assert err.value.status == 400 and message in str(err.value), body
     with pytest.raises(PickError) as err:
-        picker.pick("/v1/chat/completions", b'{"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}')
+        picker.pick(
+            "/v1/chat/completions", b'{"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}'
+        )
     assert str(err.value) == "messages[0].content[0].text: expected a string, got int"
     assert set(in_flight(picker).values()) == {0}
 
@@ -135,7 +141,7 @@ def test_repeated_5xx_eject_the_endpoint_and_its_series_go_when_it_leaves() -> N
         picker.pick("/v1/completions", BODY, frozenset({"10.0.0.1:8000"}))
     text = _exposition(picker)
     assert 'endpoint="http://10.0.0.1:8000"' in text
-    picker.apply_endpoints([EndpointEntry(url=B, vendor="amd")])
+    picker.apply_endpoints([EndpointEntry(url=B, group="amd")])
     assert 'endpoint="http://10.0.0.1:8000"' not in _exposition(picker)
 
 

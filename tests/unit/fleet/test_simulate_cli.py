@@ -35,13 +35,18 @@ def pool_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_simulate_writes_csv_table_and_plots(pool_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_writes_csv_table_and_plots(
+    pool_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     rc = main(["simulate", str(pool_file), *SHORT, "--policies", "round-robin,heteropool", "--output", str(out)])
     assert rc == 0
     rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert [(r["policy"], r["qps"]) for r in rows] == [
-        ("round-robin", "1"), ("round-robin", "3"), ("heteropool", "1"), ("heteropool", "3")
+        ("round-robin", "1"),
+        ("round-robin", "3"),
+        ("heteropool", "1"),
+        ("heteropool", "3"),
     ]
     assert set(CSV_COLUMNS) | {"share_fast", "share_slow"} <= set(rows[0])
     assert all(r["failed"] == "0" and float(r["output_tokens_per_s"]) > 0 for r in rows)
@@ -79,8 +84,9 @@ def test_replicas_follow_the_manifest_groups_and_their_published_flags() -> None
     assert plan.replicas == plan_pool(load_pools((SAMPLES / "granite-3vendor.yaml").read_text())[0]).replicas
     by_group = {g: [r for r in plan.replicas if plan.groups[r.id] == g] for g in ("nvidia", "amd", "intel-gaudi")}
     gaudi = by_group["intel-gaudi"]
-    assert len(gaudi) == 8 and {(r.profile.name, r.block_size, r.max_num_seqs, r.max_num_batched_tokens, r.max_model_len)
-                                for r in gaudi} == {("gaudi3", 128, 256, 16384, 9216)}
+    assert len(gaudi) == 8 and {
+        (r.profile.name, r.block_size, r.max_num_seqs, r.max_num_batched_tokens, r.max_model_len) for r in gaudi
+    } == {("gaudi3", 128, 256, 16384, 9216)}
     assert gaudi[0].profile == build_profile("gaudi3", dtype="bfloat16", gpu_memory_utilization=0.75)
     assert {(r.max_num_batched_tokens, r.max_model_len) for r in by_group["nvidia"] + by_group["amd"]} == {(2048, None)}
     assert by_group["nvidia"][0].profile == build_profile("h100-nvl", gpu_memory_utilization=0.85)
@@ -108,8 +114,15 @@ def test_the_warm_up_runs_first_and_is_not_reported(pool_file: Path) -> None:
         (["--warmup", "30:-5"], "both > 0"),
         (["--protocol", "on-the-clock"], "invalid choice"),
     ],
-    ids=["unknown-policy", "qps-not-a-number", "qps-negative", "zero-stage", "warmup-no-seconds", "warmup-negative",
-         "unknown-protocol"],
+    ids=[
+        "unknown-policy",
+        "qps-not-a-number",
+        "qps-negative",
+        "zero-stage",
+        "warmup-no-seconds",
+        "warmup-negative",
+        "unknown-protocol",
+    ],
 )
 def test_bad_options_exit_2_naming_the_option(
     pool_file: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
@@ -146,8 +159,21 @@ def test_bad_manifest_exits_2_with_a_clear_message(
 def test_mixed_priority_reports_per_priority_columns_and_ignore_priority_keeps_them(
     pool_file: Path, tmp_path: Path
 ) -> None:
-    short = ["--workload", "mixed-priority", "--qps", "2", "--stage-seconds", "3", "--warmup", "none",
-             "--jobs", "1", "--policies", "heteropool", "--no-plots"]
+    short = [
+        "--workload",
+        "mixed-priority",
+        "--qps",
+        "2",
+        "--stage-seconds",
+        "3",
+        "--warmup",
+        "none",
+        "--jobs",
+        "1",
+        "--policies",
+        "heteropool",
+        "--no-plots",
+    ]
     for flag in ([], ["--ignore-priority"]):
         out = tmp_path / ("ignored" if flag else "tiers")
         assert main(["simulate", str(pool_file), *short, *flag, "--output", str(out)]) == 0

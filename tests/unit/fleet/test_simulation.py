@@ -17,8 +17,9 @@ def _fleet(router: FakeRoundRobin, n: int = 3, **kw: object) -> FleetSimulation:
 
 
 def _stages(qps: float = 8.0, duration: float = 5.0, seed: int = 0) -> list[tuple[float, Sequence[WorkItem]]]:
-    wl = SharedPrefixWorkload(groups=5, prompts_per_group=3, system_prompt_len=800, question_len=100,
-                              output_len=40, seed=seed)
+    wl = SharedPrefixWorkload(
+        groups=5, prompts_per_group=3, system_prompt_len=800, question_len=100, output_len=40, seed=seed
+    )
     stages = [LoadStage(qps, duration)]
     return [(s.qps, items) for s, items in zip(stages, build_stage_items(wl, stages, seed), strict=True)]
 
@@ -91,8 +92,10 @@ class Gate(FakeRoundRobin):
 
 def test_saturated_requests_wait_in_priority_order_and_count_the_wait_in_ttft() -> None:
     router = Gate()
-    items = [WorkItem(0.01 * i, f"r{i}", (" a" * 50,), " a" * 50, 4, priority=p)
-             for i, p in enumerate([-1, -1, 1, -1, 1, 0, 0])]
+    items = [
+        WorkItem(0.01 * i, f"r{i}", (" a" * 50,), " a" * 50, 4, priority=p)
+        for i, p in enumerate([-1, -1, 1, -1, 1, 0, 0])
+    ]
     sim = _fleet(router, on_scrape=lambda t: setattr(router, "open", t >= 0.1))
     (stage,) = sim.run([(1.0, items)])
     assert all(r.error is None for r in stage.requests)
@@ -111,9 +114,15 @@ def test_ignore_priority_routes_at_the_default_but_keeps_the_class() -> None:
 
 
 def test_slowed_replica_takes_longer() -> None:
-    reps = [ReplicaSpec("fast", build_profile("h100-nvl")), ReplicaSpec("slow", build_profile("h100-nvl"), slowdown=3.0)]
+    reps = [
+        ReplicaSpec("fast", build_profile("h100-nvl")),
+        ReplicaSpec("slow", build_profile("h100-nvl"), slowdown=3.0),
+    ]
     (stage,) = FleetSimulation(reps, FakeRoundRobin()).run(_stages(qps=2))
-    e2e = {e: [r.finish_s - r.arrival_s for r in stage.requests if r.endpoint == e and r.finish_s] for e in ("fast", "slow")}
+    e2e = {
+        e: [r.finish_s - r.arrival_s for r in stage.requests if r.endpoint == e and r.finish_s]
+        for e in ("fast", "slow")
+    }
     assert sum(e2e["slow"]) / len(e2e["slow"]) > 2 * sum(e2e["fast"]) / len(e2e["fast"])
 
 
@@ -137,11 +146,11 @@ def test_a_controller_in_the_loop_can_change_weights_at_scrapes() -> None:
     sim: FleetSimulation
 
     def controller(now_s: float) -> None:
-        sim.set_routing("p0", weight=now_s, capacity_tokens_per_s=1000.0)
+        sim.set_routing("p0", capacity_multiplier=now_s, capacity_tokens_per_s=1000.0)
 
     sim = _fleet(router, scrape_interval_s=0.5, on_scrape=controller)
     sim.run(_stages())
-    weights = [next(v.weight for v in views if v.id == "p0") for views in router.seen]
+    weights = [next(v.capacity_multiplier for v in views if v.id == "p0") for views in router.seen]
     assert weights[0] == 0.0 and weights[-1] is not None and weights[-1] > 1.0
     assert all(v.capacity_tokens_per_s == 1000.0 for views in router.seen for v in views if v.id == "p0")
     assert sim.vendors == {"p0": "nvidia", "p1": "nvidia", "p2": "nvidia"}
@@ -167,8 +176,9 @@ def test_the_gateways_in_flight_cap_makes_excess_requests_wait_or_fail() -> None
 
 
 def _overload() -> list[tuple[float, Sequence[WorkItem]]]:
-    wl = SharedPrefixWorkload(groups=50, prompts_per_group=2, system_prompt_len=3000, question_len=500,
-                              output_len=200, seed=0)
+    wl = SharedPrefixWorkload(
+        groups=50, prompts_per_group=2, system_prompt_len=3000, question_len=500, output_len=200, seed=0
+    )
     stages = [LoadStage(20, 5.0), LoadStage(20, 5.0)]
     return [(s.qps, items) for s, items in zip(stages, build_stage_items(wl, stages, 0), strict=True)]
 

@@ -24,7 +24,11 @@ def wave(obj: dict[str, Any]) -> int:
 
 def test_argocd_cm_carries_the_tested_health_check_verbatim(health_script: str) -> None:
     cm = yaml.safe_load((ARGOCD / "argocd-cm.yaml").read_text())
-    assert cm["kind"] == "ConfigMap" and cm["metadata"] == {**cm["metadata"], "name": "argocd-cm", "namespace": "argocd"}
+    assert cm["kind"] == "ConfigMap" and cm["metadata"] == {
+        **cm["metadata"],
+        "name": "argocd-cm",
+        "namespace": "argocd",
+    }
     assert cm["data"]["resource.customizations.health.heteropool.dev_HeteroInferencePool"] == health_script
 
 
@@ -83,7 +87,9 @@ def _argocd_ignore(expression: str, obj: dict[str, Any]) -> dict[str, Any]:
     jq = shutil.which("jq")
     if jq is None:
         pytest.skip("no jq binary on PATH (apt-get install jq)")
-    out = subprocess.run([jq, "-c", f"del({expression})"], input=json.dumps(obj), capture_output=True, text=True, timeout=10)
+    out = subprocess.run(
+        [jq, "-c", f"del({expression})"], input=json.dumps(obj), capture_output=True, text=True, timeout=10
+    )
     assert out.returncode == 0, f"ArgoCD would reject the expression: {out.stderr}"
     result: dict[str, Any] = json.loads(out.stdout)
     return result

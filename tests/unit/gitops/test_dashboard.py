@@ -1,4 +1,5 @@
-"""charts/heteropool/dashboards/heteropool.json: a loadable Grafana dashboard whose queries name metrics the code exports."""
+"""charts/heteropool/dashboards/heteropool.json: a loadable Grafana dashboard whose queries name metrics the code
+exports."""
 
 from __future__ import annotations
 

@@ -19,12 +19,18 @@ CASES = yaml.safe_load((HEALTH_DIR / "health_test.yaml").read_text())["tests"]
 
 def condition(type_: str, status: str, generation: int = 2, message: str = "", reason: str = "R") -> dict[str, Any]:
     return {
-        "type": type_, "status": status, "reason": reason, "message": message,
-        "observedGeneration": generation, "lastTransitionTime": "2026-11-27T10:00:00Z",
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "observedGeneration": generation,
+        "lastTransitionTime": "2026-11-27T10:00:00Z",
     }
 
 
-def make_pool(generation: int = 2, observed: int | None = 2, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def make_pool(
+    generation: int = 2, observed: int | None = 2, conditions: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     pool: dict[str, Any] = {
         "apiVersion": "heteropool.dev/v1alpha1",
         "kind": "HeteroInferencePool",
@@ -48,26 +54,55 @@ def test_argocd_format_cases(health_check: Any, case: dict[str, Any]) -> None:
     ("pool", "status", "message"),
     [
         (make_pool(conditions=[condition("Ready", "True", message="all ready")]), "Healthy", "all ready"),
-        (make_pool(conditions=[condition("Ready", "True")] + [condition("Degraded", "True", message="bad field")]),
-         "Degraded", "bad field"),
-        (make_pool(conditions=[condition("Degraded", "True", message="", reason="InvalidSpec")] ), "Degraded", ""),
-        (make_pool(observed=1, conditions=[condition("Degraded", "True", 1, message="old typo")]), "Degraded", "old typo"),
+        (
+            make_pool(conditions=[condition("Ready", "True")] + [condition("Degraded", "True", message="bad field")]),
+            "Degraded",
+            "bad field",
+        ),
+        (make_pool(conditions=[condition("Degraded", "True", message="", reason="InvalidSpec")]), "Degraded", ""),
+        (
+            make_pool(observed=1, conditions=[condition("Degraded", "True", 1, message="old typo")]),
+            "Degraded",
+            "old typo",
+        ),
         (make_pool(conditions=None), "Progressing", "Waiting for the heteropool operator to report status"),
         (make_pool(conditions=[]), "Progressing", "Waiting for the pool to become Ready"),
-        (make_pool(observed=None, conditions=[condition("Ready", "True")]), "Progressing",
-         "Waiting for the heteropool operator to observe generation 2"),
-        (make_pool(generation=3, observed=2, conditions=[condition("Ready", "True")]), "Progressing",
-         "Waiting for the heteropool operator to observe generation 3"),
-        (make_pool(generation=3, observed=3, conditions=[condition("Ready", "True", generation=2, message="m")]),
-         "Progressing", "m"),
+        (
+            make_pool(observed=None, conditions=[condition("Ready", "True")]),
+            "Progressing",
+            "Waiting for the heteropool operator to observe generation 2",
+        ),
+        (
+            make_pool(generation=3, observed=2, conditions=[condition("Ready", "True")]),
+            "Progressing",
+            "Waiting for the heteropool operator to observe generation 3",
+        ),
+        (
+            make_pool(generation=3, observed=3, conditions=[condition("Ready", "True", generation=2, message="m")]),
+            "Progressing",
+            "m",
+        ),
         (make_pool(conditions=[condition("Ready", "False", message="0/2 ready")]), "Progressing", "0/2 ready"),
         (make_pool(conditions=[condition("Ready", "Unknown", message="?")]), "Progressing", "?"),
-        (make_pool(conditions=[condition("Degraded", "False"), condition("Ready", "True", message="ok")]), "Healthy", "ok"),
+        (
+            make_pool(conditions=[condition("Degraded", "False"), condition("Ready", "True", message="ok")]),
+            "Healthy",
+            "ok",
+        ),
     ],
     ids=[
-        "ready", "degraded-wins-over-ready", "degraded-empty-message", "degraded-old-generation", "no-status",
-        "no-conditions", "no-observed-generation", "stale-observed-generation", "stale-ready-condition",
-        "not-ready", "ready-unknown", "degraded-false-ready",
+        "ready",
+        "degraded-wins-over-ready",
+        "degraded-empty-message",
+        "degraded-old-generation",
+        "no-status",
+        "no-conditions",
+        "no-observed-generation",
+        "stale-observed-generation",
+        "stale-ready-condition",
+        "not-ready",
+        "ready-unknown",
+        "degraded-false-ready",
     ],
 )
 def test_health_from_status(health_check: Any, pool: dict[str, Any], status: str, message: str) -> None:

@@ -10,7 +10,17 @@ from heteropool.handlers.kube import KubeApiError
 
 @pytest.mark.parametrize(
     ("status", "retryable"),
-    [(0, True), (409, True), (429, True), (500, True), (503, True), (504, True), (400, False), (403, False), (422, False)],
+    [
+        (0, True),
+        (409, True),
+        (429, True),
+        (500, True),
+        (503, True),
+        (504, True),
+        (400, False),
+        (403, False),
+        (422, False),
+    ],
 )
 def test_which_statuses_are_transient(status: int, retryable: bool) -> None:
     assert KubeApiError(status, "X", "m").retryable is retryable

@@ -10,6 +10,7 @@ from heteropool.handlers.conditions import (
     ChildProblem,
     DeploymentState,
     deployment_state,
+    gateway_parents,
     invalid_spec_conditions,
     summarise,
     upsert_condition,
@@ -23,7 +24,9 @@ NAMES = {"nvidia": 4, "amd": 8, "intel-gaudi": 8}
 
 def _states(ready: dict[str, int], gateway_ready: int = 2, current: bool = True) -> dict[str, DeploymentState]:
     states = {
-        f"granite-vllm-{name}": DeploymentState(f"granite-vllm-{name}", NAMES[name], ready.get(name, 0), NAMES[name], current, False)
+        f"granite-vllm-{name}": DeploymentState(
+            f"granite-vllm-{name}", NAMES[name], ready.get(name, 0), NAMES[name], current, False
+        )
         for name in NAMES
     }
     states["granite-gateway"] = DeploymentState("granite-gateway", 2, gateway_ready, 2, current, False)
@@ -76,7 +79,9 @@ def test_weight_loop_fields_survive_a_status_refresh() -> None:
 
 
 def test_upsert_replaces_by_type_and_keeps_others() -> None:
-    conditions = upsert_condition([{"type": "Custom", "status": "True"}], "Ready", "True", "Ok", "", generation=1, now="T")
+    conditions = upsert_condition(
+        [{"type": "Custom", "status": "True"}], "Ready", "True", "Ok", "", generation=1, now="T"
+    )
     assert [c["type"] for c in conditions] == ["Custom", "Ready"]
 
 
@@ -118,7 +123,11 @@ def test_every_summary_carries_ready_progressing_and_degraded_once_in_order() ->
     status = summarise(POOL, generation=1, deployments={}, previous={}, now="2026-01-01T00:00:00Z")
     assert [c["type"] for c in status["conditions"]] == ["Ready", "Progressing", "Degraded"]
     for condition in status["conditions"]:
-        assert condition["status"] in {"True", "False", "Unknown"} and condition["reason"] and condition["observedGeneration"] == 1
+        assert (
+            condition["status"] in {"True", "False", "Unknown"}
+            and condition["reason"]
+            and condition["observedGeneration"] == 1
+        )
 
 
 def test_invalid_spec_makes_ready_false_with_a_reason_even_on_a_new_pool() -> None:
@@ -131,10 +140,78 @@ def test_invalid_spec_makes_ready_false_with_a_reason_even_on_a_new_pool() -> No
 
 
 def test_stale_metrics_leave_a_serving_pool_ready_and_not_degraded() -> None:
-    stale = {"type": "MetricsStale", "status": "True", "reason": "ScrapesFailing", "message": "m", "lastTransitionTime": "T0"}
+    stale = {
+        "type": "MetricsStale",
+        "status": "True",
+        "reason": "ScrapesFailing",
+        "message": "m",
+        "lastTransitionTime": "T0",
+    }
     previous = {"conditions": [stale], "vendors": [{"name": "nvidia", "stale": True}]}
     status = summarise(POOL, generation=1, deployments=_states(NAMES), previous=previous, now="T1")
     by_type = _conditions(status)
     assert by_type["Ready"]["status"] == "True" and by_type["Degraded"]["status"] == "False"
     assert by_type["MetricsStale"] == stale  # the weight loop's condition is kept as it was
     assert [c["type"] for c in status["conditions"]] == ["Ready", "Progressing", "Degraded", "MetricsStale"]
+
+
+# --- Gateway mode: what the platform's Gateway accepted --------------------------------------------
+
+GATEWAY_POOL = parse_manifest(
+    {
+        **yaml.safe_load((SAMPLES / "granite-3vendor.yaml").read_text()),
+        "metadata": {"name": "granite", "namespace": "inference"},
+    }
+    | {
+        "spec": {
+            **yaml.safe_load((SAMPLES / "granite-3vendor.yaml").read_text())["spec"],
+            "gateway": {"parentRefs": [{"name": "gw", "namespace": "gateway-system"}, {"name": "other"}]},
+        }
+    }
+)
+
+
+def _parents_status(*entries: tuple[str, str, dict[str, str]]) -> dict:
+    return {
+        "status": {
+            "parents": [
+                {
+                    "parentRef": {"name": name, "namespace": ns},
+                    "conditions": [
+                        {"type": t, "status": s, "reason": f"R{t}", "message": f"m {t}"} for t, s in conds.items()
+                    ],
+                }
+                for name, ns, conds in entries
+            ]
+        }
+    }
+
+
+def test_each_named_gateway_reports_what_it_accepted() -> None:
+    route = _parents_status(("gw", "gateway-system", {"Accepted": "True", "ResolvedRefs": "True"}),
+                            ("other", "inference", {"Accepted": "False"}))  # fmt: skip
+    pool = _parents_status(("gw", "gateway-system", {"Accepted": "True", "ResolvedRefs": "False"}))
+    gw, other = gateway_parents(GATEWAY_POOL, route, pool)
+    assert (gw["name"], gw["namespace"], gw["routeAccepted"], gw["inferencePoolAccepted"]) == (
+        "gw",
+        "gateway-system",
+        True,
+        False,
+    )
+    assert "InferencePool: RResolvedRefs: m ResolvedRefs" in gw["message"]
+    assert (other["namespace"], other["routeAccepted"]) == ("inference", False)
+    assert "HTTPRoute: RAccepted: m Accepted" in other["message"]
+    assert "InferencePool: no status from this Gateway yet" in other["message"]
+
+
+def test_a_gateway_mode_pool_is_ready_only_once_a_gateway_accepted_its_route() -> None:
+    states = {k: v for k, v in _states(NAMES).items() if k != "granite-gateway"}
+    waiting = gateway_parents(GATEWAY_POOL, None, None)
+    status = summarise(GATEWAY_POOL, generation=1, deployments=states, previous={}, now="T1", parents=waiting)
+    ready = _conditions(status)["Ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "RouteNotAccepted")
+    assert "gw: HTTPRoute: no status from this Gateway yet" in ready["message"]
+    assert [p["name"] for p in status["gateway"]["parents"]] == ["gw", "other"]
+    accepted = gateway_parents(GATEWAY_POOL, _parents_status(("other", "inference", {"Accepted": "True"})), None)
+    status = summarise(GATEWAY_POOL, generation=1, deployments=states, previous=status, now="T2", parents=accepted)
+    assert _conditions(status)["Ready"]["status"] == "True"

@@ -27,7 +27,12 @@ def _route(*parents: dict[str, str]) -> dict[str, Any]:
 
 
 GATEWAY_MODE = {"parentRefs": [{"name": "gw"}]}
-ENVOY = {("Deployment", "p-gateway"), ("Service", "p-gateway"), ("PodDisruptionBudget", "p-gateway"), ("ConfigMap", "p-envoy")}
+ENVOY = {
+    ("Deployment", "p-gateway"),
+    ("Service", "p-gateway"),
+    ("PodDisruptionBudget", "p-gateway"),
+    ("ConfigMap", "p-envoy"),
+}
 
 
 def test_a_route_counts_as_serving_once_a_gateway_accepted_it_and_resolved_its_pool() -> None:
@@ -43,7 +48,7 @@ def test_to_gateway_mode_the_envoy_stays_until_the_route_is_accepted() -> None:
     pool = _pool(GATEWAY_MODE)
     pending = plan_handover(pool, envoy_exists=True, envoy_ready_replicas=2, route=_route({"Accepted": "False"}))
     assert set(pending.keep) == ENVOY
-    assert pending.note is not None and "gw" in pending.note and pending.recheck_after_s
+    assert pending.note is not None and "gw" in pending.note and pending.pending
     done = plan_handover(pool, envoy_exists=True, envoy_ready_replicas=2, route=_route({"Accepted": "True"}))
     assert not done.keep and done.note is None
 

@@ -34,7 +34,9 @@ def test_names_follow_prometheus_conventions() -> None:
     assert ("heteropool_operator_vendor_weight_ratio", "gauge") in current
     assert ("heteropool_operator_vendor_capacity_tokens_per_second", "gauge") in current
     assert ("heteropool_operator_scrape_errors_total", "counter") in current
-    assert not re.search(r'[{,]namespace="', "\n".join(l for l in text.splitlines() if l.startswith("heteropool_operator_")))
+    assert not re.search(
+        r'[{,]namespace="', "\n".join(line for line in text.splitlines() if line.startswith("heteropool_operator_"))
+    )
 
 
 def test_renamed_metrics_stay_under_their_old_names_for_one_release() -> None:
@@ -52,7 +54,9 @@ def test_renamed_metrics_stay_under_their_old_names_for_one_release() -> None:
 
 def test_utilization_is_served_over_what_ready_replicas_can_serve() -> None:
     metrics = OperatorMetrics()
-    metrics.observe_weights("inference", "granite", _update(_group("amd", 0.4, 2000.0, 3000.0, 2), _group("idle", 0.0, 500.0, 0.0, 0)))
+    metrics.observe_weights(
+        "inference", "granite", _update(_group("amd", 0.4, 2000.0, 3000.0, 2), _group("idle", 0.0, 500.0, 0.0, 0))
+    )
     assert metrics.registry.get_sample_value("heteropool_operator_vendor_utilization_ratio", LABELS) == 0.75
     idle = {**LABELS, "group": "idle", "vendor": "idle"}
     assert metrics.registry.get_sample_value("heteropool_operator_vendor_utilization_ratio", idle) == 0.0
@@ -60,7 +64,9 @@ def test_utilization_is_served_over_what_ready_replicas_can_serve() -> None:
 
 def test_series_of_a_group_that_left_and_of_a_deleted_pool_disappear() -> None:
     metrics = OperatorMetrics()
-    metrics.observe_weights("inference", "granite", _update(_group("amd", 0.4, 2000.0, 3000.0, 2), _group("gone", 0.6, 1.0, 1.0, 1)))
+    metrics.observe_weights(
+        "inference", "granite", _update(_group("amd", 0.4, 2000.0, 3000.0, 2), _group("gone", 0.6, 1.0, 1.0, 1))
+    )
     metrics.observe_weights("inference", "granite", _update(_group("amd", 1.0, 2000.0, 3000.0, 2)))
     text = generate_latest(metrics.registry).decode()
     assert 'group="gone"' not in text and 'group="amd"' in text

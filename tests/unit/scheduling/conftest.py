@@ -13,7 +13,7 @@ from heteropool.routing import EndpointView, RouteRequest
 
 
 def make_view(id: str = "http://a", **overrides: Any) -> EndpointView:
-    fields: dict[str, Any] = {"vendor": "nvidia"}
+    fields: dict[str, Any] = {"group": "nvidia"}
     fields.update(overrides)
     return EndpointView(id=id, **fields)
 

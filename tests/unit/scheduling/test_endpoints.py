@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from heteropool.scheduling.endpoints import EndpointPool
 from heteropool.routing import EndpointEntry
+from heteropool.scheduling.endpoints import EndpointPool
 
 
 class FakeClock:
@@ -16,18 +16,22 @@ class FakeClock:
 
 def _pool(clock: FakeClock, **kw: int | float) -> EndpointPool:
     pool = EndpointPool(clock=clock, **kw)  # type: ignore[arg-type]
-    pool.apply([EndpointEntry(url="http://a", vendor="nvidia", capacity=3600, block_size=16),
-                EndpointEntry(url="http://b/", vendor="gaudi", block_size=128)])
+    pool.apply(
+        [
+            EndpointEntry(url="http://a", group="nvidia", capacity=3600, block_size=16),
+            EndpointEntry(url="http://b/", group="gaudi", block_size=128),
+        ]
+    )
     return pool
 
 
 def test_apply_keeps_counters_of_staying_endpoints_and_updates_their_fields() -> None:
     pool = _pool(FakeClock())
     pool.acquire("http://a", 100)
-    added, removed = pool.apply([EndpointEntry(url="http://a", vendor="nvidia", capacity=1800, weight=0.5)])
+    added, removed = pool.apply([EndpointEntry(url="http://a", group="nvidia", capacity=1800, capacity_multiplier=0.5)])
     assert (added, removed) == ([], ["http://b"])
     view = pool.get("http://a").view  # type: ignore[union-attr]
-    assert (view.in_flight, view.capacity_tokens_per_s, view.weight, view.block_size) == (1, 1800, 0.5, 16)
+    assert (view.in_flight, view.capacity_tokens_per_s, view.capacity_multiplier, view.block_size) == (1, 1800, 0.5, 16)
 
 
 def test_load_counters_follow_the_request_lifecycle() -> None:
@@ -54,7 +58,7 @@ def test_queued_prefill_tokens_count_only_the_uncached_part_until_the_first_toke
 
 def test_prefill_speed_from_the_endpoint_file_reaches_the_view() -> None:
     pool = EndpointPool(clock=FakeClock())
-    pool.apply([EndpointEntry(url="http://a", vendor="nvidia", prefill_tokens_per_s=30000)])
+    pool.apply([EndpointEntry(url="http://a", group="nvidia", prefill_tokens_per_s=30000)])
     assert pool.get("http://a").view.prefill_tokens_per_s == 30000  # type: ignore[union-attr]
 
 

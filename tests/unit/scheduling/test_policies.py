@@ -6,14 +6,20 @@ import collections
 
 import pytest
 
+from heteropool.names import POLICY_NAMES
+from heteropool.routing import EndpointView, NoEndpointError, Router
 from heteropool.scheduling import ConfigError, build_router
-from heteropool.routing import POLICY_NAMES, EndpointView, NoEndpointError, Router
+from heteropool.scheduling.policies import PROFILES
 
 from .conftest import make_request, make_view
 
 
 def _prompt(group: int, n: int = 0, shared_chars: int = 4000) -> str:
     return (f"system prompt of group {group:04d}. " * 200)[:shared_chars] + f" question {n}"
+
+
+def test_every_policy_name_has_exactly_one_profile() -> None:
+    assert sorted(PROFILES) == sorted(POLICY_NAMES)
 
 
 @pytest.mark.parametrize("name", POLICY_NAMES)
@@ -58,8 +64,10 @@ def test_parameters_override_plugin_parameters_and_weights() -> None:
 
 def test_routers_are_independent_and_seeded() -> None:
     eps = [make_view(f"http://e{i}") for i in range(5)]
-    picks = [[build_router("least-request", seed=7).pick(make_request(request_id=str(i)), eps) for i in range(5)]
-             for _ in range(2)]
+    picks = [
+        [build_router("least-request", seed=7).pick(make_request(request_id=str(i)), eps) for i in range(5)]
+        for _ in range(2)
+    ]
     assert picks[0] == picks[1]
 
 
@@ -154,9 +162,9 @@ def test_heteropool_credits_only_whole_blocks_of_each_endpoints_own_block_size()
 
 def test_heteropool_drains_zero_weight_endpoints_unless_all_are_zero() -> None:
     router = build_router("heteropool")
-    eps = [make_view("http://a", weight=0.0), make_view("http://b", weight=1.0, in_flight=50)]
+    eps = [make_view("http://a", capacity_multiplier=0.0), make_view("http://b", capacity_multiplier=1.0, in_flight=50)]
     assert {router.pick(make_request(request_id=str(i)), eps) for i in range(20)} == {"http://b"}
-    zero = [make_view("http://a", weight=0.0), make_view("http://b", weight=0.0)]
+    zero = [make_view("http://a", capacity_multiplier=0.0), make_view("http://b", capacity_multiplier=0.0)]
     assert router.pick(make_request(), zero) in {"http://a", "http://b"}
 
 
@@ -176,15 +184,19 @@ def test_llm_d_uses_one_block_size_from_the_first_endpoint() -> None:
 def test_llm_d_scores_prefix_3_kv_2_queue_2() -> None:
     router = build_router("llm-d", seed=1)
     prompt = _prompt(5)
-    eps = [make_view("http://warm", num_waiting=10, kv_cache_usage=0.9), make_view("http://cold", num_waiting=0,
-                                                                                     kv_cache_usage=0.0)]
+    eps = [
+        make_view("http://warm", num_waiting=10, kv_cache_usage=0.9),
+        make_view("http://cold", num_waiting=0, kv_cache_usage=0.0),
+    ]
     req = make_request(prompt)
     router.pick(req, eps)
     router.on_routed(req, "http://warm")
     # warm: 3*1 + 2*0.1 + 2*0 = 3.2 ; cold: 0 + 2*1 + 2*1 = 4.0 -> cold wins
     assert router.pick(make_request(prompt, request_id="2"), eps) == "http://cold"
-    less_loaded = [make_view("http://warm", num_waiting=2, kv_cache_usage=0.5),
-                   make_view("http://cold", num_waiting=0, kv_cache_usage=0.0)]
+    less_loaded = [
+        make_view("http://warm", num_waiting=2, kv_cache_usage=0.5),
+        make_view("http://cold", num_waiting=0, kv_cache_usage=0.0),
+    ]
     # warm: 3 + 1 + 0 = 4.0 ; cold: 4.0 -> tie broken at random; warm must win sometimes
     picks = {router.pick(make_request(prompt, request_id=f"t{i}"), less_loaded) for i in range(30)}
     assert picks == {"http://warm", "http://cold"}
@@ -206,5 +218,3 @@ def test_removed_endpoints_are_forgotten_by_the_index() -> None:
     req2 = make_request(prompt, request_id="2")
     router.pick(req2, eps)
     assert router.prefix_share(req2, "http://a") == 0.0
-
-

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from heteropool.routing import NoEndpointError
 from heteropool.scheduling.errors import ConfigError
 from heteropool.scheduling.policies import build_router
-from heteropool.routing import NoEndpointError
 
 from .conftest import make_request, make_view
 
@@ -17,8 +17,9 @@ H100, MI325X = 30_000.0, 4_700.0
 def _pool(h_queue: int = 0, m_queue: int = 0, **h: object):  # type: ignore[no-untyped-def]
     return [
         make_view("h", prefill_tokens_per_s=H100, capacity_tokens_per_s=3600.0, queued_prefill_tokens=h_queue, **h),
-        make_view("m", vendor="amd", prefill_tokens_per_s=MI325X, capacity_tokens_per_s=2100.0,
-                  queued_prefill_tokens=m_queue),
+        make_view(
+            "m", group="amd", prefill_tokens_per_s=MI325X, capacity_tokens_per_s=2100.0, queued_prefill_tokens=m_queue
+        ),
     ]
 
 
@@ -59,8 +60,10 @@ def test_tiers_share_one_prefix_index() -> None:
 
 
 def test_tier_parameters_and_weights_are_overridable_by_name() -> None:
-    router = build_router("heteropool", parameters={"fill-headroom-filter": {"reservedWaitSeconds": 1.0},
-                                                    "weights": {"fill/spare-hardware-scorer": 0}})
+    router = build_router(
+        "heteropool",
+        parameters={"fill-headroom-filter": {"reservedWaitSeconds": 1.0}, "weights": {"fill/spare-hardware-scorer": 0}},
+    )
     views = _pool(h_queue=15_000)  # 0.5 s of queue is now within the H100's budget
     picks = {router.pick(make_request("x" * 12_000, request_id=f"r{i}", priority=-1), views) for i in range(20)}
     assert "h" in picks

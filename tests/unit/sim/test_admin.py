@@ -14,8 +14,12 @@ def test_updates_merge_and_defaults_restore() -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"error_rate": 2}, "error_rate"), ({"slowdown": 0}, "slowdown"), ({"slowdwn": 2}, "slowdwn"),
-     ({"error_mode": "boom"}, "error_mode")],
+    [
+        ({"error_rate": 2}, "error_rate"),
+        ({"slowdown": 0}, "slowdown"),
+        ({"slowdwn": 2}, "slowdwn"),
+        ({"error_mode": "boom"}, "error_mode"),
+    ],
     ids=["rate-above-1", "zero-slowdown", "typo", "unknown-mode"],
 )
 def test_bad_updates_name_the_field_and_change_nothing(body: dict[str, object], field: str) -> None:

@@ -46,7 +46,7 @@ def test_full_hit_still_recomputes_the_last_token(make_engine: MakeEngine) -> No
     eng.add_request("a", 64, _hashes(1, 4), max_tokens=1)
     run_to_idle(eng)
     eng.add_request("b", 64, _hashes(1, 4), max_tokens=1)
-    (_, res), = run_to_idle(eng)
+    ((_, res),) = run_to_idle(eng)
     assert res.num_prefill_tokens == 16  # last block recomputed, as vLLM does
 
 

@@ -21,13 +21,15 @@ def test_exposition_has_vllm_names_types_and_labels(make_engine) -> None:  # typ
     eng.add_request("a", 40, [], max_tokens=3)
     while eng.step() is not None:
         pass
-    m = SimMetrics(eng, model_name="m", cache_config={"block_size": "16", "num_gpu_blocks": "1000"},
-                   max_model_len=4096)
+    m = SimMetrics(eng, model_name="m", cache_config={"block_size": "16", "num_gpu_blocks": "1000"}, max_model_len=4096)
     fams = {f.name: f for f in text_string_to_metric_families(m.exposition().decode())}
     assert fams["vllm:generation_tokens"].type == "counter"
     assert fams["vllm:kv_cache_usage_perc"].type == "gauge"
     assert fams["vllm:time_to_first_token_seconds"].type == "histogram"
     total = [s for s in fams["vllm:generation_tokens"].samples if s.name == "vllm:generation_tokens_total"]
     assert total[0].value == 3 and total[0].labels == {"model_name": "m", "engine": "0"}
-    assert fams["vllm:cache_config_info"].samples[0].labels == {"block_size": "16", "num_gpu_blocks": "1000",
-                                                               "engine": "0"}
+    assert fams["vllm:cache_config_info"].samples[0].labels == {
+        "block_size": "16",
+        "num_gpu_blocks": "1000",
+        "engine": "0",
+    }

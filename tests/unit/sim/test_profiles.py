@@ -51,8 +51,11 @@ def test_kv_capacity_follows_the_dtype_and_memory_flags() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "flag"),
-    [({"dtype": "int4"}, "--dtype"), ({"kv_cache_dtype": "fp4"}, "--kv-cache-dtype"),
-     ({"gpu_memory_utilization": 1.5}, "--gpu-memory-utilization")],
+    [
+        ({"dtype": "int4"}, "--dtype"),
+        ({"kv_cache_dtype": "fp4"}, "--kv-cache-dtype"),
+        ({"gpu_memory_utilization": 1.5}, "--gpu-memory-utilization"),
+    ],
 )
 def test_bad_flags_name_the_flag(kwargs: dict[str, object], flag: str) -> None:
     with pytest.raises(ProfileError, match=flag):

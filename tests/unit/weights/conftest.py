@@ -71,8 +71,13 @@ class SyntheticReplica:
 
 
 def target(name: str, prior: float = 1000.0, group: str | None = None) -> ScrapeTarget:
-    return ScrapeTarget(endpoint_id=name, url=f"http://{name}:8000", group=group or name, vendor="sim",
-                        prior_capacity_tokens_per_s=prior)
+    return ScrapeTarget(
+        endpoint_id=name,
+        url=f"http://{name}:8000",
+        group=group or name,
+        vendor="sim",
+        prior_capacity_tokens_per_s=prior,
+    )
 
 
 @dataclass
@@ -127,8 +132,9 @@ class PoolModel:
 
 @pytest.fixture
 def make_pool() -> Callable[..., PoolModel]:
-    def make(replicas: Mapping[str, SyntheticReplica], priors: Mapping[str, float] | None = None,
-             **settings: object) -> PoolModel:
+    def make(
+        replicas: Mapping[str, SyntheticReplica], priors: Mapping[str, float] | None = None, **settings: object
+    ) -> PoolModel:
         priors = priors or {}
         targets = [target(k, priors.get(k, 1000.0)) for k in replicas]
         return PoolModel(dict(replicas), targets, WeightSettings(**{"interval_s": 15.0, **settings}))  # type: ignore[arg-type]

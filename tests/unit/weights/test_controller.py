@@ -18,13 +18,13 @@ def test_one_failed_scrape_keeps_the_estimate_and_is_not_stale(make_pool, replic
     assert not b.stale and b.source == "measured"
     assert b.capacity_tokens_per_s == steady.endpoints["b"].capacity_tokens_per_s
     assert update.scrape_errors == {"b": "GET http://b:8000/metrics: ConnectError"}
-    assert b.scrape_errors_total == 1 and update.weights["b"] == pytest.approx(steady.weights["b"], abs=0.01)
+    assert b.scrape_errors_total == 1 and update.shares["b"] == pytest.approx(steady.shares["b"], abs=0.01)
 
 
 def test_failing_scrapes_mark_stale_then_fall_back_to_the_prior_never_zero(make_pool, replica) -> None:
     pool = make_pool({"a": replica(), "b": replica(slowdown=3.0)}, priors={"a": 1000.0, "b": 1000.0})
     pool.run(8)
-    judged = pool.last.weights["b"]
+    judged = pool.last.shares["b"]
     pool.failing = {"b"}
     updates = pool.run(10)  # stale after 2.5 intervals, prior after 8
     stale = [u.endpoints["b"].stale for u in updates]
@@ -33,8 +33,8 @@ def test_failing_scrapes_mark_stale_then_fall_back_to_the_prior_never_zero(make_
     assert "1 of 2 replicas are stale" in updates[2].stale_message and "ConnectError" in updates[2].stale_message
     sources = [u.endpoints["b"].source for u in updates]
     assert sources[6] == "measured" and sources[-1] == "prior"
-    assert min(u.weights["b"] for u in updates) >= judged * 0.99
-    assert updates[-1].weights["b"] > judged  # back toward the equal prior
+    assert min(u.shares["b"] for u in updates) >= judged * 0.99
+    assert updates[-1].shares["b"] > judged  # back toward the equal prior
     pool.failing = set()
     assert not pool.tick().stale
 
@@ -52,20 +52,26 @@ def test_new_replica_starts_from_its_scaled_prior_and_removed_one_is_forgotten(m
     assert added.changed and set(added.groups) == {"a", "b", "c"}
     pool.targets = [t for t in pool.targets if t.endpoint_id != "a"]
     removed = pool.tick()
-    assert set(removed.endpoints) == {"b", "c"} and sum(removed.weights.values()) == pytest.approx(1.0)
+    assert set(removed.endpoints) == {"b", "c"} and sum(removed.shares.values()) == pytest.approx(1.0)
 
 
 def test_group_aggregates_replicas_and_shares_follow_capacity(make_target) -> None:
     from heteropool.vllm_metrics import EngineSample
 
     controller = WeightController(WeightSettings(interval_s=10.0))
-    targets = [make_target("h1", 3600.0, "nvidia"), make_target("h2", 3600.0, "nvidia"), make_target("g1", 600.0, "gaudi")]
-    update = controller.update(targets, {t.endpoint_id: EngineSample(generation_tokens_total=0.0) for t in targets}, 0.0)
-    assert update.weights == pytest.approx({"nvidia": 7200 / 7800, "gaudi": 600 / 7800})
+    targets = [
+        make_target("h1", 3600.0, "nvidia"),
+        make_target("h2", 3600.0, "nvidia"),
+        make_target("g1", 600.0, "gaudi"),
+    ]
+    update = controller.update(
+        targets, {t.endpoint_id: EngineSample(generation_tokens_total=0.0) for t in targets}, 0.0
+    )
+    assert update.shares == pytest.approx({"nvidia": 7200 / 7800, "gaudi": 600 / 7800})
     nv = update.groups["nvidia"]
     assert (nv.ready_replicas, nv.capacity_tokens_per_s, nv.stale, nv.last_scrape_at) == (2, 3600.0, False, 0.0)
     assert update.endpoints["h1"].share == pytest.approx(3600 / 7800)
-    assert update.endpoints["h1"].gateway_weight == pytest.approx(1.0)
+    assert update.endpoints["h1"].capacity_multiplier == pytest.approx(1.0)
     assert sum(e.share for e in update.endpoints.values()) == pytest.approx(1.0)
 
 
@@ -99,14 +105,24 @@ def test_scrape_error_for_a_never_scraped_replica_is_stale_at_once(make_target) 
     controller = WeightController(WeightSettings(interval_s=10.0))
     t = make_target("x")
     update = controller.update([t], {"x": ScrapeError("GET http://x:8000/metrics: HTTP 503")}, 5.0)
-    assert update.endpoints["x"].stale and update.weights == {"x": 1.0}
+    assert update.endpoints["x"].stale and update.shares == {"x": 1.0}
     assert update.endpoints["x"].last_scrape_at is None
 
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("nvidia", 1600.0), ("amd", 1700.0), ("intel-gaudi", 630.0), ("gaudi", 630.0), ("h100-sxm", 1800.0),
-     ("gaudi3", 630.0), ("sim-mi325x", 2100.0), ("sim-h100", 1600.0), ("mystery", None), ("sim", None)],
+    [
+        ("nvidia", 1600.0),
+        ("amd", 1700.0),
+        ("intel-gaudi", 630.0),
+        ("gaudi", 630.0),
+        ("h100-sxm", 1800.0),
+        ("gaudi3", 630.0),
+        ("sim-mi325x", 2100.0),
+        ("sim-h100", 1600.0),
+        ("mystery", None),
+        ("sim", None),
+    ],
 )
 def test_prior_from_name(name: str, expected: float | None) -> None:
     assert prior_from_name(name) == expected
@@ -117,15 +133,20 @@ def test_settings_from_the_pool_spec() -> None:
 
     auto = WeightSettings.from_spec(WeightsSpec.model_validate({"interval": "5s", "floor": 0.05, "maxStep": 0.5}))
     assert (auto.interval_s, auto.floor, auto.max_step, auto.mode) == (5.0, 0.05, 0.5, "auto")
-    static = WeightSettings.from_spec(WeightsSpec.model_validate({"mode": "static", "static": {"a": 1, "b": 3}}),
-                                      timeout_s=1.0)
+    static = WeightSettings.from_spec(
+        WeightsSpec.model_validate({"mode": "static", "static": {"a": 1, "b": 3}}), timeout_s=1.0
+    )
     assert static.static_weights == {"a": 1, "b": 3} and static.timeout_s == 1.0 and static.interval_s == 15.0
 
 
 @pytest.mark.parametrize(
     ("group", "expected"),
-    [({"vendor": "nvidia"}, 1600.0), ({"vendor": "amd", "accelerator": "mi325x"}, 2100.0),
-     ({"vendor": "intel-gaudi", "acceleratorsPerReplica": 2}, 630.0 * 1.7), ({"vendor": "sim"}, 60.0)],
+    [
+        ({"vendor": "nvidia"}, 1600.0),
+        ({"vendor": "amd", "accelerator": "mi325x"}, 2100.0),
+        ({"vendor": "intel-gaudi", "acceleratorsPerReplica": 2}, 630.0 * 1.7),
+        ({"vendor": "sim"}, 60.0),
+    ],
     ids=["nvidia-default", "amd-mi325x", "gaudi-tp2", "sim-cpu"],
 )
 def test_group_prior(group, expected) -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import ast
+import asyncio
 from pathlib import Path
 
 import httpx
 import pytest
 
 import heteropool
-from heteropool.weights.loop import WeightLoop, endpoint_entries, rfc3339, scrape_metrics
+from heteropool.routing_document import entries_from_update
 from heteropool.weights.controller import WeightSettings
+from heteropool.weights.loop import WeightLoop, rfc3339, scrape_metrics
 
 
 def _text(gen: float, itl_sum: float, itl_count: float) -> str:
@@ -72,8 +73,8 @@ async def test_scrapes_concurrently_and_reports_failures_without_raising(make_ta
     assert "HTTP 500" in update.scrape_errors["broken"]
     assert "not Prometheus text format" in update.scrape_errors["html"]
     assert update.endpoints["ok1"].block_size == 16 and update.endpoints["ok1"].kv_capacity_tokens == 1600
-    assert sum(update.weights.values()) == pytest.approx(1.0)
-    assert all(w > 0 for w in update.weights.values())  # never zero a vendor on a failed scrape
+    assert sum(update.shares.values()) == pytest.approx(1.0)
+    assert all(w > 0 for w in update.shares.values())  # never zero a vendor on a failed scrape
 
 
 async def test_slow_replica_times_out_with_a_tiny_timeout(make_target, clock) -> None:
@@ -112,11 +113,11 @@ async def test_measures_capacity_across_calls_and_follows_membership(make_target
 def test_endpoint_entries_route_by_share(make_pool, replica) -> None:
     pool = make_pool({"a": replica(), "b": replica(slowdown=200.0)}, floor=0.1)
     update = pool.run(20)[-1]
-    entries = {e.url: e for e in endpoint_entries(update)}
-    eff = {u: e.capacity * e.weight for u, e in entries.items()}
+    entries = {e.url: e for e in entries_from_update(update)}
+    eff = {u: e.capacity * e.capacity_multiplier for u, e in entries.items()}
     total = sum(eff.values())
     assert eff["http://b:8000"] / total == pytest.approx(0.1, abs=0.002)  # the floor, through capacity x weight
-    assert entries["http://a:8000"].vendor == "a" and entries["http://a:8000"].block_size == 16
+    assert entries["http://a:8000"].group == "a" and entries["http://a:8000"].block_size == 16
     assert entries["http://a:8000"].prefill_tokens_per_s == 20_000.0  # measured prefill speed reaches the endpoint file
 
 
@@ -188,6 +189,8 @@ def test_weights_command_runs_rounds_over_an_empty_file(tmp_path: Path, capsys) 
 
     src, out = tmp_path / "in.yaml", tmp_path / "out.yaml"
     src.write_text("[]")
-    assert main(["weights", "--endpoints", str(src), "--write", str(out), "--interval", "0.01", "--iterations", "2"]) == 0
+    assert (
+        main(["weights", "--endpoints", str(src), "--write", str(out), "--interval", "0.01", "--iterations", "2"]) == 0
+    )
     assert out.read_text() == "[]\n"
     assert capsys.readouterr().out.count('"event": "weights"') == 2

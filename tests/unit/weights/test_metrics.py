@@ -23,24 +23,38 @@ def _exposition(*, engines: tuple[str, ...] = ("0",), old_names: bool = False, e
         lines.append(f"vllm:num_requests_running{labels(e)} 3.0")
     lines += ["# TYPE vllm:num_requests_waiting gauge"] + [f"vllm:num_requests_waiting{labels(e)} 1.0" for e in engines]
     lines += [f"# TYPE {kv} gauge"] + [f"{kv}{labels(e)} 0.{2 + int(e)}" for e in engines]
-    for name, value in (("generation_tokens", 1000.0), ("prompt_tokens", 5000.0), ("prefix_cache_hits", 2000.0),
-                        ("prefix_cache_queries", 4000.0), ("num_preemptions", 1.0)):
+    for name, value in (
+        ("generation_tokens", 1000.0),
+        ("prompt_tokens", 5000.0),
+        ("prefix_cache_hits", 2000.0),
+        ("prefix_cache_queries", 4000.0),
+        ("num_preemptions", 1.0),
+    ):
         lines += [f"# TYPE vllm:{name} counter"] + [f"vllm:{name}_total{labels(e)} {value}" for e in engines]
     lines.append("# TYPE vllm:request_success counter")
     for e in engines:
         for reason in ("stop", "length"):
             lines.append("vllm:request_success_total" + labels(e, 'finished_reason="' + reason + '"') + " 5.0")
-    for name, total, count in ((itl, 20.0, 990.0), ("vllm:time_to_first_token_seconds", 3.0, 10.0),
-                               ("vllm:e2e_request_latency_seconds", 30.0, 10.0)):
+    for name, total, count in (
+        (itl, 20.0, 990.0),
+        ("vllm:time_to_first_token_seconds", 3.0, 10.0),
+        ("vllm:e2e_request_latency_seconds", 30.0, 10.0),
+    ):
         lines.append(f"# TYPE {name} histogram")
         for e in engines:
             one, inf = labels(e, 'le="1.0"'), labels(e, 'le="+Inf"')
-            lines += [f"{name}_bucket{one} {count}", f"{name}_bucket{inf} {count}",
-                      f"{name}_sum{labels(e)} {total}", f"{name}_count{labels(e)} {count}"]
+            lines += [
+                f"{name}_bucket{one} {count}",
+                f"{name}_bucket{inf} {count}",
+                f"{name}_sum{labels(e)} {total}",
+                f"{name}_count{labels(e)} {count}",
+            ]
     lines.append("# TYPE vllm:cache_config_info gauge")
     for e in engines:
         eng = f',engine="{e}"' if engine_label else ""
-        lines.append(f'vllm:cache_config_info{{block_size="16",enable_prefix_caching="True",num_gpu_blocks="1000"{eng}}} 1.0')
+        lines.append(
+            f'vllm:cache_config_info{{block_size="16",enable_prefix_caching="True",num_gpu_blocks="1000"{eng}}} 1.0'
+        )
     lines.append('# TYPE python_gc_objects_collected counter\npython_gc_objects_collected_total{generation="0"} 7.0')
     return "\n".join(lines) + "\n"
 
@@ -77,7 +91,7 @@ def test_engine_label_is_not_required() -> None:
 
 
 def test_new_name_wins_when_both_are_exposed() -> None:
-    text = _exposition() + "# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{engine=\"0\"} 0.9\n"
+    text = _exposition() + '# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{engine="0"} 0.9\n'
     assert parse_vllm_metrics(text).kv_cache_usage == 0.2
 
 
@@ -108,8 +122,9 @@ def test_parses_the_simulator_exposition() -> None:
 
     profile = build_profile("gaudi3")
     engine = Engine(EngineConfig.from_profile(profile))
-    metrics = SimMetrics(engine, model_name="m", cache_config={"block_size": "128", "num_gpu_blocks": "100"},
-                         max_model_len=4096)
+    metrics = SimMetrics(
+        engine, model_name="m", cache_config={"block_size": "128", "num_gpu_blocks": "100"}, max_model_len=4096
+    )
     metrics.itl.observe(0.02, 50)
     s = parse_vllm_metrics(metrics.exposition().decode())
     assert s.inter_token_latency == HistogramTotals(pytest.approx(1.0), 50.0)

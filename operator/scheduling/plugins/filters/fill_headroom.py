@@ -22,9 +22,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heteropool.routing import EndpointView
 from heteropool.scheduling.framework import CycleContext
 from heteropool.scheduling.plugins.scorers.expected_ttft import expected_ttft_s
-from heteropool.routing import EndpointView
 
 __all__ = ["FillHeadroomParams", "FillHeadroomFilter", "reserved_endpoints"]
 

@@ -12,8 +12,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from heteropool.scheduling.framework import CycleContext
 from heteropool.routing import EndpointView
+from heteropool.scheduling.framework import CycleContext
 
 __all__ = ["WeightFilterParams", "WeightFilter"]
 
@@ -29,5 +29,5 @@ class WeightFilter:
         self.params = params
 
     def filter(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Sequence[EndpointView]:
-        kept = [e for e in endpoints if e.weight != 0]
+        kept = [e for e in endpoints if e.capacity_multiplier != 0]
         return kept if kept else endpoints

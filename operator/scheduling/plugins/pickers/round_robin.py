@@ -17,8 +17,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from heteropool.scheduling.framework import CycleContext
 from heteropool.routing import EndpointView
+from heteropool.scheduling.framework import CycleContext
 
 __all__ = ["RoundRobinParams", "RoundRobinPicker"]
 

@@ -22,9 +22,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from heteropool.routing import EndpointView
 from heteropool.scheduling.framework import CycleContext, PrefixMatch
 from heteropool.scheduling.prefix import CHARS_PER_TOKEN, PrefixIndex, hash_prompt_blocks
-from heteropool.routing import EndpointView
 
 __all__ = ["BlockPrefixParams", "BlockPrefixProducer"]
 

@@ -31,8 +31,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from heteropool.scheduling.framework import CycleContext
 from heteropool.routing import EndpointView
+from heteropool.scheduling.framework import CycleContext
 
 __all__ = ["CapacityLoadParams", "CapacityLoadScorer", "relative_capacities", "normalized_loads"]
 
@@ -51,7 +51,7 @@ def relative_capacities(endpoints: Sequence[EndpointView]) -> dict[str, float]:
     known = [e.capacity_tokens_per_s for e in endpoints if e.capacity_tokens_per_s]
     default = sum(known) / len(known) if known else 1.0
     eff = {
-        e.id: (e.capacity_tokens_per_s or default) * (1.0 if e.weight is None else e.weight)
+        e.id: (e.capacity_tokens_per_s or default) * (1.0 if e.capacity_multiplier is None else e.capacity_multiplier)
         for e in endpoints
     }
     top = max(eff.values(), default=0.0)

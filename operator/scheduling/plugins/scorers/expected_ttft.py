@@ -20,8 +20,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from heteropool.scheduling.framework import CycleContext
 from heteropool.routing import EndpointView
+from heteropool.scheduling.framework import CycleContext
 
 __all__ = ["ExpectedTtftParams", "ExpectedTtftScorer", "expected_ttft_s"]
 

@@ -13,9 +13,9 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from heteropool.routing import EndpointView
 from heteropool.scheduling.framework import CycleContext
 from heteropool.scheduling.plugins.scorers.queue import min_max_low_is_better
-from heteropool.routing import EndpointView
 
 __all__ = ["LeastRequestParams", "LeastRequestScorer"]
 

@@ -12,8 +12,8 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from heteropool.scheduling.framework import CycleContext
 from heteropool.routing import EndpointView
+from heteropool.scheduling.framework import CycleContext
 
 __all__ = ["QueueParams", "QueueScorer", "min_max_low_is_better"]
 

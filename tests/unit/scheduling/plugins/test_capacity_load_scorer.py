@@ -25,8 +25,10 @@ from ..conftest import make_request, make_view
     ],
     ids=["unknown", "h100-vs-gaudi", "unknown-gets-mean", "weight-scales", "all-zero-weight"],
 )
-def test_relative_capacities(endpoints: list[tuple[str, float | None, float | None]], expected: dict[str, float]) -> None:
-    views = [make_view(i, capacity_tokens_per_s=c, weight=w) for i, c, w in endpoints]
+def test_relative_capacities(
+    endpoints: list[tuple[str, float | None, float | None]], expected: dict[str, float]
+) -> None:
+    views = [make_view(i, capacity_tokens_per_s=c, capacity_multiplier=w) for i, c, w in endpoints]
     assert relative_capacities(views) == pytest.approx(expected)
 
 
@@ -73,7 +75,11 @@ def test_a_replica_running_out_of_kv_looks_busier_while_another_has_headroom() -
 def test_kv_rule_is_off_when_every_replica_is_near_full_or_turned_off() -> None:
     crowded = [make_view("a", in_flight=1, kv_cache_usage=0.97), make_view("b", in_flight=1, kv_cache_usage=0.6)]
     assert CapacityLoadScorer(CapacityLoadParams(kvSpill=0.9)).score(CycleContext(make_request()), crowded) == {
-        "a": 1.0, "b": 1.0}
+        "a": 1.0,
+        "b": 1.0,
+    }
     roomy = [crowded[0], make_view("b", in_flight=1, kv_cache_usage=0.1)]
     assert CapacityLoadScorer(CapacityLoadParams(kvSpill=1.0)).score(CycleContext(make_request()), roomy) == {
-        "a": 1.0, "b": 1.0}
+        "a": 1.0,
+        "b": 1.0,
+    }

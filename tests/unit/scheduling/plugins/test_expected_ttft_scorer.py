@@ -15,8 +15,12 @@ H100, MI325X = 30_000.0, 6_000.0
 def _ctx(prompt_tokens: int, credited_tokens: dict[str, int] | None = None) -> CycleContext:
     ctx = CycleContext(make_request("x" * prompt_tokens * 4))
     if credited_tokens is not None:
-        ctx.prefix = PrefixMatch(block_chars=64, hashes=[], prompt_chars=prompt_tokens * 4,
-                                 credited_chars={k: v * 4 for k, v in credited_tokens.items()})
+        ctx.prefix = PrefixMatch(
+            block_chars=64,
+            hashes=[],
+            prompt_chars=prompt_tokens * 4,
+            credited_chars={k: v * 4 for k, v in credited_tokens.items()},
+        )
     return ctx
 
 
@@ -35,7 +39,9 @@ def _ctx(prompt_tokens: int, credited_tokens: dict[str, int] | None = None) -> C
     ids=["cold-prompt", "same-queue-different-wait", "cached-share", "unknown-rate-gets-mean"],
 )
 def test_expected_ttft(
-    prompt: int, credited: dict[str, int] | None, endpoints: list[tuple[str, float | None, int]],
+    prompt: int,
+    credited: dict[str, int] | None,
+    endpoints: list[tuple[str, float | None, int]],
     expected_s: dict[str, float],
 ) -> None:
     views = [make_view(i, prefill_tokens_per_s=r, queued_prefill_tokens=q) for i, r, q in endpoints]

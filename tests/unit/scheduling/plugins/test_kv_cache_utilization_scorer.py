@@ -13,7 +13,9 @@ from heteropool.scheduling.plugins.scorers.kv_cache_utilization import (
 from ..conftest import make_request, make_view
 
 
-@pytest.mark.parametrize(("usage", "expected"), [(0.25, 0.75), (1.0, 0.0), (None, 1.0)], ids=["quarter", "full", "unscraped"])
+@pytest.mark.parametrize(
+    ("usage", "expected"), [(0.25, 0.75), (1.0, 0.0), (None, 1.0)], ids=["quarter", "full", "unscraped"]
+)
 def test_kv_scores(usage: float | None, expected: float) -> None:
     scorer = KvCacheUtilizationScorer(KvCacheUtilizationParams())
     assert scorer.score(CycleContext(make_request()), [make_view("a", kv_cache_usage=usage)]) == {"a": expected}

@@ -17,6 +17,7 @@ from ..conftest import make_request, make_view
 )
 def test_prefix_cache_scores(matched: dict[str, int], total: int, expected: dict[str, float]) -> None:
     ctx = CycleContext(make_request())
-    ctx.prefix = PrefixMatch(block_chars=64, hashes=[0] * total, prompt_chars=64 * total, matched_blocks=matched,
-                             total_blocks=total)
+    ctx.prefix = PrefixMatch(
+        block_chars=64, hashes=[0] * total, prompt_chars=64 * total, matched_blocks=matched, total_blocks=total
+    )
     assert PrefixCacheScorer(PrefixCacheParams()).score(ctx, [make_view("a"), make_view("b")]) == expected

@@ -11,8 +11,11 @@ from ..conftest import make_request, make_view
 
 
 def test_slow_hardware_scores_highest() -> None:
-    views = [make_view("h", prefill_tokens_per_s=30_000.0), make_view("g", prefill_tokens_per_s=7_500.0),
-             make_view("u")]
+    views = [
+        make_view("h", prefill_tokens_per_s=30_000.0),
+        make_view("g", prefill_tokens_per_s=7_500.0),
+        make_view("u"),
+    ]
     scores = SpareHardwareScorer(SpareHardwareParams()).score(CycleContext(make_request()), views)
     assert scores["h"] == 0.0
     assert scores["g"] == pytest.approx(0.75)

@@ -16,6 +16,6 @@ from ..conftest import make_request, make_view
     ids=["drops-zero", "none-is-default", "all-zero-keeps-all"],
 )
 def test_weight_filter(weights: dict[str, float | None], kept: list[str]) -> None:
-    views = [make_view(k, weight=w) for k, w in weights.items()]
+    views = [make_view(k, capacity_multiplier=w) for k, w in weights.items()]
     out = WeightFilter(WeightFilterParams()).filter(CycleContext(make_request()), views)
     assert [v.id for v in out] == kept

@@ -10,8 +10,10 @@ import datetime
 import re
 from typing import Any
 
-_TOKEN = re.compile(r"""\.\.|\.([A-Za-z0-9_$-]+)|\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*"([^"]*)"\s*\]"""
-                    r"""|\[(\*|-?\d+)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*(==|!=)\s*["']([^"']*)["']\)\]""")
+_TOKEN = re.compile(
+    r"""\.\.|\.([A-Za-z0-9_$-]+)|\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*"([^"]*)"\s*\]"""
+    r"""|\[(\*|-?\d+)\]|\[\?\(@\.([A-Za-z0-9_.-]+)\s*(==|!=)\s*["']([^"']*)["']\)\]"""
+)
 
 
 def jsonpath(obj: Any, path: str) -> list[Any]:
@@ -68,17 +70,41 @@ def _cell(obj: dict[str, Any], column: dict[str, Any]) -> Any:
     return ",".join(str(v) for v in values)
 
 
-def to_table(objects: list[dict[str, Any]], columns: tuple[dict[str, Any], ...],
-             list_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+def to_table(
+    objects: list[dict[str, Any]], columns: tuple[dict[str, Any], ...], list_meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
     if not columns:
         columns = ({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},)
-    definitions = [{"name": "Name", "type": "string", "format": "name", "priority": 0,
-                    "description": "Name must be unique within a namespace."}]
-    definitions += [{"name": c["name"], "type": c.get("type", "string"),
-                     "format": c.get("format", ""), "description": c.get("description", ""),
-                     "priority": c.get("priority", 0)} for c in columns]
-    rows = [{"cells": [obj["metadata"]["name"], *(_cell(obj, c) for c in columns)],
-             "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                        "metadata": obj["metadata"]}} for obj in objects]
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta or {},
-            "columnDefinitions": definitions, "rows": rows}
+    definitions = [
+        {
+            "name": "Name",
+            "type": "string",
+            "format": "name",
+            "priority": 0,
+            "description": "Name must be unique within a namespace.",
+        }
+    ]
+    definitions += [
+        {
+            "name": c["name"],
+            "type": c.get("type", "string"),
+            "format": c.get("format", ""),
+            "description": c.get("description", ""),
+            "priority": c.get("priority", 0),
+        }
+        for c in columns
+    ]
+    rows = [
+        {
+            "cells": [obj["metadata"]["name"], *(_cell(obj, c) for c in columns)],
+            "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]},
+        }
+        for obj in objects
+    ]
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta or {},
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }

@@ -10,8 +10,18 @@ import attrs
 from .errors import ApiError
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_REASONS = {400: "BadRequest", 401: "Unauthorized", 409: "Conflict", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError",
-            503: "ServiceUnavailable", 504: "Timeout", 410: "Expired", 403: "Forbidden"}
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    409: "Conflict",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+    410: "Expired",
+    403: "Forbidden",
+}
 
 
 @attrs.define
@@ -39,8 +49,7 @@ class Fault:
     def error(self) -> ApiError:
         reason = _REASONS.get(self.status, "InternalError")
         message = self.message or f"injected fault: {self.status} {reason}"
-        return ApiError(status=self.status, reason=reason, message=message,
-                        retry_after=self.retry_after)
+        return ApiError(status=self.status, reason=reason, message=message, retry_after=self.retry_after)
 
     @property
     def exhausted(self) -> bool:
@@ -74,8 +83,14 @@ class WriteLog:
         """A position to pass as `since=` later: "writes after this point"."""
         return len(self.records)
 
-    def select(self, *, method: str | None = None, path_contains: str | None = None,
-               since: int = 0, succeeded: bool | None = None) -> list[WriteRecord]:
+    def select(
+        self,
+        *,
+        method: str | None = None,
+        path_contains: str | None = None,
+        since: int = 0,
+        succeeded: bool | None = None,
+    ) -> list[WriteRecord]:
         out = []
         for record in self.records[since:]:
             if method is not None and record.method != method.upper():

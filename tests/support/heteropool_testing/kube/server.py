@@ -1,6 +1,6 @@
 """The emulator as its own process, reachable through a kubeconfig (for `kopf run`, kubectl).
 
-    .venv/bin/python tests/kube/server.py --port 0 --crds crds/ --kubeconfig OUT [--port-file F]
+    .venv/bin/heteropool-kube-emulator --port 0 --crds crds/ --kubeconfig OUT [--port-file F]
 
 prints `listening on http://127.0.0.1:PORT` once the kubeconfig is written, and serves until
 SIGTERM/SIGINT. `start_server_process()` runs it from tests and waits for that line.
@@ -8,20 +8,15 @@ SIGTERM/SIGINT. `start_server_process()` runs it from tests and waits for that l
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __name__ == "__main__" and not __package__:  # run as a script: import as package `kube`
-    sys.path[0] = str(Path(__file__).resolve().parents[1])  # tests/, not tests/kube/
-    __package__ = "kube"  # noqa: A001
-
 import argparse
 import asyncio
 import contextlib
 import select
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import attrs
 import kmock
@@ -29,7 +24,8 @@ import kmock
 from .emulator import REPO_CRDS, ApiServerEmulator
 from .kubeconfig import write_kubeconfig
 
-SERVER_SCRIPT = Path(__file__).resolve()
+# The console script tests/support/pyproject.toml installs beside this interpreter.
+SERVER_COMMAND = Path(sys.executable).with_name("heteropool-kube-emulator")
 
 
 @attrs.define
@@ -55,11 +51,12 @@ class ServerProcess:
             self.process.stdout.close()
 
 
-def start_server_process(kubeconfig_path: Path, crd_paths: list[Path] | None = None, *,
-                         timeout: float = 20.0) -> ServerProcess:
-    """Start `server.py` and wait (up to `timeout` s) until it reports its URL."""
+def start_server_process(
+    kubeconfig_path: Path, crd_paths: list[Path] | None = None, *, timeout: float = 20.0
+) -> ServerProcess:
+    """Start the emulator's command and wait (up to `timeout` s) until it reports its URL."""
     crds = [REPO_CRDS] if crd_paths is None else crd_paths
-    cmd = [sys.executable, str(SERVER_SCRIPT), "--port", "0", "--kubeconfig", str(kubeconfig_path)]
+    cmd = [str(SERVER_COMMAND), "--port", "0", "--kubeconfig", str(kubeconfig_path)]
     for path in crds:
         cmd += ["--crds", str(path)]
     process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -82,8 +79,7 @@ def start_server_process(kubeconfig_path: Path, crd_paths: list[Path] | None = N
     raise RuntimeError("emulator server did not start:\n" + "\n".join(lines) + (rest or ""))
 
 
-async def serve(*, host: str, port: int, crds: list[Path], kubeconfig: Path | None,
-                port_file: Path | None) -> None:
+async def serve(*, host: str, port: int, crds: list[Path], kubeconfig: Path | None, port_file: Path | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,14 +101,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--crds", type=Path, action="append",
-                        help=f"CRD file or folder, repeatable (default: {REPO_CRDS})")
+    parser.add_argument(
+        "--crds", type=Path, action="append", help=f"CRD file or folder, repeatable (default: {REPO_CRDS})"
+    )
     parser.add_argument("--kubeconfig", type=Path, help="write a kubeconfig for the server here")
     parser.add_argument("--port-file", type=Path, help="write the chosen port here")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(host=args.host, port=args.port, crds=args.crds or [REPO_CRDS],
-                          kubeconfig=args.kubeconfig, port_file=args.port_file))
+        asyncio.run(
+            serve(
+                host=args.host,
+                port=args.port,
+                crds=args.crds or [REPO_CRDS],
+                kubeconfig=args.kubeconfig,
+                port_file=args.port_file,
+            )
+        )
 
 
 if __name__ == "__main__":

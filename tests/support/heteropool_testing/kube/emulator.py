@@ -23,20 +23,19 @@ from kmock._internal import apps, rendering
 from typing_extensions import override
 
 from . import applying, errors, patching
+from .discovery import DiscoveryMixin, bundled_resources
 from .faults import WRITE_METHODS, Fault, WriteLog, WriteRecord
 from .schema import CrdVersion, crd_versions, load_crd_documents
 from .selection import parse_field_selector, parse_label_selector
-from .discovery import DiscoveryMixin, bundled_resources
 from .store import Event, Kind, Store, now_iso
 from .tables import to_table
 from .watching import WatchMixin
 from .wire import Target, body, header, logged_body, object_body, parse_target
 
-REPO_CRDS = Path(__file__).resolve().parents[2] / "crds"
+REPO_CRDS = Path(__file__).resolve().parents[4] / "crds"  # tests/support/heteropool_testing/kube/
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public")
 _CRD_RESOURCE = "apiextensions.k8s.io/v1/customresourcedefinitions"
 APPLY_PATCH = "application/apply-patch+yaml"
-
 
 
 @attrs.define(kw_only=True)
@@ -67,12 +66,14 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
-        self._store = Store(on_event=self._publish, on_crd=self._on_crd,
-                            validate_builtins=self.validate_builtins)
+        self._store = Store(on_event=self._publish, on_crd=self._on_crd, validate_builtins=self.validate_builtins)
         self.resources.load_data(bundled_resources())  # kmock's K3s built-ins
         for namespace in DEFAULT_NAMESPACES:
-            self._store.create(self._kind("", "v1", "namespaces"), None, {
-                "metadata": {"name": namespace}, "status": {"phase": "Active"}})
+            self._store.create(
+                self._kind("", "v1", "namespaces"),
+                None,
+                {"metadata": {"name": namespace}, "status": {"phase": "Active"}},
+            )
         self.load_crds(*self.crd_paths)
 
     # -- public helpers for tests ------------------------------------------------------------
@@ -89,9 +90,16 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
             loaded += [v.key for v in crd_versions(doc)]
         return loaded
 
-    def inject_faults(self, *, method: str | None = None, path_contains: str | None = None,
-                      status: int = 500, times: int | None = 1, retry_after: int | None = None,
-                      message: str | None = None) -> Fault:
+    def inject_faults(
+        self,
+        *,
+        method: str | None = None,
+        path_contains: str | None = None,
+        status: int = 500,
+        times: int | None = 1,
+        retry_after: int | None = None,
+        message: str | None = None,
+    ) -> Fault:
         """Fail the next `times` matching requests (None: all) with a Status of `status`."""
         fault = Fault(method, path_contains, status, times, retry_after, message)
         self._faults.append(fault)
@@ -100,10 +108,15 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
     def clear_faults(self) -> None:
         self._faults.clear()
 
-    def writes(self, *, method: str | None = None, path_contains: str | None = None,
-               since: int = 0, succeeded: bool | None = None) -> list[WriteRecord]:
-        return self.write_log.select(method=method, path_contains=path_contains, since=since,
-                                     succeeded=succeeded)
+    def writes(
+        self,
+        *,
+        method: str | None = None,
+        path_contains: str | None = None,
+        since: int = 0,
+        succeeded: bool | None = None,
+    ) -> list[WriteRecord]:
+        return self.write_log.select(method=method, path_contains=path_contains, since=since, succeeded=succeeded)
 
     def get_object(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The stored object, e.g. `get_object('apps/v1/deployments', 'default', 'x')`, or None."""
@@ -115,8 +128,7 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         kind = self._kind_of(resource)
         return [self._store.shaped(o, kind) for o in self._store.scan(kind.group, kind.plural, namespace)]
 
-    def create_object(self, resource: str, body: Mapping[str, Any],
-                      namespace: str | None = None) -> dict[str, Any]:
+    def create_object(self, resource: str, body: Mapping[str, Any], namespace: str | None = None) -> dict[str, Any]:
         """Create as a POST would (system fields, validation, ADDED event), without HTTP."""
         kind = self._kind_of(resource)
         ns = namespace or (body.get("metadata") or {}).get("namespace") or "default"
@@ -131,8 +143,7 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         self._compacted_rv = self._store.rv
         self._events.clear()
 
-    async def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 5.0,
-                       message: str = "condition") -> Any:
+    async def wait_for(self, predicate: Callable[[], Any], *, timeout: float = 5.0, message: str = "condition") -> Any:
         """Await until `predicate()` is truthy, re-checking after every stored change."""
         try:
             async with asyncio.timeout(timeout):
@@ -155,9 +166,15 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         if crd is None and key not in self.resources:
             raise errors.resource_not_found()
         info = self.resources[key]
-        return Kind(group=group, version=version, plural=plural,
-                    kind=info.kind or plural.capitalize(), namespaced=bool(info.namespaced),
-                    subresources=frozenset(info.subresources), crd=crd)
+        return Kind(
+            group=group,
+            version=version,
+            plural=plural,
+            kind=info.kind or plural.capitalize(),
+            namespaced=bool(info.namespaced),
+            subresources=frozenset(info.subresources),
+            crd=crd,
+        )
 
     def _kind_of(self, resource: str) -> Kind:
         parts = resource.strip("/").split("/")
@@ -169,11 +186,14 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
             if present:
                 self._crds[key] = ver
                 self.resources[ver.key] = kmock.ResourceInfo(
-                    namespaced=ver.namespaced, kind=ver.kind, singular=ver.singular,
-                    shortnames=set(ver.short_names), categories=set(ver.categories),
+                    namespaced=ver.namespaced,
+                    kind=ver.kind,
+                    singular=ver.singular,
+                    shortnames=set(ver.short_names),
+                    categories=set(ver.categories),
                     subresources=set(ver.subresources),
-                    verbs={"get", "list", "watch", "create", "update", "patch", "delete",
-                           "deletecollection"})
+                    verbs={"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"},
+                )
             elif key in self._crds:  # the CRD is gone: so are its objects (DELETED events)
                 kind = self._kind(*key)
                 for obj in list(self._store.scan(ver.group, ver.plural, None)):
@@ -189,8 +209,7 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         self._changed.set()
         # Mirror into kmock's versioned objects, so `emulator.objects[...]` history works too.
         meta = event.obj["metadata"]
-        res = kmock.resource(group=event.group, version=event.obj["apiVersion"].split("/")[-1],
-                             plural=event.plural)
+        res = kmock.resource(group=event.group, version=event.obj["apiVersion"].split("/")[-1], plural=event.plural)
         key = (res, meta.get("namespace"), meta["name"])
         if event.type == "DELETED":
             if key in self.objects:
@@ -208,10 +227,15 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
             request = await rendering.Request._parse(raw_request, id=len(self._requests))
         except ValueError:  # kmock's parser cannot split e.g. /api/v1/namespaces
             request = rendering.Request(
-                id=len(self._requests), raw_request=raw_request, url=raw_request.url,
-                method=raw_request.method, params=dict(raw_request.query),
-                headers=dict(raw_request.headers), body=await raw_request.read(),
-                text=await raw_request.text())
+                id=len(self._requests),
+                raw_request=raw_request,
+                url=raw_request.url,
+                method=raw_request.method,
+                params=dict(raw_request.query),
+                headers=dict(raw_request.headers),
+                body=await raw_request.read(),
+                text=await raw_request.text(),
+            )
         self._requests.append(request)
         try:
             return await self._handle(request)
@@ -225,18 +249,25 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         path = request.url.path
         if path.startswith("/_emulator/"):
             return self._control(method, path, request)
-        if self.accepted_tokens is not None and \
-                header(request, "Authorization").removeprefix("Bearer ").strip() not in self.accepted_tokens:
-            response = await self._render_error(errors.ApiError(status=401, reason="Unauthorized",
-                                                                message="Unauthorized"))
+        if (
+            self.accepted_tokens is not None
+            and header(request, "Authorization").removeprefix("Bearer ").strip() not in self.accepted_tokens
+        ):
+            response = await self._render_error(
+                errors.ApiError(status=401, reason="Unauthorized", message="Unauthorized")
+            )
             if not self.keep_alive:
                 response.force_close()
             return response
         record: WriteRecord | None = None
         if method in WRITE_METHODS:
-            record = WriteRecord(method=method, path=path, params=dict(request.params),
-                                 content_type=header(request, "Content-Type"),
-                                 body=logged_body(request))
+            record = WriteRecord(
+                method=method,
+                path=path,
+                params=dict(request.params),
+                content_type=header(request, "Content-Type"),
+                body=logged_body(request),
+            )
             self.write_log.records.append(record)
         fault = next((f for f in self._faults if f.matches(method, path)), None)
         if fault is not None:
@@ -283,8 +314,8 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         if path == "/_emulator/writes" and method == "GET":
             since = int(request.params.get("since", "0"))
             return aiohttp.web.json_response(
-                {"mark": self.write_log.mark(),
-                 "writes": [attrs.asdict(r) for r in self.write_log.records[since:]]})
+                {"mark": self.write_log.mark(), "writes": [attrs.asdict(r) for r in self.write_log.records[since:]]}
+            )
         return aiohttp.web.json_response({"error": f"unknown control {method} {path}"}, status=404)
 
     @override
@@ -320,8 +351,9 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
                     raise errors.method_not_allowed("create")
                 if kind.namespaced and not self._namespace_ready(t.namespace):
                     raise errors.not_found("namespaces", "", str(t.namespace))
-                return 201, store.create(kind, t.namespace, object_body(request), dry_run=dry_run,
-                                         manager=_field_manager(request))
+                return 201, store.create(
+                    kind, t.namespace, object_body(request), dry_run=dry_run, manager=_field_manager(request)
+                )
             if method == "DELETE":
                 items = self._list(request, kind, t.namespace)["items"]
                 for item in items:
@@ -343,33 +375,71 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         if method == "DELETE":
             options = request.data if isinstance(request.data, dict) else {}
             policy = request.params.get("propagationPolicy") or options.get("propagationPolicy")
-            return 200, store.delete(kind, current, policy=policy or "Background",
-                                     preconditions=options.get("preconditions"), dry_run=dry_run)
+            return 200, store.delete(
+                kind,
+                current,
+                policy=policy or "Background",
+                preconditions=options.get("preconditions"),
+                dry_run=dry_run,
+            )
         if method == "PUT":
             body = object_body(request)
             if body.get("metadata", {}).get("name", t.name) != t.name:
                 raise errors.bad_request("the name of the object does not match the name on the URL")
             rv = body.get("metadata", {}).get("resourceVersion")
             if not rv and kind.crd is not None:
-                raise errors.invalid(kind.kind, kind.group, t.name, [{
-                    "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
-                    "message": "Invalid value: 0x0: must be specified for an update"}])
-            return 200, store.update(kind, current, body, subresource=t.subresource,
-                                     expected_rv=rv, dry_run=dry_run, manager=_field_manager(request))
+                raise errors.invalid(
+                    kind.kind,
+                    kind.group,
+                    t.name,
+                    [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "field": "metadata.resourceVersion",
+                            "message": "Invalid value: 0x0: must be specified for an update",
+                        }
+                    ],
+                )
+            return 200, store.update(
+                kind,
+                current,
+                body,
+                subresource=t.subresource,
+                expected_rv=rv,
+                dry_run=dry_run,
+                manager=_field_manager(request),
+            )
         if method == "PATCH":
             new, rv = self._apply_patch(request, kind, current, content_type)
-            return 200, store.update(kind, current, new, subresource=t.subresource,
-                                     expected_rv=rv, dry_run=dry_run, manager=_field_manager(request))
+            return 200, store.update(
+                kind,
+                current,
+                new,
+                subresource=t.subresource,
+                expected_rv=rv,
+                dry_run=dry_run,
+                manager=_field_manager(request),
+            )
         raise errors.method_not_allowed(method.lower())
 
-    def _server_side_apply(self, request: rendering.Request, kind: Kind, t: Target,
-                           current: dict[str, Any] | None, *, dry_run: bool) -> tuple[int, Any]:
+    def _server_side_apply(
+        self, request: rendering.Request, kind: Kind, t: Target, current: dict[str, Any] | None, *, dry_run: bool
+    ) -> tuple[int, Any]:
         """PATCH with `application/apply-patch+yaml`: create or merge, tracking field ownership."""
         manager = request.params.get("fieldManager")
         if not manager:
-            raise errors.invalid("PatchOptions", "meta.k8s.io", "", [{
-                "reason": "FieldValueRequired", "field": "fieldManager",
-                "message": "Required value: is required for apply patch"}])
+            raise errors.invalid(
+                "PatchOptions",
+                "meta.k8s.io",
+                "",
+                [
+                    {
+                        "reason": "FieldValueRequired",
+                        "field": "fieldManager",
+                        "message": "Required value: is required for apply patch",
+                    }
+                ],
+            )
         applied = object_body(request)
         meta = applied.get("metadata") or {}
         if not applied.get("apiVersion") or not applied.get("kind") or meta.get("name") not in (None, t.name):
@@ -385,18 +455,24 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
             if kind.namespaced and not self._namespace_ready(t.namespace):
                 raise errors.not_found("namespaces", "", str(t.namespace))
             body = {**applied, "metadata": {**meta, "name": t.name}}
-            return 201, self._store.create(kind, t.namespace, body, dry_run=dry_run, manager=manager,
-                                           applied=True)
-        merged = applying.apply(current, applied, manager=manager,
-                                force=request.params.get("force") in {"true", "1"},
-                                subresource=t.subresource, has_status=kind.has_status,
-                                now=now_iso())
+            return 201, self._store.create(kind, t.namespace, body, dry_run=dry_run, manager=manager, applied=True)
+        merged = applying.apply(
+            current,
+            applied,
+            manager=manager,
+            force=request.params.get("force") in {"true", "1"},
+            subresource=t.subresource,
+            has_status=kind.has_status,
+            now=now_iso(),
+        )
         managed = merged["metadata"]["managedFields"]
-        return 200, self._store.update(kind, current, merged, subresource=t.subresource, expected_rv=rv,
-                                       dry_run=dry_run, managed_fields=managed)
+        return 200, self._store.update(
+            kind, current, merged, subresource=t.subresource, expected_rv=rv, dry_run=dry_run, managed_fields=managed
+        )
 
-    def _apply_patch(self, request: rendering.Request, kind: Kind, current: dict[str, Any],
-                     content_type: str) -> tuple[dict[str, Any], str | None]:
+    def _apply_patch(
+        self, request: rendering.Request, kind: Kind, current: dict[str, Any], content_type: str
+    ) -> tuple[dict[str, Any], str | None]:
         patch = body(request)
         if content_type == "application/json-patch+json":
             if not isinstance(patch, list):
@@ -418,23 +494,25 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
         if namespace is None or self._store.get(kind, None, namespace) is not None:
             return True
         if self.auto_namespaces:
-            self._store.create(kind, None, {"metadata": {"name": namespace},
-                                            "status": {"phase": "Active"}})
+            self._store.create(kind, None, {"metadata": {"name": namespace}, "status": {"phase": "Active"}})
             return True
         return False
 
     def _selector(self, request: rendering.Request, name: str | None = None) -> Callable[[Any], bool]:
         labels = parse_label_selector(request.params.get("labelSelector"))
         fields = parse_field_selector(request.params.get("fieldSelector"))
-        return lambda obj: labels(obj) and fields(obj) and (
-            name is None or obj["metadata"]["name"] == name)
+        return lambda obj: labels(obj) and fields(obj) and (name is None or obj["metadata"]["name"] == name)
 
     def _list(self, request: rendering.Request, kind: Kind, namespace: str | None) -> dict[str, Any]:
         match = self._selector(request)
-        items = [self._store.shaped(o, kind)
-                 for o in self._store.scan(kind.group, kind.plural, namespace) if match(o)]
-        return {"apiVersion": kind.api_version, "kind": f"{kind.kind}List",
-                "metadata": {"resourceVersion": str(self._store.rv)}, "items": items}
+        items = [self._store.shaped(o, kind) for o in self._store.scan(kind.group, kind.plural, namespace) if match(o)]
+        return {
+            "apiVersion": kind.api_version,
+            "kind": f"{kind.kind}List",
+            "metadata": {"resourceVersion": str(self._store.rv)},
+            "items": items,
+        }
+
 
 def _field_manager(request: rendering.Request) -> str:
     """`?fieldManager=`, else the User-Agent's program name, as the apiserver derives it."""
@@ -444,4 +522,3 @@ def _field_manager(request: rendering.Request) -> str:
 
 def crd_paths_or_default(paths: Iterable[Path | str] | None) -> tuple[Path, ...]:
     return (REPO_CRDS,) if paths is None else tuple(Path(p) for p in paths)
-

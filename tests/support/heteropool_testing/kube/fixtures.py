@@ -31,15 +31,16 @@ async def kube_emulator_factory(tmp_path: Path) -> AsyncIterator[EmulatorFactory
     emulators: list[ApiServerEmulator] = []
     async with contextlib.AsyncExitStack() as stack:
 
-        async def start(*, crd_paths: Sequence[Path | str] | None = None,
-                        auto_namespaces: bool = True) -> ApiServerEmulator:
-            emulator = ApiServerEmulator(crd_paths=crd_paths_or_default(crd_paths),
-                                         auto_namespaces=auto_namespaces)
+        async def start(
+            *, crd_paths: Sequence[Path | str] | None = None, auto_namespaces: bool = True
+        ) -> ApiServerEmulator:
+            emulator = ApiServerEmulator(crd_paths=crd_paths_or_default(crd_paths), auto_namespaces=auto_namespaces)
             await stack.enter_async_context(emulator)
             await stack.enter_async_context(kmock.Server(emulator))
             stack.callback(emulator.close_watches)
             emulator.kubeconfig_path = write_kubeconfig(
-                tmp_path / f"kubeconfig-{next(counter)}.yaml", str(emulator.url))
+                tmp_path / f"kubeconfig-{next(counter)}.yaml", str(emulator.url)
+            )
             emulators.append(emulator)
             return emulator
 

@@ -53,10 +53,12 @@ def json_patch(target: dict[str, Any], ops: list[Any]) -> dict[str, Any]:
     """RFC 6902; a failed `test` or a bad path is 422 Invalid, as on the apiserver."""
     try:
         return jsonpatch.apply_patch(target, ops, in_place=False)  # type: ignore[no-any-return]
-    except (jsonpatch.JsonPatchTestFailed, jsonpatch.JsonPatchConflict,
-            jsonpointer.JsonPointerException) as exc:
-        raise ApiError(status=422, reason="Invalid", message=f"the server rejected our request due"
-                       f" to an error in our request: {exc}") from exc
+    except (jsonpatch.JsonPatchTestFailed, jsonpatch.JsonPatchConflict, jsonpointer.JsonPointerException) as exc:
+        raise ApiError(
+            status=422,
+            reason="Invalid",
+            message=f"the server rejected our request due to an error in our request: {exc}",
+        ) from exc
     except (jsonpatch.InvalidJsonPatch, TypeError) as exc:
         raise bad_request(f"invalid JSON patch: {exc}") from exc
 
@@ -114,8 +116,7 @@ def _merge_list(field: str, current: Any, patch: list[Any], parent_field: str | 
     for item in patch:
         if key not in item:
             raise bad_request(f"map: {item} does not contain declared merge key: {key}")
-        index = next((i for i, old in enumerate(merged)
-                      if isinstance(old, dict) and old.get(key) == item[key]), None)
+        index = next((i for i, old in enumerate(merged) if isinstance(old, dict) and old.get(key) == item[key]), None)
         if item.get("$patch") == "delete":
             if index is not None:
                 merged.pop(index)

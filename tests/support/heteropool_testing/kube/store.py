@@ -24,8 +24,16 @@ from .schema import CrdVersion, prune_and_default, validate
 # (group, plural, namespace or None, name): storage is shared across the versions of a resource.
 Key = tuple[str, str, str | None, str]
 IMMUTABLE_SELECTOR_KINDS = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets"})
-SYSTEM_METADATA = ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
-                   "deletionGracePeriodSeconds", "generation", "resourceVersion")
+SYSTEM_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+)
 
 
 def now_iso() -> str:
@@ -105,8 +113,14 @@ class Store:
         causes = label_causes(meta.get("labels"))
         problem = name_problem(kind.group, kind.plural, meta["name"])
         if problem:
-            causes.insert(0, {"reason": "FieldValueInvalid", "field": "metadata.name",
-                              "message": f"Invalid value: {meta['name']!r}: {problem}"})
+            causes.insert(
+                0,
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "metadata.name",
+                    "message": f"Invalid value: {meta['name']!r}: {problem}",
+                },
+            )
         if causes:
             raise errors.invalid(kind.kind, kind.group, meta["name"], causes)
         if kind.crd is not None and kind.crd.schema is not None:
@@ -116,21 +130,38 @@ class Store:
             obj = check_builtin(obj, strict=self.strict_fields)
         return obj
 
-    def create(self, kind: Kind, namespace: str | None, body: dict[str, Any], *,
-               dry_run: bool = False, manager: str = "unknown",
-               applied: bool = False) -> dict[str, Any]:
+    def create(
+        self,
+        kind: Kind,
+        namespace: str | None,
+        body: dict[str, Any],
+        *,
+        dry_run: bool = False,
+        manager: str = "unknown",
+        applied: bool = False,
+    ) -> dict[str, Any]:
         """Store a new object; `manager` owns its fields (as Apply when `applied`, else Update)."""
         meta = dict(body.get("metadata") or {})
         name = meta.get("name")
         if not name and meta.get("generateName"):
             name = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
         if not name:
-            raise errors.invalid(kind.kind, kind.group, "", [{
-                "reason": "FieldValueRequired", "field": "metadata.name",
-                "message": "Required value: name or generateName is required"}])
+            raise errors.invalid(
+                kind.kind,
+                kind.group,
+                "",
+                [
+                    {
+                        "reason": "FieldValueRequired",
+                        "field": "metadata.name",
+                        "message": "Required value: name or generateName is required",
+                    }
+                ],
+            )
         if kind.namespaced and meta.get("namespace") not in (None, "", namespace):
-            raise errors.bad_request("the namespace of the provided object does not match the"
-                                     " namespace sent on the request")
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         key = (kind.group, kind.plural, namespace if kind.namespaced else None, name)
         if key in self.objects:
             raise errors.already_exists(kind.plural, kind.group, name)
@@ -148,11 +179,13 @@ class Store:
         obj = self._admit(self.shaped(obj, kind), kind)
         if applied:
             obj["metadata"].pop("managedFields", None)
-            obj = applying.apply(None, obj, manager=manager, force=True, subresource=None,
-                                 has_status=kind.has_status, now=now_iso())
+            obj = applying.apply(
+                None, obj, manager=manager, force=True, subresource=None, has_status=kind.has_status, now=now_iso()
+            )
         else:
             obj["metadata"]["managedFields"] = applying.track_update(
-                None, obj, manager=manager, subresource=None, has_status=kind.has_status, now=now_iso())
+                None, obj, manager=manager, subresource=None, has_status=kind.has_status, now=now_iso()
+            )
         if not obj["metadata"]["managedFields"]:
             del obj["metadata"]["managedFields"]
         if dry_run:
@@ -166,10 +199,18 @@ class Store:
             self.on_crd(obj, True)
         return copy.deepcopy(obj)
 
-    def update(self, kind: Kind, current: dict[str, Any], new: dict[str, Any], *,
-               subresource: str | None, expected_rv: str | None,
-               dry_run: bool = False, manager: str = "unknown",
-               managed_fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def update(
+        self,
+        kind: Kind,
+        current: dict[str, Any],
+        new: dict[str, Any],
+        *,
+        subresource: str | None,
+        expected_rv: str | None,
+        dry_run: bool = False,
+        manager: str = "unknown",
+        managed_fields: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         """Store `new` as the next state of `current`, keeping what the caller may not change.
 
         `manager` takes ownership of the fields this write changed, unless `managed_fields`
@@ -202,22 +243,43 @@ class Store:
             if cur_meta.get("deletionTimestamp"):
                 added = set(meta.get("finalizers") or []) - set(cur_meta.get("finalizers") or [])
                 if added:
-                    raise errors.invalid(kind.kind, kind.group, cur_meta["name"], [{
-                        "reason": "FieldValueForbidden", "field": "metadata.finalizers",
-                        "message": "Forbidden: no new finalizers can be added if the object is"
-                                   " being deleted"}])
-        if kind.group == "apps" and kind.plural in IMMUTABLE_SELECTOR_KINDS and \
-                (new.get("spec") or {}).get("selector") != (current.get("spec") or {}).get("selector"):
-            raise errors.invalid(kind.kind, kind.group, cur_meta["name"], [{
-                "reason": "FieldValueInvalid", "field": "spec.selector",
-                "message": f"Invalid value: {json.dumps((new.get('spec') or {}).get('selector'))}:"
-                           " field is immutable"}])
+                    raise errors.invalid(
+                        kind.kind,
+                        kind.group,
+                        cur_meta["name"],
+                        [
+                            {
+                                "reason": "FieldValueForbidden",
+                                "field": "metadata.finalizers",
+                                "message": "Forbidden: no new finalizers can be added if the object is being deleted",
+                            }
+                        ],
+                    )
+        if (
+            kind.group == "apps"
+            and kind.plural in IMMUTABLE_SELECTOR_KINDS
+            and (new.get("spec") or {}).get("selector") != (current.get("spec") or {}).get("selector")
+        ):
+            raise errors.invalid(
+                kind.kind,
+                kind.group,
+                cur_meta["name"],
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "field": "spec.selector",
+                        "message": f"Invalid value: {json.dumps((new.get('spec') or {}).get('selector'))}:"
+                        " field is immutable",
+                    }
+                ],
+            )
         new = self._admit(self.shaped(new, kind), kind)
         for field in ("apiVersion", "kind"):
             new[field] = current.get(field, new.get(field))
         if managed_fields is None:
-            managed_fields = applying.track_update(current, new, manager=manager, subresource=subresource,
-                                                   has_status=kind.has_status, now=now_iso())
+            managed_fields = applying.track_update(
+                current, new, manager=manager, subresource=subresource, has_status=kind.has_status, now=now_iso()
+            )
         new["metadata"]["managedFields"] = managed_fields
         if not managed_fields:
             del new["metadata"]["managedFields"]
@@ -230,23 +292,30 @@ class Store:
         new["metadata"]["resourceVersion"] = str(self.next_rv())
         key = (kind.group, kind.plural, cur_meta.get("namespace"), cur_meta["name"])
         self.objects[key] = new
-        self.on_event(Event(self.rv, kind.group, kind.plural, "MODIFIED", copy.deepcopy(new),
-                            copy.deepcopy(current)))
+        self.on_event(Event(self.rv, kind.group, kind.plural, "MODIFIED", copy.deepcopy(new), copy.deepcopy(current)))
         if kind.plural == "customresourcedefinitions" and kind.group == "apiextensions.k8s.io":
             self.on_crd(new, True)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             self.remove(kind, new)
         return copy.deepcopy(new)
 
-    def delete(self, kind: Kind, current: dict[str, Any], *, policy: str = "Background",
-               preconditions: dict[str, Any] | None = None,
-               dry_run: bool = False) -> dict[str, Any]:
+    def delete(
+        self,
+        kind: Kind,
+        current: dict[str, Any],
+        *,
+        policy: str = "Background",
+        preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
         meta = current["metadata"]
         pre = preconditions or {}
         if pre.get("uid") and pre["uid"] != meta["uid"]:
-            raise errors.ApiError(status=409, reason="Conflict", message=(
-                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta:"
-                f" {meta['uid']}"))
+            raise errors.ApiError(
+                status=409,
+                reason="Conflict",
+                message=(f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta['uid']}"),
+            )
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta["resourceVersion"]:
             raise errors.conflict(kind.plural, kind.group, meta["name"])
         if dry_run:
@@ -261,8 +330,9 @@ class Store:
             new["metadata"]["resourceVersion"] = str(self.next_rv())
             key = (kind.group, kind.plural, meta.get("namespace"), meta["name"])
             self.objects[key] = new
-            self.on_event(Event(self.rv, kind.group, kind.plural, "MODIFIED", copy.deepcopy(new),
-                                copy.deepcopy(current)))
+            self.on_event(
+                Event(self.rv, kind.group, kind.plural, "MODIFIED", copy.deepcopy(new), copy.deepcopy(current))
+            )
             return copy.deepcopy(new)
         return self.remove(kind, current)
 
@@ -273,8 +343,7 @@ class Store:
         gone["metadata"]["resourceVersion"] = str(self.next_rv())
         del self.objects[key]
         self.kinds_by_uid.pop(meta["uid"], None)
-        self.on_event(Event(self.rv, kind.group, kind.plural, "DELETED", copy.deepcopy(gone),
-                            copy.deepcopy(current)))
+        self.on_event(Event(self.rv, kind.group, kind.plural, "DELETED", copy.deepcopy(gone), copy.deepcopy(current)))
         if kind.plural == "customresourcedefinitions" and kind.group == "apiextensions.k8s.io":
             self.on_crd(gone, False)
         policy = self.delete_policies.pop(meta["uid"], "Background")

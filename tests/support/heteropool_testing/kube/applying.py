@@ -38,14 +38,25 @@ LIST_MAP_KEYS: dict[str, tuple[str, ...]] = {
 }
 _DEFAULT_KEY_VALUES = {"protocol": "TCP"}
 # Never owned: identity and bookkeeping the server sets.
-_UNTRACKED_META = {"name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-                   "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"}
+_UNTRACKED_META = {
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+}
 
 
 def list_keys(field: str, parent_field: str | None) -> tuple[str, ...] | None:
     if field == "ports":
-        return ("containerPort", "protocol") if parent_field in {"containers", "initContainers"} \
-            else ("port", "protocol")
+        return (
+            ("containerPort", "protocol") if parent_field in {"containers", "initContainers"} else ("port", "protocol")
+        )
     return LIST_MAP_KEYS.get(field)
 
 
@@ -54,8 +65,7 @@ def _item_element(item: Mapping[str, Any], keys: tuple[str, ...]) -> str:
     return "k:" + json.dumps(key, sort_keys=True, separators=(",", ":"))
 
 
-def leaves(obj: Mapping[str, Any], *, subresource: str | None = None,
-           has_status: bool = False) -> dict[Path, Any]:
+def leaves(obj: Mapping[str, Any], *, subresource: str | None = None, has_status: bool = False) -> dict[Path, Any]:
     """Every owned path of `obj` and its value (list items also as `(..., ITEM)` -> item)."""
     out: dict[Path, Any] = {}
     for key, value in obj.items():
@@ -129,16 +139,21 @@ def _render_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _same_entry(entry: Mapping[str, Any], manager: str, operation: str, subresource: str | None) -> bool:
-    return (entry.get("manager"), entry.get("operation"), entry.get("subresource")) == (
-        manager, operation, subresource)
+    return (entry.get("manager"), entry.get("operation"), entry.get("subresource")) == (manager, operation, subresource)
 
 
-def _set_entry(entries: list[dict[str, Any]], manager: str, operation: str, subresource: str | None,
-               api_version: str, paths: set[Path], now: str) -> None:
+def _set_entry(
+    entries: list[dict[str, Any]],
+    manager: str,
+    operation: str,
+    subresource: str | None,
+    api_version: str,
+    paths: set[Path],
+    now: str,
+) -> None:
     entry = next((e for e in entries if _same_entry(e, manager, operation, subresource)), None)
     if entry is None:
-        entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now,
-                 "_paths": set()}
+        entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now, "_paths": set()}
         if subresource:
             entry["subresource"] = subresource
         entries.append(entry)
@@ -147,8 +162,15 @@ def _set_entry(entries: list[dict[str, Any]], manager: str, operation: str, subr
     entry["_paths"] = set(paths)
 
 
-def track_update(current: Mapping[str, Any] | None, new: Mapping[str, Any], *, manager: str,
-                 subresource: str | None, has_status: bool, now: str) -> list[dict[str, Any]]:
+def track_update(
+    current: Mapping[str, Any] | None,
+    new: Mapping[str, Any],
+    *,
+    manager: str,
+    subresource: str | None,
+    has_status: bool,
+    now: str,
+) -> list[dict[str, Any]]:
     """managedFields after a non-apply write: `manager` owns what it changed, nobody owns what left."""
     entries = _entries(current) if current is not None else []
     old = leaves(current, subresource=subresource, has_status=has_status) if current is not None else {}
@@ -158,15 +180,21 @@ def track_update(current: Mapping[str, Any] | None, new: Mapping[str, Any], *, m
     for entry in entries:
         entry["_paths"] -= changed | gone
     if changed:
-        mine = next((e["_paths"] for e in entries
-                     if _same_entry(e, manager, "Update", subresource)), set())
-        _set_entry(entries, manager, "Update", subresource, new.get("apiVersion", ""),
-                   mine | changed, now)
+        mine = next((e["_paths"] for e in entries if _same_entry(e, manager, "Update", subresource)), set())
+        _set_entry(entries, manager, "Update", subresource, new.get("apiVersion", ""), mine | changed, now)
     return _render_entries(entries)
 
 
-def apply(current: Mapping[str, Any] | None, applied: Mapping[str, Any], *, manager: str,
-          force: bool, subresource: str | None, has_status: bool, now: str) -> dict[str, Any]:
+def apply(
+    current: Mapping[str, Any] | None,
+    applied: Mapping[str, Any],
+    *,
+    manager: str,
+    force: bool,
+    subresource: str | None,
+    has_status: bool,
+    now: str,
+) -> dict[str, Any]:
     """The object after `manager` applies `applied` (with managedFields set).
 
     Raises:
@@ -182,17 +210,22 @@ def apply(current: Mapping[str, Any] | None, applied: Mapping[str, Any], *, mana
     entries = _entries(current)
     live = leaves(current, subresource=subresource, has_status=has_status)
     others = [e for e in entries if e.get("manager") != manager]
-    conflicts = sorted({(e["manager"], e.get("apiVersion", ""), path) for path, value in intent.items()
-                        if path[-1] != ITEM and path in live and live[path] != value
-                        for e in others if path in e["_paths"]})
+    conflicts = sorted(
+        {
+            (e["manager"], e.get("apiVersion", ""), path)
+            for path, value in intent.items()
+            if path[-1] != ITEM and path in live and live[path] != value
+            for e in others
+            if path in e["_paths"]
+        }
+    )
     if conflicts and not force:
         raise _conflict_error(conflicts)
     for entry in others:
         entry["_paths"] -= {path for _, _, path in conflicts}
     result = _merge(current, applied, None)
     previous = next((e["_paths"] for e in entries if _same_entry(e, manager, "Apply", subresource)), set())
-    kept_by_others = set().union(*(e["_paths"] for e in entries
-                                   if not _same_entry(e, manager, "Apply", subresource)))
+    kept_by_others = set().union(*(e["_paths"] for e in entries if not _same_entry(e, manager, "Apply", subresource)))
     for path in sorted(previous - set(intent) - kept_by_others, key=lambda p: (p[-1] != ITEM, len(p), p)):
         if path[-1] == ITEM:
             item = path[:-1]
@@ -206,12 +239,17 @@ def apply(current: Mapping[str, Any] | None, applied: Mapping[str, Any], *, mana
 
 
 def _conflict_error(conflicts: list[tuple[str, str, Path]]) -> errors.ApiError:
-    causes = [{"reason": "FieldManagerConflict", "message": f'conflict with "{m}" using {v}',
-               "field": _dotted(p)} for m, v, p in conflicts]
+    causes = [
+        {"reason": "FieldManagerConflict", "message": f'conflict with "{m}" using {v}', "field": _dotted(p)}
+        for m, v, p in conflicts
+    ]
     lines = "\n".join(f"- {c['message']}: {c['field']}" for c in causes)
-    return errors.ApiError(status=409, reason="Conflict", message=(
-        f"Apply failed with {len(causes)} conflict{'s' if len(causes) > 1 else ''}:\n{lines}"),
-        details={"causes": causes})
+    return errors.ApiError(
+        status=409,
+        reason="Conflict",
+        message=(f"Apply failed with {len(causes)} conflict{'s' if len(causes) > 1 else ''}:\n{lines}"),
+        details={"causes": causes},
+    )
 
 
 def _dotted(path: Path) -> str:
@@ -247,7 +285,7 @@ def _remove(obj: Any, path: Path) -> None:
         node[:] = [i for i in node if not (isinstance(i, Mapping) and _matches(i, last))]
     elif last.startswith("f:") and isinstance(node, dict):
         node.pop(last[2:], None)
-    for parent, element in zip(reversed(trail), reversed(path[:-1])):
+    for parent, element in zip(reversed(trail), reversed(path[:-1]), strict=False):
         child = _child(parent, element)
         if element.startswith("f:") and isinstance(parent, dict) and child in ({}, []):
             parent.pop(element[2:], None)

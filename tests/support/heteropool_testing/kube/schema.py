@@ -50,16 +50,21 @@ def crd_versions(crd: dict[str, Any]) -> list[CrdVersion]:
         if not ver.get("served", True):
             continue
         subresources = set((ver.get("subresources") or {}).keys())
-        result.append(CrdVersion(
-            group=spec["group"], version=ver["name"], plural=names["plural"], kind=names["kind"],
-            singular=names.get("singular") or names["kind"].lower(),
-            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-            short_names=tuple(names.get("shortNames") or ()),
-            categories=tuple(names.get("categories") or ()),
-            subresources=frozenset(subresources),
-            schema=(ver.get("schema") or {}).get("openAPIV3Schema"),
-            printer_columns=tuple(ver.get("additionalPrinterColumns") or ()),
-        ))
+        result.append(
+            CrdVersion(
+                group=spec["group"],
+                version=ver["name"],
+                plural=names["plural"],
+                kind=names["kind"],
+                singular=names.get("singular") or names["kind"].lower(),
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                subresources=frozenset(subresources),
+                schema=(ver.get("schema") or {}).get("openAPIV3Schema"),
+                printer_columns=tuple(ver.get("additionalPrinterColumns") or ()),
+            )
+        )
     return result
 
 
@@ -67,8 +72,9 @@ def load_crd_documents(paths: Iterable[Path]) -> list[dict[str, Any]]:
     """All CustomResourceDefinition documents in the given files or folders (*.yaml, *.yml, *.json)."""
     docs: list[dict[str, Any]] = []
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml", ".json"}) \
-            if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.rglob("*") if p.suffix in {".yaml", ".yml", ".json"}) if path.is_dir() else [path]
+        )
         for file in files:
             stat = file.stat()
             docs += copy.deepcopy(_parse_crd_file(file, stat.st_mtime_ns, stat.st_size))
@@ -79,8 +85,11 @@ def load_crd_documents(paths: Iterable[Path]) -> list[dict[str, Any]]:
 def _parse_crd_file(path: Path, mtime_ns: int, size: int) -> list[dict[str, Any]]:
     """Parsed once per file version: every test starts an emulator, and YAML is slow."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return [doc for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader)
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"]
+    return [
+        doc
+        for doc in yaml.load_all(path.read_text(encoding="utf-8"), Loader=loader)
+        if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+    ]
 
 
 def _to_jsonschema(node: Any) -> Any:
@@ -108,8 +117,12 @@ def _to_jsonschema(node: Any) -> Any:
 
 def prune_and_default(obj: Any, schema: dict[str, Any] | None, *, root: bool = False) -> Any:
     """Drop fields the structural schema does not declare; fill in declared defaults."""
-    if schema is None or schema.get("x-kubernetes-preserve-unknown-fields") and \
-            "properties" not in schema and "additionalProperties" not in schema:
+    if (
+        schema is None
+        or schema.get("x-kubernetes-preserve-unknown-fields")
+        and "properties" not in schema
+        and "additionalProperties" not in schema
+    ):
         return obj
     if isinstance(obj, dict):
         props: dict[str, Any] = schema.get("properties") or {}
@@ -146,9 +159,14 @@ def validate(obj: dict[str, Any], crd: CrdVersion) -> None:
     if crd.schema is None:
         return
     body = {k: v for k, v in obj.items() if k != "metadata"}
-    validator = jsonschema.Draft7Validator(_to_jsonschema(
-        {**crd.schema, "properties": {k: v for k, v in (crd.schema.get("properties") or {}).items()
-                                      if k != "metadata"}}))
+    validator = jsonschema.Draft7Validator(
+        _to_jsonschema(
+            {
+                **crd.schema,
+                "properties": {k: v for k, v in (crd.schema.get("properties") or {}).items() if k != "metadata"},
+            }
+        )
+    )
     causes: list[dict[str, str]] = []
     for error in sorted(validator.iter_errors(body), key=lambda e: list(map(str, e.absolute_path))):
         field = _field_path(error)
@@ -158,13 +176,21 @@ def validate(obj: dict[str, Any], crd: CrdVersion) -> None:
             causes.append({"reason": "FieldValueRequired", "message": "Required value", "field": field})
         elif error.validator == "enum":
             allowed = ", ".join(json.dumps(v) for v in error.validator_value)
-            causes.append({"reason": "FieldValueNotSupported", "field": field,
-                           "message": f"Unsupported value: {json.dumps(error.instance)}:"
-                                      f" supported values: {allowed}"})
+            causes.append(
+                {
+                    "reason": "FieldValueNotSupported",
+                    "field": field,
+                    "message": f"Unsupported value: {json.dumps(error.instance)}: supported values: {allowed}",
+                }
+            )
         else:
-            causes.append({"reason": "FieldValueInvalid", "field": field,
-                           "message": f"Invalid value: {json.dumps(error.instance)[:80]}: "
-                                      f"{field} in body {error.message}"})
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": field,
+                    "message": f"Invalid value: {json.dumps(error.instance)[:80]}: {field} in body {error.message}",
+                }
+            )
     if causes:
         name = (obj.get("metadata") or {}).get("name") or ""
         raise invalid(crd.kind, crd.group, name, causes)

@@ -74,4 +74,3 @@ def object_body(request: rendering.Request) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise errors.bad_request("the request body must be a Kubernetes object")
     return parsed
-

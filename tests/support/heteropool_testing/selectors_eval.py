@@ -26,8 +26,14 @@ def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> 
     return True
 
 
-def admits(policy: Mapping[str, Any], *, policy_namespace: str, pod_namespace: str, pod_labels: Mapping[str, str],
-           namespace_labels: Mapping[str, str] | None = None) -> bool:
+def admits(
+    policy: Mapping[str, Any],
+    *,
+    policy_namespace: str,
+    pod_namespace: str,
+    pod_labels: Mapping[str, str],
+    namespace_labels: Mapping[str, str] | None = None,
+) -> bool:
     """Whether an ingress rule of `policy` admits a pod; namespaces carry kubernetes.io/metadata.name."""
     ns_labels = {"kubernetes.io/metadata.name": pod_namespace, **(namespace_labels or {})}
     for rule in policy["spec"]["ingress"]:

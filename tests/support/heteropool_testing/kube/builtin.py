@@ -30,8 +30,7 @@ def _validator(kind: str, api_version: str) -> jsonschema.protocols.Validator | 
     except FileNotFoundError:
         return None
     definitions = kv.schema_contents(f"{folder}/_definitions.json", SCHEMA_VERSION)
-    registry: Registry[Any] = Resource.from_contents(definitions) @ (
-        Resource.from_contents(schema) @ Registry())
+    registry: Registry[Any] = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
@@ -52,22 +51,31 @@ def check_builtin(obj: dict[str, Any], *, strict: bool) -> dict[str, Any]:
     for error in validator.iter_errors(obj):
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             declared = set((error.schema.get("properties") or {}).keys())
-            unknown += [(list(error.absolute_path), key) for key in error.instance
-                        if key not in declared]
+            unknown += [(list(error.absolute_path), key) for key in error.instance if key not in declared]
             continue
         field = _path(error.absolute_path)
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else "?"
-            causes.append({"reason": "FieldValueRequired", "message": "Required value",
-                           "field": f"{field}.{missing}" if field else missing})
+            causes.append(
+                {
+                    "reason": "FieldValueRequired",
+                    "message": "Required value",
+                    "field": f"{field}.{missing}" if field else missing,
+                }
+            )
         else:
-            causes.append({"reason": "FieldValueInvalid", "field": field,
-                           "message": f"Invalid value: {json.dumps(error.instance)[:80]}:"
-                                      f" {error.message[:200]}"})
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": field,
+                    "message": f"Invalid value: {json.dumps(error.instance)[:80]}: {error.message[:200]}",
+                }
+            )
     if causes:
         meta = obj.get("metadata") or {}
-        raise errors.invalid(obj.get("kind", ""), obj.get("apiVersion", "").rpartition("/")[0],
-                             meta.get("name", ""), causes)
+        raise errors.invalid(
+            obj.get("kind", ""), obj.get("apiVersion", "").rpartition("/")[0], meta.get("name", ""), causes
+        )
     if unknown and strict:
         fields = ", ".join(f'unknown field "{_path([*path, key])}"' for path, key in unknown)
         raise errors.bad_request(f"strict decoding error: {fields}")

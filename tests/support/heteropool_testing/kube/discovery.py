@@ -46,8 +46,13 @@ class DiscoveryMixin:
         if not versions:
             raise errors.resource_not_found()
         entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-        return {"apiVersion": "v1", "kind": "APIGroup", "name": group, "versions": entries,
-                "preferredVersion": entries[-1]}
+        return {
+            "apiVersion": "v1",
+            "kind": "APIGroup",
+            "name": group,
+            "versions": entries,
+            "preferredVersion": entries[-1],
+        }
 
     async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
         assert request.resource is not None
@@ -59,32 +64,54 @@ class DiscoveryMixin:
             if res.group != group or res.version != version or not res.plural:
                 continue
             info = self.resources[res]
-            entries.append({"name": res.plural, "singularName": info.singular or res.plural,
-                            "namespaced": bool(info.namespaced), "kind": info.kind or res.plural,
-                            "verbs": sorted(info.verbs), "shortNames": sorted(info.shortnames),
-                            "categories": sorted(info.categories)})
+            entries.append(
+                {
+                    "name": res.plural,
+                    "singularName": info.singular or res.plural,
+                    "namespaced": bool(info.namespaced),
+                    "kind": info.kind or res.plural,
+                    "verbs": sorted(info.verbs),
+                    "shortNames": sorted(info.shortnames),
+                    "categories": sorted(info.categories),
+                }
+            )
             for sub in sorted(info.subresources):
-                entries.append({"name": f"{res.plural}/{sub}", "singularName": "",
-                                "namespaced": bool(info.namespaced), "kind": info.kind or res.plural,
-                                "verbs": ["get", "patch", "update"]})
+                entries.append(
+                    {
+                        "name": f"{res.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": bool(info.namespaced),
+                        "kind": info.kind or res.plural,
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
         if not entries:
             raise errors.resource_not_found()
-        return {"apiVersion": "v1", "kind": "APIResourceList",
-                "groupVersion": f"{group}/{version}" if group else version, "resources": entries}
+        return {
+            "apiVersion": "v1",
+            "kind": "APIResourceList",
+            "groupVersion": f"{group}/{version}" if group else version,
+            "resources": entries,
+        }
 
     async def _serve_server_version(self, request: rendering.Request) -> rendering.Payload:
-        return {"major": "1", "minor": "34", "gitVersion": "v1.34.0+heteropool-emulator",
-                "gitCommit": "0" * 40, "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
-                "goVersion": "go1.24", "compiler": "gc", "platform": "linux/amd64"}
+        return {
+            "major": "1",
+            "minor": "34",
+            "gitVersion": "v1.34.0+heteropool-emulator",
+            "gitCommit": "0" * 40,
+            "gitTreeState": "clean",
+            "buildDate": "2026-01-01T00:00:00Z",
+            "goVersion": "go1.24",
+            "compiler": "gc",
+            "platform": "linux/amd64",
+        }
 
     def _get_resources(self) -> list[kmock.resource]:
         return list(self.resources)
 
 
-
 @functools.cache
 def bundled_resources() -> bytes:
     # kmock's own load_bundled() uses the deprecated importlib.resources.read_binary.
-    return gzip.decompress(
-        importlib.resources.files("kmock._internal").joinpath("resources.json.gz").read_bytes())
-
+    return gzip.decompress(importlib.resources.files("kmock._internal").joinpath("resources.json.gz").read_bytes())

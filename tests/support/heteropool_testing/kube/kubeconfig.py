@@ -8,16 +8,18 @@ from typing import Any
 import yaml
 
 
-def write_kubeconfig(path: Path, server_url: str, *, namespace: str = "default",
-                     user: dict[str, Any] | None = None) -> Path:
+def write_kubeconfig(
+    path: Path, server_url: str, *, namespace: str = "default", user: dict[str, Any] | None = None
+) -> Path:
     """`user` replaces the kubeconfig user (default: a static token), e.g. an `exec` plugin."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": server_url.rstrip("/")}}],
         "users": [{"name": "emulator", "user": user or {"token": "emulator-token"}}],
-        "contexts": [{"name": "emulator",
-                      "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace}}],
+        "contexts": [
+            {"name": "emulator", "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace}}
+        ],
         "current-context": "emulator",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
