@@ -1,6 +1,6 @@
 """Routing quality of the gateway's policies in the fleet simulation (virtual time, same picker code).
 
-Replicas get capacities (output tok/s per replica; design section 7) as the weight controller
+Replicas get capacities (output tok/s per replica: the capacity priors, docs/weights.md) as the weight controller
 would publish them. Prints one markdown table per policy.
 
     .venv/bin/python bench/gateway_fleet.py heteropool,llm-d,round-robin,least-request 5:85:10 25

@@ -1,6 +1,6 @@
 """How fast the fleet simulation runs: 20 replicas over the full QPS ladder (~10,000 requests).
 
-Design section 9's routing-quality setup: 4 H100-NVL + 8 MI325X + 8 Gaudi 3, shared-prefix
+The routing-quality setup of the README's targets: 4 H100-NVL + 8 MI325X + 8 Gaudi 3, shared-prefix
 workload, QPS 5..85 in steps of 10, 25 s stages (about 10,000 requests). Runs each policy from
 `heteropool.scheduling.policies.build_router` and records wall time and the per-stage report in
 bench/results/sim_fleet_speed.md. Run: .venv/bin/python bench/sim_fleet_speed.py

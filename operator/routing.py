@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from heteropool.deprecations import FieldRename, upgrade_fields
+from heteropool.validation import first_problem
 
 __all__ = [
     "ROUTING_CONFIG_KEY",
@@ -197,9 +198,8 @@ def load_endpoint_entries(text: str, source: str = "endpoints") -> list[Endpoint
     try:
         return _ENTRIES.validate_python(upgrade_entries(data, source))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise RoutingConfigError(f"{source}[{where}]: {first['msg']}") from None
+        where, problem = first_problem(exc, source)
+        raise RoutingConfigError(f"{where}: {problem}") from None
 
 
 def dump_endpoint_entries(entries: Sequence[EndpointEntry]) -> str:

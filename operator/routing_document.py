@@ -40,6 +40,7 @@ from heteropool.routing import (
     RoutingConfigError,
     upgrade_document,
 )
+from heteropool.validation import first_problem
 from heteropool.vendors import group_prior_prefill_tokens_per_s, group_prior_tokens_per_s, vendor_profile
 
 if TYPE_CHECKING:
@@ -190,9 +191,8 @@ def from_configmap(obj: Mapping[str, Any]) -> RoutingConfig:
     except yaml.YAMLError as exc:
         raise RoutingConfigError(f"{where}: not valid YAML: {exc}") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise RoutingConfigError(f"{where}.{field}: {first['msg']}") from None
+        field, problem = first_problem(exc, where)
+        raise RoutingConfigError(f"{field}: {problem}") from None
 
 
 def live_or_none(obj: Mapping[str, Any] | None) -> RoutingConfig | None:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from heteropool.api import GROUP, KIND, VERSION, HeteroInferencePoolSpec, VendorGroup
 from heteropool.names import COMPONENT_LABEL, GROUP_LABEL, POOL_LABEL, VENDOR_LABEL
+from heteropool.validation import first_problem
 from heteropool.vendors import vendor_profile
 
 __all__ = ["SpecError", "Pool", "parse_pool", "parse_manifest", "RENDERED_VLLM_FLAGS"]
@@ -104,29 +105,11 @@ def parse_pool(spec: Any, *, name: str, namespace: str, uid: str | None = None) 
     try:
         model = HeteroInferencePoolSpec.model_validate(spec)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        raise SpecError(_path("spec", error["loc"]), _message(error)) from None
+        raise SpecError(*first_problem(exc, "spec")) from None
     problem = next(_semantic_problems(model), None)
     if problem is not None:
         raise problem
     return Pool(name=name, namespace=namespace, spec=model, uid=uid)
-
-
-def _path(root: str, loc: tuple[Any, ...]) -> str:
-    path = root
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return path
-
-
-def _message(error: Mapping[str, Any]) -> str:
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
-    if error["type"] == "missing":
-        return "is required"
-    value = error.get("input")
-    shown = repr(value) if isinstance(value, (str, int, float, bool)) or value is None else type(value).__name__
-    return f"{error['msg']} (got {shown})"
 
 
 def _semantic_problems(spec: HeteroInferencePoolSpec) -> Iterator[SpecError]:

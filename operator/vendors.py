@@ -1,6 +1,6 @@
 """One profile per accelerator vendor: what differs between a CUDA, a ROCm and a Gaudi vLLM pod.
 
-Facts and their sources are in shared/research/vendors.md (sections 3, 4 and 6). Everything a
+What each profile sets and where the facts come from: docs/platform.md ("Vendor profiles"). Everything a
 renderer needs to know about a vendor is here, so adding a vendor (intel-xpu, google-tpu) is one
 profile plus its name in `api.VENDOR_NAMES`.
 """
@@ -139,9 +139,9 @@ _SIM = VendorProfile(
 VENDOR_PROFILES: Mapping[str, VendorProfile] = MappingProxyType({p.vendor: p for p in (_NVIDIA, _AMD, _GAUDI, _SIM)})
 
 # Per-replica peak output tokens/s of an 8B dense model, TP1, shared-prefix workload
-# (design.md section 7; research/vendors.md section 5.4 for the ones not measured there; the H100
-# from the simulated 4-pod pool, since the published "NVIDIA-only" figures were not a 4-pod
-# measurement, docs/simulator.md "Calibration"). Only the ratios matter: they are the weight
+# (the published granite-4.1-8b runs; estimates for the ones not measured there: docs/weights.md; the
+# H100 from the simulated 4-pod pool, since the published "NVIDIA-only" figures were not a 4-pod
+# measurement: docs/simulator.md, "Calibration"). Only the ratios matter: they are the weight
 # controller's prior until metrics exist.
 ACCELERATOR_CAPACITY_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
     {

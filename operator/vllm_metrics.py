@@ -1,6 +1,6 @@
 """Parse one vLLM replica's `/metrics` text into an `EngineSample` (pure: no I/O).
 
-Follows design section 6 and shared/research/vendors.md section 1: series are summed over the
+Follows docs/weights.md ("Metrics read"): series are summed over the
 `engine` label (data-parallel engines of one pod) without requiring it, and the renamed series
 are accepted under their old names (`vllm:gpu_cache_usage_perc`,
 `vllm:time_per_output_token_seconds`, `vllm:gpu_prefix_cache_*`).

@@ -15,6 +15,7 @@ from typing import Any
 from heteropool.names import DEFAULT_POLICY, POLICY_NAMES
 from heteropool.routing import ObjectivesRouting, RoutingConfigError
 from heteropool.scheduling.waiting import DEFAULT_MAX_LENGTH, DEFAULT_MAX_WAIT_S
+from heteropool.validation import first_problem
 
 __all__ = ["add_arguments", "run"]
 
@@ -167,9 +168,8 @@ def _objectives(raw: str | None) -> ObjectivesRouting | None:
     except yaml.YAMLError as exc:
         raise ValueError(f"--objectives: not valid YAML or JSON: {exc}") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"--objectives{'.' + where if where else ''}: {first['msg']}") from None
+        where, problem = first_problem(exc, "--objectives")
+        raise ValueError(f"{where}: {problem}") from None
 
 
 def run(args: argparse.Namespace) -> int:

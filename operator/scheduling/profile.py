@@ -22,6 +22,7 @@ from heteropool.routing import EndpointView, NoEndpointError, Router, RouteReque
 from heteropool.scheduling.errors import ConfigError
 from heteropool.scheduling.framework import CycleContext, Filter, Picker, Producer, Scorer
 from heteropool.scheduling.registry import Registry
+from heteropool.validation import first_problem
 
 __all__ = ["PluginRef", "TierSpec", "ProfileSpec", "ProfileRouter", "TieredRouter", "TIERS", "build_profile"]
 
@@ -181,9 +182,7 @@ def build_profile(
         try:
             spec = ProfileSpec.model_validate(dict(spec))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"{path}.{where}", first["msg"]) from None
+            raise ConfigError(*first_problem(exc, path)) from None
     rng = random.Random(seed)
     producers = [
         registry.build("producer", r.type, r.parameters, f"{path}.producers[{i}]", rng)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from heteropool.scheduling.errors import ConfigError
+from heteropool.validation import first_problem
 
 __all__ = ["PluginKind", "Registry", "register_builtins"]
 
@@ -55,9 +56,7 @@ class Registry:
         try:
             params = entry.params.model_validate(dict(parameters))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"{path}.parameters.{where}", first["msg"]) from None
+            raise ConfigError(*first_problem(exc, f"{path}.parameters")) from None
         return entry.cls(params, rng) if entry.needs_rng else entry.cls(params)
 
 

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from heteropool.validation import first_problem
+
 __all__ = ["AdminConfig", "AdminConfigError", "FaultState", "Fault"]
 
 Fault = Literal["none", "status", "reset", "hang"]
@@ -55,9 +57,8 @@ class FaultState:
         try:
             self.config = AdminConfig.model_validate({**self.config.model_dump(), **changes})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise AdminConfigError(f"{where}: {first['msg']} (got {first.get('input')!r})") from None
+            where, problem = first_problem(exc)
+            raise AdminConfigError(f"{where or 'body'}: {problem}") from None
         return self.config
 
     def draw(self) -> Fault:

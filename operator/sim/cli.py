@@ -10,6 +10,8 @@ import sys
 
 from pydantic import ValidationError
 
+from heteropool.validation import first_problem
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -118,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
         if settings.profile not in PROFILE_NAMES:
             raise ProfileError(f"--profile: unknown profile {settings.profile!r}; known: {', '.join(PROFILE_NAMES)}")
     except ValidationError as exc:
-        first = exc.errors()[0]
-        print(f"heteropool sim: --{str(first['loc'][0]).replace('_', '-')}: {first['msg']}", file=sys.stderr)
+        where, what = first_problem(exc)
+        print(f"heteropool sim: --{where.split('.')[0].replace('_', '-')}: {what}", file=sys.stderr)
         return 2
     except ProfileError as exc:
         print(f"heteropool sim: {exc}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """vLLM's Prometheus metrics for one simulated replica, on a private registry.
 
-Names, types, labels and histogram buckets follow vLLM V1 (`vllm/v1/metrics/loggers.py`, see
-shared/research/vendors.md section 1). Counters are read from the engine at scrape time and the
+Names, types, labels and histogram buckets follow vLLM V1 (`vllm/v1/metrics/loggers.py` in vLLM;
+docs/weights.md, "Metrics read"). Counters are read from the engine at scrape time and the
 histograms are plain arrays, so the engine's hot path never touches prometheus_client.
 """
 

@@ -29,6 +29,7 @@ from heteropool.sim.metrics import SimMetrics
 from heteropool.sim.openai_api import ChatCompletionRequest, CompletionRequest, render_chat, usage
 from heteropool.sim.profiles import DEFAULT_GPU_MEMORY_UTILIZATION, build_profile, size_class_for_model
 from heteropool.sim.tokenizer import Tokenizer, output_piece
+from heteropool.validation import first_problem
 
 __all__ = ["SimSettings", "SimServer", "build_app", "serve"]
 
@@ -204,7 +205,7 @@ class SimServer:
         resp.charset = "utf-8"
         return resp
 
-    # --- what peer routers probe (research/peer-tools.md: vllm-router cache_aware renders every
+    # --- what peer routers probe (docs/simulator.md: vllm-router cache_aware renders every
     # prompt on every worker; sglang-router reads server/model info and load) -----------------
 
     async def _prompt_of(self, request: web.Request, *, chat: bool | None = None) -> str | list[int]:
@@ -330,9 +331,8 @@ class SimServer:
         except orjson.JSONDecodeError as exc:
             return _error(400, f"body: not valid JSON: {exc}")
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            return _error(400, f"{where}: {first['msg']}" if where else first["msg"])
+            where, problem = first_problem(exc)
+            return _error(400, f"{where}: {problem}" if where else problem)
         except ValueError as exc:
             return _error(400, str(exc))
         model = body.model or self.settings.model_names[0]

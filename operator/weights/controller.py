@@ -1,17 +1,17 @@
 """Capacity estimates and routing weights from vLLM metric samples (pure: no I/O, times passed in).
 
-The trap (design section 6): the output tokens/s a pod shows is what the router sent it, so
-weights proportional to observed throughput starve whoever got less (positive feedback). The
-estimate is therefore per-sequence decode speed (the inter-token-latency histogram: how fast each
-running sequence advanced over the interval, prefill interference included, since vLLM runs
-prefill chunks inside the same steps) times the batch the pod can hold (KV tokens / tokens per
-sequence, capped by max-num-seqs). Observed tokens/s divided by how busy the pod was (mean decode
-batch / batch it can hold) is the same number. A starved pod's few sequences run fast, so it is
-never judged slow; a loaded pod's run slower, which pulls its estimate down: negative feedback.
-Estimates are smoothed (EWMA), group shares move at most `max_step` (relative) per interval and
-never below `floor`, and an endpoint with no usable data falls back to its vendor prior, scaled
-to the units the measured endpoints show (so a time-scaled simulator and a prior in real tokens/s
-still compare).
+The trap (docs/weights.md, "The estimate, and why not throughput"): the output tokens/s a pod shows
+is what the router sent it, so weights proportional to observed throughput starve whoever got less
+(positive feedback). The estimate is therefore per-sequence decode speed (the inter-token-latency
+histogram: how fast each running sequence advanced over the interval, prefill interference included,
+since vLLM runs prefill chunks inside the same steps) times the batch the pod can hold (KV tokens /
+tokens per sequence, capped by max-num-seqs). Observed tokens/s divided by how busy the pod was
+(mean decode batch / batch it can hold) is the same number. A starved pod's few sequences run fast,
+so it is never judged slow; a loaded pod's run slower, which pulls its estimate down: negative
+feedback. Estimates are smoothed (EWMA), group shares move at most `max_step` (relative) per
+interval and never below `floor`, and an endpoint with no usable data falls back to its vendor
+prior, scaled to the units the measured endpoints show (so a time-scaled simulator and a prior in
+real tokens/s still compare).
 """
 
 from __future__ import annotations

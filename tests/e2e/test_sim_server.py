@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 MODEL = "ibm-granite/granite-4.1-8b"
 
-# design section 6: name -> type (as prometheus_client's parser reports the family)
+# docs/weights.md, "Metrics read": name -> type (as prometheus_client's parser reports the family)
 EXPECTED_METRICS = {
     "vllm:num_requests_running": "gauge",
     "vllm:num_requests_waiting": "gauge",

@@ -47,7 +47,7 @@ def test_broken_endpoint_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixt
     eps = tmp_path / "e.yaml"
     eps.write_text("- {url: 'ftp://x', group: nvidia}\n")
     assert cli.run(_args("--port", "0", "--endpoints", str(eps))) == 2
-    assert "e.yaml[0.url]" in capsys.readouterr().err
+    assert "e.yaml[0].url" in capsys.readouterr().err
 
 
 def test_exactly_one_endpoint_source(endpoints: Path, capsys: pytest.CaptureFixture[str]) -> None:
