@@ -48,39 +48,34 @@ class Published:
     role: str  # what the point is used for: fitted, a check, or not fittable
 
 
+# The published "NVIDIA-only" run: its ladder and figures (compared two ways in RUNS).
+_NVIDIA_ONLY = Published(
+    "NVIDIA-only",
+    "nvidia-only.yaml",
+    LoadStage(15, 50),
+    ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
+    30,
+    14_645,
+    11_404,
+    1.46,
+    1.29,
+    14_645,
+    30,
+    "",
+)
+
 RUNS = (
     # The published "NVIDIA-only" run served from the namespace, Service, EPP and pod labels of the
     # NVIDIA+AMD run, whose 8 MI325X pods match the same selector; its figures equal that 12-pod
     # pool's stage for stage and exceed what 4 H100-NVL can hold in BF16 KV (docs/simulator.md,
     # "Calibration"). So it is compared twice: as labelled (which no H100 profile can meet) and as
     # the 12-pod pool (a check of the NVIDIA+AMD fit on another run).
-    Published(
-        "NVIDIA-only (as 4 H100-NVL)",
-        "nvidia-only.yaml",
-        LoadStage(15, 50),
-        ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
-        30,
-        14_645,
-        11_404,
-        1.46,
-        1.29,
-        14_645,
-        30,
-        "not fittable",
-    ),
-    Published(
-        "NVIDIA-only (as the 12-pod NVIDIA+AMD pool)",
-        "nvidia-amd.yaml",
-        LoadStage(15, 50),
-        ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
-        30,
-        14_645,
-        11_404,
-        1.46,
-        1.29,
-        14_645,
-        30,
-        "check (same pool as NVIDIA+AMD, another run)",
+    dataclasses.replace(_NVIDIA_ONLY, pool="NVIDIA-only (as 4 H100-NVL)", role="not fittable"),
+    dataclasses.replace(
+        _NVIDIA_ONLY,
+        pool="NVIDIA-only (as the 12-pod NVIDIA+AMD pool)",
+        sample="nvidia-amd.yaml",
+        role="check (same pool as NVIDIA+AMD, another run)",
     ),
     Published(
         "AMD-only",
