@@ -23,52 +23,33 @@ import json
 import os
 import platform
 import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.supervise import envoy_executable, free_port
+from heteropool.supervise import free_port
+from heteropool_testing.processes import envoy_command, epp_command, spawn, stop_sessions, wait_http
 
 HERE = Path(__file__).resolve().parent
-BIN = Path(sys.executable).parent
 PROMPT = "You are a helpful assistant. " * 70  # ~2 KB
 ROUTERS = Path.home() / ".cache" / "heteropool-bench" / "routers"  # venv with sglang-router, vllm-router
 RUST_ROUTERS = ("sglang-router", "vllm-router")
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "wb") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_ok(url: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310 - 127.0.0.1 only
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"{url} not ready in {timeout_s} s")
-
-
-def stop(*procs: subprocess.Popen[bytes]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
+def _start_backend(
+    endpoints: int, ttft_ms: int, itl_ms: int, chunks: int, log: Path
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """The fake backend on `endpoints` consecutive free ports: (first port, process)."""
+    base = free_port()
+    while any(_busy(p) for p in range(base, base + endpoints)):
+        base = free_port()
+    args = ["--port", str(base), "--ports", str(endpoints), "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
+    return base, spawn([sys.executable, str(HERE / "gateway_backend.py"), *args, "--chunks", str(chunks)], log)
 
 
 def cpu_s(pid: int) -> float:
@@ -187,29 +168,10 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dataplane-"))
     rows: list[str] = []
     short = {"model": "bench-model", "prompt": PROMPT, "max_tokens": 1}
-    base = free_port()
-    while any(_busy(p) for p in range(base, base + args.endpoints)):
-        base = free_port()
-    backend = spawn(
-        [
-            sys.executable,
-            str(HERE / "gateway_backend.py"),
-            "--port",
-            str(base),
-            "--ports",
-            str(args.endpoints),
-            "--ttft-ms",
-            "0",
-            "--itl-ms",
-            "0",
-            "--chunks",
-            "1",
-        ],
-        tmp / "backend.log",
-    )
+    base, backend = _start_backend(args.endpoints, 0, 0, 1, tmp / "backend.log")
     procs: list[subprocess.Popen[bytes]] = [backend]
     try:
-        wait_ok(f"http://127.0.0.1:{base}/health")
+        wait_http(f"http://127.0.0.1:{base}/health", 30)
         urls = [f"http://127.0.0.1:{base + i}" for i in range(args.endpoints)]
         eps = tmp / "endpoints.yaml"
         eps.write_text(
@@ -224,7 +186,7 @@ def main() -> int:
             proxy = start_rust_router(kind, args.routers, urls, port, tmp / f"{kind}.log")
             procs.append(proxy)
             url = f"http://127.0.0.1:{port}"
-            wait_ok(url + "/health", 60)
+            wait_http(url + "/health", 60)
             wrk(url, 32, 2, short, tmp)
             c0 = cpu_s(proxy.pid)
             load = wrk(url, 32, args.seconds, short, tmp)
@@ -233,7 +195,7 @@ def main() -> int:
             rows.append(
                 _row(f"{kind} (cache_aware)", load, one, direct1, (c1 - c0) / max(load["requests"], 1) * 1e3, None)
             )
-            stop(proxy)
+            stop_sessions(proxy)
         for name in planes:
             port, admin, grpc_port, metrics = free_port(), free_port(), free_port(), free_port()
             started: list[subprocess.Popen[bytes]] = []
@@ -249,40 +211,19 @@ def main() -> int:
             )
             if "EPP" in name:
                 epp = spawn(
-                    [
-                        str(BIN / "heteropool"),
-                        "epp",
-                        "--port",
-                        str(grpc_port),
-                        "--metrics-port",
-                        str(metrics),
-                        "--endpoints",
-                        str(eps),
-                        "--log-level",
-                        "warning",
-                    ],
+                    epp_command(grpc_port, metrics, eps, "--log-level", "warning"),
                     tmp / "epp.log",
                 )
                 started.append(epp)
-                wait_ok(f"http://127.0.0.1:{metrics}/readyz")
+                wait_http(f"http://127.0.0.1:{metrics}/readyz", 30)
             doc = plain_envoy(config) if "plain" in name else envoy_bootstrap(config)
             (tmp / "envoy.yaml").write_text(yaml.safe_dump(doc))
             proxy = spawn(
-                [
-                    envoy_executable(),
-                    "-c",
-                    str(tmp / "envoy.yaml"),
-                    "--concurrency",
-                    "1",
-                    "-l",
-                    "error",
-                    "--base-id",
-                    str(port),
-                ],
+                envoy_command(tmp / "envoy.yaml", port, "error"),
                 tmp / "envoy.log",
             )
             started.append(proxy)
-            wait_ok(f"http://127.0.0.1:{admin}/ready")
+            wait_http(f"http://127.0.0.1:{admin}/ready", 30)
             procs += started
             url = f"http://127.0.0.1:{port}"
             wrk(url, 32, 2, short, tmp)  # warm up connections and caches
@@ -295,11 +236,11 @@ def main() -> int:
                 (c1[1] - c0[1]) / load["requests"] * 1e3 if epp else None,
             )
             rows.append(_row(name, load, one, direct1, *per_req))
-            stop(*started)
+            stop_sessions(*started)
         stream_rows = _streaming(args, tmp, eps, base)
         decision = decision_p99_us()
     finally:
-        stop(*procs)
+        stop_sessions(*procs)
     report = _report(args, rows, stream_rows, decision)
     print(report)
     if args.out:
@@ -320,29 +261,10 @@ def _busy(port: int) -> bool:
 
 def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> list[str]:
     """Proxy CPU per relayed chunk: 200 streams, 50 chunks each, 20 ms apart."""
-    base = free_port()
-    while any(_busy(p) for p in range(base, base + args.endpoints)):
-        base = free_port()
-    backend = spawn(
-        [
-            sys.executable,
-            str(HERE / "gateway_backend.py"),
-            "--port",
-            str(base),
-            "--ports",
-            str(args.endpoints),
-            "--ttft-ms",
-            "50",
-            "--itl-ms",
-            "20",
-            "--chunks",
-            "50",
-        ],
-        tmp / "stream-backend.log",
-    )
+    base, backend = _start_backend(args.endpoints, 50, 20, 50, tmp / "stream-backend.log")
     rows = []
     try:
-        wait_ok(f"http://127.0.0.1:{base}/health")
+        wait_http(f"http://127.0.0.1:{base}/health", 30)
         seps = tmp / "stream-endpoints.yaml"
         seps.write_text(
             yaml.safe_dump(
@@ -357,22 +279,11 @@ def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> li
             port, admin, grpc_port, metrics = free_port(), free_port(), free_port(), free_port()
             started = []
             epp = spawn(
-                [
-                    str(BIN / "heteropool"),
-                    "epp",
-                    "--port",
-                    str(grpc_port),
-                    "--metrics-port",
-                    str(metrics),
-                    "--endpoints",
-                    str(seps),
-                    "--log-level",
-                    "warning",
-                ],
+                epp_command(grpc_port, metrics, seps, "--log-level", "warning"),
                 tmp / "sepp.log",
             )
             started.append(epp)
-            wait_ok(f"http://127.0.0.1:{metrics}/readyz")
+            wait_http(f"http://127.0.0.1:{metrics}/readyz", 30)
             config = DataPlaneConfig(
                 endpoints=[("127.0.0.1", base + i) for i in range(args.endpoints)],
                 epp_host="127.0.0.1",
@@ -383,21 +294,11 @@ def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> li
             )
             (tmp / "senvoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
             proxy = spawn(
-                [
-                    envoy_executable(),
-                    "-c",
-                    str(tmp / "senvoy.yaml"),
-                    "--concurrency",
-                    "1",
-                    "-l",
-                    "error",
-                    "--base-id",
-                    str(port),
-                ],
+                envoy_command(tmp / "senvoy.yaml", port, "error"),
                 tmp / "senvoy.log",
             )
             started.append(proxy)
-            wait_ok(f"http://127.0.0.1:{admin}/ready")
+            wait_http(f"http://127.0.0.1:{admin}/ready", 30)
             url = f"http://127.0.0.1:{port}"
             c0 = cpu_s(proxy.pid)
             result = wrk(url, 200, args.seconds, body, tmp)
@@ -407,7 +308,7 @@ def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> li
                 f"| {name} | {result['requests']} | {result['errors']} | {(c1 - c0):.2f} | "
                 f"{(c1 - c0) / chunks * 1e6:.1f} |"
             )
-            stop(*started)
+            stop_sessions(*started)
         for kind in rust_routers(args.routers):
             port = free_port()
             proxy = start_rust_router(
@@ -419,19 +320,19 @@ def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> li
             )
             url = f"http://127.0.0.1:{port}"
             try:
-                wait_ok(url + "/health", 60)
+                wait_http(url + "/health", 60)
                 c0 = cpu_s(proxy.pid)
                 result = wrk(url, 200, args.seconds, body, tmp)
                 c1 = cpu_s(proxy.pid)
             finally:
-                stop(proxy)
+                stop_sessions(proxy)
             chunks = result["requests"] * 52
             rows.append(
                 f"| {kind} (cache_aware) | {result['requests']} | {result['errors']} | {(c1 - c0):.2f} | "
                 f"{(c1 - c0) / chunks * 1e6:.1f} |"
             )
     finally:
-        stop(backend)
+        stop_sessions(backend)
     return rows
 
 

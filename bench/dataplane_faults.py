@@ -31,38 +31,11 @@ import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.supervise import envoy_executable, free_port
+from heteropool.supervise import free_port
+from heteropool_testing.processes import envoy_command, epp_command, spawn, stop_sessions, wait_http
 
 BIN = Path(sys.executable).parent
 MODEL = "ibm-granite/granite-4.1-8b"
-
-
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def wait_ok(url: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise SystemExit(f"{url} not ready in {timeout_s} s")
-
-
-def stop(*procs: subprocess.Popen[bytes]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
 
 
 class Pool:
@@ -92,30 +65,16 @@ class Pool:
             self.sims.append((p, f"http://127.0.0.1:{port}"))
             self.procs.append(p)
         for _, url in self.sims:
-            wait_ok(url + "/health")
+            wait_http(url + "/health", 30)
         urls = [u for _, u in self.sims] + (extra_urls or [])
         eps = tmp / "endpoints.yaml"
         eps.write_text(yaml.safe_dump([{"url": u, "group": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
         grpc_port, metrics, port, admin = free_port(), free_port(), free_port(), free_port()
         self.epp = spawn(
-            [
-                str(BIN / "heteropool"),
-                "epp",
-                "--port",
-                str(grpc_port),
-                "--metrics-port",
-                str(metrics),
-                "--endpoints",
-                str(eps),
-                "--policy",
-                "round-robin",
-                "--log-level",
-                "warning",
-            ],
-            tmp / "epp.log",
+            epp_command(grpc_port, metrics, eps, "--policy", "round-robin", "--log-level", "warning"), tmp / "epp.log"
         )
         self.procs.append(self.epp)
-        wait_ok(f"http://127.0.0.1:{metrics}/readyz")
+        wait_http(f"http://127.0.0.1:{metrics}/readyz", 30)
         config = DataPlaneConfig(
             endpoints=[(u.split("//")[1].split(":")[0], int(u.rsplit(":", 1)[1])) for u in urls],
             epp_host="127.0.0.1",
@@ -126,27 +85,12 @@ class Pool:
             **envoy,
         )  # type: ignore[arg-type]
         (tmp / "envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
-        self.procs.append(
-            spawn(
-                [
-                    envoy_executable(),
-                    "-c",
-                    str(tmp / "envoy.yaml"),
-                    "--concurrency",
-                    "1",
-                    "-l",
-                    "error",
-                    "--base-id",
-                    str(port),
-                ],
-                tmp / "envoy.log",
-            )
-        )
-        wait_ok(f"http://127.0.0.1:{admin}/ready")
+        self.procs.append(spawn(envoy_command(tmp / "envoy.yaml", port, "error"), tmp / "envoy.log"))
+        wait_http(f"http://127.0.0.1:{admin}/ready", 30)
         self.url = f"http://127.0.0.1:{port}"
 
     def close(self) -> None:
-        stop(*self.procs)
+        stop_sessions(*self.procs)
 
 
 async def _complete(client: httpx.AsyncClient, url: str, i: int) -> tuple[int, float]:

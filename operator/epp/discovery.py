@@ -1,6 +1,6 @@
 """Kubernetes discovery: the pool's EndpointSlices and routing ConfigMap, watched over the REST API.
 
-Pure parts (`slice_endpoints`, `ready_endpoints`, `merge_entries`) turn API objects into the
+Pure parts (`ready_endpoints`, `merge_entries`, over `heteropool.endpointslices`) turn API objects into the
 picker's `EndpointEntry` list (the document's arithmetic is `heteropool.routing_document`'s);
 `KubeEndpointSource` lists and watches them with aiohttp and in-cluster credentials
 (service-account token + CA), re-listing on 410 Gone.
@@ -23,11 +23,11 @@ import aiohttp
 import orjson
 
 from heteropool import routing_document
+from heteropool.endpointslices import slice_endpoints, slice_service
 from heteropool.names import GROUP_LABEL, POOL_LABEL, SERVICE_NAME_LABEL
 from heteropool.routing import EndpointEntry, RoutingConfig, RoutingConfigError
 
 __all__ = [
-    "slice_endpoints",
     "ready_endpoints",
     "merge_entries",
     "KubeEndpointSource",
@@ -42,27 +42,6 @@ log = logging.getLogger(__name__)
 _SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
-def slice_endpoints(obj: Mapping[str, Any], port_name: str | None = "http") -> list[tuple[str, bool]]:
-    """(url, ready) of every address in an EndpointSlice.
-
-    Readiness follows the API: `ready` unset means ready; a terminating endpoint is not ready.
-    The port is the one named `port_name`, else the first one.
-    """
-    ports = obj.get("ports") or []
-    port = next((p for p in ports if port_name and p.get("name") == port_name), ports[0] if ports else None)
-    if not port or port.get("port") is None:
-        return []
-    number = int(port["port"])
-    out: list[tuple[str, bool]] = []
-    for ep in obj.get("endpoints") or []:
-        cond = ep.get("conditions") or {}
-        ready = cond.get("ready") is not False and not cond.get("terminating", False)
-        for addr in ep.get("addresses") or []:
-            host = f"[{addr}]" if ":" in addr else addr
-            out.append((f"http://{host}:{number}", ready))
-    return out
-
-
 def ready_endpoints(slices: Sequence[Mapping[str, Any]], config: RoutingConfig | None) -> dict[str, str]:
     """`url -> group` of the ready endpoints of all slices.
 
@@ -73,7 +52,7 @@ def ready_endpoints(slices: Sequence[Mapping[str, Any]], config: RoutingConfig |
     ready: dict[str, str] = {}
     for obj in slices:
         labels = (obj.get("metadata") or {}).get("labels") or {}
-        group = by_service.get(labels.get(SERVICE_NAME_LABEL, "")) or labels.get(GROUP_LABEL)
+        group = by_service.get(slice_service(obj)) or labels.get(GROUP_LABEL)
         if not group:
             continue
         for url, ok in slice_endpoints(obj):

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from heteropool.handlers.kube import KubeApiError, KubeClient
+from heteropool.timestamps import rfc3339
 
 __all__ = ["COMPONENT", "EventRecorder"]
 
@@ -46,7 +47,7 @@ class EventRecorder:
         self._last[key] = now
         logger.log(logging.WARNING if type_ == "Warning" else logging.INFO, "%s/%s: %s: %s",
                    meta["namespace"], meta["name"], reason, message)  # fmt: skip
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = rfc3339(datetime.now(UTC))
         event = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -36,17 +36,13 @@ from heteropool.render import expected_objects, gateway_name
 from heteropool.routing import RoutingConfig
 from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
+from heteropool.timestamps import rfc3339
 
 __all__ = [
     "OperatorContext",
     "Outcome",
     "converge",
-    "rfc3339",
 ]
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _utcnow() -> datetime:

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from heteropool import routing_document
+from heteropool.endpointslices import slice_endpoints, slice_service
 from heteropool.handlers.apply import ApplyResult, Owner, apply_child
 from heteropool.handlers.conditions import sort_conditions, upsert_condition
 from heteropool.handlers.events import EventRecorder
@@ -28,9 +29,10 @@ from heteropool.handlers.metrics import OperatorMetrics
 from heteropool.names import SERVICE_NAME_LABEL, routing_configmap_name, vllm_service_name
 from heteropool.render import expected_routing_configmap
 from heteropool.semantics import Pool, SpecError, parse_pool
+from heteropool.timestamps import rfc3339
 from heteropool.vendors import vendor_profile
 from heteropool.weights.controller import ScrapeTarget, WeightSettings, WeightUpdate, group_prior_tokens_per_s
-from heteropool.weights.loop import WeightLoop, rfc3339
+from heteropool.weights.loop import WeightLoop
 
 __all__ = ["WeightLoops", "ready_targets", "vendor_status"]
 
@@ -40,28 +42,19 @@ Key = tuple[str, str]
 
 
 async def ready_targets(kube: KubeClient, pool: Pool) -> list[ScrapeTarget]:
-    """One target per ready address in the EndpointSlices of each vendor group's Service."""
+    """One target per ready (not terminating) address in the EndpointSlices of each group's Service."""
     services = {vllm_service_name(pool.name, group.group_name): group for group in pool.spec.vendors}
     slices = await kube.list(  # one LIST for every group of the pool
         KINDS["EndpointSlice"], pool.namespace, label_selector=f"{SERVICE_NAME_LABEL} in ({','.join(services)})"
     )
     targets: list[ScrapeTarget] = []
     for endpoint_slice in slices:
-        labels = (endpoint_slice.get("metadata") or {}).get("labels") or {}
-        group = services.get(labels.get(SERVICE_NAME_LABEL, ""))
+        group = services.get(slice_service(endpoint_slice))
         if group is None:
             continue
         block_size = group.vllm.block_size or vendor_profile(group.vendor).default_block_size
-        ports = endpoint_slice.get("ports") or []
-        port = next((p.get("port") for p in ports if p.get("name") == "http"), ports[0].get("port") if ports else None)
-        if port is None:
-            continue
-        for endpoint in endpoint_slice.get("endpoints") or []:
-            if (endpoint.get("conditions") or {}).get("ready") is False:
-                continue
-            for address in endpoint.get("addresses") or []:
-                host = f"[{address}]" if ":" in address else address
-                url = f"http://{host}:{port}"
+        for url, ready in slice_endpoints(endpoint_slice):
+            if ready:
                 targets.append(
                     ScrapeTarget(
                         endpoint_id=url,

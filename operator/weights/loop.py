@@ -10,7 +10,6 @@ stalls the event loop. Failures never raise: they become `ScrapeError`s in the u
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -26,7 +25,6 @@ __all__ = [
     "WeightLoop",
     "MAX_METRICS_BYTES",
     "scrape_metrics",
-    "rfc3339",
 ]
 
 MAX_METRICS_BYTES = 16 * 1024 * 1024
@@ -76,7 +74,7 @@ class WeightLoop:
 
     Args:
         settings: the controller's knobs (`interval_s` is the caller's schedule; `timeout_s` bounds scrapes).
-        clock: seconds; epoch time by default, so `last_scrape_at` converts with `rfc3339`.
+        clock: seconds; epoch time by default, so `last_scrape_at` converts with `heteropool.timestamps.rfc3339`.
     """
 
     def __init__(self, settings: WeightSettings, clock: Callable[[], float] = time.time) -> None:
@@ -114,10 +112,3 @@ class WeightLoop:
     def mark_unpublished(self) -> None:
         """Publishing the last changed update failed: the next `run_once` reports `changed` again."""
         self.controller.mark_unpublished()
-
-
-def rfc3339(ts: float | None) -> str | None:
-    """Epoch seconds as RFC 3339 UTC (`2026-11-27T12:00:00Z`), for status and the routing document."""
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -12,13 +12,11 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from heteropool_testing.processes import DataPlane, Proc, start_data_plane, start_sim
+from heteropool_testing.processes import DataPlane, DataPlanes, Proc, start_sim
 
 pytestmark = pytest.mark.slow
 
@@ -60,20 +58,14 @@ def black_hole() -> Iterator[str]:
 
 
 @pytest.fixture
-def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
-    made: list[DataPlane] = []
-
+def plane(data_planes: DataPlanes) -> Callable[..., DataPlane]:
     def make(urls: list[str], *epp_args: str, **envoy: object) -> DataPlane:
-        path = tmp_path / "endpoints.yaml"
-        path.write_text(yaml.safe_dump([{"url": u, "group": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)]))
-        procs = [Proc([], u, "") for u in urls]
-        dp = start_data_plane(path, procs, tmp_path, "round-robin", *epp_args, **envoy)
-        made.append(dp)
-        return dp
+        entries: list[dict[str, object]] = [
+            {"url": u, "group": f"g{i}", "capacity": 1000.0} for i, u in enumerate(urls)
+        ]
+        return data_planes.start(entries, [Proc([], u, "") for u in urls], "round-robin", *epp_args, **envoy)
 
-    yield make
-    for dp in made:
-        dp.stop()
+    return make
 
 
 def test_a_replica_that_accepts_no_connections_is_retried_elsewhere(

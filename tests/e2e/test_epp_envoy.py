@@ -19,7 +19,7 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from heteropool_testing.processes import DataPlane, Proc, start_data_plane, start_sim
+from heteropool_testing.processes import DataPlane, DataPlanes, Proc, start_data_plane, start_sim
 
 pytestmark = pytest.mark.slow
 
@@ -59,26 +59,15 @@ def sims() -> Iterator[list[Proc]]:
 
 
 @pytest.fixture
-def plane(tmp_path: Path) -> Iterator[Callable[..., DataPlane]]:
-    made: list[DataPlane] = []
-
+def plane(data_planes: DataPlanes) -> Callable[..., DataPlane]:
     def make(replicas: list[Proc], *epp_args: str, **envoy: object) -> DataPlane:
-        path = tmp_path / "endpoints.yaml"
-        path.write_text(
-            yaml.safe_dump(
-                [
-                    {"url": r.url, "group": vendor, "capacity": capacity}
-                    for r, (vendor, capacity) in zip(replicas, PROFILES.values(), strict=False)
-                ]
-            )
-        )
-        dp = start_data_plane(path, replicas, tmp_path, "heteropool", *epp_args, **envoy)
-        made.append(dp)
-        return dp
+        entries: list[dict[str, object]] = [
+            {"url": r.url, "group": vendor, "capacity": capacity}
+            for r, (vendor, capacity) in zip(replicas, PROFILES.values(), strict=False)
+        ]
+        return data_planes.start(entries, replicas, "heteropool", *epp_args, **envoy)
 
-    yield make
-    for dp in made:
-        dp.stop()
+    return make
 
 
 def completion(client: httpx.Client, dp: DataPlane, prompt: str, **extra: object) -> httpx.Response:

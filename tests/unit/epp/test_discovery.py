@@ -13,11 +13,11 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from heteropool.endpointslices import slice_endpoints
 from heteropool.epp.discovery import (
     InClusterCredentials,
     KubeEndpointSource,
     merge_entries,
-    slice_endpoints,
 )
 from heteropool.routing import EndpointEntry, RoutingConfig, RoutingConfigError
 from heteropool.routing_document import from_configmap

@@ -11,8 +11,9 @@ import pytest
 
 import heteropool
 from heteropool.routing_document import entries_from_update
+from heteropool.timestamps import rfc3339
 from heteropool.weights.controller import WeightSettings
-from heteropool.weights.loop import WeightLoop, rfc3339, scrape_metrics
+from heteropool.weights.loop import WeightLoop, scrape_metrics
 
 
 def _text(gen: float, itl_sum: float, itl_count: float) -> str:
