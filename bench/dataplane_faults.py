@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -41,7 +42,7 @@ MODEL = "ibm-granite/granite-4.1-8b"
 class Pool:
     """Replicas (sims or bare addresses), the picker and Envoy, started in a temp directory."""
 
-    def __init__(self, tmp: Path, sims: int = 2, extra_urls: list[str] | None = None, **envoy: object) -> None:
+    def __init__(self, tmp: Path, sims: int = 2, extra_urls: list[str] | None = None, **envoy: Any) -> None:
         self.tmp, self.procs = tmp, []
         self.sims: list[tuple[subprocess.Popen[bytes], str]] = []
         for i in range(sims):
@@ -83,7 +84,7 @@ class Pool:
             listen_port=port,
             admin_port=admin,
             **envoy,
-        )  # type: ignore[arg-type]
+        )
         (tmp / "envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
         self.procs.append(spawn(envoy_command(tmp / "envoy.yaml", port, "error"), tmp / "envoy.log"))
         wait_http(f"http://127.0.0.1:{admin}/ready", 30)

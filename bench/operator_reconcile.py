@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -82,7 +83,7 @@ async def _resource_version(kube: KubeClient) -> int:
     return int(result["metadata"]["resourceVersion"])
 
 
-async def _until(predicate, timeout_s: float) -> None:  # type: ignore[no-untyped-def]
+async def _until(predicate: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not await predicate():
         if time.monotonic() > deadline:

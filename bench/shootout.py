@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -77,12 +78,12 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait()
 
 
-def wait_ok(url: str, timeout_s: float, check: str | None = None) -> None:
+def wait_ok(url: str, timeout_s: float, check: Callable[[str], bool] | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
             r = httpx.get(url, timeout=1.0)
-            if r.status_code == 200 and (check is None or check(r.text)):  # type: ignore[operator]
+            if r.status_code == 200 and (check is None or check(r.text)):
                 return
         except httpx.HTTPError:
             pass
@@ -235,10 +236,6 @@ def perf_config(
         "report": {"request_lifecycle": {"summary": True, "per_stage": True, "per_request": False}},
         "storage": {"local_storage": {"path": str(out)}},
     }
-
-
-def _counter_total(text: str, name: str) -> float:
-    return sum(float(m) for m in re.findall(rf"^{name}\{{[^}}]*\}} ([0-9.e+]+)$", text, re.M))
 
 
 def _counter_total(text: str, name: str) -> float:

@@ -242,7 +242,7 @@ def _report(args: argparse.Namespace, conv: dict[str, Any], runs: dict[tuple[str
             "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),
             "requests": statistics.median(r["requests"] for r in rs),
             "mean_latency_s": statistics.median(r["mean_latency_s"] for r in rs),
-            "all": [r["tokens_per_s"] for r in rs],  # type: ignore[dict-item]
+            "all": [r["tokens_per_s"] for r in rs],
         }
         for key, rs in runs.items()
     }
