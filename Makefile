@@ -1,12 +1,16 @@
 # Two commands a new user needs: `make run` (the main job, no cluster, no GPU) and `make test`.
-# Both create the virtual environment in .venv on first use. `make lint` checks style, types and
-# import layers (`make test` runs it too); `make fmt` rewrites the tree in the house format. `make image` builds the container
-# image and `make image-test` smoke-tests it (docs/image.md).
+# Both create the virtual environment in .venv on first use: `make run` installs only what the
+# simulation needs (the package and its plots extra, without compiling every dependency's
+# bytecode up front: Python compiles what it imports); `make test` adds the test extras, the
+# test support package and helm. `make lint` checks style, types and import layers (`make test`
+# runs it too); `make fmt` rewrites the tree in the house format. `make image` builds the
+# container image and `make image-test` smoke-tests it (docs/image.md).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' pyproject.toml)
 IMAGE ?= ghcr.io/heteropool/heteropool:$(VERSION)
 
@@ -15,16 +19,21 @@ CHART_DEST ?= dist
 
 .PHONY: run test lint lint-types fmt clean crd chart image image-test bench-routers
 
+$(RUN_STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile -e '.[plots]'
+	touch $(RUN_STAMP)
+
 # tests/support is the test support package (API emulator, process helpers), installed beside
 # heteropool so tests and benchmarks import it by name; the image never contains it.
 $(STAMP): pyproject.toml setup.py tests/support/pyproject.toml scripts/install_helm.py
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[plots,test]' -e tests/support
 	$(BIN)/python scripts/install_helm.py --dest $(BIN)
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/heteropool simulate samples/granite-3vendor.yaml --output out/simulate
 
 test: lint

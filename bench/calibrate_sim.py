@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,23 +45,37 @@ class Published:
     rr_ttft: float | None
     peak_tps: float  # best llm-d stage of the ladder
     peak_qps: float
-    fitted: bool
+    role: str  # what the point is used for: fitted, a check, or not fittable
 
+
+# The published "NVIDIA-only" run: its ladder and figures (compared two ways in RUNS).
+_NVIDIA_ONLY = Published(
+    "NVIDIA-only",
+    "nvidia-only.yaml",
+    LoadStage(15, 50),
+    ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
+    30,
+    14_645,
+    11_404,
+    1.46,
+    1.29,
+    14_645,
+    30,
+    "",
+)
 
 RUNS = (
-    Published(
-        "NVIDIA-only",
-        "nvidia-only.yaml",
-        LoadStage(15, 50),
-        ((3, 20), (10, 20), (15, 20), (20, 30), (22, 30), (25, 30), (30, 30)),
-        30,
-        14_645,
-        11_404,
-        1.46,
-        None,
-        14_645,
-        30,
-        True,
+    # The published "NVIDIA-only" run served from the namespace, Service, EPP and pod labels of the
+    # NVIDIA+AMD run, whose 8 MI325X pods match the same selector; its figures equal that 12-pod
+    # pool's stage for stage and exceed what 4 H100-NVL can hold in BF16 KV (docs/simulator.md,
+    # "Calibration"). So it is compared twice: as labelled (which no H100 profile can meet) and as
+    # the 12-pod pool (a check of the NVIDIA+AMD fit on another run).
+    dataclasses.replace(_NVIDIA_ONLY, pool="NVIDIA-only (as 4 H100-NVL)", role="not fittable"),
+    dataclasses.replace(
+        _NVIDIA_ONLY,
+        pool="NVIDIA-only (as the 12-pod NVIDIA+AMD pool)",
+        sample="nvidia-amd.yaml",
+        role="check (same pool as NVIDIA+AMD, another run)",
     ),
     Published(
         "AMD-only",
@@ -71,10 +86,10 @@ RUNS = (
         14_969,
         8_360,
         0.93,
-        20.0,
+        20.04,
         16_912,
         60,
-        True,
+        "fitted",
     ),
     Published(
         "Gaudi-only",
@@ -88,27 +103,26 @@ RUNS = (
         27.5,
         5_011,
         50,
-        True,
+        "fitted",
     ),
-    # Ladder 5..65; its warm-up is not in our notes, so the 3-vendor run's 20 QPS x 50 s is assumed.
     Published(
         "NVIDIA+AMD",
         "nvidia-amd.yaml",
-        LoadStage(20, 50),
-        ((5, 30), (15, 30), (25, 30), (35, 30), (45, 30), (55, 30), (65, 30)),
+        LoadStage(30, 50),
+        ((5, 20), (15, 20), (25, 30), (35, 30), (45, 30), (55, 30), (65, 30)),
         45,
         16_876,
         9_513,
-        None,
-        None,
+        2.55,
+        8.54,
         19_421,
         65,
-        False,
+        "fitted (H100 GEMM efficiency)",
     ),
 )
 
 
-def _override(settings: list[str]) -> None:
+def override_profiles(settings: list[str]) -> None:
     """Apply `accelerator.field=value` overrides to the profile table (fitting experiments only)."""
     for s in settings:
         key, _, value = s.partition("=")
@@ -140,13 +154,13 @@ def main() -> None:
     parser.add_argument("--out", default="bench/results/sim_calibration.md")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="accelerator.field=value (fitting only)")
-    parser.add_argument("--only", help="run only this pool (no file written)")
+    parser.add_argument("--only", help="run only the pools whose name starts so (no file written)")
     args = parser.parse_args()
-    _override(args.set)
+    override_profiles(args.set)
     t_all = time.perf_counter()
     rows, ladders = [], []
     for run in RUNS:
-        if args.only and run.pool != args.only:
+        if args.only and not run.pool.startswith(args.only):
             continue
         t0 = time.perf_counter()
         llmd = _simulate(run, "llm-d", args.seed)
@@ -154,7 +168,7 @@ def main() -> None:
         a, b = llmd[run.qps], rr[run.qps]
         peak = llmd[run.peak_qps]
         rows.append(
-            f"| {run.pool} | {'fitted' if run.fitted else 'check (unfitted)'} | {run.qps:g} "
+            f"| {run.pool} | {run.role} | {run.qps:g} "
             f"| {run.llmd_tps:,.0f} / {a.output_tokens_per_s:,.0f} ({_err(a.output_tokens_per_s, run.llmd_tps)}) "
             f"| {run.rr_tps:,.0f} / {b.output_tokens_per_s:,.0f} ({_err(b.output_tokens_per_s, run.rr_tps)}) "
             f"| {run.peak_tps:,.0f} @{run.peak_qps:g} / {peak.output_tokens_per_s:,.0f} "
@@ -197,6 +211,7 @@ TABLE_HEADER = (
 
 
 def _render(rows: list[str], ladders: list[str], args: argparse.Namespace, elapsed: float) -> str:
+    load = os.getloadavg()[0]
     return f"""# Simulator calibration against the published granite-4.1-8b runs
 
 No GPU was available: every "published" figure is an inference-perf stage report of the published
@@ -206,10 +221,14 @@ of `operator/sim/profiles.py`, under the published protocol of that run: its war
 reported) and QPS ladder, stages drained one after the other, prompts in inference-perf's order,
 throughput = output tokens of the stage's requests / (first send .. last completion), TTFT mean
 over the stage's requests. Command: `.venv/bin/python bench/calibrate_sim.py` (seed {args.seed},
-wall time {elapsed:.0f} s on the shared 2-core dev machine).
+wall time {elapsed:.0f} s on the shared 2-core dev machine, load average {load:.1f}).
 
 Targets: fitted points within 20% on throughput and within 2x on round-robin TTFT at overload;
-the unfitted NVIDIA+AMD check within 25%.
+an unfitted check within 25%. The published "NVIDIA-only" run is not a 4-pod measurement (its
+figures match the 12-pod NVIDIA+AMD pool stage for stage and need more KV than 4 H100-NVL have),
+so it is shown both ways and fitted on neither; the H100's GEMM efficiency is fitted on the
+NVIDIA+AMD pool instead, with the AMD pods priced by the AMD-only fit. Why, with the
+measurements: docs/simulator.md ("Calibration").
 
 {TABLE_HEADER}
 |---|---|---:|---:|---:|---:|---:|---:|---:|

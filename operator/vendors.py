@@ -139,12 +139,14 @@ _SIM = VendorProfile(
 VENDOR_PROFILES: Mapping[str, VendorProfile] = MappingProxyType({p.vendor: p for p in (_NVIDIA, _AMD, _GAUDI, _SIM)})
 
 # Per-replica peak output tokens/s of an 8B dense model, TP1, shared-prefix workload
-# (the published granite-4.1-8b runs; estimates for the ones not measured there: docs/weights.md).
-# Only the ratios matter: they are the weight controller's prior until metrics exist.
+# (the published granite-4.1-8b runs; estimates for the ones not measured there: docs/weights.md; the
+# H100 from the simulated 4-pod pool, since the published "NVIDIA-only" figures were not a 4-pod
+# measurement: docs/simulator.md, "Calibration"). Only the ratios matter: they are the weight
+# controller's prior until metrics exist.
 ACCELERATOR_CAPACITY_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
     {
-        "h100-nvl": 3600.0,
-        "h100-sxm": 4000.0,
+        "h100-nvl": 1600.0,
+        "h100-sxm": 1800.0,
         "mi300x": 1700.0,
         "mi325x": 2100.0,
         "gaudi2": 450.0,
@@ -156,16 +158,16 @@ ACCELERATOR_CAPACITY_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
 
 # Per-replica prefill speed of an 8B dense model, TP1: uncached prompt tokens/s one prompt is
 # prefilled at (peak dense BF16 FLOP/s x the GEMM efficiency fitted to the published pools, over
-# 2 x 8.4e9 FLOP per token; docs/simulator.md). The H100 prefills ~6x faster than an MI325X but
-# decodes only ~1.7x as fast, while it prefills ~3.5x and decodes ~6x faster than a Gaudi 3, so
+# 2 x 8.4e9 FLOP per token; docs/simulator.md). The H100 prefills ~3.5x faster than an MI325X
+# but has less output capacity, while it prefills ~1.7x and decodes ~2.5x faster than a Gaudi 3, so
 # output capacity alone cannot say where a long uncached prompt starts soonest. The Endpoint Picker's prior
 # until the weight loop measures.
 ACCELERATOR_PREFILL_TOKENS_PER_S: Mapping[str, float] = MappingProxyType(
     {
-        "h100-nvl": 30_000.0,
-        "h100-sxm": 35_000.0,
-        "mi300x": 4_700.0,
-        "mi325x": 4_700.0,
+        "h100-nvl": 15_000.0,
+        "h100-sxm": 17_700.0,
+        "mi300x": 4_300.0,
+        "mi325x": 4_300.0,
         "gaudi2": 2_100.0,
         "gaudi3": 8_700.0,
         "cpu": 100.0,

@@ -32,7 +32,7 @@ from heteropool.semantics import Pool, SpecError, parse_pool
 from heteropool.timestamps import rfc3339
 from heteropool.vendors import vendor_profile
 from heteropool.weights.controller import ScrapeTarget, WeightSettings, WeightUpdate, group_prior_tokens_per_s
-from heteropool.weights.loop import WeightLoop
+from heteropool.weights.loop import WeightLoop, rounds
 
 __all__ = ["WeightLoops", "ready_targets", "vendor_status"]
 
@@ -141,7 +141,7 @@ class WeightLoops:
 
     async def _run(self, key: Key, loop: WeightLoop) -> None:
         namespace, name = key
-        while True:
+        async for _ in rounds(loop.settings.interval_s):  # the local loop's schedule: no drift
             try:
                 body = await self._kube.get(KINDS["HeteroInferencePool"], namespace, name)
                 if body is None or body["metadata"].get("deletionTimestamp"):
@@ -169,7 +169,6 @@ class WeightLoops:
                 raise
             except Exception:  # never let one pool's loop die silently
                 logger.exception("weight loop of %s/%s failed; retrying next interval", namespace, name)
-            await asyncio.sleep(loop.settings.interval_s)
 
     async def _publish(self, pool: Pool, body: Mapping[str, Any], update: WeightUpdate) -> None:
         now = rfc3339(update.at) or ""

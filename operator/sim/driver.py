@@ -1,8 +1,9 @@
 """Runs an `Engine` in real time on the asyncio event loop, for the HTTP server.
 
 Engine time runs `time_scale` times faster than the loop clock. Steps follow each other on the
-engine's own timeline (a late wake-up delays delivery, never the schedule), and a step never
-starts before the last arrival, so the schedule is the one the fleet's virtual clock would give.
+engine's own timeline (a late wake-up delays delivery, never the schedule), and a request joins
+the first step that starts at or after its arrival (one that arrives while a late wake-up is being
+caught up waits for the next step), so the schedule is the one the fleet's virtual clock would give.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from heteropool.sim.engine import Engine, FinishedRequest, StepResult
+from heteropool.sim.engine import Engine, FinishedRequest, RequestRejectedError, StepResult
 from heteropool.sim.metrics import SimMetrics
 
 __all__ = ["RequestStream", "RealtimeDriver"]
@@ -64,7 +66,8 @@ class RealtimeDriver:
         self._loop = asyncio.get_running_loop()
         self._t0 = self._loop.time()
         self._t = 0.0  # engine time at which the next step may start
-        self._last_arrival = 0.0
+        # Submitted requests not yet handed to the engine: (arrival, id, prompt tokens, hashes, max tokens).
+        self._pending: deque[tuple[float, str, int, Sequence[int], int]] = deque()
         self._task: asyncio.Task[None] | None = None
         self.dead: BaseException | None = None  # set if the engine loop crashed (vLLM: EngineDeadError)
 
@@ -86,9 +89,11 @@ class RealtimeDriver:
         self, request_id: str, prompt_tokens: int, block_hashes: tuple[int, ...], max_tokens: int
     ) -> RequestStream:
         """Queue a request now. Raises RequestRejectedError as `Engine.add_request` does."""
-        self.engine.add_request(request_id, prompt_tokens, block_hashes, max_tokens)
+        if request_id in self._streams:
+            raise RequestRejectedError(f"request id {request_id!r} is already running")
+        self.engine.check_request(request_id, prompt_tokens, max_tokens)
         arrival = self.now()
-        self._last_arrival = arrival
+        self._pending.append((arrival, request_id, prompt_tokens, block_hashes, max_tokens))
         stream = RequestStream(request_id, prompt_tokens, max_tokens, arrival)
         self._streams[request_id] = stream
         if self._metrics is not None:
@@ -99,8 +104,11 @@ class RealtimeDriver:
     def abort(self, request_id: str) -> None:
         """Forget a request whose client went away."""
         stream = self._streams.pop(request_id, None)
-        fin = self.engine.abort(request_id)
-        if stream is not None and fin is not None and self._metrics is not None:
+        queued = next((entry for entry in self._pending if entry[1] == request_id), None)
+        if queued is not None:
+            self._pending.remove(queued)
+        fin = None if queued is not None else self.engine.abort(request_id)
+        if stream is not None and (queued is not None or fin is not None) and self._metrics is not None:
             self._metrics.success["abort"] += 1
 
     async def _run(self) -> None:
@@ -117,11 +125,15 @@ class RealtimeDriver:
     async def _loop_steps(self) -> None:
         engine = self.engine
         scale = self.time_scale
+        pending = self._pending
         while True:
-            if not engine.has_work():
+            if not engine.has_work() and not pending:
                 self._wake.clear()
                 await self._wake.wait()
-            start = max(self._t, self._last_arrival)
+            start = self._t if engine.has_work() else max(self._t, pending[0][0])
+            while pending and pending[0][0] <= start:
+                _arrival, rid, prompt_tokens, hashes, max_tokens = pending.popleft()
+                engine.add_request(rid, prompt_tokens, hashes, max_tokens)
             res = engine.step()
             if res is None:
                 continue

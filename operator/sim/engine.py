@@ -196,6 +196,14 @@ class Engine:
         Raises:
             RequestRejectedError: duplicate id, max_tokens < 1, or prompt + max_tokens over max_model_len.
         """
+        self.check_request(request_id, prompt_tokens, max_tokens)
+        self._order += 1
+        seq = _Seq(request_id, prompt_tokens, block_hashes, max_tokens, self._order, target=prompt_tokens)
+        self._by_id[request_id] = seq
+        self._waiting.append(seq)
+
+    def check_request(self, request_id: str, prompt_tokens: int, max_tokens: int) -> None:
+        """Raise RequestRejectedError if `add_request` would refuse this request."""
         if request_id in self._by_id:
             raise RequestRejectedError(f"request id {request_id!r} is already running")
         if max_tokens < 1:
@@ -209,10 +217,6 @@ class Engine:
                 f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, "
                 f"{max_tokens} in the completion)."
             )
-        self._order += 1
-        seq = _Seq(request_id, prompt_tokens, block_hashes, max_tokens, self._order, target=prompt_tokens)
-        self._by_id[request_id] = seq
-        self._waiting.append(seq)
 
     def abort(self, request_id: str) -> FinishedRequest | None:
         """Drop a request wherever it is (client went away); None if unknown."""

@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 _GB = 1e9
+_GIB = 2**30
 
 
 class ProfileError(ValueError):
@@ -39,17 +40,16 @@ class Accelerator:
 
     name: str
     vendor: str
-    hbm_gb: float
+    hbm_gib: float  # device memory as the driver reports it (vendors' "GB" are GiB)
     hbm_tb_per_s: float
     dense_tflops: float  # peak dense BF16 TFLOP/s (the published runs serve BF16 weights)
     block_size: int
     max_num_seqs: int
     max_num_batched_tokens: int
-    # Fitted (see bench/results/sim_calibration.md): fraction of peak FLOP/s reached by the
-    # model's GEMMs (prefill tokens and decode sequences alike); effective rate at which decode
-    # attention streams KV (TB/s; it absorbs kernel quality and is not bounded by HBM bandwidth,
-    # see docs/simulator.md); fixed per-step overhead (scheduler, launch, sampling) and
-    # per-sequence overhead per decode step.
+    # Fitted or prior (see bench/results/sim_calibration.md): fraction of peak FLOP/s reached by
+    # the model's GEMMs (prefill tokens and decode sequences alike); rate at which decode attention
+    # streams KV (TB/s: HBM bandwidth on the GPUs, fitted below it on Gaudi, see docs/simulator.md);
+    # fixed per-step overhead (scheduler, launch, sampling) and per-sequence overhead per decode step.
     prefill_flops_eff: float
     kv_read_tb_per_s: float
     step_overhead_s: float
@@ -120,19 +120,21 @@ class SpeedProfile:
         return 1.0 / per_token
 
 
-# The fitted efficiencies (bench/calibrate_sim.py; bench/results/sim_calibration.md).
-H100_GEMM_EFF, H100_KV_TBS = 0.60, 7.0
-MI325X_GEMM_EFF, MI325X_KV_TBS = 0.06, 10.0
+# The efficiencies (bench/calibrate_sim.py; bench/results/sim_calibration.md). GPUs stream KV at
+# their HBM bandwidth; GEMM efficiency is fitted on MI325X and a prior on H100 (no published
+# 4-pod NVIDIA figure exists, see docs/simulator.md).
+H100_GEMM_EFF, H100_KV_TBS = 0.30, 3.9
+MI325X_GEMM_EFF, MI325X_KV_TBS = 0.055, 10.0
 GAUDI3_GEMM_EFF, GAUDI3_KV_TBS = 0.08, 1.1
 
 ACCELERATORS: dict[str, Accelerator] = {
     a.name: a
     for a in (
-        # Fitted to the published NVIDIA-only pool (4 pods, QPS ladder to 30).
+        # Priors: GEMM efficiency of a tuned CUDA BF16 GEMM, KV streamed at HBM bandwidth.
         Accelerator(
             "h100-nvl",
             "nvidia",
-            94,
+            93.6,
             3.9,
             835,
             16,
@@ -147,7 +149,7 @@ ACCELERATORS: dict[str, Accelerator] = {
         Accelerator(
             "h100-sxm",
             "nvidia",
-            80,
+            79.6,
             3.35,
             989,
             16,
@@ -173,7 +175,7 @@ ACCELERATORS: dict[str, Accelerator] = {
             step_overhead_s=0.006,
             seq_overhead_s=10e-6,
         ),
-        # Fitted to the published AMD-only pool (8 pods, QPS ladder to 60).
+        # GEMM efficiency fitted to the published AMD-only pool (8 pods, QPS ladder to 60).
         Accelerator(
             "mi325x",
             "amd",
@@ -291,7 +293,7 @@ def build_profile(
     kv_bytes_per_token = model.kv_bytes_per_token(KV_CACHE_DTYPES[kv_cache_dtype] or weight_bytes_each)
     weight_bytes = model.params * weight_bytes_each
     flops = acc.dense_tflops * 1e12 * acc.prefill_flops_eff
-    kv_bytes = acc.hbm_gb * _GB * memory_fraction - weight_bytes - model.activation_reserve_bytes
+    kv_bytes = acc.hbm_gib * _GIB * memory_fraction - weight_bytes - model.activation_reserve_bytes
     return SpeedProfile(
         name=name,
         vendor=acc.vendor,

@@ -3,7 +3,6 @@ scrape targets and atomically rewritten endpoint files out, and the interval sch
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from heteropool.routing import EndpointEntry, dump_endpoint_entries
 from heteropool.routing_document import entries_from_update
 from heteropool.weights.capacity import prior_from_name
 from heteropool.weights.controller import ScrapeTarget, WeightUpdate
-from heteropool.weights.loop import WeightLoop
+from heteropool.weights.loop import WeightLoop, rounds
 
 __all__ = [
     "targets_from_entries",
@@ -98,13 +97,10 @@ async def run_weight_loop(
     """Every `interval_s`: read the entries, scrape, and rewrite `out` when the weights changed.
 
     A failing `read_entries` keeps the previous entries (logged). Runs until cancelled, or for
-    `iterations` rounds. The schedule does not drift: rounds start at fixed multiples of the interval.
+    `iterations` rounds, on `rounds`' schedule (fixed multiples of the interval, no drift).
     """
-    clock = asyncio.get_running_loop().time
     entries: Sequence[EndpointEntry] = ()
-    next_at = clock()
-    done = 0
-    while iterations is None or done < iterations:
+    async for _ in rounds(interval_s, iterations=iterations):
         try:
             entries = read_entries()
         except (OSError, ValueError) as exc:
@@ -120,10 +116,3 @@ async def run_weight_loop(
             on_update(update)
         else:
             print(json.dumps(update_summary(update)), flush=True)
-        done += 1
-        next_at += interval_s
-        now = clock()
-        if next_at < now:  # fell behind (a slow round): skip the missed slots, do not burst
-            next_at = now
-        if iterations is None or done < iterations:
-            await asyncio.sleep(next_at - now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 import httpx
 
@@ -19,6 +19,7 @@ from heteropool.vllm_metrics import EngineSample, ScrapeError, parse_vllm_metric
 from heteropool.weights.controller import ScrapeTarget, WeightController, WeightSettings, WeightUpdate
 
 __all__ = [
+    "rounds",
     "ScrapeTarget",
     "WeightSettings",
     "WeightUpdate",
@@ -112,3 +113,23 @@ class WeightLoop:
     def mark_unpublished(self) -> None:
         """Publishing the last changed update failed: the next `run_once` reports `changed` again."""
         self.controller.mark_unpublished()
+
+
+async def rounds(interval_s: float, *, iterations: int | None = None) -> AsyncIterator[int]:
+    """The weight loops' one schedule: yields round numbers at fixed multiples of `interval_s`.
+
+    It does not drift with the work done in a round; a round that overran skips the missed slots
+    rather than bursting to catch up. Endless unless `iterations` is given.
+    """
+    clock = asyncio.get_running_loop().time
+    next_at = clock()
+    done = 0
+    while iterations is None or done < iterations:
+        yield done
+        done += 1
+        next_at += interval_s
+        now = clock()
+        if next_at < now:  # fell behind (a slow round): skip the missed slots, do not burst
+            next_at = now
+        if iterations is None or done < iterations:
+            await asyncio.sleep(next_at - now)

@@ -73,7 +73,7 @@ async def test_weights_reach_the_routing_configmap_status_and_metrics(cluster: A
     assert {e.url for e in document.endpoints} == {sim.url for sim in sims.values()}
     assert all(e.capacity and e.capacity > 0 and e.capacity_multiplier is not None for e in document.endpoints)
     weights = {name: v.share for name, v in document.groups.items()}
-    assert weights["sim-h100"] > weights["sim-mi325x"] > weights["sim-gaudi3"] > 0
+    assert weights["sim-mi325x"] > weights["sim-h100"] > weights["sim-gaudi3"] > 0  # the capacity priors
     assert sum(weights.values()) == pytest.approx(1.0, abs=0.01)
 
     async def vendor_status() -> list[dict[str, Any]] | None:

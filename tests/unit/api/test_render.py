@@ -250,7 +250,7 @@ def test_routing_configmap_holds_initial_weights_from_capacity_priors(sample: Sa
     assert config.model == "granite-4.1-8b" and config.policy == "heteropool"
     weights = {name: v.share for name, v in config.groups.items()}
     assert sum(weights.values()) == pytest.approx(1.0, abs=1e-3)
-    # 4 x 3600 vs 8 x 2100 vs 8 x 630 tokens/s
+    # 4 x 1600 vs 8 x 2100 vs 8 x 630 tokens/s
     assert weights["amd"] > weights["nvidia"] > weights["intel-gaudi"] > 0
     assert {name: v.block_size for name, v in config.groups.items()} == {"nvidia": 16, "amd": 16, "intel-gaudi": 128}
 

@@ -90,7 +90,7 @@ def test_replicas_follow_the_manifest_groups_and_their_published_flags() -> None
     assert gaudi[0].profile == build_profile("gaudi3", dtype="bfloat16", gpu_memory_utilization=0.75)
     assert {(r.max_num_batched_tokens, r.max_model_len) for r in by_group["nvidia"] + by_group["amd"]} == {(2048, None)}
     assert by_group["nvidia"][0].profile == build_profile("h100-nvl", gpu_memory_utilization=0.85)
-    assert {r.capacity_tokens_per_s for r in plan.replicas} == {3600.0, 2100.0, 630.0}
+    assert {r.capacity_tokens_per_s for r in plan.replicas} == {1600.0, 2100.0, 630.0}
 
 
 def test_the_warm_up_runs_first_and_is_not_reported(pool_file: Path) -> None:

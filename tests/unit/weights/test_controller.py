@@ -112,14 +112,14 @@ def test_scrape_error_for_a_never_scraped_replica_is_stale_at_once(make_target) 
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("nvidia", 3600.0),
+        ("nvidia", 1600.0),
         ("amd", 1700.0),
         ("intel-gaudi", 630.0),
         ("gaudi", 630.0),
-        ("h100-sxm", 4000.0),
+        ("h100-sxm", 1800.0),
         ("gaudi3", 630.0),
         ("sim-mi325x", 2100.0),
-        ("sim-h100", 3600.0),
+        ("sim-h100", 1600.0),
         ("mystery", None),
         ("sim", None),
     ],
@@ -142,7 +142,7 @@ def test_settings_from_the_pool_spec() -> None:
 @pytest.mark.parametrize(
     ("group", "expected"),
     [
-        ({"vendor": "nvidia"}, 3600.0),
+        ({"vendor": "nvidia"}, 1600.0),
         ({"vendor": "amd", "accelerator": "mi325x"}, 2100.0),
         ({"vendor": "intel-gaudi", "acceleratorsPerReplica": 2}, 630.0 * 1.7),
         ({"vendor": "sim"}, 60.0),

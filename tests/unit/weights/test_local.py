@@ -20,7 +20,7 @@ def test_priors_come_from_capacity_then_vendor_name_then_the_mean() -> None:
         EndpointEntry(url="http://c:1", group="mystery"),
     ]
     targets = targets_from_entries(entries)
-    assert [t.prior_capacity_tokens_per_s for t in targets] == [3600.0, 999.0, (3600.0 + 999.0) / 2]
+    assert [t.prior_capacity_tokens_per_s for t in targets] == [1600.0, 999.0, (1600.0 + 999.0) / 2]
     assert targets[0].endpoint_id == "http://a:1" and targets[0].group == "nvidia"
 
 
@@ -44,7 +44,7 @@ def test_up_plan_caps_replicas_and_uses_each_groups_accelerator() -> None:
     plans, desired = plan_replicas(pool, max_per_group=1)
     assert desired == {"sim-h100": 2, "sim-mi325x": 2, "sim-gaudi3": 2}
     assert [(p.name, p.profile, p.block_size, p.prior_tokens_per_s) for p in plans] == [
-        ("sim-h100-0", "h100-nvl", 16, 3600.0),
+        ("sim-h100-0", "h100-nvl", 16, 1600.0),
         ("sim-mi325x-0", "mi325x", 16, 2100.0),
         ("sim-gaudi3-0", "gaudi3", 128, 630.0),
     ]
@@ -75,4 +75,4 @@ def test_up_table_shows_groups_weights_and_readiness(make_target) -> None:
     assert lines[0].split()[:4] == ["NAME", "READY", "REPLICAS", "WEIGHTS"]
     assert lines[1].split()[:3] == ["sim", "True", "3/3"]
     row = next(ln for ln in lines if ln.startswith("sim-gaudi3 "))
-    assert row.split()[:6] == ["sim-gaudi3", "sim", "gaudi3", "1/1", "2", f"{630 / 6330:.3f}"]
+    assert row.split()[:6] == ["sim-gaudi3", "sim", "gaudi3", "1/1", "2", f"{630 / 4330:.3f}"]
