@@ -9,22 +9,14 @@ import aiohttp
 import pytest
 
 from heteropool_testing.kube import ApiServerEmulator
+from heteropool_testing.kube.http import Http as EmulatorHttp
 
 DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
 APPLY = {"Content-Type": "application/apply-patch+yaml"}
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
-class Http:
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session, self.base = session, base
-
-    async def __call__(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, Any]:
-        async with self.session.request(method, self.base + path, json=body, headers=headers) as response:
-            return response.status, await response.json(content_type=None)
-
+class Http(EmulatorHttp):
     async def apply(self, body: dict[str, Any], manager: str = "heteropool", *, force: bool = False) -> tuple[int, Any]:
         query = f"?fieldManager={manager}" + ("&force=true" if force else "")
         return await self("PATCH", f"{DEPLOYMENTS}/{body['metadata']['name']}{query}", body, APPLY)

@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 import heteropool_testing.kube
 from heteropool_testing.kube import REPO_CRDS, ApiServerEmulator
+from heteropool_testing.kube.http import Http
 
 TESTDATA = Path(heteropool_testing.kube.__file__).parent / "testdata"
 GROUP, VERSION = "test.heteropool.dev", "v1"
@@ -48,19 +49,6 @@ def configmap(name: str, labels: dict[str, str] | None = None, **meta: Any) -> d
         "metadata": {"name": name, "labels": labels or {}, **meta},
         "data": {"k": "v"},
     }
-
-
-class Http:
-    """Plain HTTP against the emulator: every call returns (status, parsed JSON body)."""
-
-    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
-        self.session, self.base = session, base
-
-    async def __call__(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, Any]:
-        async with self.session.request(method, self.base + path, json=body, headers=headers) as response:
-            return response.status, await response.json(content_type=None)
 
 
 @pytest.fixture
