@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -98,6 +99,24 @@ def plain_envoy(config: DataPlaneConfig) -> dict[str, object]:
     del pool["load_balancing_policy"]
     pool["lb_policy"] = "LEAST_REQUEST"
     return doc
+
+
+BodyMode = Literal["BUFFERED", "FULL_DUPLEX_STREAMED"]
+
+
+def local_config(
+    base: int, endpoints: int, grpc_port: int, port: int, admin: int, mode: BodyMode = "BUFFERED"
+) -> DataPlaneConfig:
+    """Envoy on 127.0.0.1 in front of `endpoints` backend ports from `base`, asking the EPP on grpc_port."""
+    return DataPlaneConfig(
+        endpoints=[("127.0.0.1", base + i) for i in range(endpoints)],
+        epp_host="127.0.0.1",
+        epp_port=grpc_port,
+        listen_host="127.0.0.1",
+        listen_port=port,
+        admin_port=admin,
+        request_body_mode=mode,
+    )
 
 
 def start_rust_router(kind: str, tools: Path, urls: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -200,14 +219,8 @@ def main() -> int:
             port, admin, grpc_port, metrics = free_port(), free_port(), free_port(), free_port()
             started: list[subprocess.Popen[bytes]] = []
             epp = None
-            config = DataPlaneConfig(
-                endpoints=[("127.0.0.1", base + i) for i in range(args.endpoints)],
-                epp_host="127.0.0.1",
-                epp_port=grpc_port,
-                listen_host="127.0.0.1",
-                listen_port=port,
-                admin_port=admin,
-                request_body_mode="FULL_DUPLEX_STREAMED" if "FULL" in name else "BUFFERED",
+            config = local_config(
+                base, args.endpoints, grpc_port, port, admin, "FULL_DUPLEX_STREAMED" if "FULL" in name else "BUFFERED"
             )
             if "EPP" in name:
                 epp = spawn(
@@ -284,14 +297,7 @@ def _streaming(args: argparse.Namespace, tmp: Path, eps: Path, _base: int) -> li
             )
             started.append(epp)
             wait_http(f"http://127.0.0.1:{metrics}/readyz", 30)
-            config = DataPlaneConfig(
-                endpoints=[("127.0.0.1", base + i) for i in range(args.endpoints)],
-                epp_host="127.0.0.1",
-                epp_port=grpc_port,
-                listen_host="127.0.0.1",
-                listen_port=port,
-                admin_port=admin,
-            )
+            config = local_config(base, args.endpoints, grpc_port, port, admin)
             (tmp / "senvoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
             proxy = spawn(
                 envoy_command(tmp / "senvoy.yaml", port, "error"),

@@ -53,32 +53,26 @@ def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[n
         time.sleep(0.05)
 
 
-def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path: Path) -> None:
-    import openai
-
-    port = free_port()
+def _start_up(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """`heteropool up` on the sample pool (one replica per group, 1 s weight interval); its output in a file."""
     log = tmp_path / "up.out"
-    started = time.monotonic()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [
-                heteropool_executable(),
-                "up",
-                str(SAMPLE),
-                "--port",
-                str(port),
-                "--max-replicas-per-group",
-                "1",
-                "--time-scale",
-                "5",
-                "--interval",
-                "1",
-            ],
+            [heteropool_executable(), "up", str(SAMPLE), "--max-replicas-per-group", "1", "--interval", "1", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+    return proc, log
+
+
+def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path: Path) -> None:
+    import openai
+
+    port = free_port()
+    started = time.monotonic()
+    proc, log = _start_up(tmp_path, "--port", str(port), "--time-scale", "5")
     try:
         _wait_for(lambda: "serving model" in log.read_text() or proc.poll() is not None, 30, "the serving line")
         text = log.read_text()
@@ -104,25 +98,7 @@ def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path
 
 
 def test_children_die_with_a_killed_up(tmp_path: Path) -> None:
-    log = tmp_path / "up.out"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                heteropool_executable(),
-                "up",
-                str(SAMPLE),
-                "--port",
-                str(free_port()),
-                "--max-replicas-per-group",
-                "1",
-                "--interval",
-                "1",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    proc, log = _start_up(tmp_path, "--port", str(free_port()))
     try:
         _wait_for(lambda: "serving model" in log.read_text() or proc.poll() is not None, 30, "the serving line")
         printed = {int(p) for p in re.findall(r"pid=(\d+)", log.read_text())}
