@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonValue
 
 from heteropool.names import DEFAULT_POLICY, PolicyName
 
@@ -129,7 +130,9 @@ class _CelRule(NamedTuple):
 
 def _cel_rules(*rules: _CelRule) -> ConfigDict:
     """A model config carrying CEL rules into the model's JSON schema, hence into the CRD."""
-    entries = [{"rule": r.rule, "message": r.message, **({"fieldPath": r.field} if r.field else {})} for r in rules]
+    entries: list[JsonValue] = [
+        {"rule": r.rule, "message": r.message, **({"fieldPath": r.field} if r.field else {})} for r in rules
+    ]
     return ConfigDict(json_schema_extra={"x-kubernetes-validations": entries})
 
 
