@@ -41,15 +41,16 @@ test: lint
 	$(BIN)/pytest -m "slow and not cluster and not image" -q || [ $$? -eq 5 ]
 
 # mypy cannot follow setuptools' editable-install finder (the folder operator/ is the package
-# heteropool), so it reads the package through a link named heteropool in $(MYPY_PATH), and runs
-# there: from the repository root it would take the folder operator/ for the standard library's
-# `operator`. Its messages name files as heteropool/...: read operator/... .
+# heteropool, tests/support/heteropool_testing the test support package), so it reads both through
+# links in $(MYPY_PATH), and runs there: from the repository root it would take the folder operator/
+# for the standard library's `operator`. Its messages name files as heteropool/...: read operator/... .
 MYPY_PATH := $(VENV)/mypy-path
 $(MYPY_PATH)/heteropool: $(STAMP)
 	mkdir -p $(MYPY_PATH)
 	ln -sfn $(CURDIR)/operator $(MYPY_PATH)/heteropool
+	ln -sfn $(CURDIR)/tests/support/heteropool_testing $(MYPY_PATH)/heteropool_testing
 
-# ruff (rules and format), mypy (strict on the pure layers; pyproject.toml), import-linter.
+# ruff (rules and format), mypy (strict on the package and the test support package), import-linter.
 lint: $(STAMP)
 	$(BIN)/ruff check --quiet .
 	$(BIN)/ruff format --check --quiet .
@@ -57,7 +58,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-logo
 
 lint-types: $(STAMP) $(MYPY_PATH)/heteropool
-	cd $(MYPY_PATH) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p heteropool
+	cd $(MYPY_PATH) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p heteropool -p heteropool_testing
 
 fmt: $(STAMP)
 	$(BIN)/ruff format --quiet .

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from heteropool.fleet.experiment import plan_pool, run_policy
+from heteropool.fleet.report import StageSummary
 from heteropool.fleet.workloads import LoadStage, SharedPrefixWorkload, build_stage_items
 from heteropool.semantics import parse_manifest
 from heteropool.sim import profiles
@@ -128,10 +129,10 @@ def override_profiles(settings: list[str]) -> None:
         key, _, value = s.partition("=")
         name, _, field = key.partition(".")
         acc = profiles.ACCELERATORS[name]
-        profiles.ACCELERATORS[name] = dataclasses.replace(acc, **{field: float(value)})
+        profiles.ACCELERATORS[name] = dataclasses.replace(acc, **{field: float(value)})  # type: ignore[arg-type]
 
 
-def _simulate(run: Published, policy: str, seed: int) -> dict[float, object]:
+def _simulate(run: Published, policy: str, seed: int) -> dict[float, StageSummary]:
     text = (SAMPLES / run.sample).read_text()
     plan = plan_pool(parse_manifest(yaml.safe_load(text)), capacities=policy == "heteropool")
     qps = [q for q, _ in run.ladder]

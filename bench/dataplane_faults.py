@@ -122,7 +122,7 @@ async def _sequential(url: str, n: int, concurrency: int = 8) -> tuple[Counter[i
 async def killed_under_streaming(tmp: Path, streams: int, seconds: float) -> str:
     pool = Pool(tmp, sims=3)
     kill_at = time.monotonic() + seconds / 3
-    stats = Counter()
+    stats: Counter[str] = Counter()
     try:
         async with httpx.AsyncClient(timeout=60) as client:
 

@@ -38,14 +38,14 @@ class _Probe:
         self.waiting_time = 0.0
         self.decode_seqs = 0
         self.peak_running = 0
-        self.blocked = defaultdict(int)  # why waiting requests stayed queued, in steps
+        self.blocked: defaultdict[str, int] = defaultdict(int)  # why waiting requests stayed queued, in steps
         self.kv_usage_time = 0.0
 
 
 def _instrument(probes: dict[int, _Probe]) -> None:
     original = Engine.step
 
-    def step(self: Engine):  # type: ignore[no-untyped-def]
+    def step(self: Engine):
         result = original(self)
         if result is None:
             return None

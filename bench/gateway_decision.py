@@ -156,7 +156,7 @@ def bench_epp(n: int, requests: int) -> tuple[float, float, float, float]:
     picker = EndpointPicker(EndpointPool(clock=time.monotonic), policy="heteropool", seed=1)
     picker.apply_endpoints(
         [
-            EndpointEntry(url=e.id, vendor=e.vendor, block_size=e.block_size, capacity=e.capacity_tokens_per_s)
+            EndpointEntry(url=e.id, group=e.group, block_size=e.block_size, capacity=e.capacity_tokens_per_s)
             for e in endpoints(n, rng)
         ]
     )
@@ -216,8 +216,8 @@ def main() -> None:
         )
         print("|---|---|---|---|---|---|")
         for n in (int(x) for x in args.sizes.split(",")):
-            r = min((bench_epp(n, args.requests) for _ in range(args.repeat)), key=lambda x: x[1])
-            print(f"| heteropool | {n} | {r[0]:.0f} | {r[1]:.0f} | {r[2]:.0f} | {r[3]:.0f} |", flush=True)
+            epp = min((bench_epp(n, args.requests) for _ in range(args.repeat)), key=lambda x: x[1])
+            print(f"| heteropool | {n} | {epp[0]:.0f} | {epp[1]:.0f} | {epp[2]:.0f} | {epp[3]:.0f} |", flush=True)
     if args.skip_hash:
         return
     print()

@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--sample", type=Path, default=REPO / "samples" / "granite-3vendor.yaml", help="pool manifest")
     parser.add_argument("--loader", choices=("c", "python"), default="c", help="YAML loader render.py uses (default c)")
     args = parser.parse_args()
-    render._Loader = yaml.CSafeLoader if args.loader == "c" else yaml.SafeLoader  # type: ignore[attr-defined]
+    render._Loader = yaml.CSafeLoader if args.loader == "c" else yaml.SafeLoader  # type: ignore[attr-defined,assignment]
     pool = parse_manifest(yaml.safe_load(args.sample.read_text()))
     for _ in range(args.warmup):
         expected_objects(pool)
@@ -52,8 +52,8 @@ def main() -> None:
     # Cumulative time of the yaml package's entry point (its callees are inside it).
     yaml_s = sum(
         entry[3]
-        for func, entry in stats.stats.items()
-        if func[0].endswith("yaml/__init__.py") and func[2] == "load"  # type: ignore[attr-defined]
+        for func, entry in stats.stats.items()  # type: ignore[attr-defined]
+        if func[0].endswith("yaml/__init__.py") and func[2] == "load"
     )
     print(f"sample: {args.sample.name}, objects per render: {len(expected_objects(pool))}")
     print(f"render median {statistics.median(times) * 1e3:.2f} ms, p90 {times[int(0.9 * len(times))] * 1e3:.2f} ms")

@@ -200,7 +200,7 @@ async def main(args: argparse.Namespace) -> str:
 
 
 def _report(args: argparse.Namespace, conv: dict[str, Any], runs: dict[tuple[str, str], list[dict[str, float]]]) -> str:
-    results = {
+    results: dict[tuple[str, str], dict[str, Any]] = {
         key: {
             "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),
             "requests": statistics.median(r["requests"] for r in rs),
@@ -252,7 +252,7 @@ def _report(args: argparse.Namespace, conv: dict[str, Any], runs: dict[tuple[str
         "|---|---|---:|---:|---:|---|",
     ]
     for (scenario, config), r in results.items():
-        runs_text = ", ".join(f"{x:.0f}" for x in r["all"])  # type: ignore[attr-defined]
+        runs_text = ", ".join(f"{x:.0f}" for x in r["all"])
         lines.append(
             f"| {scenario} | {config} | {r['tokens_per_s']:.0f} | {r['requests']:.0f} "
             f"| {r['mean_latency_s']:.2f} | {runs_text} |"

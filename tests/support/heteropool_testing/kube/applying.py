@@ -180,7 +180,7 @@ def track_update(
     for entry in entries:
         entry["_paths"] -= changed | gone
     if changed:
-        mine = next((e["_paths"] for e in entries if _same_entry(e, manager, "Update", subresource)), set())
+        mine: set[Path] = next((e["_paths"] for e in entries if _same_entry(e, manager, "Update", subresource)), set())
         _set_entry(entries, manager, "Update", subresource, new.get("apiVersion", ""), mine | changed, now)
     return _render_entries(entries)
 
@@ -202,7 +202,7 @@ def apply(
     """
     intent = leaves(applied, subresource=subresource, has_status=has_status)
     if current is None:
-        result = copy.deepcopy(dict(applied))
+        result: dict[str, Any] = copy.deepcopy(dict(applied))
         entries: list[dict[str, Any]] = []
         _set_entry(entries, manager, "Apply", subresource, applied.get("apiVersion", ""), set(intent), now)
         result.setdefault("metadata", {})["managedFields"] = _render_entries(entries)
@@ -224,7 +224,7 @@ def apply(
     for entry in others:
         entry["_paths"] -= {path for _, _, path in conflicts}
     result = _merge(current, applied, None)
-    previous = next((e["_paths"] for e in entries if _same_entry(e, manager, "Apply", subresource)), set())
+    previous: set[Path] = next((e["_paths"] for e in entries if _same_entry(e, manager, "Apply", subresource)), set())
     kept_by_others = set().union(*(e["_paths"] for e in entries if not _same_entry(e, manager, "Apply", subresource)))
     for path in sorted(previous - set(intent) - kept_by_others, key=lambda p: (p[-1] != ITEM, len(p), p)):
         if path[-1] == ITEM:

@@ -10,7 +10,7 @@ import functools
 import gzip
 import importlib.resources
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import kmock
 from kmock._internal import rendering
@@ -22,8 +22,12 @@ class DiscoveryMixin:
     """Overrides kmock's discovery handlers; reads `self.resources` (kmock.ResourcesArray)."""
 
     resources: kmock.ResourcesArray
-    _serve_api: Any
-    _serve_apis: Any
+
+    if TYPE_CHECKING:  # kmock.KubernetesEmulator's handlers (the emulator inherits them after this mixin)
+
+        async def _serve_api(self, request: rendering.Request) -> rendering.Payload: ...
+
+        async def _serve_apis(self, request: rendering.Request) -> rendering.Payload: ...
 
     # -- discovery ---------------------------------------------------------------------------
     def _discovery(self, path: str, request: rendering.Request) -> Awaitable[Any] | None:
@@ -42,7 +46,7 @@ class DiscoveryMixin:
         return None
 
     async def _serve_group_named(self, group: str) -> dict[str, Any]:
-        versions = sorted({r.version for r in self._get_resources() if r.group == group})
+        versions = sorted({r.version for r in self._get_resources() if r.group == group and r.version})
         if not versions:
             raise errors.resource_not_found()
         entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
@@ -56,7 +60,7 @@ class DiscoveryMixin:
 
     async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
         assert request.resource is not None
-        return await self._serve_group_version(request.resource.group, request.resource.version)
+        return await self._serve_group_version(request.resource.group or "", request.resource.version or "")
 
     async def _serve_group_version(self, group: str, version: str) -> dict[str, Any]:
         entries = []
@@ -108,7 +112,7 @@ class DiscoveryMixin:
         }
 
     def _get_resources(self) -> list[kmock.resource]:
-        return list(self.resources)
+        return [key for key in self.resources if isinstance(key, kmock.resource)]
 
 
 @functools.cache

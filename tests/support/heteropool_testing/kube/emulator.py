@@ -38,11 +38,15 @@ _CRD_RESOURCE = "apiextensions.k8s.io/v1/customresourcedefinitions"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
+def _paths(values: Iterable[str | Path]) -> tuple[Path, ...]:
+    return tuple(map(Path, values))
+
+
 @attrs.define(kw_only=True)
 class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
     """An in-memory apiserver. Use `async with emulator, kmock.Server(emulator): ...`."""
 
-    crd_paths: tuple[Path, ...] = attrs.field(default=(), converter=lambda ps: tuple(map(Path, ps)))
+    crd_paths: tuple[Path, ...] = attrs.field(default=(), converter=_paths)
     auto_namespaces: bool = True  # a create in an unknown namespace creates it (real: 404)
     validate_builtins: bool = True  # built-in kinds against kubernetes-validate's schemas
     kubeconfig_path: Path | None = None  # set by the fixtures that write one

@@ -16,7 +16,9 @@ _EQ_RE = re.compile(r"^\s*([A-Za-z0-9./_-]+)\s*(==|=|!=)\s*([A-Za-z0-9._-]*)\s*$
 
 def _split_terms(text: str) -> list[str]:
     """Split on commas that are not inside `in (a,b)` parentheses."""
-    terms, depth, current = [], 0, []
+    terms: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in text:
         if char == "(":
             depth += 1
@@ -74,6 +76,13 @@ def _field_value(obj: Mapping[str, Any], path: str) -> str:
     return "" if node is None else str(node)
 
 
+def _field_check(path: str, value: str, *, negate: bool) -> Predicate:
+    def check(obj: Mapping[str, Any]) -> bool:
+        return (_field_value(obj, path) == value) != negate
+
+    return check
+
+
 def parse_field_selector(text: str | None) -> Predicate:
     """Equality field selectors on any dotted path (the apiserver allows only a few per kind)."""
     if not text:
@@ -84,8 +93,5 @@ def parse_field_selector(text: str | None) -> Predicate:
         if not eq:
             raise bad_request(f"invalid field selector: {term!r}")
         path, op, value = eq.groups()
-        if op == "!=":
-            checks.append(lambda obj, p=path, v=value: _field_value(obj, p) != v)
-        else:
-            checks.append(lambda obj, p=path, v=value: _field_value(obj, p) == v)
+        checks.append(_field_check(path, value, negate=op == "!="))
     return lambda obj: all(check(obj) for check in checks)

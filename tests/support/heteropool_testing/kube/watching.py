@@ -84,10 +84,10 @@ class WatchMixin:
                 return response
             async with asyncio.timeout(timeout):
                 while True:
-                    event = await queue.get()
-                    if event is None:
+                    change = await queue.get()
+                    if change is None:
                         break
-                    out = self._watch_event(event, kind, t.namespace, match)
+                    out = self._watch_event(change, kind, t.namespace, match)
                     if out is not None:
                         await response.write(json.dumps(out).encode() + b"\n")
         except (TimeoutError, ConnectionError):
