@@ -121,10 +121,7 @@ class ProfileRouter:
         entry = self._pending.get(request.request_id)
         if entry is None or entry[0].prefix is None:
             return None
-        pm = entry[0].prefix
-        if not pm.prompt_chars:
-            return 0.0
-        return min(1.0, pm.credited_chars.get(endpoint_id, 0) / pm.prompt_chars)
+        return entry[0].prefix.cached_share(endpoint_id)
 
     def on_routed(self, request: RouteRequest, endpoint_id: str) -> None:
         entry = self._pending.pop(request.request_id, None)
@@ -198,7 +195,7 @@ def build_profile(
     picker = registry.build("picker", spec.picker.type, spec.picker.parameters, f"{path}.picker", rng)
     if producers == []:
         for i, (scorer, _) in enumerate(scorers):
-            if "prefix" in getattr(scorer, "consumes", ()):
+            if "prefix" in scorer.consumes:
                 raise ConfigError(f"{path}.scorers[{i}]", f"{scorer.type_name!r} needs a prefix producer in producers")
     base = ProfileRouter(name, producers, filters, scorers, picker)
     if not spec.tiers:
