@@ -42,13 +42,23 @@ NAMESPACE = "bench"
 def _start_operator(kubeconfig: Path, metrics_port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [
-            str(Path(sys.executable).with_name("heteropool")), "operator",
-            "--kubeconfig", str(kubeconfig), "-n", NAMESPACE, "--standalone",
-            "--metrics-port", str(metrics_port), "--liveness-port", "0", "--bind", "127.0.0.1",
+            str(Path(sys.executable).with_name("heteropool")),
+            "operator",
+            "--kubeconfig",
+            str(kubeconfig),
+            "-n",
+            NAMESPACE,
+            "--standalone",
+            "--metrics-port",
+            str(metrics_port),
+            "--liveness-port",
+            "0",
+            "--bind",
+            "127.0.0.1",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
 
 
 async def _metric(port: int, name: str, labels: str) -> float:

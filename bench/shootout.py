@@ -24,18 +24,17 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.supervise import envoy_executable, free_port, heteropool_executable
+from heteropool.supervise import free_port, heteropool_executable
+from heteropool_testing.processes import envoy_command, epp_command, spawn, stop_sessions, wait_http
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -51,44 +50,10 @@ ROUTERS = ["envoy-epp-round-robin", "envoy-epp-llm-d", "envoy-epp-heteropool", "
 OFFLINE_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        # cwd outside the repository: `python -m` there would import operator/ as the stdlib's operator
-        return subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=OFFLINE_ENV,
-            cwd=log.parent,
-        )
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    for p in procs:
-        try:
-            p.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-
-
-def wait_ok(url: str, timeout_s: float, check: Callable[[str], bool] | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            r = httpx.get(url, timeout=1.0)
-            if r.status_code == 200 and (check is None or check(r.text)):
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)  # readiness polling
-    raise TimeoutError(f"{url} not ready within {timeout_s:g} s")
+def spawn_offline(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """`spawn` with Hugging Face offline and the cwd outside the repository (`python -m` there would
+    import operator/ as the stdlib's operator)."""
+    return spawn(args, log, env=OFFLINE_ENV, cwd=log.parent)
 
 
 def start_sims(time_scale: float, logs: Path) -> tuple[list[subprocess.Popen[bytes]], list[dict[str, object]]]:
@@ -98,7 +63,7 @@ def start_sims(time_scale: float, logs: Path) -> tuple[list[subprocess.Popen[byt
         for i in range(count):
             port = free_port()
             procs.append(
-                spawn(
+                spawn_offline(
                     [
                         hp,
                         "sim",
@@ -129,7 +94,7 @@ def start_sims(time_scale: float, logs: Path) -> tuple[list[subprocess.Popen[byt
                 }
             )
     for e in endpoints:
-        wait_ok(f"{e['url']}/health", 30)
+        wait_http(f"{e['url']}/health", 30)
     return procs, endpoints
 
 
@@ -144,24 +109,19 @@ def start_router(
             yaml.safe_dump([{k: e[k] for k in ("url", "group", "capacity", "blockSize")} for e in endpoints])
         )
         grpc_port, metrics_port, admin_port = free_port(), free_port(), free_port()
-        picker = spawn(
-            [
-                heteropool_executable(),
-                "epp",
-                "--port",
-                str(grpc_port),
-                "--metrics-port",
-                str(metrics_port),
-                "--endpoints",
-                str(ep_file),
+        picker = spawn_offline(
+            epp_command(
+                grpc_port,
+                metrics_port,
+                ep_file,
                 "--policy",
                 name.removeprefix("envoy-epp-"),
                 "--log-level",
                 "WARNING",
-            ],
+            ),
             logs / f"{name}-epp.log",
         )
-        wait_ok(f"http://127.0.0.1:{metrics_port}/readyz", 30)
+        wait_http(f"http://127.0.0.1:{metrics_port}/readyz", 30)
         config = DataPlaneConfig(
             endpoints=[(str(u).split("//")[1].split(":")[0], int(str(u).rsplit(":", 1)[1])) for u in urls],
             epp_host="127.0.0.1",
@@ -171,24 +131,14 @@ def start_router(
             admin_port=admin_port,
         )
         (logs / f"{name}-envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config)))
-        envoy = spawn(
-            [
-                envoy_executable(),
-                "-c",
-                str(logs / f"{name}-envoy.yaml"),
-                "--concurrency",
-                "1",
-                "-l",
-                "warning",
-                "--base-id",
-                str(port),
-            ],
+        envoy = spawn_offline(
+            envoy_command(logs / f"{name}-envoy.yaml", base_id=port),
             logs / f"{name}-envoy.log",
         )
-        wait_ok(f"http://127.0.0.1:{admin_port}/ready", 30)
+        wait_http(f"http://127.0.0.1:{admin_port}/ready", 30)
         return [picker, envoy], f"http://127.0.0.1:{port}"
     else:
-        proc = spawn(
+        proc = spawn_offline(
             [
                 str(tools / "bin" / "python"),
                 "-m",
@@ -210,10 +160,10 @@ def start_router(
             ],
             logs / f"{name}.log",
         )
-        wait_ok(
+        wait_http(
             f"http://127.0.0.1:{port}/workers",
             60,
-            check=lambda text: text.count('"is_healthy":true') + text.count('"is_healthy": true') >= len(urls),
+            body_ok=lambda text: text.count('"is_healthy":true') + text.count('"is_healthy": true') >= len(urls),
         )
     return [proc], f"http://127.0.0.1:{port}"
 
@@ -387,7 +337,7 @@ def main() -> None:
                 flush=True,
             )
         finally:
-            stop(procs)
+            stop_sessions(*procs)
     (args.out / "summary.json").write_text(
         json.dumps(
             {

@@ -9,10 +9,11 @@ Defaults live in these models, not in the CRD, so stored objects stay exactly as
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonValue
 
 from heteropool.names import DEFAULT_POLICY, PolicyName
 
@@ -117,6 +118,22 @@ def parse_duration_s(text: str) -> float:
     return sum(
         float(number) * _DURATION_UNITS_S[unit] for number, unit in re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)", text)
     )
+
+
+class _CelRule(NamedTuple):
+    """One cross-field rule the API server checks on admission (an `x-kubernetes-validations` entry)."""
+
+    rule: str
+    message: str
+    field: str | None = None
+
+
+def _cel_rules(*rules: _CelRule) -> ConfigDict:
+    """A model config carrying CEL rules into the model's JSON schema, hence into the CRD."""
+    entries: list[JsonValue] = [
+        {"rule": r.rule, "message": r.message, **({"fieldPath": r.field} if r.field else {})} for r in rules
+    ]
+    return ConfigDict(json_schema_extra={"x-kubernetes-validations": entries})
 
 
 class _Spec(BaseModel):
@@ -250,16 +267,12 @@ class NcclSettings(_Spec):
 
 
 class RoceSpec(_Spec):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "(has(self.enabled) && !self.enabled) || (has(self.networks) && self.networks.size() > 0)",
-                    "message": "roce.networks must list at least one Multus network when roce is enabled",
-                    "fieldPath": ".networks",
-                }
-            ]
-        }
+    model_config = _cel_rules(
+        _CelRule(
+            "(has(self.enabled) && !self.enabled) || (has(self.networks) && self.networks.size() > 0)",
+            "roce.networks must list at least one Multus network when roce is enabled",
+            field=".networks",
+        ),
     )
 
     enabled: bool = Field(True, description="Render the RoCE parts. Default: true when the block is present.")
@@ -293,15 +306,11 @@ class PodTemplateOverlay(_Spec):
 
 
 class DisruptionBudgetSpec(_Spec):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!(has(self.maxUnavailable) && has(self.minAvailable))",
-                    "message": "set maxUnavailable or minAvailable, not both",
-                }
-            ]
-        }
+    model_config = _cel_rules(
+        _CelRule(
+            "!(has(self.maxUnavailable) && has(self.minAvailable))",
+            "set maxUnavailable or minAvailable, not both",
+        ),
     )
 
     enabled: bool = Field(True, description="Render the PodDisruptionBudget. Default: true.")
@@ -320,16 +329,12 @@ AUTOSCALING_SIGNALS: tuple[str, ...] = ("waitingRequests", "kvCacheUsage", "capa
 
 
 class AutoscalingSpec(_Spec):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
-                    "message": "autoscaling.minReplicas must not exceed autoscaling.maxReplicas",
-                    "fieldPath": ".minReplicas",
-                }
-            ]
-        }
+    model_config = _cel_rules(
+        _CelRule(
+            "!has(self.minReplicas) || self.minReplicas <= self.maxReplicas",
+            "autoscaling.minReplicas must not exceed autoscaling.maxReplicas",
+            field=".minReplicas",
+        ),
     )
 
     min_replicas: int = Field(1, ge=1, le=512, description="Fewest replicas the autoscaler keeps. Default: 1.")
@@ -360,21 +365,17 @@ class SimulatorSpec(_Spec):
 
 
 class VendorGroup(_Spec):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.vendor != 'sim' || !has(self.roce)",
-                    "message": "roce is not available for the sim vendor",
-                    "fieldPath": ".roce",
-                },
-                {
-                    "rule": "self.vendor == 'sim' || !has(self.simulator)",
-                    "message": "simulator settings apply to the sim vendor only",
-                    "fieldPath": ".simulator",
-                },
-            ]
-        }
+    model_config = _cel_rules(
+        _CelRule(
+            "self.vendor != 'sim' || !has(self.roce)",
+            "roce is not available for the sim vendor",
+            field=".roce",
+        ),
+        _CelRule(
+            "self.vendor == 'sim' || !has(self.simulator)",
+            "simulator settings apply to the sim vendor only",
+            field=".simulator",
+        ),
     )
 
     name: str | None = Field(
@@ -525,16 +526,12 @@ class EnvoySpec(_Spec):
 
 
 class PickerTlsSpec(_Spec):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.mode) || self.mode != 'Secret' || has(self.secretName)",
-                    "message": "tls.secretName is required when tls.mode is Secret",
-                    "fieldPath": ".secretName",
-                }
-            ]
-        }
+    model_config = _cel_rules(
+        _CelRule(
+            "!has(self.mode) || self.mode != 'Secret' || has(self.secretName)",
+            "tls.secretName is required when tls.mode is Secret",
+            field=".secretName",
+        ),
     )
 
     mode: Literal["SelfSigned", "Secret", "Disabled"] = Field(
@@ -646,16 +643,12 @@ class NetworkPolicySpec(_Spec):
 
 
 class WeightsSpec(_Spec):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.mode) || self.mode != 'static' || (has(self.static) && self.static.size() > 0)",
-                    "message": "weights.static must give a weight per vendor group when mode is static",
-                    "fieldPath": ".static",
-                }
-            ]
-        }
+    model_config = _cel_rules(
+        _CelRule(
+            "!has(self.mode) || self.mode != 'static' || (has(self.static) && self.static.size() > 0)",
+            "weights.static must give a weight per vendor group when mode is static",
+            field=".static",
+        ),
     )
 
     mode: Literal["auto", "static"] = Field(
@@ -674,17 +667,13 @@ class WeightsSpec(_Spec):
 
 
 class HeteroInferencePoolSpec(_Spec):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "self.vendors.all(a, self.vendors.exists_one(b, "
-                    "(has(b.name) ? b.name : b.vendor) == (has(a.name) ? a.name : a.vendor)))",
-                    "message": "vendor group names must be unique (set vendors[].name when a vendor appears twice)",
-                    "fieldPath": ".vendors",
-                }
-            ]
-        }
+    model_config = _cel_rules(
+        _CelRule(
+            "self.vendors.all(a, self.vendors.exists_one(b, "
+            "(has(b.name) ? b.name : b.vendor) == (has(a.name) ? a.name : a.vendor)))",
+            "vendor group names must be unique (set vendors[].name when a vendor appears twice)",
+            field=".vendors",
+        ),
     )
 
     model: ModelSpec = Field(description="The model every replica serves.")

@@ -158,11 +158,15 @@ def _vllm_args(pool: Pool, group: VendorGroup, profile: VendorProfile) -> list[s
     else:
         args = [model.name, "--tensor-parallel-size", str(group.accelerators_per_replica)]
     args += [
-        "--served-model-name", model.effective_served_name,
-        "--host", "0.0.0.0",
-        "--port", str(VLLM_PORT),
-        "--block-size", str(block_size),  # always explicit: the gateway's prefix index relies on it
-    ]  # fmt: skip
+        "--served-model-name",
+        model.effective_served_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(VLLM_PORT),
+        "--block-size",
+        str(block_size),  # always explicit: the gateway's prefix index relies on it
+    ]
     # Unset engine limits keep vLLM's per-hardware defaults (e.g. max-num-seqs 1024 on >= 70 GiB GPUs).
     # The simulator honours every engine flag below; only --revision is vLLM's alone.
     optional: list[tuple[str, Any]] = [
@@ -383,23 +387,31 @@ def expected_disruption_budget(
         selector=dict(selector),
         max_unavailable=1 if max_unavailable is None else max_unavailable,
         min_available=min_available,
-    )  # fmt: skip
+    )
 
 
 def _group_disruption_budget(pool: Pool, group: VendorGroup) -> dict[str, Any]:
     meta, budget = _group_meta(pool, group), group.disruption_budget
     return expected_disruption_budget(
-        meta["name"], meta["namespace"], meta["labels"], meta["selector"],
-        max_unavailable=budget.max_unavailable, min_available=budget.min_available,
-    )  # fmt: skip
+        meta["name"],
+        meta["namespace"],
+        meta["labels"],
+        meta["selector"],
+        max_unavailable=budget.max_unavailable,
+        min_available=budget.min_available,
+    )
 
 
 def _component_disruption_budget(pool: Pool, name: str, component: str, budget: DisruptionBudgetSpec) -> dict[str, Any]:
     """The data plane's budget: a node drain never takes every Envoy or picker pod down at once."""
     return expected_disruption_budget(
-        name, pool.namespace, pool_labels(pool, component), _selector(pool, component),
-        max_unavailable=budget.max_unavailable, min_available=budget.min_available,
-    )  # fmt: skip
+        name,
+        pool.namespace,
+        pool_labels(pool, component),
+        _selector(pool, component),
+        max_unavailable=budget.max_unavailable,
+        min_available=budget.min_available,
+    )
 
 
 def _peer(
@@ -697,7 +709,7 @@ def expected_picker_deployment(pool: Pool, settings: RenderSettings = DEFAULT_SE
             *(["--lease", picker_name(pool)] if picker.replicas > 1 else []),  # one active, the rest stand by
             *(["--kube-objectives", pool.name] if gateway.parent_refs else []),  # the InferencePool's objectives
             *tls_args,
-        ],  # fmt: skip
+        ],
         env=env,
         grpc_port=PICKER_GRPC_PORT,
         health_port=PICKER_HEALTH_PORT if tls_args else PICKER_GRPC_PORT,

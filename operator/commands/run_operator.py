@@ -72,9 +72,11 @@ def add_platform_arguments(parser: argparse.ArgumentParser) -> None:
         help="namespace whose pods may scrape vLLM pods, unless a pool names its own (repeatable; default: monitoring)",
     )
     platform.add_argument(
-        "--keda-prometheus-url", default=None, metavar="URL",
+        "--keda-prometheus-url",
+        default=None,
+        metavar="URL",
         help="KEDA is installed and queries this Prometheus: autoscaled groups get a ScaledObject instead of an HPA",
-    )  # fmt: skip
+    )
 
 
 def _image_override(text: str) -> tuple[str, str]:

@@ -45,8 +45,14 @@ class EventRecorder:
             return
         self._last = {k: t for k, t in self._last.items() if now - t < REPEAT_S}
         self._last[key] = now
-        logger.log(logging.WARNING if type_ == "Warning" else logging.INFO, "%s/%s: %s: %s",
-                   meta["namespace"], meta["name"], reason, message)  # fmt: skip
+        logger.log(
+            logging.WARNING if type_ == "Warning" else logging.INFO,
+            "%s/%s: %s: %s",
+            meta["namespace"],
+            meta["name"],
+            reason,
+            message,
+        )
         stamp = rfc3339(datetime.now(UTC))
         event = {
             "apiVersion": "v1",

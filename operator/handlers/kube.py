@@ -64,29 +64,39 @@ class ResourceKind:
         return path
 
 
+_SERVED_KINDS: dict[str, tuple[str, ...]] = {
+    "v1": ("Service", "ConfigMap", "ServiceAccount", "Secret", "Pod", "Event", "Namespace"),
+    "apps/v1": ("Deployment",),
+    "discovery.k8s.io/v1": ("EndpointSlice",),
+    "rbac.authorization.k8s.io/v1": ("Role", "RoleBinding"),
+    "policy/v1": ("PodDisruptionBudget",),
+    "networking.k8s.io/v1": ("NetworkPolicy",),
+    "autoscaling/v2": ("HorizontalPodAutoscaler",),
+    "keda.sh/v1alpha1": ("ScaledObject",),
+    "inference.networking.k8s.io/v1": ("InferencePool",),
+    "gateway.networking.k8s.io/v1": ("HTTPRoute",),
+    "k8s.cni.cncf.io/v1": ("NetworkAttachmentDefinition",),
+    "heteropool.dev/v1alpha1": ("HeteroInferencePool",),
+}
+"""Every kind the operator reads or writes, by API version."""
+
+_CLUSTER_SCOPED = frozenset({"Namespace"})
+_IRREGULAR_PLURALS = {"NetworkAttachmentDefinition": "network-attachment-definitions"}
+
+
+def _plural(kind: str) -> str:
+    """The resource name a kind is served under, by the rule Kubernetes itself guesses with
+    (lower case; `-y` becomes `-ies`, anything else takes `-s`), irregular names aside."""
+    if kind in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[kind]
+    lower = kind.lower()
+    return lower[:-1] + "ies" if lower.endswith("y") else lower + "s"
+
+
 KINDS: Mapping[str, ResourceKind] = {
-    k.kind: k
-    for k in (
-        ResourceKind("apps/v1", "Deployment", "deployments"),
-        ResourceKind("v1", "Service", "services"),
-        ResourceKind("v1", "ConfigMap", "configmaps"),
-        ResourceKind("v1", "ServiceAccount", "serviceaccounts"),
-        ResourceKind("v1", "Secret", "secrets"),
-        ResourceKind("v1", "Pod", "pods"),
-        ResourceKind("v1", "Event", "events"),
-        ResourceKind("v1", "Namespace", "namespaces", namespaced=False),
-        ResourceKind("discovery.k8s.io/v1", "EndpointSlice", "endpointslices"),
-        ResourceKind("rbac.authorization.k8s.io/v1", "Role", "roles"),
-        ResourceKind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings"),
-        ResourceKind("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets"),
-        ResourceKind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
-        ResourceKind("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
-        ResourceKind("keda.sh/v1alpha1", "ScaledObject", "scaledobjects"),
-        ResourceKind("inference.networking.k8s.io/v1", "InferencePool", "inferencepools"),
-        ResourceKind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
-        ResourceKind("k8s.cni.cncf.io/v1", "NetworkAttachmentDefinition", "network-attachment-definitions"),
-        ResourceKind("heteropool.dev/v1alpha1", "HeteroInferencePool", "heteroinferencepools"),
-    )
+    kind: ResourceKind(api_version, kind, _plural(kind), namespaced=kind not in _CLUSTER_SCOPED)
+    for api_version, kinds in _SERVED_KINDS.items()
+    for kind in kinds
 }
 
 

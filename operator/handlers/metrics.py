@@ -64,31 +64,35 @@ class OperatorMetrics:
             ["status"],
             registry=self.registry,
         )
-        # `pool_namespace`, not `namespace`: Prometheus sets `namespace` to the operator's own (the
-        # scrape target's), and a ServiceMonitor should not need honorLabels to keep ours.
-        labels = ["pool_namespace", "pool", "group", "vendor"]
-        self.vendor_weight = Gauge(
-            "heteropool_operator_vendor_weight_ratio", "Share of the pool's traffic routed to a vendor group (0..1).",
-            labels, registry=self.registry,
-        )  # fmt: skip
-        self.vendor_capacity = Gauge(
+
+        def group_gauge(name: str, documentation: str) -> Gauge:
+            """A gauge with one series per vendor group of each pool. `pool_namespace`, not `namespace`:
+            Prometheus sets `namespace` to the operator's own, and a ServiceMonitor should not need
+            honorLabels to keep ours."""
+            return Gauge(name, documentation, ["pool_namespace", "pool", "group", "vendor"], registry=self.registry)
+
+        self.vendor_weight = group_gauge(
+            "heteropool_operator_vendor_weight_ratio", "Share of the pool's traffic routed to a vendor group (0..1)."
+        )
+        self.vendor_capacity = group_gauge(
             "heteropool_operator_vendor_capacity_tokens_per_second",
             "Estimated output tokens per second one replica of a vendor group can serve.",
-            labels,
-            registry=self.registry,
         )
-        self.vendor_observed = Gauge(
+        self.vendor_observed = group_gauge(
             "heteropool_operator_vendor_observed_tokens_per_second",
             "Output tokens per second a vendor group served in the last weight interval.",
-            labels,
-            registry=self.registry,
         )
-        self.vendor_utilization = Gauge(
+        self.vendor_utilization = group_gauge(
             UTILIZATION_METRIC,
             "Output tokens a vendor group served over what its ready replicas can serve (the capacityShare "
             "autoscaling signal; above 1 means overloaded).",
-            labels,
-            registry=self.registry,
+        )
+        self.vendor_desired_replicas = group_gauge(
+            "heteropool_operator_vendor_desired_replicas",
+            "Replicas a vendor group should run (its autoscaler's, if any).",
+        )
+        self.vendor_ready_replicas = group_gauge(
+            "heteropool_operator_vendor_ready_replicas", "Ready replicas of a vendor group."
         )
         self.scrape_errors = Counter(
             "heteropool_operator_scrape_errors",
@@ -100,18 +104,6 @@ class OperatorMetrics:
             "heteropool_operator_pool_condition",
             "1 for the current status (true, false, unknown) of each pool condition, 0 for the others.",
             ["pool_namespace", "pool", "type", "status"],
-            registry=self.registry,
-        )
-        self.vendor_desired_replicas = Gauge(
-            "heteropool_operator_vendor_desired_replicas",
-            "Replicas a vendor group should run (its autoscaler's, if any).",
-            labels,
-            registry=self.registry,
-        )
-        self.vendor_ready_replicas = Gauge(
-            "heteropool_operator_vendor_ready_replicas",
-            "Ready replicas of a vendor group.",
-            labels,
             registry=self.registry,
         )
         self._status_series: dict[tuple[str, str], set[tuple[Any, tuple[str, ...]]]] = {}

@@ -251,7 +251,7 @@ async def test_strategic_merge_patch_merges_containers_by_name(kube: ApiServerEm
     containers = patched.spec.template.spec.containers
     assert [(c.name, c.image) for c in containers] == [("a", "a:1"), ("b", "b:2")]
     assert [e.name for e in containers[1].env] == ["X", "Y"]
-    assert kube.writes(method="PATCH")[-1].content_type == "application/strategic-merge-patch+json"
+    assert kube.write_log.select(method="PATCH")[-1].content_type == "application/strategic-merge-patch+json"
 
 
 # -- selectors, lists, watches -----------------------------------------------------------------
@@ -395,8 +395,8 @@ async def test_injected_conflicts_fail_the_given_number_of_times(http: Http, kub
     results = [(await http("PATCH", f"{CONFIGMAPS}/cm", {"data": {"n": str(i)}}, MERGE))[0] for i in range(3)]
     assert results == [409, 409, 200]
     assert fault.hits == 2 and fault.exhausted
-    assert [w.status for w in kube.writes(method="PATCH")] == [409, 409, 200]
-    assert [w.injected for w in kube.writes(method="PATCH")] == [True, True, False]
+    assert [w.status for w in kube.write_log.select(method="PATCH")] == [409, 409, 200]
+    assert [w.injected for w in kube.write_log.select(method="PATCH")] == [True, True, False]
 
 
 async def test_injected_throttling_carries_retry_after(http: Http, kube: ApiServerEmulator) -> None:
@@ -415,10 +415,10 @@ async def test_write_log_records_mutations_only(http: Http, kube: ApiServerEmula
     mark = kube.write_log.mark()
     await http("GET", f"{CONFIGMAPS}/log")
     await http("GET", CONFIGMAPS)
-    assert kube.writes(since=mark) == []
+    assert kube.write_log.select(since=mark) == []
     await http("PATCH", f"{CONFIGMAPS}/log", {"data": {"k": "v2"}}, MERGE)
     await http("DELETE", f"{CONFIGMAPS}/log")
-    records = kube.writes(since=mark)
+    records = kube.write_log.select(since=mark)
     assert [(r.method, r.path, r.status) for r in records] == [
         ("PATCH", f"{CONFIGMAPS}/log", 200),
         ("DELETE", f"{CONFIGMAPS}/log", 200),
@@ -599,7 +599,7 @@ async def test_kopf_operator_reconciles_and_deletes_through_the_emulator(
             timeout=10,
         )
         assert events == ["create op", "delete op"]
-        assert not kube.writes(method="POST", path_contains="configmaps", succeeded=False)
+        assert not kube.write_log.select(method="POST", path_contains="configmaps", succeeded=False)
     finally:
         stop.set()
         async with asyncio.timeout(10):

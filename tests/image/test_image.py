@@ -149,17 +149,35 @@ def test_operator_reconciles_a_pool_against_the_api_emulator(
     pool["metadata"]["namespace"] = NAMESPACE
     liveness_port, metrics_port = free_port(), free_port()
     log = tmp_path / "operator.log"
-    with container.start(
-        "heteropool", "operator", "--standalone", "-n", NAMESPACE, "--kubeconfig", "/smoke/kubeconfig",
-        "--bind", "127.0.0.1", "--liveness-port", str(liveness_port), "--metrics-port", str(metrics_port),
-        log=log, volumes={shared_dir: "/smoke"},
-    ) as operator, httpx.Client(base_url=server.url, timeout=10) as api:  # fmt: skip
+    with (
+        container.start(
+            "heteropool",
+            "operator",
+            "--standalone",
+            "-n",
+            NAMESPACE,
+            "--kubeconfig",
+            "/smoke/kubeconfig",
+            "--bind",
+            "127.0.0.1",
+            "--liveness-port",
+            str(liveness_port),
+            "--metrics-port",
+            str(metrics_port),
+            log=log,
+            volumes={shared_dir: "/smoke"},
+        ) as operator,
+        httpx.Client(base_url=server.url, timeout=10) as api,
+    ):
         try:
             wait_http(f"http://127.0.0.1:{liveness_port}/healthz", timeout_s=60, process=operator)
             wait_http(f"http://127.0.0.1:{metrics_port}/metrics", timeout_s=5)
             api.post(KINDS["HeteroInferencePool"].path(NAMESPACE), json=pool).raise_for_status()
-            until(lambda: {(k, n) for k, n in expected if api.get(KINDS[k].path(NAMESPACE, n)).status_code == 404},
-                  lambda missing: not missing, "the pool's children (missing shown)")  # fmt: skip
+            until(
+                lambda: {(k, n) for k, n in expected if api.get(KINDS[k].path(NAMESPACE, n)).status_code == 404},
+                lambda missing: not missing,
+                "the pool's children (missing shown)",
+            )
             status = until(
                 lambda: (
                     api.get(KINDS["HeteroInferencePool"].path(NAMESPACE, pool["metadata"]["name"]))
@@ -181,9 +199,18 @@ def running_sim(container: Container, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     log = tmp_path / "sim.log"
     with container.start(
-        "heteropool", "sim", "--profile", "h100-nvl", "--host", "127.0.0.1", "--port", str(port), "--time-scale", "50",
+        "heteropool",
+        "sim",
+        "--profile",
+        "h100-nvl",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--time-scale",
+        "50",
         log=log,
-    ) as sim:  # fmt: skip
+    ) as sim:
         try:
             wait_http(f"http://127.0.0.1:{port}/health", timeout_s=60, process=sim)
         except AssertionError as exc:
@@ -212,9 +239,19 @@ def test_epp_answers_its_grpc_health_check(container: Container, shared_dir: Pat
         endpoints.write_text(yaml.safe_dump([{"url": sim_url, "vendor": "nvidia", "capacity": 3600.0}]))
         endpoints.chmod(0o644)
         with container.start(
-            "heteropool", "epp", "--host", "127.0.0.1", "--port", str(port), "--endpoints", "/smoke/endpoints.yaml",
-            "--log-format", "text", log=log, volumes={shared_dir: "/smoke"},
-        ) as epp:  # fmt: skip
+            "heteropool",
+            "epp",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--endpoints",
+            "/smoke/endpoints.yaml",
+            "--log-format",
+            "text",
+            log=log,
+            volumes={shared_dir: "/smoke"},
+        ) as epp:
             try:
                 statuses = _wait_for_grpc_health(f"127.0.0.1:{port}", epp)
             except AssertionError as exc:

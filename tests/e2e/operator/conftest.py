@@ -93,9 +93,16 @@ class Cluster:
     async def children(self, pool: str) -> dict[tuple[str, str], dict[str, Any]]:
         found = {}
         for kind in (
-            "Deployment", "Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding",
-            "PodDisruptionBudget", "NetworkPolicy", "HorizontalPodAutoscaler",
-        ):  # fmt: skip
+            "Deployment",
+            "Service",
+            "ConfigMap",
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "HorizontalPodAutoscaler",
+        ):
             for obj in await self.kube.list(KINDS[kind], self.namespace, label_selector=f"heteropool.dev/pool={pool}"):
                 found[(kind, obj["metadata"]["name"])] = obj
         return found

@@ -30,10 +30,24 @@ async def test_a_pool_created_and_settled_logs_a_few_info_lines_and_heteropool_e
     log = tmp_path / "operator.log"
     with log.open("w") as out:
         operator = subprocess.Popen(
-            [str(Path(sys.executable).with_name("heteropool")), "operator", "--kubeconfig", str(server.kubeconfig_path),
-             "-n", NAMESPACE, "--standalone", "--metrics-port", "0", "--liveness-port", "0", "--log-format", "text"],
-            stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                str(Path(sys.executable).with_name("heteropool")),
+                "operator",
+                "--kubeconfig",
+                str(server.kubeconfig_path),
+                "-n",
+                NAMESPACE,
+                "--standalone",
+                "--metrics-port",
+                "0",
+                "--liveness-port",
+                "0",
+                "--log-format",
+                "text",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         pool = yaml.safe_load((REPO / "samples" / "granite-3vendor.yaml").read_text())
         pool["spec"]["model"].pop("hfTokenSecretRef")

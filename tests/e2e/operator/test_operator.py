@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -147,7 +148,9 @@ async def test_invalid_spec_sets_degraded_and_touches_nothing(cluster: Any, pool
         k: v["metadata"]["resourceVersion"] for k, v in before.items()
     }
     child_writes = [
-        w for w in emulator.writes(since=mark) if "heteroinferencepools" not in w.path and "/events" not in w.path
+        w
+        for w in emulator.write_log.select(since=mark)
+        if "heteroinferencepools" not in w.path and "/events" not in w.path
     ]
     assert [w for w in child_writes if w.method != "PATCH"] == []  # no create, delete or replace
 
@@ -279,6 +282,11 @@ async def test_autoscaled_group_gets_an_hpa_and_its_scaling_is_not_reverted(
     assert (await cluster.get("Deployment", name))["spec"]["replicas"] == 5
 
 
+def _install_crds(cluster: Any, file_name: str) -> None:
+    """Serve the CRDs in `file_name` (beside this file) from the emulator, as installing them would."""
+    cluster.require_emulator().load_crds(Path(__file__).with_name(file_name))
+
+
 async def _autoscaler_kinds(cluster: Any) -> set[str]:
     from heteropool.handlers.kube import KINDS
 
@@ -296,12 +304,10 @@ async def _autoscaler_kinds(cluster: Any) -> set[str]:
 async def test_keda_scaled_object_only_where_keda_is_installed(
     cluster: Any, pool_manifest: Manifest, keda_installed: bool
 ) -> None:
-    from pathlib import Path
-
     from heteropool.settings import RenderSettings
 
     if keda_installed:
-        cluster.require_emulator().load_crds(Path(__file__).with_name("keda-scaledobject-crd.yaml"))
+        _install_crds(cluster, "keda-scaledobject-crd.yaml")
     await cluster.start_operator(RenderSettings(keda_prometheus_url="http://prometheus.monitoring:9090"))
     manifest = pool_manifest()
     manifest["spec"]["vendors"][0]["autoscaling"] = {"minReplicas": 2, "maxReplicas": 8}
@@ -318,10 +324,8 @@ async def test_keda_scaled_object_only_where_keda_is_installed(
 async def test_gateway_mode_renders_an_inference_pool_and_route_or_says_what_is_missing(
     cluster: Any, pool_manifest: Manifest, installed: bool
 ) -> None:
-    from pathlib import Path
-
     if installed:
-        cluster.require_emulator().load_crds(Path(__file__).with_name("gateway-api-crds.yaml"))
+        _install_crds(cluster, "gateway-api-crds.yaml")
     await cluster.start_operator()
     manifest = pool_manifest()
     manifest["spec"]["gateway"]["parentRefs"] = [{"name": "inference-gateway", "namespace": "gateway-system"}]
@@ -364,11 +368,9 @@ async def test_switching_off_the_network_policy_and_a_budget_removes_them(
 async def test_switching_modes_keeps_the_old_data_plane_until_the_new_one_serves(
     cluster: Any, pool_manifest: Manifest
 ) -> None:
-    from pathlib import Path
-
     from heteropool.handlers.kube import KINDS
 
-    cluster.require_emulator().load_crds(Path(__file__).with_name("gateway-api-crds.yaml"))
+    _install_crds(cluster, "gateway-api-crds.yaml")
     await cluster.start_operator()
     manifest = pool_manifest()
     await cluster.create(manifest)
@@ -388,10 +390,23 @@ async def test_switching_modes_keeps_the_old_data_plane_until_the_new_one_serves
 
     await cluster.wait(says_it_waits, what="Progressing says it waits for the Gateway")
     assert envoy <= set(await cluster.children(POOL))
-    accepted = {"type": "Accepted", "status": "True", "reason": "Accepted", "message": "",
-                "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1}  # fmt: skip
-    status = {"parents": [{"parentRef": route["spec"]["parentRefs"][0], "controllerName": "example.com/gateway",
-                           "conditions": [accepted]}]}  # fmt: skip
+    accepted = {
+        "type": "Accepted",
+        "status": "True",
+        "reason": "Accepted",
+        "message": "",
+        "lastTransitionTime": "2026-01-01T00:00:00Z",
+        "observedGeneration": 1,
+    }
+    status = {
+        "parents": [
+            {
+                "parentRef": route["spec"]["parentRefs"][0],
+                "controllerName": "example.com/gateway",
+                "conditions": [accepted],
+            }
+        ]
+    }
     await cluster.kube.patch(KINDS["HTTPRoute"], cluster.namespace, POOL, {"status": status}, subresource="status")
 
     async def envoy_gone() -> bool:

@@ -36,12 +36,18 @@ async def test_fields_other_tools_set_on_children_survive_reconciles(cluster: An
     # What a platform team (or an admission policy) adds: a priority class, an annotation, a sidecar, an env var.
     patch = {
         "metadata": {"annotations": {"team.example/owner": "platform"}},
-        "spec": {"template": {"spec": {
-            "priorityClassName": "inference-high",
-            "containers": [{**vllm, "env": [*vllm.get("env", []), {"name": "EXTRA", "value": "1"}]},
-                           {"name": "log-shipper", "image": "fluent-bit:3"}],
-        }}},
-    }  # fmt: skip
+        "spec": {
+            "template": {
+                "spec": {
+                    "priorityClassName": "inference-high",
+                    "containers": [
+                        {**vllm, "env": [*vllm.get("env", []), {"name": "EXTRA", "value": "1"}]},
+                        {"name": "log-shipper", "image": "fluent-bit:3"},
+                    ],
+                }
+            }
+        },
+    }
     await cluster.kube.patch(KINDS["Deployment"], cluster.namespace, name, patch)
     # A spec change (a new reconcile) and a child event (a resync) both converge the pool again.
     manifest["spec"]["vendors"][0]["replicas"] = 5
@@ -104,9 +110,11 @@ async def test_kinds_the_cluster_does_not_serve_are_skipped_and_named(cluster: A
     owner = Owner(name="probe", namespace=cluster.namespace, uid="00000000-0000-0000-0000-000000000001")
     labels = {"heteropool.dev/pool": "probe", "app.kubernetes.io/managed-by": "heteropool-operator"}
     inference_pool = {
-        "apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
-        "metadata": {"name": "probe", "namespace": cluster.namespace, "labels": labels}, "spec": {},
-    }  # fmt: skip
+        "apiVersion": "inference.networking.k8s.io/v1",
+        "kind": "InferencePool",
+        "metadata": {"name": "probe", "namespace": cluster.namespace, "labels": labels},
+        "spec": {},
+    }
     config = {
         "apiVersion": "v1",
         "kind": "ConfigMap",

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import httpx
@@ -44,16 +44,21 @@ BIN = Path(sys.executable).with_name("heteropool")
 
 
 def wait_http(
-    url: str, timeout_s: float = 20.0, status: int = 200, process: subprocess.Popen[bytes] | None = None
+    url: str,
+    timeout_s: float = 20.0,
+    status: int = 200,
+    process: subprocess.Popen[bytes] | None = None,
+    body_ok: Callable[[str], bool] | None = None,
 ) -> None:
-    """Return once GET url answers `status`; AssertionError after `timeout_s` or if `process` exits."""
+    """Return once GET url answers `status` (with a body `body_ok` accepts, if given); AssertionError
+    after `timeout_s` or if `process` exits."""
     deadline = time.monotonic() + timeout_s
     while True:
         if process is not None and process.poll() is not None:
             raise AssertionError(f"{url}: the process exited with status {process.returncode} before it was ready")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - 127.0.0.1 only
-                if response.status == status:
+                if response.status == status and (body_ok is None or body_ok(response.read().decode())):
                     return
         except OSError:
             pass
@@ -62,10 +67,20 @@ def wait_http(
         time.sleep(0.05)
 
 
-def spawn(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], log: Path, *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
     """Start `args` in its own session (so `stop_sessions` reaches its children), output appended to `log`."""
     with open(log, "ab") as out:  # the child keeps its own descriptor
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd=cwd,
+        )
 
 
 def stop_sessions(*procs: subprocess.Popen[bytes]) -> None:
@@ -83,9 +98,16 @@ def stop_sessions(*procs: subprocess.Popen[bytes]) -> None:
 def epp_command(grpc_port: int, metrics_port: int, endpoints: Path, *extra: str) -> list[str]:
     """`heteropool epp` serving gRPC on `grpc_port`, metrics and /readyz on `metrics_port`."""
     return [
-        str(BIN), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics_port), "--endpoints", str(endpoints),
+        str(BIN),
+        "epp",
+        "--port",
+        str(grpc_port),
+        "--metrics-port",
+        str(metrics_port),
+        "--endpoints",
+        str(endpoints),
         *extra,
-    ]  # fmt: skip
+    ]
 
 
 def envoy_command(config: Path, base_id: int, log_level: str = "warning") -> list[str]:
@@ -150,10 +172,21 @@ def start_epp(endpoints: Path, policy: str = "heteropool", *extra: str, log: Pat
     """
     port, metrics = free_port(), free_port()
     args = epp_command(
-        port, metrics, endpoints,
-        "--policy", policy, "--reload-interval-s", "0.05", "--probe-interval-s", "0.1", "--log-format", "text",
-        "--log-level", os.environ.get("HETEROPOOL_TEST_EPP_LOG", "warning"), *extra,
-    )  # fmt: skip
+        port,
+        metrics,
+        endpoints,
+        "--policy",
+        policy,
+        "--reload-interval-s",
+        "0.05",
+        "--probe-interval-s",
+        "0.1",
+        "--log-format",
+        "text",
+        "--log-level",
+        os.environ.get("HETEROPOOL_TEST_EPP_LOG", "warning"),
+        *extra,
+    )
     return Proc(args, f"http://127.0.0.1:{metrics}", "/readyz", grpc_port=port).start(log)
 
 

@@ -155,6 +155,9 @@ def test_printer_columns_show_a_ready_pool() -> None:
 def test_package_is_never_importable_as_operator() -> None:
     result = subprocess.run(
         [sys.executable, "-c", "import operator, heteropool; print(operator.__file__)"],
-        capture_output=True, text=True, check=True, cwd=REPO / "tests",
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO / "tests",
+    )
     assert "heteropool" not in result.stdout and "/operator/" not in result.stdout

@@ -18,17 +18,13 @@ from heteropool.render import (
     expected_objects,
     expected_vllm_deployment,
 )
-from heteropool.semantics import Pool, SpecError, parse_manifest
+from heteropool.semantics import SpecError, parse_manifest
 from heteropool.settings import RenderSettings, with_registry
 from heteropool.sim.server import SimSettings, build_app
 from heteropool.vendors import VENDOR_PROFILES
 from heteropool_testing.selectors_eval import admits, selector_matches
 
 Sample = Callable[[str], dict[str, Any]]
-
-
-def _pool(manifest: dict[str, Any]) -> Pool:
-    return parse_manifest(manifest)
 
 
 def _group(manifest: dict[str, Any], index: int = 0, **fields: Any) -> dict[str, Any]:
@@ -149,7 +145,7 @@ def test_group_pod_template_applies_after_the_group_fields(sample: Sample) -> No
             },
         },
     )
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     deployment = expected_vllm_deployment(pool, pool.spec.vendors[0])
     template, spec = _pod(deployment), _pod(deployment)["spec"]
     assert template["metadata"]["labels"]["team"] == "ml"
@@ -182,7 +178,7 @@ def test_pod_template_that_would_break_the_group_is_rejected_naming_the_field(
     sample: Sample, overlay: dict[str, Any], path: str
 ) -> None:
     with pytest.raises(SpecError, match=path.replace("[", r"\[").replace("]", r"\]")):
-        _pool(_group(sample("nvidia-only.yaml"), podTemplate=overlay))
+        parse_manifest(_group(sample("nvidia-only.yaml"), podTemplate=overlay))
 
 
 # --- autoscaling ---------------------------------------------------------------------------------
@@ -199,7 +195,9 @@ def test_pod_template_that_would_break_the_group_is_rejected_naming_the_field(
 def test_autoscaled_group_renders_an_hpa_on_its_signal(
     sample: Sample, signal: str, metric_type: str, metric_name: str, target: str
 ) -> None:
-    pool = _pool(_group(sample("nvidia-only.yaml"), autoscaling={"minReplicas": 2, "maxReplicas": 8, "signal": signal}))
+    pool = parse_manifest(
+        _group(sample("nvidia-only.yaml"), autoscaling={"minReplicas": 2, "maxReplicas": 8, "signal": signal})
+    )
     objects = expected_objects(pool)
     (hpa,) = _by_kind(objects, "HorizontalPodAutoscaler")
     deployment = next(
@@ -217,13 +215,13 @@ def test_autoscaled_group_renders_an_hpa_on_its_signal(
 
 
 def test_groups_without_autoscaling_keep_their_replicas_and_get_no_autoscaler(sample: Sample) -> None:
-    objects = expected_objects(_pool(sample("granite-3vendor.yaml")))
+    objects = expected_objects(parse_manifest(sample("granite-3vendor.yaml")))
     assert not _by_kind(objects, "HorizontalPodAutoscaler")
     assert all("replicas" in d["spec"] for d in _by_kind(objects, "Deployment"))
 
 
 def test_keda_replaces_the_hpa_when_the_operator_knows_its_prometheus(sample: Sample) -> None:
-    pool = _pool(
+    pool = parse_manifest(
         _group(sample("nvidia-only.yaml"), autoscaling={"maxReplicas": 4, "signal": "capacityShare", "target": 0.7})
     )
     settings = RenderSettings(keda_prometheus_url="http://prometheus.monitoring:9090")
@@ -237,7 +235,7 @@ def test_keda_replaces_the_hpa_when_the_operator_knows_its_prometheus(sample: Sa
 
 
 def test_status_reports_the_autoscalers_desired_and_current_replicas(sample: Sample) -> None:
-    pool = _pool(_group(sample("nvidia-only.yaml"), autoscaling={"minReplicas": 1, "maxReplicas": 8}))
+    pool = parse_manifest(_group(sample("nvidia-only.yaml"), autoscaling={"minReplicas": 1, "maxReplicas": 8}))
     name = expected_vllm_deployment(pool, pool.spec.vendors[0])["metadata"]["name"]
     states = {name: DeploymentState(name, desired=5, ready=3, updated=5, current=True, stalled=False, existing=4)}
     status = summarise(pool, generation=1, deployments=states, previous={}, now="2026-01-01T00:00:00Z")
@@ -260,7 +258,7 @@ def test_min_above_max_is_rejected_at_admission(
 def test_every_group_gets_a_disruption_budget_over_exactly_its_pods(sample: Sample) -> None:
     manifest = _group(sample("granite-3vendor.yaml"), 1, disruptionBudget={"minAvailable": "50%"})
     manifest["spec"]["vendors"][2]["disruptionBudget"] = {"enabled": False}
-    objects = expected_objects(_pool(manifest))
+    objects = expected_objects(parse_manifest(manifest))
     budgets = {
         b["metadata"]["name"]: b
         for b in _by_kind(objects, "PodDisruptionBudget")
@@ -279,7 +277,7 @@ def test_every_group_gets_a_disruption_budget_over_exactly_its_pods(sample: Samp
 def test_the_data_plane_gets_disruption_budgets_over_exactly_its_pods(sample: Sample) -> None:
     manifest = copy.deepcopy(sample("granite-3vendor.yaml"))
     manifest["spec"].setdefault("gateway", {})["envoy"] = {"disruptionBudget": {"minAvailable": 1}}
-    objects = expected_objects(_pool(manifest))
+    objects = expected_objects(parse_manifest(manifest))
     budgets = {b["metadata"]["name"]: b for b in _by_kind(objects, "PodDisruptionBudget")}
     deployments = {d["metadata"]["name"]: d for d in _by_kind(objects, "Deployment")}
     for name in ("granite-gateway", "granite-epp"):
@@ -296,10 +294,10 @@ def test_the_data_plane_gets_disruption_budgets_over_exactly_its_pods(sample: Sa
 def test_data_plane_budgets_can_be_switched_off_and_gateway_mode_has_no_envoy_budget(sample: Sample) -> None:
     manifest = copy.deepcopy(sample("granite-3vendor.yaml"))
     manifest["spec"].setdefault("gateway", {})["picker"] = {"disruptionBudget": {"enabled": False}}
-    names = {b["metadata"]["name"] for b in _by_kind(expected_objects(_pool(manifest)), "PodDisruptionBudget")}
+    names = {b["metadata"]["name"] for b in _by_kind(expected_objects(parse_manifest(manifest)), "PodDisruptionBudget")}
     assert "granite-epp" not in names and "granite-gateway" in names
     manifest["spec"]["gateway"]["parentRefs"] = [{"name": "inference-gateway"}]
-    names = {b["metadata"]["name"] for b in _by_kind(expected_objects(_pool(manifest)), "PodDisruptionBudget")}
+    names = {b["metadata"]["name"] for b in _by_kind(expected_objects(parse_manifest(manifest)), "PodDisruptionBudget")}
     assert "granite-gateway" not in names
 
 
@@ -315,10 +313,10 @@ def _pods(objects: list[dict[str, Any]], component: str) -> list[dict[str, str]]
 
 
 def test_network_policy_selects_every_vllm_pod_of_the_pool_and_nothing_else(sample: Sample) -> None:
-    objects = expected_objects(_pool(sample("granite-3vendor.yaml")))
+    objects = expected_objects(parse_manifest(sample("granite-3vendor.yaml")))
     (policy,) = _by_kind(objects, "NetworkPolicy")
     other = expected_objects(
-        _pool({**sample("granite-3vendor.yaml"), "metadata": {"name": "other", "namespace": "inference"}})
+        parse_manifest({**sample("granite-3vendor.yaml"), "metadata": {"name": "other", "namespace": "inference"}})
     )
     assert all(selector_matches(policy["spec"]["podSelector"], labels) for labels in _pods(objects, "model-server"))
     assert not any(selector_matches(policy["spec"]["podSelector"], labels) for labels in _pods(objects, "gateway"))
@@ -332,7 +330,7 @@ def test_network_policy_admits_the_data_plane_operator_and_monitoring_only(sampl
     settings = RenderSettings(
         operator_namespace="hp-system", monitoring_namespaces=("monitoring", "openshift-monitoring")
     )
-    pool = _pool(sample("granite-3vendor.yaml"))
+    pool = parse_manifest(sample("granite-3vendor.yaml"))
     objects = expected_objects(pool, settings=settings)
     (policy,) = _by_kind(objects, "NetworkPolicy")
     ns = pool.namespace
@@ -343,7 +341,9 @@ def test_network_policy_admits_the_data_plane_operator_and_monitoring_only(sampl
     (gateway,) = _pods(objects, "gateway")
     assert check(ns, gateway)
     other_pool = _pods(
-        expected_objects(_pool({**sample("granite-3vendor.yaml"), "metadata": {"name": "b", "namespace": ns}})),
+        expected_objects(
+            parse_manifest({**sample("granite-3vendor.yaml"), "metadata": {"name": "b", "namespace": ns}})
+        ),
         "gateway",
     )[0]
     assert not check(ns, other_pool)  # another pool's gateway bypasses nothing
@@ -364,21 +364,21 @@ def test_network_policy_admits_the_named_gateway_pods_and_can_be_switched_off(sa
         ],
         "monitoringNamespaces": [],
     }
-    (policy,) = _by_kind(expected_objects(_pool(manifest)), "NetworkPolicy")
+    (policy,) = _by_kind(expected_objects(parse_manifest(manifest)), "NetworkPolicy")
     envoy = {"gateway.networking.k8s.io/gateway-name": "inference", "app": "envoy"}
     assert admits(policy, policy_namespace="default", pod_namespace="gateways", pod_labels=envoy)
     assert not admits(policy, policy_namespace="default", pod_namespace="gateways", pod_labels={"app": "envoy"})
     assert not admits(policy, policy_namespace="default", pod_namespace="monitoring", pod_labels={})
 
     manifest["spec"]["networkPolicy"] = {"enabled": False}
-    assert not _by_kind(expected_objects(_pool(manifest)), "NetworkPolicy")
+    assert not _by_kind(expected_objects(parse_manifest(manifest)), "NetworkPolicy")
 
 
 # --- identity, capabilities, drain --------------------------------------------------------------
 
 
 def test_vllm_pods_run_as_their_own_account_without_a_token(sample: Sample) -> None:
-    objects = expected_objects(_pool(sample("granite-3vendor.yaml")))
+    objects = expected_objects(parse_manifest(sample("granite-3vendor.yaml")))
     accounts = {a["metadata"]["name"]: a for a in _by_kind(objects, "ServiceAccount")}
     for deployment in _by_kind(objects, "Deployment"):
         spec = _pod(deployment)["spec"]
@@ -391,7 +391,7 @@ def test_vllm_pods_run_as_their_own_account_without_a_token(sample: Sample) -> N
 
 def test_every_vllm_container_drops_all_capabilities_but_its_vendors(sample: Sample) -> None:
     for name in ("granite-3vendor.yaml", "sim-pool.yaml"):
-        pool = _pool(sample(name))
+        pool = parse_manifest(sample(name))
         for group in pool.spec.vendors:
             (container,) = _pod(expected_vllm_deployment(pool, group))["spec"]["containers"]
             security = container["securityContext"]
@@ -405,7 +405,7 @@ def test_every_vllm_container_drops_all_capabilities_but_its_vendors(sample: Sam
 
 
 def test_vllm_pods_drain_before_they_stop(sample: Sample) -> None:
-    pool = _pool(sample("granite-3vendor.yaml"))
+    pool = parse_manifest(sample("granite-3vendor.yaml"))
     for group in pool.spec.vendors:
         spec = _pod(expected_vllm_deployment(pool, group))["spec"]
         delay = spec["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
@@ -422,13 +422,13 @@ def _images(objects: list[dict[str, Any]]) -> set[str]:
 def test_registry_mirror_reaches_every_rendered_pod(sample: Sample) -> None:
     settings = RenderSettings(image_registry="mirror.corp:5000/hub")
     for name in ("granite-3vendor.yaml", "sim-pool.yaml"):
-        images = _images(expected_objects(_pool(sample(name)), settings=settings))
+        images = _images(expected_objects(parse_manifest(sample(name)), settings=settings))
         assert images and all(i.startswith("mirror.corp:5000/hub/") for i in images), images
 
 
 def test_image_overrides_win_over_the_mirror_and_a_groups_image_over_both(sample: Sample) -> None:
     settings = RenderSettings(image_registry="mirror", images={"heteropool": "registry.local/hp:dev", "nvidia": "n:1"})
-    pool = _pool(_group(sample("sim-pool.yaml"), 0, image="mine:1"))
+    pool = parse_manifest(_group(sample("sim-pool.yaml"), 0, image="mine:1"))
     images = _images(expected_objects(pool, settings=settings))
     assert images == {"mine:1", "registry.local/hp:dev", "mirror/envoyproxy/envoy:v1.40.0"}
 
@@ -453,12 +453,12 @@ def test_default_images_are_pinned() -> None:
 
 
 def test_openshift_mode_pins_no_uid_in_heteropools_pods(sample: Sample) -> None:
-    objects = expected_objects(_pool(sample("sim-pool.yaml")), settings=RenderSettings(fixed_uid=False))
+    objects = expected_objects(parse_manifest(sample("sim-pool.yaml")), settings=RenderSettings(fixed_uid=False))
     for deployment in _by_kind(objects, "Deployment"):
         security = _pod(deployment)["spec"]["securityContext"]
         assert "runAsUser" not in security and "runAsGroup" not in security
         assert security["runAsNonRoot"] is True
-    default = expected_objects(_pool(sample("sim-pool.yaml")))
+    default = expected_objects(parse_manifest(sample("sim-pool.yaml")))
     assert all(_pod(d)["spec"]["securityContext"]["runAsUser"] == 65532 for d in _by_kind(default, "Deployment"))
 
 
@@ -472,12 +472,12 @@ def _routes(settings: SimSettings) -> set[str]:
 def test_sim_admin_api_is_off_unless_asked_for(sample: Sample) -> None:
     assert "/admin/config" not in _routes(SimSettings())
     assert "/admin/config" in _routes(SimSettings(admin_api=True))
-    pool = _pool(sample("sim-pool.yaml"))
+    pool = parse_manifest(sample("sim-pool.yaml"))
     assert (
         "--enable-admin-api"
         not in _pod(expected_vllm_deployment(pool, pool.spec.vendors[0]))["spec"]["containers"][0]["args"]
     )
-    pool = _pool(_group(sample("sim-pool.yaml"), 0, simulator={"adminApi": True}))
+    pool = parse_manifest(_group(sample("sim-pool.yaml"), 0, simulator={"adminApi": True}))
     assert (
         "--enable-admin-api"
         in _pod(expected_vllm_deployment(pool, pool.spec.vendors[0]))["spec"]["containers"][0]["args"]
@@ -497,5 +497,5 @@ def test_everything_a_fully_configured_pool_renders_validates(sample: Sample, ve
     )
     manifest["spec"]["vendors"][1]["autoscaling"] = {"maxReplicas": 3, "signal": "capacityShare"}
     manifest["spec"]["networkPolicy"] = {"gatewayPods": [{"namespace": "gw"}]}
-    for obj in expected_objects(_pool(manifest), settings=RenderSettings(image_registry="m", fixed_uid=False)):
+    for obj in expected_objects(parse_manifest(manifest), settings=RenderSettings(image_registry="m", fixed_uid=False)):
         kubernetes_validate.validate(obj, version, strict=True)

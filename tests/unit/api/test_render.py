@@ -26,10 +26,6 @@ from heteropool.semantics import Pool, parse_manifest
 Sample = Callable[[str], dict[str, Any]]
 
 
-def _pool(manifest: dict[str, Any]) -> Pool:
-    return parse_manifest(manifest)
-
-
 def _container(deployment: dict[str, Any]) -> dict[str, Any]:
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     return container
@@ -54,7 +50,7 @@ def test_child_names_are_deterministic_and_fit_kubernetes_limits() -> None:
 
 
 def test_every_child_is_in_the_pool_namespace_labelled_and_uniquely_named(sample: Sample) -> None:
-    pool = _pool(sample("granite-3vendor.yaml"))
+    pool = parse_manifest(sample("granite-3vendor.yaml"))
     objects = expected_objects(pool)
     keys = [(o["kind"], o["metadata"]["name"]) for o in objects]
     assert len(keys) == len(set(keys))
@@ -78,7 +74,10 @@ def test_selectors_keep_vendor_groups_and_pools_apart(sample: Sample) -> None:
     second = sample("sim-pool.yaml")
     second["metadata"]["name"] = "sim-two"
     deployments = [
-        o for manifest in (first, second) for o in expected_objects(_pool(manifest)) if o["kind"] == "Deployment"
+        o
+        for manifest in (first, second)
+        for o in expected_objects(parse_manifest(manifest))
+        if o["kind"] == "Deployment"
     ]
     for a in deployments:
         for b in deployments:
@@ -90,7 +89,7 @@ def test_selectors_keep_vendor_groups_and_pools_apart(sample: Sample) -> None:
 
 
 def test_vllm_service_selects_exactly_its_group(sample: Sample) -> None:
-    pool = _pool(sample("granite-3vendor.yaml"))
+    pool = parse_manifest(sample("granite-3vendor.yaml"))
     objects = expected_objects(pool)
     services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
     for deployment in (o for o in objects if o["kind"] == "Deployment" and "-vllm-" in o["metadata"]["name"]):
@@ -100,13 +99,13 @@ def test_vllm_service_selects_exactly_its_group(sample: Sample) -> None:
 
 
 def test_roce_parts_appear_only_when_asked_for(sample: Sample) -> None:
-    plain = expected_vllm_deployment(pool := _pool(sample("nvidia-only.yaml")), pool.spec.vendors[0])
+    plain = expected_vllm_deployment(pool := parse_manifest(sample("nvidia-only.yaml")), pool.spec.vendors[0])
     assert "k8s.v1.cni.cncf.io/networks" not in plain["spec"]["template"]["metadata"]["annotations"]
     assert "add" not in _container(plain)["securityContext"]["capabilities"]
     assert not [n for n in _env(plain) if n.startswith("NCCL_")]
     assert not [r for r in _container(plain)["resources"]["limits"] if r.startswith("rdma/")]
 
-    roce_pool = _pool(sample("granite-3vendor.yaml"))
+    roce_pool = parse_manifest(sample("granite-3vendor.yaml"))
     roce = expected_vllm_deployment(roce_pool, roce_pool.spec.vendors[0])
     annotation = roce["spec"]["template"]["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks"]
     assert yaml.safe_load(annotation) == [{"name": "roce-nvidia", "interface": "net1"}]
@@ -119,7 +118,7 @@ def test_roce_parts_appear_only_when_asked_for(sample: Sample) -> None:
 def test_roce_disabled_renders_nothing_of_it(sample: Sample) -> None:
     manifest = sample("granite-3vendor.yaml")
     manifest["spec"]["vendors"][0]["roce"]["enabled"] = False
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     deployment = expected_vllm_deployment(pool, pool.spec.vendors[0])
     assert "k8s.v1.cni.cncf.io/networks" not in deployment["spec"]["template"]["metadata"]["annotations"]
     assert not [n for n in _env(deployment) if n.startswith("NCCL_")]
@@ -128,7 +127,7 @@ def test_roce_disabled_renders_nothing_of_it(sample: Sample) -> None:
 def test_gaudi_roce_uses_hccl_socket_settings(sample: Sample) -> None:
     manifest = sample("gaudi-only.yaml")
     manifest["spec"]["vendors"][0]["roce"] = {"networks": [{"name": "scaleout", "interface": "net2"}]}
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     env = _env(expected_vllm_deployment(pool, pool.spec.vendors[0]))
     assert env["HCCL_SOCKET_IFNAME"] == "=net2" and env["GLOO_SOCKET_IFNAME"] == "net2"
     assert not [n for n in env if n.startswith("NCCL_")]
@@ -137,7 +136,7 @@ def test_gaudi_roce_uses_hccl_socket_settings(sample: Sample) -> None:
 def test_user_env_overrides_vendor_env_by_name(sample: Sample) -> None:
     manifest = sample("gaudi-only.yaml")
     manifest["spec"]["vendors"][0]["env"] = [{"name": "PT_HPU_ENABLE_LAZY_COLLECTIVES", "value": "false"}]
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     env = expected_vllm_deployment(pool, pool.spec.vendors[0])["spec"]["template"]["spec"]["containers"][0]["env"]
     assert [e for e in env if e["name"] == "PT_HPU_ENABLE_LAZY_COLLECTIVES"] == [
         {"name": "PT_HPU_ENABLE_LAZY_COLLECTIVES", "value": "false"}
@@ -158,7 +157,7 @@ def test_block_size_defaults_per_vendor(sample: Sample, sample_name: str, overri
     manifest["spec"]["vendors"][0].pop("vllm", None)
     if override:
         manifest["spec"]["vendors"][0]["vllm"] = {"blockSize": override}
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     args = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["args"]
     assert args[args.index("--block-size") + 1] == expected
 
@@ -168,17 +167,17 @@ def test_startup_budget_is_per_vendor_and_overridable(sample: Sample) -> None:
     for name in ("nvidia-only.yaml", "amd-only.yaml", "gaudi-only.yaml"):
         manifest = sample(name)
         manifest["spec"]["vendors"][0].pop("startupTimeout", None)
-        pool = _pool(manifest)
+        pool = parse_manifest(manifest)
         thresholds[name] = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["startupProbe"][
             "failureThreshold"
         ]
     assert thresholds["gaudi-only.yaml"] > thresholds["amd-only.yaml"] > thresholds["nvidia-only.yaml"]
-    pool = _pool(sample("gaudi-only.yaml"))  # startupTimeout: 3h, probed every 10 s
+    pool = parse_manifest(sample("gaudi-only.yaml"))  # startupTimeout: 3h, probed every 10 s
     assert _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["startupProbe"]["failureThreshold"] == 1080
 
 
 def test_probes_hit_health_on_the_vllm_port(sample: Sample) -> None:
-    pool = _pool(sample("amd-only.yaml"))
+    pool = parse_manifest(sample("amd-only.yaml"))
     container = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))
     assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -189,7 +188,7 @@ def test_model_options_reach_vllm_args(sample: Sample) -> None:
     manifest = sample("nvidia-only.yaml")
     manifest["spec"]["model"].update({"revision": "v1.2", "extraArgs": ["--enable-chunked-prefill"]})
     manifest["spec"]["vendors"][0]["vllm"] = {"enablePrefixCaching": False, "maxNumSeqs": 128}
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     args = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["args"]
     assert args[0] == "ibm-granite/granite-4.1-8b"
     assert args[args.index("--revision") + 1] == "v1.2"
@@ -199,7 +198,7 @@ def test_model_options_reach_vllm_args(sample: Sample) -> None:
 
 
 def test_data_plane_has_least_privilege_and_locked_down_pods(sample: Sample) -> None:
-    pool = _pool(sample("granite-3vendor.yaml"))
+    pool = parse_manifest(sample("granite-3vendor.yaml"))
     role = expected_picker_role(pool)
     verbs = {
         (rule["apiGroups"][0], rule["resources"][0]): set(rule["verbs"])
@@ -226,7 +225,7 @@ def test_data_plane_has_least_privilege_and_locked_down_pods(sample: Sample) -> 
 
 
 def test_envoy_routes_to_every_group_and_asks_the_picker(sample: Sample) -> None:
-    pool = _pool(sample("granite-3vendor.yaml"))
+    pool = parse_manifest(sample("granite-3vendor.yaml"))
     config = envoy_bootstrap_for(pool)
     assert [host for host, _ in config.endpoints] == [
         f"granite-vllm-{g}.inference.svc.cluster.local" for g in ("nvidia", "amd", "intel-gaudi")
@@ -239,13 +238,13 @@ def test_envoy_routes_to_every_group_and_asks_the_picker(sample: Sample) -> None
     before = expected_gateway_deployment(pool)["spec"]["template"]["metadata"]["annotations"]
     manifest = sample("granite-3vendor.yaml")
     manifest["spec"]["gateway"]["picker"] = {"failureMode": "FailOpen"}
-    changed = _pool(manifest)
+    changed = parse_manifest(manifest)
     after = expected_gateway_deployment(changed)["spec"]["template"]["metadata"]["annotations"]
     assert before["heteropool.dev/config-checksum"] != after["heteropool.dev/config-checksum"]
 
 
 def test_routing_configmap_holds_initial_weights_from_capacity_priors(sample: Sample) -> None:
-    pool = _pool(sample("granite-3vendor.yaml"))
+    pool = parse_manifest(sample("granite-3vendor.yaml"))
     config = RoutingConfig.model_validate(yaml.safe_load(expected_routing_configmap(pool)["data"][ROUTING_CONFIG_KEY]))
     assert config.model == "granite-4.1-8b" and config.policy == "heteropool"
     weights = {name: v.share for name, v in config.groups.items()}
@@ -259,11 +258,11 @@ def test_static_weights_are_normalised_and_scaled_to_zero_groups_get_none(sample
     manifest = sample("granite-3vendor.yaml")
     manifest["spec"]["weights"] = {"mode": "static", "static": {"nvidia": 2, "amd": 2, "intel-gaudi": 1}}
     manifest["spec"]["vendors"][2]["replicas"] = 0
-    assert initial_shares(_pool(manifest)) == {"nvidia": 0.5, "amd": 0.5, "intel-gaudi": 0.0}
+    assert initial_shares(parse_manifest(manifest)) == {"nvidia": 0.5, "amd": 0.5, "intel-gaudi": 0.0}
 
 
 def test_hf_token_comes_from_the_named_secret(sample: Sample) -> None:
-    pool = _pool(sample("sarvam-nvidia-amd.yaml"))
+    pool = parse_manifest(sample("sarvam-nvidia-amd.yaml"))
     env = _env(expected_vllm_deployment(pool, pool.spec.vendors[0]))
     assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "hf-token", "key": "token"}}
 
@@ -273,7 +272,7 @@ def test_image_overrides_and_pull_secrets(sample: Sample) -> None:
     manifest["spec"]["vendors"][0].update(
         {"image": "registry.local/vllm:custom", "imagePullSecrets": ["regcred"], "imagePullPolicy": "Always"}
     )
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     deployment = expected_vllm_deployment(pool, pool.spec.vendors[0])
     assert _container(deployment)["image"] == "registry.local/vllm:custom"
     assert _container(deployment)["imagePullPolicy"] == "Always"
@@ -283,7 +282,7 @@ def test_image_overrides_and_pull_secrets(sample: Sample) -> None:
 def test_hugepages_set_in_limits_are_requested_equally(sample: Sample) -> None:
     manifest = sample("gaudi-only.yaml")
     manifest["spec"]["vendors"][0]["resources"] = {"limits": {"hugepages-2Mi": "20000Mi"}}
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     resources = _container(expected_vllm_deployment(pool, pool.spec.vendors[0]))["resources"]
     assert resources["requests"]["hugepages-2Mi"] == resources["limits"]["hugepages-2Mi"] == "20000Mi"
 
@@ -303,7 +302,7 @@ def test_rendered_entry_points_are_accepted_by_our_own_commands(sample: Sample) 
     """The picker and sim pods run `heteropool ...`: their rendered arguments must parse."""
     from heteropool.cli import build_parser
 
-    pool = _pool(sample("sim-pool.yaml"))
+    pool = parse_manifest(sample("sim-pool.yaml"))
     picker = _container(expected_picker_deployment(pool))
     parsed = build_parser("epp").parse_args(picker["args"])
     assert (parsed.kube_pool, parsed.kube_configmap, parsed.port) == ("sim", "sim-routing", 9002)
@@ -328,7 +327,7 @@ def test_simulator_replicas_get_every_engine_flag_and_honour_it(sample: Sample) 
         "dtype": "bfloat16",
         "kvCacheDtype": "fp8",
     }
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     args = _container(expected_vllm_deployment(pool, pool.spec.vendors[2]))["args"]
     parsed = build_parser("sim").parse_args(["sim", *args])
     assert (
@@ -352,7 +351,7 @@ def test_gateway_mode_renders_an_inference_pool_and_route_instead_of_envoy(sampl
     import jsonschema
 
     schemas = Path(__file__).resolve().parents[2] / "schemas"
-    pool = _pool(sample("granite-gateway-api.yaml"))
+    pool = parse_manifest(sample("granite-gateway-api.yaml"))
     objects = expected_objects(pool)
     kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
     assert ("Deployment", "granite-gateway") not in kinds and ("ConfigMap", "granite-envoy") not in kinds
@@ -389,7 +388,7 @@ def test_picker_tls_modes_reach_the_picker_envoy_and_probes(sample: Sample, mode
     manifest["spec"]["gateway"]["picker"] = {
         "tls": {"mode": mode, **({"secretName": "epp-tls"} if mode == "Secret" else {})}
     }
-    pool = _pool(manifest)
+    pool = parse_manifest(manifest)
     deployment = expected_picker_deployment(pool)
     container = _container(deployment)
     envoy = envoy_bootstrap_for(pool)
@@ -418,9 +417,9 @@ def test_secret_tls_without_a_secret_name_is_rejected_naming_the_field(
 
 def test_several_pickers_elect_one_through_a_lease_and_one_picker_needs_none(sample: Sample) -> None:
     manifest = sample("granite-3vendor.yaml")
-    assert "--lease" not in _container(expected_picker_deployment(_pool(manifest)))["args"]
+    assert "--lease" not in _container(expected_picker_deployment(parse_manifest(manifest)))["args"]
     manifest["spec"]["gateway"]["picker"] = {"replicas": 2}
-    args = _container(expected_picker_deployment(_pool(manifest)))["args"]
+    args = _container(expected_picker_deployment(parse_manifest(manifest)))["args"]
     assert args[args.index("--lease") + 1] == "granite-epp"
 
 
@@ -434,7 +433,7 @@ def test_objectives_reach_the_routing_document_and_gateway_mode_pickers_watch_in
             yaml.safe_load(expected_routing_configmap(pool)["data"][ROUTING_CONFIG_KEY])
         )
 
-    standalone = _pool(sample("granite-3vendor.yaml"))
+    standalone = parse_manifest(sample("granite-3vendor.yaml"))
     assert routing(standalone).objectives is None  # nothing declared: every request at priority 0
     assert "--kube-objectives" not in _container(expected_picker_deployment(standalone))["args"]
     assert not [
@@ -445,11 +444,11 @@ def test_objectives_reach_the_routing_document_and_gateway_mode_pickers_watch_in
     manifest["spec"]["gateway"]["routing"].update(
         {"objectives": [{"name": "chat", "priority": 10}, {"name": "batch", "priority": -1}], "defaultPriority": -1}
     )
-    assert routing(_pool(manifest)).objectives == ObjectivesRouting(
+    assert routing(parse_manifest(manifest)).objectives == ObjectivesRouting(
         defaultPriority=-1, priorities={"chat": 10, "batch": -1}
     )
 
-    gateway = _pool(sample("granite-gateway-api.yaml"))
+    gateway = parse_manifest(sample("granite-gateway-api.yaml"))
     assert routing(gateway).objectives == ObjectivesRouting(priorities={"chat": 10, "batch": -1})
     args = _container(expected_picker_deployment(gateway))["args"]
     assert build_parser("epp").parse_args(args).kube_objectives == "granite"  # the InferencePool's name

@@ -17,6 +17,7 @@ import yaml
 from heteropool import cli
 from heteropool.commands import run_operator
 from heteropool.vendors import HETEROPOOL_IMAGE
+from heteropool_testing.helm import ALL_MONITORING, helm_set
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 REPO_CHART = "charts/heteropool"
@@ -24,34 +25,11 @@ RunHelm = Callable[..., subprocess.CompletedProcess[str]]
 
 MODES = {
     "defaults": (),
-    "namespaced": ("--set", "operator.watchNamespaces={team-a,team-b}"),
-    "no-crds": ("--set", "crds.enabled=false"),
-    "monitors": (
-        "--set",
-        "monitoring.serviceMonitor.enabled=true",
-        "--set",
-        "monitoring.podMonitor.enabled=true",
-        "--set",
-        "monitoring.prometheusRule.enabled=true",
-        "--set",
-        "monitoring.grafanaDashboard.enabled=true",
-    ),
-    "openshift-mirror": (
-        "--set",
-        "openshift=true",
-        "--set",
-        "images.registry=mirror.corp",
-        "--set",
-        "images.overrides.nvidia=n:1",
-    ),
-    "no-rbac-own-sa": (
-        "--set",
-        "rbac.create=false",
-        "--set",
-        "serviceAccount.create=false",
-        "--set",
-        "serviceAccount.name=ops",
-    ),
+    "namespaced": helm_set("operator.watchNamespaces={team-a,team-b}"),
+    "no-crds": helm_set("crds.enabled=false"),
+    "monitors": ALL_MONITORING,
+    "openshift-mirror": helm_set("openshift=true", "images.registry=mirror.corp", "images.overrides.nvidia=n:1"),
+    "no-rbac-own-sa": helm_set("rbac.create=false", "serviceAccount.create=false", "serviceAccount.name=ops"),
 }
 PROMETHEUS_OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}  # tests/schemas: test_monitoring.py
 
@@ -177,7 +155,7 @@ def test_image_defaults_to_what_the_operator_renders_for_its_pods(render: Any) -
 
 def test_image_digest_wins_over_the_tag(render: Any) -> None:
     digest = "sha256:" + "ab" * 32
-    container = operator_container(render("--set", f"image.digest={digest}", "--set", "image.tag=9.9"))
+    container = operator_container(render(*helm_set(f"image.digest={digest}", "image.tag=9.9")))
     assert container["image"] == f"ghcr.io/heteropool/heteropool@{digest}"
 
 
@@ -300,7 +278,7 @@ def test_notes_render(run_helm: RunHelm) -> None:
 
 @pytest.mark.parametrize(
     "mode",
-    [(), MODES["namespaced"], ("--set", "operator.verbose=true", "--set", "operator.logFormat=text")],
+    [(), MODES["namespaced"], helm_set("operator.verbose=true", "operator.logFormat=text")],
     ids=["defaults", "namespaced", "verbose-text"],
 )
 def test_operator_arguments_parse_with_the_operator_command(render: Any, mode: tuple[str, ...]) -> None:

@@ -14,13 +14,10 @@ import pytest
 from heteropool.render import expected_objects
 from heteropool.semantics import parse_manifest
 from heteropool.settings import RenderSettings
+from heteropool_testing.helm import ALL_MONITORING
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMAS = REPO / "tests" / "schemas"
-ALL_MONITORING = (
-    "--set", "monitoring.serviceMonitor.enabled=true", "--set", "monitoring.podMonitor.enabled=true",
-    "--set", "monitoring.prometheusRule.enabled=true", "--set", "monitoring.grafanaDashboard.enabled=true",
-)  # fmt: skip
 SOURCE = "\n".join(p.read_text() for p in (REPO / "operator").rglob("*.py"))
 _METRIC = re.compile(r"\b(heteropool_[a-z0-9_]+|vllm:[a-z0-9_:]+)")
 
@@ -50,9 +47,13 @@ def test_alerts_cover_what_a_platform_team_pages_on(render: Any) -> None:
     rule = one(render(*ALL_MONITORING), "PrometheusRule")
     alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
     assert set(alerts) == {
-        "HeteroPoolNotReady", "HeteroPoolDegraded", "HeteroPoolVendorGroupDegraded", "HeteroPoolMetricsStale",
-        "HeteroPoolTimeToFirstTokenHigh", "HeteroPoolPickerErrors",
-    }  # fmt: skip
+        "HeteroPoolNotReady",
+        "HeteroPoolDegraded",
+        "HeteroPoolVendorGroupDegraded",
+        "HeteroPoolMetricsStale",
+        "HeteroPoolTimeToFirstTokenHigh",
+        "HeteroPoolPickerErrors",
+    }
     for alert in alerts.values():
         expr = alert["expr"]
         assert expr.count("(") == expr.count(")") and expr.count("{") == expr.count("}"), expr
@@ -79,9 +80,12 @@ def test_dashboard_ships_as_a_configmap_for_grafanas_sidecar(render: Any) -> Non
     shipped = json.loads(configmap["data"]["heteropool.json"])
     assert shipped == json.loads((REPO / "charts" / "heteropool" / "dashboards" / "heteropool.json").read_text())
     moved = render(
-        *ALL_MONITORING, "--set", "monitoring.grafanaDashboard.namespace=grafana",
-        "--set", "monitoring.grafanaDashboard.annotations.grafana_folder=Inference",
-    )  # fmt: skip
+        *ALL_MONITORING,
+        "--set",
+        "monitoring.grafanaDashboard.namespace=grafana",
+        "--set",
+        "monitoring.grafanaDashboard.annotations.grafana_folder=Inference",
+    )
     configmap = next(o for o in moved if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-dashboard"))
     assert configmap["metadata"]["namespace"] == "grafana"
     assert configmap["metadata"]["annotations"] == {"grafana_folder": "Inference"}
@@ -96,10 +100,12 @@ def test_monitoring_objects_are_off_by_default(render: Any) -> None:
 def test_pod_monitor_labels_series_with_the_group_kedas_queries_select() -> None:
     pool = parse_manifest(
         {
-            "apiVersion": "heteropool.dev/v1alpha1", "kind": "HeteroInferencePool", "metadata": {"name": "p"},
+            "apiVersion": "heteropool.dev/v1alpha1",
+            "kind": "HeteroInferencePool",
+            "metadata": {"name": "p"},
             "spec": {"model": {"name": "m"}, "vendors": [{"vendor": "sim", "autoscaling": {"maxReplicas": 3}}]},
         }
-    )  # fmt: skip
+    )
     scaled = one(
         expected_objects(pool, settings=RenderSettings(keda_prometheus_url="http://prom:9090")), "ScaledObject"
     )
@@ -123,9 +129,13 @@ def test_pod_monitor_scrapes_each_component_where_its_metrics_are(render: Any) -
     assert set(kept) == {"model-server", *DATA_PLANE_COMPONENTS}  # every component exactly once
     # Each endpoint's port is one the rendered pods of that component declare.
     pool = parse_manifest(
-        {"apiVersion": "heteropool.dev/v1alpha1", "kind": "HeteroInferencePool", "metadata": {"name": "p"},
-         "spec": {"model": {"name": "m"}, "vendors": [{"vendor": "sim"}]}}
-    )  # fmt: skip
+        {
+            "apiVersion": "heteropool.dev/v1alpha1",
+            "kind": "HeteroInferencePool",
+            "metadata": {"name": "p"},
+            "spec": {"model": {"name": "m"}, "vendors": [{"vendor": "sim"}]},
+        }
+    )
     for deployment in (o for o in expected_objects(pool) if o["kind"] == "Deployment"):
         template = deployment["spec"]["template"]
         component = template["metadata"]["labels"]["app.kubernetes.io/component"]

@@ -30,7 +30,9 @@ def test_make_chart_packages_a_lintable_oci_ready_chart(tmp_path: Path, helm: st
     # What `helm install oci://...` would render: the package itself, dashboard included.
     rendered = subprocess.run(
         [helm, "template", "t", str(package), "--set", "monitoring.grafanaDashboard.enabled=true"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert rendered.returncode == 0, rendered.stderr
     assert '"uid": "heteropool"' in rendered.stdout

@@ -9,6 +9,7 @@ from typing import Any
 from heteropool.commands.run_operator import add_arguments, render_settings
 from heteropool.render import expected_network_policy
 from heteropool.semantics import parse_manifest
+from heteropool_testing.helm import helm_set
 from heteropool_testing.selectors_eval import admits
 
 POOL = {
@@ -47,11 +48,15 @@ def test_operator_namespace_comes_from_the_downward_api(render: Any) -> None:
 
 def test_platform_values_become_operator_flags(render: Any) -> None:
     objects = render(
-        "--set", "image.repository=mirror.corp/heteropool/heteropool", "--set", "images.registry=mirror.corp",
-        "--set", "images.overrides.nvidia=mirror.corp/vllm/vllm-openai@sha256:" + "a" * 64,
-        "--set", "openshift=true", "--set", "networkPolicy.monitoringNamespaces={obs}",
-        "--set", "autoscaling.keda.prometheusUrl=http://prom.obs:9090",
-    )  # fmt: skip
+        *helm_set(
+            "image.repository=mirror.corp/heteropool/heteropool",
+            "images.registry=mirror.corp",
+            "images.overrides.nvidia=mirror.corp/vllm/vllm-openai@sha256:" + "a" * 64,
+            "openshift=true",
+            "networkPolicy.monitoringNamespaces={obs}",
+            "autoscaling.keda.prometheusUrl=http://prom.obs:9090",
+        )
+    )
     settings = _settings(objects)
     assert (
         settings.image("heteropool", "ghcr.io/heteropool/heteropool:0.1.0") == "mirror.corp/heteropool/heteropool:0.1.0"
@@ -73,7 +78,6 @@ def test_default_values_keep_the_fixed_uid_and_hpa(render: Any) -> None:
 def test_every_image_component_can_be_overridden_from_the_chart(render: Any) -> None:
     from heteropool.settings import IMAGE_COMPONENTS
 
-    args = [a for c in IMAGE_COMPONENTS for a in ("--set", f"images.overrides.{c}=registry.local/{c}:1")]
-    settings = _settings(render(*args))
+    settings = _settings(render(*helm_set(*(f"images.overrides.{c}=registry.local/{c}:1" for c in IMAGE_COMPONENTS))))
     for component in IMAGE_COMPONENTS:
         assert settings.image(component, "default:0") == f"registry.local/{component}:1"

@@ -188,8 +188,10 @@ def _parents_status(*entries: tuple[str, str, dict[str, str]]) -> dict:
 
 
 def test_each_named_gateway_reports_what_it_accepted() -> None:
-    route = _parents_status(("gw", "gateway-system", {"Accepted": "True", "ResolvedRefs": "True"}),
-                            ("other", "inference", {"Accepted": "False"}))  # fmt: skip
+    route = _parents_status(
+        ("gw", "gateway-system", {"Accepted": "True", "ResolvedRefs": "True"}),
+        ("other", "inference", {"Accepted": "False"}),
+    )
     pool = _parents_status(("gw", "gateway-system", {"Accepted": "True", "ResolvedRefs": "False"}))
     gw, other = gateway_parents(GATEWAY_POOL, route, pool)
     assert (gw["name"], gw["namespace"], gw["routeAccepted"], gw["inferencePoolAccepted"]) == (

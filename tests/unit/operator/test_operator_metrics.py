@@ -15,9 +15,14 @@ LABELS = {"pool_namespace": "inference", "pool": "granite", "group": "amd", "ven
 
 def _update(*groups: GroupEstimate, errors: dict[str, str] | None = None) -> WeightUpdate:
     return WeightUpdate(
-        at=0.0, mode="auto", generation=1, changed=True, endpoints={}, groups={g.group: g for g in groups},
+        at=0.0,
+        mode="auto",
+        generation=1,
+        changed=True,
+        endpoints={},
+        groups={g.group: g for g in groups},
         scrape_errors=errors or {},
-    )  # fmt: skip
+    )
 
 
 def _group(name: str, weight: float, capacity: float, observed: float, ready: int) -> GroupEstimate:

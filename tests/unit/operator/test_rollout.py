@@ -9,11 +9,15 @@ from heteropool.handlers.rollout import RETIRE_GRACE_S, TEMPLATE_HASH, plan_roll
 
 def _deployment(group: str, image: str, *, available: bool = True, hashed: bool = True) -> dict[str, Any]:
     obj = {
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": f"p-vllm-{group}", "generation": 2,
-                     "labels": {"app.kubernetes.io/component": "model-server", "heteropool.dev/group": group}},
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": f"p-vllm-{group}",
+            "generation": 2,
+            "labels": {"app.kubernetes.io/component": "model-server", "heteropool.dev/group": group},
+        },
         "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "vllm", "image": image}]}}},
-    }  # fmt: skip
+    }
     obj = with_template_hash(obj) if hashed else obj
     obj["status"] = {"observedGeneration": 2 if available else 1, "updatedReplicas": 2, "availableReplicas": 2}
     return obj

@@ -16,13 +16,26 @@ POOL = parse_manifest(yaml.safe_load((Path(__file__).resolve().parents[3] / "sam
 
 def _endpoint(url: str, group: str, *, stale: bool = False) -> EndpointEstimate:
     return EndpointEstimate(
-        endpoint_id=url, url=url, group=group, vendor="sim", capacity_tokens_per_s=1000.0,
-        prior_capacity_tokens_per_s=900.0, source="measured", share=0.5, capacity_multiplier=1.0,
-        observed_tokens_per_s=400.0, utilization=0.4, decode_tokens_per_s_per_seq=50.0,
-        prefill_tokens_per_s_per_seq=5000.0, block_size=16, kv_capacity_tokens=None,
-        stale=stale, last_scrape_at=1_800_000_000.0, scrape_errors_total=1 if stale else 0,
+        endpoint_id=url,
+        url=url,
+        group=group,
+        vendor="sim",
+        capacity_tokens_per_s=1000.0,
+        prior_capacity_tokens_per_s=900.0,
+        source="measured",
+        share=0.5,
+        capacity_multiplier=1.0,
+        observed_tokens_per_s=400.0,
+        utilization=0.4,
+        decode_tokens_per_s_per_seq=50.0,
+        prefill_tokens_per_s_per_seq=5000.0,
+        block_size=16,
+        kv_capacity_tokens=None,
+        stale=stale,
+        last_scrape_at=1_800_000_000.0,
+        scrape_errors_total=1 if stale else 0,
         last_error="GET http://b/metrics: timeout" if stale else None,
-    )  # fmt: skip
+    )
 
 
 def _update(*, stale: bool = False) -> WeightUpdate:

@@ -158,13 +158,9 @@ def test_decode_and_prefill_speeds_are_reported(make_pool, replica) -> None:
     from heteropool.vllm_metrics import EngineSample, HistogramTotals
     from heteropool.weights.capacity import measure_interval
 
-    prev = EngineSample(
-        generation_tokens_total=0.0,
-        prompt_tokens_total=0.0,
-        prefix_cache_hits_total=0.0,
-        inter_token_latency=HistogramTotals(0.0, 0.0),
-        prefill_time=HistogramTotals(0.0, 0.0),
-        e2e_latency=HistogramTotals(0.0, 0.0),
+    prev = EngineSample(  # the same series as `cur`, all at zero
+        **dict.fromkeys(("generation_tokens_total", "prompt_tokens_total", "prefix_cache_hits_total"), 0.0),
+        **dict.fromkeys(("inter_token_latency", "prefill_time", "e2e_latency"), HistogramTotals(0.0, 0.0)),
     )
     cur = EngineSample(
         generation_tokens_total=1000.0,

@@ -108,16 +108,6 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
     def clear_faults(self) -> None:
         self._faults.clear()
 
-    def writes(
-        self,
-        *,
-        method: str | None = None,
-        path_contains: str | None = None,
-        since: int = 0,
-        succeeded: bool | None = None,
-    ) -> list[WriteRecord]:
-        return self.write_log.select(method=method, path_contains=path_contains, since=since, succeeded=succeeded)
-
     def get_object(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The stored object, e.g. `get_object('apps/v1/deployments', 'default', 'x')`, or None."""
         kind = self._kind_of(resource)
@@ -382,35 +372,12 @@ class ApiServerEmulator(WatchMixin, DiscoveryMixin, kmock.KubernetesEmulator):
                 preconditions=options.get("preconditions"),
                 dry_run=dry_run,
             )
-        if method == "PUT":
-            body = object_body(request)
-            if body.get("metadata", {}).get("name", t.name) != t.name:
-                raise errors.bad_request("the name of the object does not match the name on the URL")
-            rv = body.get("metadata", {}).get("resourceVersion")
-            if not rv and kind.crd is not None:
-                raise errors.invalid(
-                    kind.kind,
-                    kind.group,
-                    t.name,
-                    [
-                        {
-                            "reason": "FieldValueInvalid",
-                            "field": "metadata.resourceVersion",
-                            "message": "Invalid value: 0x0: must be specified for an update",
-                        }
-                    ],
-                )
-            return 200, store.update(
-                kind,
-                current,
-                body,
-                subresource=t.subresource,
-                expected_rv=rv,
-                dry_run=dry_run,
-                manager=_field_manager(request),
+        if method in ("PUT", "PATCH"):
+            new, rv = (
+                _replacement(request, kind, t.name)
+                if method == "PUT"
+                else self._apply_patch(request, kind, current, content_type)
             )
-        if method == "PATCH":
-            new, rv = self._apply_patch(request, kind, current, content_type)
             return 200, store.update(
                 kind,
                 current,
@@ -518,6 +485,28 @@ def _field_manager(request: rendering.Request) -> str:
     """`?fieldManager=`, else the User-Agent's program name, as the apiserver derives it."""
     agent = header(request, "User-Agent").split("/", 1)[0].strip()
     return request.params.get("fieldManager") or agent or "unknown"
+
+
+def _replacement(request: rendering.Request, kind: Kind, name: str) -> tuple[dict[str, Any], str | None]:
+    """A PUT's body and the resourceVersion it expects; custom resources must name one."""
+    body = object_body(request)
+    if body.get("metadata", {}).get("name", name) != name:
+        raise errors.bad_request("the name of the object does not match the name on the URL")
+    rv = body.get("metadata", {}).get("resourceVersion")
+    if not rv and kind.crd is not None:
+        raise errors.invalid(
+            kind.kind,
+            kind.group,
+            name,
+            [
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": "metadata.resourceVersion",
+                    "message": "Invalid value: 0x0: must be specified for an update",
+                }
+            ],
+        )
+    return body, rv
 
 
 def crd_paths_or_default(paths: Iterable[Path | str] | None) -> tuple[Path, ...]:

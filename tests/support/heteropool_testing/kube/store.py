@@ -194,9 +194,7 @@ class Store:
         obj["metadata"]["resourceVersion"] = str(self.next_rv())
         self.objects[key] = obj
         self.kinds_by_uid[meta["uid"]] = kind
-        self.on_event(Event(self.rv, kind.group, kind.plural, "ADDED", copy.deepcopy(obj), None))
-        if kind.plural == "customresourcedefinitions" and kind.group == "apiextensions.k8s.io":
-            self.on_crd(obj, True)
+        self._notify(kind, "ADDED", obj, None)
         return copy.deepcopy(obj)
 
     def update(
@@ -292,9 +290,7 @@ class Store:
         new["metadata"]["resourceVersion"] = str(self.next_rv())
         key = (kind.group, kind.plural, cur_meta.get("namespace"), cur_meta["name"])
         self.objects[key] = new
-        self.on_event(Event(self.rv, kind.group, kind.plural, "MODIFIED", copy.deepcopy(new), copy.deepcopy(current)))
-        if kind.plural == "customresourcedefinitions" and kind.group == "apiextensions.k8s.io":
-            self.on_crd(new, True)
+        self._notify(kind, "MODIFIED", new, current)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             self.remove(kind, new)
         return copy.deepcopy(new)
@@ -343,15 +339,28 @@ class Store:
         gone["metadata"]["resourceVersion"] = str(self.next_rv())
         del self.objects[key]
         self.kinds_by_uid.pop(meta["uid"], None)
-        self.on_event(Event(self.rv, kind.group, kind.plural, "DELETED", copy.deepcopy(gone), copy.deepcopy(current)))
-        if kind.plural == "customresourcedefinitions" and kind.group == "apiextensions.k8s.io":
-            self.on_crd(gone, False)
+        self._notify(kind, "DELETED", gone, current)
         policy = self.delete_policies.pop(meta["uid"], "Background")
         if kind.plural == "namespaces" and kind.group == "":
             asyncio.get_running_loop().call_soon(self._empty_namespace, meta["name"])
         else:
             asyncio.get_running_loop().call_soon(self.collect_garbage, meta["uid"], policy)
         return gone
+
+    def _notify(self, kind: Kind, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """Tell watchers of a change at the current resourceVersion; a CRD's change also changes what is served."""
+        self.on_event(
+            Event(
+                self.rv,
+                kind.group,
+                kind.plural,
+                event_type,
+                copy.deepcopy(obj),
+                None if old is None else copy.deepcopy(old),
+            )
+        )
+        if kind.plural == "customresourcedefinitions" and kind.group == "apiextensions.k8s.io":
+            self.on_crd(obj, event_type != "DELETED")
 
     # -- garbage collection ------------------------------------------------------------------
     def _owner_alive(self, uid: str) -> bool:
