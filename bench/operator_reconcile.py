@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import functools
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -33,6 +33,7 @@ from heteropool.render import expected_objects
 from heteropool.semantics import parse_manifest
 from heteropool.supervise import free_port
 from heteropool_testing.kube.server import start_server_process
+from heteropool_testing.waiting import await_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,14 +94,6 @@ async def _resource_version(kube: KubeClient) -> int:
     return int(result["metadata"]["resourceVersion"])
 
 
-async def _until(predicate: Callable[[], Awaitable[bool]], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not reached")
-        await asyncio.sleep(0.02)
-
-
 async def main(pools: int, output: Path | None) -> None:
     sample = yaml.safe_load((REPO / "samples" / "granite-3vendor.yaml").read_text())
     sample["spec"]["model"].pop("hfTokenSecretRef")
@@ -115,14 +108,16 @@ async def main(pools: int, output: Path | None) -> None:
         operator = _start_operator(server.kubeconfig_path, metrics_port)
         try:
             await kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-            await _until(lambda: _metrics_up(metrics_port), 30)
+            await await_until(lambda: _metrics_up(metrics_port), "the operator's metrics", timeout_s=30)
             latencies = []
             for i in range(pools):
                 manifest = copy.deepcopy(sample)
                 manifest["metadata"] = {"name": f"pool-{i}", "namespace": NAMESPACE}
                 started = time.perf_counter()
                 await kube.create(manifest)
-                await _until(lambda name=f"pool-{i}": _children_at_least(kube, name, children), 30)
+                name = f"pool-{i}"
+                children_there = functools.partial(_children_at_least, kube, name, children)
+                await await_until(children_there, f"{name}'s children", timeout_s=30)
                 latencies.append(time.perf_counter() - started)
             # Let every resync settle, then restart: a re-reconcile with no spec change.
             await asyncio.sleep(2.0)
@@ -131,7 +126,7 @@ async def main(pools: int, output: Path | None) -> None:
             before = await _resource_version(kube)
             mark = await _write_requests(server.url)
             operator = _start_operator(server.kubeconfig_path, metrics_port)
-            await _until(lambda: _resumed(metrics_port, pools), 60)
+            await await_until(lambda: _resumed(metrics_port, pools), "every pool resumed", timeout_s=60)
             await asyncio.sleep(1.0)  # a margin for anything the resume might still write
             writes = await _resource_version(kube) - before
             applies = await _write_requests(server.url) - mark

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import platform
 import statistics
@@ -38,32 +37,16 @@ import yaml
 from heteropool.epp.local import start_local_data_plane
 from heteropool.supervise import heteropool_executable, start_process, stop_processes
 from heteropool_testing.processes import start_admin_sims
+from heteropool_testing.waiting import JsonLines
 
 PROFILES = {"h100-nvl": 16, "mi325x": 16, "gaudi3": 128}
 SLOWED = "mi325x"
 
 
-class Rounds:
-    """Lines of `heteropool weights`, stamped with the wall time they were read."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.seen = path, 0
-
-    async def next(self, timeout_s: float = 30.0) -> tuple[float, dict[str, Any]]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            lines = (
-                [ln for ln in self.path.read_text().splitlines() if ln.startswith("{")] if self.path.exists() else []
-            )
-            if len(lines) > self.seen:
-                self.seen += 1
-                return time.monotonic(), json.loads(lines[self.seen - 1])
-            if time.monotonic() > deadline:
-                raise TimeoutError("no weights round")
-            await asyncio.sleep(0.02)
-
-    def skip(self) -> None:
-        self.seen = len([ln for ln in self.path.read_text().splitlines() if ln.startswith("{")])
+async def stamped(rounds: JsonLines) -> tuple[float, dict[str, Any]]:
+    """The next line of `heteropool weights`, with the wall time it was read."""
+    line = await rounds.next(timeout_s=30.0)
+    return time.monotonic(), line
 
 
 class Load:
@@ -115,14 +98,14 @@ async def _set_slowdown(url: str, value: float) -> None:
         (await http.post(url + "/admin/config", json={"slowdown": value})).raise_for_status()
 
 
-async def _convergence(rounds: Rounds, sims: dict[str, str], interval: float, settle_rounds: int) -> dict[str, Any]:
+async def _convergence(rounds: JsonLines, sims: dict[str, str], interval: float, settle_rounds: int) -> dict[str, Any]:
     for _ in range(settle_rounds):
-        await rounds.next()
-    before = [(await rounds.next())[1] for _ in range(5)]
+        await stamped(rounds)
+    before = [(await stamped(rounds))[1] for _ in range(5)]
     w0 = statistics.mean(r["groups"][SLOWED]["weight"] for r in before)
     await _set_slowdown(sims[SLOWED], 2.0)
     t0 = time.monotonic()
-    series = [(t - t0, r["groups"][SLOWED]["weight"]) for t, r in [await rounds.next() for _ in range(20)]]
+    series = [(t - t0, r["groups"][SLOWED]["weight"]) for t, r in [await stamped(rounds) for _ in range(20)]]
     final = statistics.mean(w for _, w in series[-5:])
     band = 0.1 * abs(w0 - final)
     settle_t = next(t for i, (t, _) in enumerate(series) if all(abs(w - final) <= band for _, w in series[i:]))
@@ -183,8 +166,8 @@ async def main(args: argparse.Namespace) -> str:
                     log_path=tmp / "weights.log",
                 )
             )
-            rounds = Rounds(tmp / "weights.log")
-            await rounds.next()
+            rounds = JsonLines(tmp / "weights.log")
+            await stamped(rounds)
             gateways: dict[str, str] = {}
             for name, path in (("controller", out), ("frozen-equal", frozen)):
                 workdir = tmp / name

@@ -8,7 +8,6 @@ Synchronisation is by polling a condition with a deadline, never by sleeping a f
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from heteropool_testing.processes import DataPlane, DataPlanes, Proc, start_data_plane, start_sim
+from heteropool_testing.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,14 +30,6 @@ MODES = ("BUFFERED", "FULL_DUPLEX_STREAMED")
 
 def _address(proc: Proc) -> str:
     return proc.url.removeprefix("http://")
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout_s} s")
-        time.sleep(0.02)
 
 
 def in_flight(dp: DataPlane) -> dict[str, float]:
@@ -99,7 +91,7 @@ def test_requests_flow_and_load_is_held_for_the_whole_stream(sims: list[Proc], p
             assert in_flight(dp)[f"http://{served}"] == 1.0
             rest = b"".join(chunks)
         assert rest.rstrip().endswith(b"data: [DONE]")
-    wait_for(lambda: set(in_flight(dp).values()) == {0.0}, what="in-flight back to 0 after the stream")
+    wait_until(lambda: set(in_flight(dp).values()) == {0.0}, "in-flight back to 0 after the stream")
 
 
 @pytest.mark.parametrize("mode", MODES)

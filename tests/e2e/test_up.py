@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from heteropool.supervise import free_port, heteropool_executable
+from heteropool_testing.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +46,6 @@ def _children(pid: int) -> set[int]:
     return out
 
 
-def _wait_for(predicate, timeout_s: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not within {timeout_s} s")
-        time.sleep(0.05)
-
-
 def _start_up(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
     """`heteropool up` on the sample pool (one replica per group, 1 s weight interval); its output in a file."""
     log = tmp_path / "up.out"
@@ -67,6 +60,11 @@ def _start_up(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], Path
     return proc, log
 
 
+def _wait_serving(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until `up` prints its serving line (or exits, which the caller's assertions then report)."""
+    wait_until(lambda: "serving model" in log.read_text() or proc.poll() is not None, "the serving line", timeout_s=30)
+
+
 def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path: Path) -> None:
     import openai
 
@@ -74,7 +72,7 @@ def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path
     started = time.monotonic()
     proc, log = _start_up(tmp_path, "--port", str(port), "--time-scale", "5")
     try:
-        _wait_for(lambda: "serving model" in log.read_text() or proc.poll() is not None, 30, "the serving line")
+        _wait_serving(proc, log)
         text = log.read_text()
         assert proc.poll() is None, text
         url = re.search(r"at (http://\S+/v1)", text).group(1)  # type: ignore[union-attr]
@@ -83,13 +81,13 @@ def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path
         elapsed = time.monotonic() - started
         assert completion.choices[0].text and completion.usage.completion_tokens == 8
         assert elapsed < 30, f"first completion after {elapsed:.1f} s"
-        _wait_for(lambda: "GROUP" in log.read_text(), 10, "the live table")
+        wait_until(lambda: "GROUP" in log.read_text(), "the live table", timeout_s=10)
         children = _children(proc.pid)
         printed = {int(p) for p in re.findall(r"pid=(\d+)", log.read_text())}
         assert len(printed) == 5 and printed <= children  # 3 simulators, the endpoint picker and Envoy
         proc.send_signal(signal.SIGINT)
         assert proc.wait(20) == 0
-        _wait_for(lambda: not any(_alive(p) for p in printed | children), 5, "children gone")
+        wait_until(lambda: not any(_alive(p) for p in printed | children), "children gone", timeout_s=5)
         assert "stopped 5 processes" in log.read_text()
     finally:
         if proc.poll() is None:
@@ -100,12 +98,12 @@ def test_up_serves_an_openai_completion_within_30_s_and_stops_on_sigint(tmp_path
 def test_children_die_with_a_killed_up(tmp_path: Path) -> None:
     proc, log = _start_up(tmp_path, "--port", str(free_port()))
     try:
-        _wait_for(lambda: "serving model" in log.read_text() or proc.poll() is not None, 30, "the serving line")
+        _wait_serving(proc, log)
         printed = {int(p) for p in re.findall(r"pid=(\d+)", log.read_text())}
         assert len(printed) == 5
         proc.kill()  # SIGKILL: no chance to clean up; the parent-death signal must do it
         proc.wait(10)
-        _wait_for(lambda: not any(_alive(p) for p in printed), 10, "orphans gone")
+        wait_until(lambda: not any(_alive(p) for p in printed), "orphans gone", timeout_s=10)
     finally:
         if proc.poll() is None:
             proc.kill()

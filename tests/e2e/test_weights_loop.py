@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,40 +22,13 @@ import yaml
 from heteropool.epp.local import start_local_data_plane
 from heteropool.supervise import heteropool_executable, start_process, stop_processes
 from heteropool_testing.processes import start_admin_sims
+from heteropool_testing.waiting import JsonLines
 
 pytestmark = pytest.mark.slow
 
 PROFILES = {"h100-nvl": 16, "mi325x": 16, "gaudi3": 128}
 TIME_SCALE = 10.0
 INTERVAL_S = 1.0
-
-
-class WeightsLog:
-    """The JSON lines `heteropool weights` prints, read as they come."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.seen = 0
-
-    def new_lines(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        lines = [ln for ln in self.path.read_text().splitlines() if ln.startswith("{")]
-        fresh, self.seen = lines[self.seen :], len(lines)
-        return [json.loads(ln) for ln in fresh]
-
-    async def next(self, timeout_s: float = 10 * INTERVAL_S) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
-            if self.path.exists():
-                lines = [ln for ln in self.path.read_text().splitlines() if ln.startswith("{")]
-                if len(lines) > self.seen:
-                    self.seen += 1
-                    return json.loads(lines[self.seen - 1])
-            if loop.time() > deadline:
-                raise AssertionError(f"no weights line within {timeout_s} s")
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -75,7 +47,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
                     log_path=weights_log,
                 )
             )
-            log = WeightsLog(weights_log)
+            log = JsonLines(weights_log)
             await log.next(timeout_s=20)  # the first round wrote OUT from the priors
             assert out.exists()
             plane = await start_local_data_plane(http, out, list(sims.values()), tmp_path, started=procs)
@@ -114,37 +86,37 @@ def _ordered(line: dict[str, Any]) -> bool:
 
 
 async def test_weights_follow_capacity_and_a_slowed_replica_loses_then_regains_weight(setup) -> None:
-    log: WeightsLog = setup["log"]
+    log: JsonLines = setup["log"]
     stop = asyncio.Event()
     load = asyncio.create_task(_load(setup["gateway"], stop))
     try:
         # 1. settle: three consecutive rounds in the order of the profiles' capacities
         streak = 0
         for _ in range(40):
-            line = await log.next()
+            line = await log.next(timeout_s=10 * INTERVAL_S)
             streak = streak + 1 if _ordered(line) else 0
             if streak >= 3:
                 break
         assert streak >= 3, f"weights never settled in capacity order: {line}"
-        settled = [(await log.next())["groups"]["mi325x"]["weight"] for _ in range(3)]
+        settled = [(await log.next(timeout_s=10 * INTERVAL_S))["groups"]["mi325x"]["weight"] for _ in range(3)]
         before = sum(settled) / len(settled)
 
         # 2. slow the mi325x replica 2x: its weight drops within 2 intervals
         async with httpx.AsyncClient() as http:
             r = await http.post(setup["sims"]["mi325x"] + "/admin/config", json={"slowdown": 2.0})
             assert r.status_code == 200
-        log.new_lines()  # a round that scraped before the change does not count
-        slowed = [(await log.next())["groups"]["mi325x"]["weight"] for _ in range(2)]
+        log.skip()  # a round that scraped before the change does not count
+        slowed = [(await log.next(timeout_s=10 * INTERVAL_S))["groups"]["mi325x"]["weight"] for _ in range(2)]
         assert min(slowed) < 0.85 * before, f"weight {before:.3f} -> {slowed} after a 2x slowdown"
         for _ in range(4):
-            slowed.append((await log.next())["groups"]["mi325x"]["weight"])
+            slowed.append((await log.next(timeout_s=10 * INTERVAL_S))["groups"]["mi325x"]["weight"])
         low = min(slowed)
         assert low < 0.8 * before
 
         # 3. restore it: the weight recovers
         async with httpx.AsyncClient() as http:
             await http.post(setup["sims"]["mi325x"] + "/admin/config", json={"slowdown": 1.0})
-        recovered = [(await log.next())["groups"]["mi325x"]["weight"] for _ in range(12)]
+        recovered = [(await log.next(timeout_s=10 * INTERVAL_S))["groups"]["mi325x"]["weight"] for _ in range(12)]
         assert max(recovered) > 0.9 * before, f"weight {before:.3f} -> {low:.3f} -> {recovered}"
     finally:
         stop.set()

@@ -15,10 +15,9 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from heteropool.handlers.kube import KINDS
 from heteropool_testing.processes import BIN, free_port, wait_http
+from heteropool_testing.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
@@ -173,19 +173,21 @@ def test_operator_reconciles_a_pool_against_the_api_emulator(
             wait_http(f"http://127.0.0.1:{liveness_port}/healthz", timeout_s=60, process=operator)
             wait_http(f"http://127.0.0.1:{metrics_port}/metrics", timeout_s=5)
             api.post(KINDS["HeteroInferencePool"].path(NAMESPACE), json=pool).raise_for_status()
-            until(
+            wait_until(
                 lambda: {(k, n) for k, n in expected if api.get(KINDS[k].path(NAMESPACE, n)).status_code == 404},
-                lambda missing: not missing,
                 "the pool's children (missing shown)",
+                done=lambda missing: not missing,
+                timeout_s=60,
             )
-            status = until(
+            status = wait_until(
                 lambda: (
                     api.get(KINDS["HeteroInferencePool"].path(NAMESPACE, pool["metadata"]["name"]))
                     .json()
                     .get("status", {})
                 ),
-                lambda s: s.get("observedGeneration") == 1 and s.get("conditions"),
                 "the pool's status",
+                done=lambda s: s.get("observedGeneration") == 1 and s.get("conditions"),
+                timeout_s=60,
             )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- operator output ---\n{log_tail(log)}") from None
@@ -261,33 +263,25 @@ def test_epp_answers_its_grpc_health_check(container: Container, shared_dir: Pat
 
 def _wait_for_grpc_health(target: str, process: subprocess.Popen[bytes], timeout_s: float = 60.0) -> dict[str, str]:
     """grpc.health.v1 statuses of liveness and readiness, once both are SERVING (or the deadline)."""
-    deadline = time.monotonic() + timeout_s
-    statuses: dict[str, str] = {}
     with grpc.insecure_channel(target) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
-        while True:
+
+        def statuses() -> dict[str, str]:
             if process.poll() is not None:
                 raise AssertionError(f"the EPP exited with status {process.returncode}")
+            found = {}
             for service in ("liveness", "readiness"):
                 try:
                     reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
-                    statuses[service] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+                    found[service] = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
                 except grpc.RpcError as exc:
-                    statuses[service] = f"error: {exc.code().name}"
-            if set(statuses.values()) == {"SERVING"}:
-                return statuses
-            if time.monotonic() > deadline:
-                raise AssertionError(f"gRPC health of {target} after {timeout_s:g} s: {statuses}")
-            time.sleep(0.1)
+                    found[service] = f"error: {exc.code().name}"
+            return found
 
-
-def until(probe: Callable[[], Any], done: Callable[[Any], Any], what: str, timeout_s: float = 60.0) -> Any:
-    """Re-probe until `done(result)`, at most `timeout_s` seconds; the last result is in the error."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = probe()
-        if done(result):
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}; last: {result!r}")
-        time.sleep(0.1)
+        return wait_until(
+            statuses,
+            f"gRPC health of {target}",
+            done=lambda found: set(found.values()) == {"SERVING"},
+            timeout_s=timeout_s,
+            interval_s=0.1,
+        )

@@ -7,7 +7,6 @@ import asyncio
 import copy
 import os
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import yaml
 from heteropool.handlers import FIELD_MANAGER, OperatorContext, build_registry, make_memo
 from heteropool.handlers.kube import KINDS, KubeClient, connect, login
 from heteropool.settings import DEFAULT_SETTINGS, RenderSettings
+from heteropool_testing.waiting import await_until
 
 REPO = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
@@ -78,14 +78,7 @@ class Cluster:
         self, predicate: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, what: str = "condition"
     ) -> Any:
         """Re-check `predicate` until it returns something truthy or the deadline passes."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = await predicate()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-            await asyncio.sleep(0.02)
+        return await await_until(predicate, what, timeout_s=timeout)
 
     async def get(self, kind: str, name: str) -> dict[str, Any] | None:
         return await self.kube.get(KINDS[kind], self.namespace, name)

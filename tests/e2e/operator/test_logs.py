@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import pytest
 import yaml
 
 from heteropool.handlers.kube import KINDS, connect, login
+from heteropool_testing.waiting import await_until
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +61,10 @@ async def test_a_pool_created_and_settled_logs_a_few_info_lines_and_heteropool_e
             events = await kube.list(KINDS["Event"], NAMESPACE)
             return bool((body.get("status") or {}).get("conditions")) and bool(events)
 
-        deadline = time.monotonic() + 30
-        while not await settled():
-            assert time.monotonic() < deadline, log.read_text()
-            await asyncio.sleep(0.05)
+        try:
+            await await_until(settled, "the pool's conditions and its Events", timeout_s=30)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log.read_text()}") from None
         events = await kube.list(KINDS["Event"], NAMESPACE)
     finally:
         operator.terminate()
