@@ -46,11 +46,14 @@ def _expected_ttft_s(ctx: CycleContext, endpoints: Sequence[EndpointView]) -> di
         return {}
     default = sum(known) / len(known)
     prompt_tokens = ctx.request.prompt_tokens
-    shares = ctx.prefix.cached_shares() if ctx.prefix is not None else {}
+    pm = ctx.prefix
+    # PrefixMatch.cached_share, inlined: this loop runs per endpoint on every latency-tier decision
+    credited = pm.credited_chars if pm is not None and pm.prompt_chars else {}
+    prompt_chars = pm.prompt_chars if pm is not None else 0
     out: dict[str, float] = {}
     for e in endpoints:
-        share = shares.get(e.id)
-        uncached = prompt_tokens * (1.0 - share) if share else prompt_tokens
+        cached = credited.get(e.id, 0)
+        uncached = prompt_tokens * (1.0 - min(1.0, cached / prompt_chars)) if cached else prompt_tokens
         out[e.id] = (e.queued_prefill_tokens + uncached) / (e.prefill_tokens_per_s or default)
     return out
 
