@@ -55,7 +55,19 @@ class RequestStream:
         self.changed.clear()
 
 
-class RealtimeDriver:
+class _Driver:
+    """What both drivers share: the time scale, the admin slow-down, the metrics they feed."""
+
+    def __init__(self, time_scale: float, slowdown: Callable[[], float], metrics: SimMetrics | None) -> None:
+        if time_scale <= 0:
+            raise ValueError(f"time_scale: must be > 0, got {time_scale}")
+        self.time_scale = time_scale
+        self._slowdown = slowdown
+        self.metrics = metrics  # public: a server may attach metrics that read the driver's load
+        self.dead: BaseException | None = None  # set if an engine loop crashed (vLLM: EngineDeadError)
+
+
+class RealtimeDriver(_Driver):
     """The engine loop of one server: submit requests, get token progress as it happens."""
 
     def __init__(
@@ -66,12 +78,8 @@ class RealtimeDriver:
         slowdown: Callable[[], float] = lambda: 1.0,
         metrics: SimMetrics | None = None,
     ) -> None:
-        if time_scale <= 0:
-            raise ValueError(f"time_scale: must be > 0, got {time_scale}")
+        super().__init__(time_scale, slowdown, metrics)
         self.engine = engine
-        self.time_scale = time_scale
-        self._slowdown = slowdown
-        self._metrics = metrics
         self._streams: dict[str, RequestStream] = {}
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -80,7 +88,6 @@ class RealtimeDriver:
         # Submitted requests not yet handed to the engine: (arrival, id, prompt tokens, hashes, max tokens).
         self._pending: deque[tuple[float, str, int, Sequence[int], int]] = deque()
         self._task: asyncio.Task[None] | None = None
-        self.dead: BaseException | None = None  # set if the engine loop crashed (vLLM: EngineDeadError)
 
     def now(self) -> float:
         """Current engine time."""
@@ -107,8 +114,8 @@ class RealtimeDriver:
         self._pending.append((arrival, request_id, prompt_tokens, block_hashes, max_tokens))
         stream = RequestStream(request_id, prompt_tokens, max_tokens, arrival)
         self._streams[request_id] = stream
-        if self._metrics is not None:
-            self._metrics.max_tokens.observe(max_tokens)
+        if self.metrics is not None:
+            self.metrics.max_tokens.observe(max_tokens)
         self._wake.set()
         return stream
 
@@ -119,8 +126,8 @@ class RealtimeDriver:
         if queued is not None:
             self._pending.remove(queued)
         fin = None if queued is not None else self.engine.abort(request_id)
-        if stream is not None and (queued is not None or fin is not None) and self._metrics is not None:
-            self._metrics.success["abort"] += 1
+        if stream is not None and (queued is not None or fin is not None) and self.metrics is not None:
+            self.metrics.success["abort"] += 1
 
     async def _run(self) -> None:
         try:
@@ -156,7 +163,7 @@ class RealtimeDriver:
 
     def _deliver(self, res: StepResult, start: float, end: float) -> None:
         streams = self._streams
-        metrics = self._metrics
+        metrics = self.metrics
         scale = self.time_scale
         for rid in res.admitted:
             s = streams.get(rid)
@@ -203,7 +210,7 @@ class RealtimeDriver:
         m.generation_tokens.observe(fin.generation_tokens)
 
 
-class FixedLatencyDriver:
+class FixedLatencyDriver(_Driver):
     """Tokens on a fixed schedule: the first `ttft_s` after arrival, then one every `itl_s` (engine seconds).
 
     No engine, no batching, no queue: one timer per token (none for a zero delay), so a process serves
@@ -223,18 +230,13 @@ class FixedLatencyDriver:
         slowdown: Callable[[], float] = lambda: 1.0,
         metrics: SimMetrics | None = None,
     ) -> None:
-        if time_scale <= 0:
-            raise ValueError(f"time_scale: must be > 0, got {time_scale}")
+        super().__init__(time_scale, slowdown, metrics)
         if ttft_s < 0 or itl_s < 0:
             raise ValueError(f"ttft_s and itl_s: must be >= 0, got {ttft_s} and {itl_s}")
-        self.time_scale = time_scale
         self.max_model_len = max_model_len
         self.stats = EngineStats()
-        self.dead: BaseException | None = None  # never set: there is no engine loop to crash
         self._ttft_s = ttft_s
         self._itl_s = itl_s
-        self._slowdown = slowdown
-        self.metrics = metrics  # public: a server attaches the metrics that read this driver's load
         self._streams: dict[str, RequestStream] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
