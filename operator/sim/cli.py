@@ -117,31 +117,9 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(PROFILE_NAMES))
         return 0
     try:
-        settings = SimSettings(
-            host=args.host,
-            port=args.port,
-            ports=args.ports,
-            model=args.model,
-            served_model_name=tuple(args.served_model_name or ()),
-            profile=args.profile,
-            size_class=args.size_class,
-            max_num_seqs=args.max_num_seqs,
-            max_num_batched_tokens=args.max_num_batched_tokens,
-            block_size=args.block_size,
-            max_model_len=args.max_model_len,
-            num_gpu_blocks=args.num_gpu_blocks,
-            gpu_memory_utilization=args.gpu_memory_utilization,
-            dtype=args.dtype,
-            kv_cache_dtype=args.kv_cache_dtype,
-            enable_prefix_caching=args.enable_prefix_caching,
-            time_scale=args.time_scale,
-            default_max_tokens=args.default_max_tokens,
-            max_tokens_cap=args.max_tokens_cap,
-            fixed_ttft_ms=args.fixed_ttft_ms,
-            fixed_itl_ms=args.fixed_itl_ms,
-            seed=args.seed,
-            admin_api=args.admin_api,
-        )
+        # Every flag's dest is the name of a settings field, so the flags are the settings.
+        flags = {name: getattr(args, name) for name in SimSettings.model_fields}
+        settings = SimSettings.model_validate({**flags, "served_model_name": tuple(args.served_model_name or ())})
         if settings.profile not in PROFILE_NAMES:
             raise ProfileError(f"--profile: unknown profile {settings.profile!r}; known: {', '.join(PROFILE_NAMES)}")
     except ValidationError as exc:

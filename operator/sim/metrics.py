@@ -154,7 +154,9 @@ class SimMetrics:
         self.success: dict[str, int] = dict.fromkeys(FINISH_REASONS, 0)
         model = f'model_name="{_escape(model_name)}"'
         labels = f'{{engine="0",{model}}}'
-        self._scalars = [f"{_header(name, help_text, kind)}{name}{labels} " for name, help_text, kind in _SCALARS]
+        self._scalars = [
+            (f"{_header(name, help_text, kind)}{name}{labels} ", read) for name, help_text, kind, read in _SCALARS
+        ]
         self._success = [
             f'vllm:request_success_total{{engine="0",finished_reason="{reason}",{model}}} ' for reason in self.success
         ]
@@ -178,19 +180,8 @@ class SimMetrics:
 
     def exposition(self) -> bytes:
         """The text format of every metric (what GET /metrics returns)."""
-        eng = self._engine
-        stats = eng.stats
-        values = (
-            eng.num_running,
-            eng.num_waiting,
-            eng.kv_usage(),
-            stats.prompt_tokens,
-            stats.generation_tokens,
-            stats.prefix_cache_queries,
-            stats.prefix_cache_hits,
-            stats.preemptions,
-        )
-        out = [f"{line}{_number(value)}\n" for line, value in zip(self._scalars, values, strict=True)]
+        load = self._engine
+        out = [f"{line}{_number(read(load))}\n" for line, read in self._scalars]
         out.append(_SUCCESS_HEADER)
         out += [f"{line}{_number(n)}\n" for line, n in zip(self._success, self.success.values(), strict=True)]
         for hist, header, buckets, count, total in self._histograms:
@@ -201,16 +192,36 @@ class SimMetrics:
         return "".join(out).encode()
 
 
-_SCALARS: tuple[tuple[str, str, str], ...] = (
-    # exposed name, help, type; the order of the values in `SimMetrics.exposition`
-    ("vllm:num_requests_running", "Number of requests in model execution batches.", "gauge"),
-    ("vllm:num_requests_waiting", "Number of requests waiting to be processed.", "gauge"),
-    ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", "gauge"),
-    ("vllm:prompt_tokens_total", "Number of prefill tokens processed.", "counter"),
-    ("vllm:generation_tokens_total", "Number of generation tokens processed.", "counter"),
-    ("vllm:prefix_cache_queries_total", "Prefix cache queries, in terms of number of queried tokens.", "counter"),
-    ("vllm:prefix_cache_hits_total", "Prefix cache hits, in terms of number of cached tokens.", "counter"),
-    ("vllm:num_preemptions_total", "Cumulative number of preemption from the engine.", "counter"),
+_SCALARS: tuple[tuple[str, str, str, Callable[[ReplicaLoad], float]], ...] = (
+    # exposed name, help, type, where the value comes from
+    ("vllm:num_requests_running", "Number of requests in model execution batches.", "gauge", lambda e: e.num_running),
+    ("vllm:num_requests_waiting", "Number of requests waiting to be processed.", "gauge", lambda e: e.num_waiting),
+    ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", "gauge", lambda e: e.kv_usage()),
+    ("vllm:prompt_tokens_total", "Number of prefill tokens processed.", "counter", lambda e: e.stats.prompt_tokens),
+    (
+        "vllm:generation_tokens_total",
+        "Number of generation tokens processed.",
+        "counter",
+        lambda e: e.stats.generation_tokens,
+    ),
+    (
+        "vllm:prefix_cache_queries_total",
+        "Prefix cache queries, in terms of number of queried tokens.",
+        "counter",
+        lambda e: e.stats.prefix_cache_queries,
+    ),
+    (
+        "vllm:prefix_cache_hits_total",
+        "Prefix cache hits, in terms of number of cached tokens.",
+        "counter",
+        lambda e: e.stats.prefix_cache_hits,
+    ),
+    (
+        "vllm:num_preemptions_total",
+        "Cumulative number of preemption from the engine.",
+        "counter",
+        lambda e: e.stats.preemptions,
+    ),
 )
 
 
