@@ -1,8 +1,9 @@
 """The data plane side by side: Envoy + `heteropool epp` vs plain Envoy, sglang-router and vllm-router
 (and the backend directly).
 
-Everything on 127.0.0.1; load from `wrk` (Debian package `wrk`); one fast fake backend process
-(bench/gateway_backend.py) listening on N ports = N endpoints. Measures, per data plane:
+Everything on 127.0.0.1; load from `wrk` (Debian package `wrk`); the backend is one `heteropool sim`
+process in its fixed-latency mode (`--fixed-ttft-ms`, `--fixed-itl-ms`: no engine model) listening on N
+ports = N endpoints. Measures, per data plane:
 - max req/s with 32 connections, short non-streaming requests with ~2 KB prompts;
 - added latency p50/p99 at concurrency 1 (vs the backend directly);
 - CPU seconds of the proxy process (and of the EPP) per request;
@@ -34,9 +35,8 @@ import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.supervise import free_port
-from heteropool_testing.processes import envoy_command, epp_command, spawn, stop_sessions, wait_http
+from heteropool_testing.processes import BIN, envoy_command, epp_command, spawn, stop_sessions, wait_http
 
-HERE = Path(__file__).resolve().parent
 PROMPT = "You are a helpful assistant. " * 70  # ~2 KB
 ROUTERS = Path.home() / ".cache" / "heteropool-bench" / "routers"  # venv with sglang-router, vllm-router
 RUST_ROUTERS = ("sglang-router", "vllm-router")
@@ -45,12 +45,13 @@ RUST_ROUTERS = ("sglang-router", "vllm-router")
 def _start_backend(
     endpoints: int, ttft_ms: int, itl_ms: int, chunks: int, log: Path
 ) -> tuple[int, subprocess.Popen[bytes]]:
-    """The fake backend on `endpoints` consecutive free ports: (first port, process)."""
+    """The simulator with fixed latencies on `endpoints` consecutive free ports: (first port, process)."""
     base = free_port()
     while any(_busy(p) for p in range(base, base + endpoints)):
         base = free_port()
-    args = ["--port", str(base), "--ports", str(endpoints), "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]
-    return base, spawn([sys.executable, str(HERE / "gateway_backend.py"), *args, "--chunks", str(chunks)], log)
+    args = ["--port", str(base), "--ports", str(endpoints), "--served-model-name", "bench-model"]
+    fixed = ["--fixed-ttft-ms", str(ttft_ms), "--fixed-itl-ms", str(itl_ms), "--max-tokens-cap", str(chunks)]
+    return base, spawn([str(BIN), "sim", *args, *fixed], log)
 
 
 def cpu_s(pid: int) -> float:
@@ -366,8 +367,8 @@ def _report(args: argparse.Namespace, rows: list[str], stream_rows: list[str], d
             "",
             f"`{' '.join(['.venv/bin/python', 'bench/dataplane.py', *sys.argv[1:]])}` on {platform.machine()}, "
             f"{os.cpu_count()} cores shared by everything (wrk, backend, proxy, EPP), load average at the end "
-            f"{load[0]:.1f}; Envoy 1.40 with one worker; {args.endpoints} endpoints in one fake backend process; "
-            f"{args.seconds:g} s per measurement.",
+            f"{load[0]:.1f}; Envoy 1.40 with one worker; {args.endpoints} endpoints in one "
+            f"`heteropool sim --fixed-ttft-ms` process; {args.seconds:g} s per measurement.",
             "",
             "## Short non-streaming requests (~2 KB prompt, 1 output token)",
             "",

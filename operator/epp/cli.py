@@ -141,32 +141,34 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _parameters(raw: str | None) -> dict[str, object]:
+def _yaml_option(raw: str, flag: str) -> Any:
+    """The value of an option given as YAML/JSON inline or as @FILE."""
     import yaml
 
-    if not raw:
-        return {}
     text = Path(raw[1:]).read_text() if raw.startswith("@") else raw
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ValueError(f"--parameters: not valid YAML or JSON: {exc}") from None
+        raise ValueError(f"{flag}: not valid YAML or JSON: {exc}") from None
+
+
+def _parameters(raw: str | None) -> dict[str, object]:
+    if not raw:
+        return {}
+    data = _yaml_option(raw, "--parameters")
     if not isinstance(data, dict):
         raise ValueError(f"--parameters: expected a mapping, got {type(data).__name__}")
     return data
 
 
 def _objectives(raw: str | None) -> ObjectivesRouting | None:
-    import yaml
     from pydantic import ValidationError
 
     if not raw:
         return None
-    text = Path(raw[1:]).read_text() if raw.startswith("@") else raw
+    data = _yaml_option(raw, "--objectives")
     try:
-        return ObjectivesRouting.model_validate(yaml.safe_load(text))
-    except yaml.YAMLError as exc:
-        raise ValueError(f"--objectives: not valid YAML or JSON: {exc}") from None
+        return ObjectivesRouting.model_validate(data)
     except ValidationError as exc:
         where, problem = first_problem(exc, "--objectives")
         raise ValueError(f"{where}: {problem}") from None

@@ -34,6 +34,8 @@ __all__ = [
     "InClusterCredentials",
     "list_objects",
     "watch_objects",
+    "by_name",
+    "apply_watch_event",
     "WatchGone",
 ]
 
@@ -136,15 +138,11 @@ class KubeEndpointSource:
         params = {"labelSelector": f"{POOL_LABEL}={self.pool},{SERVICE_NAME_LABEL}"}
 
         def reset(items: list[Mapping[str, Any]]) -> None:
-            self.slices = {i["metadata"]["name"]: i for i in items}
+            self.slices = by_name(items)
             changed.set()
 
         def event(kind: str, obj: Mapping[str, Any]) -> None:
-            name = obj["metadata"]["name"]
-            if kind == "DELETED":
-                self.slices.pop(name, None)
-            else:
-                self.slices[name] = obj
+            apply_watch_event(self.slices, kind, obj)
             changed.set()
 
         await self._list_watch(session, path, params, reset, event)
@@ -245,6 +243,20 @@ async def watch_objects(
                     raise WatchGone
                 raise aiohttp.ClientError(f"watch error: {obj.get('message')}")
             yield kind, obj
+
+
+def by_name(items: list[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """A listed collection as name -> object (what `apply_watch_event` keeps up to date)."""
+    return {i["metadata"]["name"]: i for i in items}
+
+
+def apply_watch_event(objects: dict[str, Mapping[str, Any]], kind: str, obj: Mapping[str, Any]) -> None:
+    """Bring a name -> object copy of a collection up to date with one watch event."""
+    name = obj["metadata"]["name"]
+    if kind == "DELETED":
+        objects.pop(name, None)
+    else:
+        objects[name] = obj
 
 
 class WatchGone(Exception):

@@ -18,7 +18,14 @@ from typing import Any
 import aiohttp
 import orjson
 
-from heteropool.epp.discovery import InClusterCredentials, WatchGone, list_objects, watch_objects
+from heteropool.epp.discovery import (
+    InClusterCredentials,
+    WatchGone,
+    apply_watch_event,
+    by_name,
+    list_objects,
+    watch_objects,
+)
 
 __all__ = ["OBJECTIVE_API", "ObjectiveWatch", "objective_priorities"]
 
@@ -78,16 +85,12 @@ class ObjectiveWatch:
             try:
                 items, version = await list_objects(session, self.creds, self.path, {})
                 missing_said = False
-                self.objects = {i["metadata"]["name"]: i for i in items}
+                self.objects = by_name(items)
                 self._publish()
                 async for kind, obj in watch_objects(session, self.creds, self.path, {}, version):
                     if kind == "BOOKMARK":
                         continue
-                    name = obj["metadata"]["name"]
-                    if kind == "DELETED":
-                        self.objects.pop(name, None)
-                    else:
-                        self.objects[name] = obj
+                    apply_watch_event(self.objects, kind, obj)
                     self._publish()
             except WatchGone:
                 continue

@@ -10,6 +10,7 @@ fine: the index lives in one process and only equality matters.
 
 Index: one LRU of block hashes per endpoint (bounded by the endpoint's KV capacity) plus a
 reverse map hash -> endpoints; kept prefix-closed so a match is a binary search per holder.
+`PrefixProducer` is what the prefix producers share: the index, learnt from every routed request.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ import random
 from collections import OrderedDict
 from collections.abc import Sequence
 from itertools import accumulate
+from typing import TypeVar
 
-__all__ = ["CHARS_PER_TOKEN", "hash_prompt_blocks", "PrefixIndex"]
+from heteropool.routing import EndpointView
+from heteropool.scheduling.framework import CycleContext, Plugin, PluginParams
+
+__all__ = ["CHARS_PER_TOKEN", "hash_prompt_blocks", "PrefixIndex", "PrefixProducer"]
 
 CHARS_PER_TOKEN = 4
 """Characters per token assumed when converting vLLM block sizes to text (llm-d uses 4 too)."""
@@ -134,3 +139,30 @@ class PrefixIndex:
             holders.pop(endpoint_id, None)
             if not holders:
                 del self._owners[h]
+
+
+P = TypeVar("P", bound=PluginParams)
+
+
+class PrefixProducer(Plugin[P]):
+    """Base of the prefix producers: one `PrefixIndex`, taught the blocks of every routed request.
+
+    A subclass hashes the prompt and credits the endpoints (`produce`, writing `ctx.prefix`) and
+    says how many blocks an endpoint's LRU may hold (`capacity_blocks`).
+    """
+
+    def __init__(self, params: P) -> None:
+        super().__init__(params)
+        self.index = PrefixIndex()
+
+    def capacity_blocks(self, endpoint: EndpointView | None) -> int:
+        raise NotImplementedError
+
+    def on_routed(self, ctx: CycleContext, endpoint: EndpointView | None, endpoint_id: str) -> None:
+        pm = ctx.prefix
+        if pm is not None and pm.hashes:
+            self.index.insert(endpoint_id, pm.hashes, self.capacity_blocks(endpoint))
+
+    def forget(self, endpoint_ids: Sequence[str]) -> None:
+        for e in endpoint_ids:
+            self.index.forget(e)

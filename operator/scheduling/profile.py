@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from heteropool.routing import EndpointView, NoEndpointError, Router, RouteRequest
 from heteropool.scheduling.errors import ConfigError
 from heteropool.scheduling.framework import CycleContext, Filter, Picker, Producer, Scorer
-from heteropool.scheduling.registry import Registry
+from heteropool.scheduling.registry import PluginKind, Registry
 from heteropool.validation import first_problem
 
 __all__ = ["PluginRef", "TierSpec", "ProfileSpec", "ProfileRouter", "TieredRouter", "TIERS", "build_profile"]
@@ -121,10 +121,7 @@ class ProfileRouter:
         entry = self._pending.get(request.request_id)
         if entry is None or entry[0].prefix is None:
             return None
-        pm = entry[0].prefix
-        if not pm.prompt_chars:
-            return 0.0
-        return min(1.0, pm.credited_chars.get(endpoint_id, 0) / pm.prompt_chars)
+        return entry[0].prefix.cached_share(endpoint_id)
 
     def on_routed(self, request: RouteRequest, endpoint_id: str) -> None:
         entry = self._pending.pop(request.request_id, None)
@@ -184,21 +181,20 @@ def build_profile(
         except ValidationError as exc:
             raise ConfigError(*first_problem(exc, path)) from None
     rng = random.Random(seed)
-    producers = [
-        registry.build("producer", r.type, r.parameters, f"{path}.producers[{i}]", rng)
-        for i, r in enumerate(spec.producers)
-    ]
-    filters = [
-        registry.build("filter", r.type, r.parameters, f"{path}.filters[{i}]", rng) for i, r in enumerate(spec.filters)
-    ]
-    scorers = [
-        (registry.build("scorer", r.type, r.parameters, f"{path}.scorers[{i}]", rng), r.weight)
-        for i, r in enumerate(spec.scorers)
-    ]
+
+    def build(kind: PluginKind, refs: Sequence[PluginRef], where: str) -> list[Any]:
+        return [registry.build(kind, r.type, r.parameters, f"{where}[{i}]", rng) for i, r in enumerate(refs)]
+
+    def weighted(refs: Sequence[PluginRef], where: str) -> list[tuple[Any, float]]:
+        return list(zip(build("scorer", refs, where), [r.weight for r in refs], strict=True))
+
+    producers = build("producer", spec.producers, f"{path}.producers")
+    filters = build("filter", spec.filters, f"{path}.filters")
+    scorers = weighted(spec.scorers, f"{path}.scorers")
     picker = registry.build("picker", spec.picker.type, spec.picker.parameters, f"{path}.picker", rng)
     if producers == []:
         for i, (scorer, _) in enumerate(scorers):
-            if "prefix" in getattr(scorer, "consumes", ()):
+            if "prefix" in scorer.consumes:
                 raise ConfigError(f"{path}.scorers[{i}]", f"{scorer.type_name!r} needs a prefix producer in producers")
     base = ProfileRouter(name, producers, filters, scorers, picker)
     if not spec.tiers:
@@ -210,13 +206,11 @@ def build_profile(
             tiers[tier] = base
             continue
         where = f"{path}.tiers.{tier}"
-        t_filters = [
-            registry.build("filter", r.type, r.parameters, f"{where}.filters[{i}]", rng)
-            for i, r in enumerate(t.filters)
-        ]
-        t_scorers = [
-            (registry.build("scorer", r.type, r.parameters, f"{where}.scorers[{i}]", rng), r.weight)
-            for i, r in enumerate(t.scorers)
-        ]
-        tiers[tier] = ProfileRouter(f"{name}/{tier}", producers, t_filters, t_scorers, picker)
+        tiers[tier] = ProfileRouter(
+            f"{name}/{tier}",
+            producers,
+            build("filter", t.filters, f"{where}.filters"),
+            weighted(t.scorers, f"{where}.scorers"),
+            picker,
+        )
     return TieredRouter(name, base, tiers["latency"], tiers["fill"])

@@ -1,4 +1,4 @@
-"""`heteropool sim`: start one simulated vLLM replica (flags mirror `vllm serve` where they exist)."""
+"""`heteropool sim`: start simulated vLLM replicas (flags mirror `vllm serve` where they exist)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1; 0.0.0.0 in a pod)")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on start)")
+    parser.add_argument(
+        "--ports",
+        type=int,
+        default=1,
+        help="serve this many independent replicas on PORT, PORT+1, ... from one process (default 1)",
+    )
     parser.add_argument(
         "--max-num-seqs", type=int, default=None, help="most sequences in a batch (default: the profile's)"
     )
@@ -78,7 +84,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="max_tokens when a chat request sets none (vLLM: the rest of the context)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fault injector")
+    parser.add_argument(
+        "--max-tokens-cap",
+        type=int,
+        default=None,
+        help="generate at most this many tokens per request, whatever max_tokens asks",
+    )
+    fast = parser.add_argument_group(
+        "fixed latencies",
+        "Either flag runs no engine model: every request, whatever the load, gets its first token after "
+        "--fixed-ttft-ms and each further one --fixed-itl-ms later (the other one defaults to 0; both divided "
+        "by --time-scale, times the admin slowdown). A fast, cheap fake backend for benchmarking what sits "
+        "in front of the replicas.",
+    )
+    fast.add_argument("--fixed-ttft-ms", type=float, default=None, help="time to first token, in ms")
+    fast.add_argument("--fixed-itl-ms", type=float, default=None, help="time between tokens, in ms")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault injector (replica i: seed + i)")
     parser.add_argument(
         "--enable-admin-api",
         dest="admin_api",
@@ -96,27 +117,9 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(PROFILE_NAMES))
         return 0
     try:
-        settings = SimSettings(
-            host=args.host,
-            port=args.port,
-            model=args.model,
-            served_model_name=tuple(args.served_model_name or ()),
-            profile=args.profile,
-            size_class=args.size_class,
-            max_num_seqs=args.max_num_seqs,
-            max_num_batched_tokens=args.max_num_batched_tokens,
-            block_size=args.block_size,
-            max_model_len=args.max_model_len,
-            num_gpu_blocks=args.num_gpu_blocks,
-            gpu_memory_utilization=args.gpu_memory_utilization,
-            dtype=args.dtype,
-            kv_cache_dtype=args.kv_cache_dtype,
-            enable_prefix_caching=args.enable_prefix_caching,
-            time_scale=args.time_scale,
-            default_max_tokens=args.default_max_tokens,
-            seed=args.seed,
-            admin_api=args.admin_api,
-        )
+        # Every flag's dest is the name of a settings field, so the flags are the settings.
+        flags = {name: getattr(args, name) for name in SimSettings.model_fields}
+        settings = SimSettings.model_validate({**flags, "served_model_name": tuple(args.served_model_name or ())})
         if settings.profile not in PROFILE_NAMES:
             raise ProfileError(f"--profile: unknown profile {settings.profile!r}; known: {', '.join(PROFILE_NAMES)}")
     except ValidationError as exc:
@@ -135,10 +138,11 @@ def run(args: argparse.Namespace) -> int:
         loop_factory = uvloop.new_event_loop
     from heteropool.ports import bind_problem
 
-    problem = bind_problem(settings.host, settings.port)
-    if problem is not None:
-        print(f"heteropool sim: --port: {problem}", file=sys.stderr)
-        return 2
+    for replica in settings.replicas():
+        problem = bind_problem(replica.host, replica.port)
+        if problem is not None:
+            print(f"heteropool sim: --port: {problem}", file=sys.stderr)
+            return 2
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(serve(settings))
     return 0

@@ -26,6 +26,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "RequestRejectedError",
+    "check_request_size",
 ]
 
 
@@ -136,6 +137,20 @@ class _Seq:
     admitted: bool = False
 
 
+def check_request_size(prompt_tokens: int, max_tokens: int, max_model_len: int) -> None:
+    """Raise RequestRejectedError, with vLLM's message, if the request can never fit the context."""
+    if max_tokens < 1:
+        raise RequestRejectedError(f"max_tokens must be at least 1, got {max_tokens}")
+    if prompt_tokens < 1:
+        raise RequestRejectedError("prompt must have at least one token")
+    if prompt_tokens + max_tokens > max_model_len:
+        raise RequestRejectedError(
+            f"This model's maximum context length is {max_model_len} tokens. However, you requested "
+            f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, "
+            f"{max_tokens} in the completion)."
+        )
+
+
 def _blocks(tokens: int, block_size: int) -> int:
     return -(-tokens // block_size)
 
@@ -206,17 +221,7 @@ class Engine:
         """Raise RequestRejectedError if `add_request` would refuse this request."""
         if request_id in self._by_id:
             raise RequestRejectedError(f"request id {request_id!r} is already running")
-        if max_tokens < 1:
-            raise RequestRejectedError(f"max_tokens must be at least 1, got {max_tokens}")
-        if prompt_tokens < 1:
-            raise RequestRejectedError("prompt must have at least one token")
-        limit = self.config.max_model_len
-        if prompt_tokens + max_tokens > limit:
-            raise RequestRejectedError(
-                f"This model's maximum context length is {limit} tokens. However, you requested "
-                f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, "
-                f"{max_tokens} in the completion)."
-            )
+        check_request_size(prompt_tokens, max_tokens, self.config.max_model_len)
 
     def abort(self, request_id: str) -> FinishedRequest | None:
         """Drop a request wherever it is (client went away); None if unknown."""

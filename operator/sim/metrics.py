@@ -1,27 +1,23 @@
-"""vLLM's Prometheus metrics for one simulated replica, on a private registry.
+"""vLLM's Prometheus metrics for one simulated replica, in the Prometheus text format.
 
 Names, types, labels and histogram buckets follow vLLM V1 (`vllm/v1/metrics/loggers.py` in vLLM;
 docs/weights.md, "Metrics read"). Counters are read from the engine at scrape time and the
-histograms are plain arrays, so the engine's hot path never touches prometheus_client.
+histograms are plain arrays, so the engine's hot path never touches a metrics library.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol, cast
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.utils import floatToGoString
 
-from heteropool.sim.engine import Engine
+from heteropool.sim.engine import EngineStats
 
 __all__ = [
     "Histogram",
+    "ReplicaLoad",
     "SimMetrics",
     "TTFT_BUCKETS_S",
     "ITL_BUCKETS_S",
@@ -85,6 +81,10 @@ class Histogram:
         return out
 
 
+# A sample value as Prometheus clients write it (Go's float formatting: 1.0, 1e+06, +Inf).
+_number = cast("Callable[[float], str]", floatToGoString)
+
+
 def _le(bound: float) -> str:
     return str(float(bound))
 
@@ -106,20 +106,38 @@ _HISTOGRAMS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+class ReplicaLoad(Protocol):
+    """What a scrape reads of a replica's load: the `Engine`, or the driver that stands in for one."""
+
+    @property
+    def stats(self) -> EngineStats: ...
+
+    @property
+    def num_running(self) -> int: ...
+
+    @property
+    def num_waiting(self) -> int: ...
+
+    def kv_usage(self) -> float: ...
+
+
 class SimMetrics:
-    """The vLLM metric set of one replica. `collect()` is called by the registry on each scrape."""
+    """The vLLM metric set of one replica, rendered in Prometheus' text format on each scrape.
+
+    The text is written directly from strings built once (names, help, label sets, bucket bounds):
+    a scrape costs a fraction of prometheus_client's generic rendering, which counts when one process
+    serves many replicas (`heteropool sim --ports`) and a picker scrapes each one every 250 ms.
+    """
 
     def __init__(
         self,
-        engine: Engine,
+        engine: ReplicaLoad,
         *,
         model_name: str,
         cache_config: Mapping[str, str],
         max_model_len: int,
     ) -> None:
         self._engine = engine
-        self._labels = [model_name, "0"]
-        self._cache_config = dict(cache_config)
         self.ttft = Histogram(TTFT_BUCKETS_S)
         self.itl = Histogram(ITL_BUCKETS_S)
         self.tpot = Histogram(ITL_BUCKETS_S)
@@ -134,64 +152,85 @@ class SimMetrics:
         self.max_tokens = Histogram(token_buckets)
         self.iteration_tokens = Histogram(ITERATION_TOKENS_BUCKETS)
         self.success: dict[str, int] = dict.fromkeys(FINISH_REASONS, 0)
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self)
+        model = f'model_name="{_escape(model_name)}"'
+        labels = f'{{engine="0",{model}}}'
+        self._scalars = [
+            (f"{_header(name, help_text, kind)}{name}{labels} ", read) for name, help_text, kind, read in _SCALARS
+        ]
+        self._success = [
+            f'vllm:request_success_total{{engine="0",finished_reason="{reason}",{model}}} ' for reason in self.success
+        ]
+        self._histograms = [
+            (
+                getattr(self, attr),
+                _header(name, help_text, "histogram"),
+                [f'{name}_bucket{{engine="0",le="{_le(b)}",{model}}} ' for b in getattr(self, attr).bounds]
+                + [f'{name}_bucket{{engine="0",le="+Inf",{model}}} '],
+                f"{name}_count{labels} ",
+                f"{name}_sum{labels} ",
+            )
+            for attr, name, help_text in _HISTOGRAMS
+        ]
+        info = dict(sorted({**cache_config, "engine": "0"}.items()))
+        info_labels = ",".join(f'{key}="{_escape(value)}"' for key, value in info.items())
+        self._info = (
+            _header("vllm:cache_config_info", "Information of the LLMEngine CacheConfig", "gauge")
+            + f"vllm:cache_config_info{{{info_labels}}} 1.0\n"
+        )
 
     def exposition(self) -> bytes:
         """The text format of every metric (what GET /metrics returns)."""
-        return generate_latest(self.registry)
+        load = self._engine
+        out = [f"{line}{_number(read(load))}\n" for line, read in self._scalars]
+        out.append(_SUCCESS_HEADER)
+        out += [f"{line}{_number(n)}\n" for line, n in zip(self._success, self.success.values(), strict=True)]
+        for hist, header, buckets, count, total in self._histograms:
+            out.append(header)
+            out += [f"{line}{_number(n)}\n" for line, (_le, n) in zip(buckets, hist.cumulative(), strict=True)]
+            out.append(f"{count}{_number(hist.count)}\n{total}{_number(hist.total)}\n")
+        out.append(self._info)
+        return "".join(out).encode()
 
-    def collect(self) -> Iterator[Metric]:
-        eng = self._engine
-        stats = eng.stats
-        labels = ["model_name", "engine"]
-        values = self._labels
-        for name, help_text, value in (
-            ("vllm:num_requests_running", "Number of requests in model execution batches.", eng.num_running),
-            ("vllm:num_requests_waiting", "Number of requests waiting to be processed.", eng.num_waiting),
-            ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", eng.kv_usage()),
-        ):
-            g = GaugeMetricFamily(name, help_text, labels=labels)
-            g.add_metric(values, value)
-            yield g
-        for name, help_text, count in (
-            ("vllm:prompt_tokens", "Number of prefill tokens processed.", stats.prompt_tokens),
-            ("vllm:generation_tokens", "Number of generation tokens processed.", stats.generation_tokens),
-            (
-                "vllm:prefix_cache_queries",
-                "Prefix cache queries, in terms of number of queried tokens.",
-                stats.prefix_cache_queries,
-            ),
-            (
-                "vllm:prefix_cache_hits",
-                "Prefix cache hits, in terms of number of cached tokens.",
-                stats.prefix_cache_hits,
-            ),
-            ("vllm:num_preemptions", "Cumulative number of preemption from the engine.", stats.preemptions),
-        ):
-            c = CounterMetricFamily(name, help_text, labels=labels)
-            c.add_metric(values, count)
-            yield c
-        success = CounterMetricFamily(
-            "vllm:request_success",
-            "Count of successfully processed requests.",
-            labels=[*labels, "finished_reason"],
-        )
-        for reason, count in self.success.items():
-            success.add_metric([*values, reason], count)
-        yield success
-        for attr, name, help_text in _HISTOGRAMS:
-            hist: Histogram = getattr(self, attr)
-            h = HistogramMetricFamily(name, help_text, labels=labels)
-            h.add_metric(values, hist.cumulative(), hist.total)
-            yield h
-        info = GaugeMetricFamily(
-            "vllm:cache_config_info",
-            "Information of the LLMEngine CacheConfig",
-            labels=[*self._cache_config, "engine"],
-        )
-        info.add_metric([*self._cache_config.values(), "0"], 1.0)
-        yield info
 
-    def describe(self) -> Iterable[Metric]:
-        return ()
+_SCALARS: tuple[tuple[str, str, str, Callable[[ReplicaLoad], float]], ...] = (
+    # exposed name, help, type, where the value comes from
+    ("vllm:num_requests_running", "Number of requests in model execution batches.", "gauge", lambda e: e.num_running),
+    ("vllm:num_requests_waiting", "Number of requests waiting to be processed.", "gauge", lambda e: e.num_waiting),
+    ("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", "gauge", lambda e: e.kv_usage()),
+    ("vllm:prompt_tokens_total", "Number of prefill tokens processed.", "counter", lambda e: e.stats.prompt_tokens),
+    (
+        "vllm:generation_tokens_total",
+        "Number of generation tokens processed.",
+        "counter",
+        lambda e: e.stats.generation_tokens,
+    ),
+    (
+        "vllm:prefix_cache_queries_total",
+        "Prefix cache queries, in terms of number of queried tokens.",
+        "counter",
+        lambda e: e.stats.prefix_cache_queries,
+    ),
+    (
+        "vllm:prefix_cache_hits_total",
+        "Prefix cache hits, in terms of number of cached tokens.",
+        "counter",
+        lambda e: e.stats.prefix_cache_hits,
+    ),
+    (
+        "vllm:num_preemptions_total",
+        "Cumulative number of preemption from the engine.",
+        "counter",
+        lambda e: e.stats.preemptions,
+    ),
+)
+
+
+def _header(name: str, help_text: str, kind: str) -> str:
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+_SUCCESS_HEADER = _header("vllm:request_success_total", "Count of successfully processed requests.", "counter")

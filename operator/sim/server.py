@@ -1,7 +1,9 @@
 """`heteropool sim`: the vLLM OpenAI server surface over a real-time simulated engine (aiohttp).
 
 aiohttp because it is already a dependency, streams SSE without an ASGI stack, and serves many
-concurrent streams on one core cheaply; one process is one replica, like one vLLM pod.
+concurrent streams on one core cheaply. One port is one replica, like one vLLM pod; `ports` > 1
+serves that many independent replicas from one process. With fixed latencies the replicas run no
+engine (`FixedLatencyDriver`): the fast fake backend of the gateway benchmarks.
 """
 
 from __future__ import annotations
@@ -9,29 +11,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import struct
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from heteropool.routing import estimate_prompt_tokens
 from heteropool.sim.admin import AdminConfigError, FaultState
 from heteropool.sim.blocks import PrefixHasher
-from heteropool.sim.driver import RealtimeDriver, RequestStream
+from heteropool.sim.driver import FixedLatencyDriver, RealtimeDriver, RequestStream
 from heteropool.sim.engine import Engine, EngineConfig, RequestRejectedError
-from heteropool.sim.metrics import SimMetrics
+from heteropool.sim.metrics import ReplicaLoad, SimMetrics
 from heteropool.sim.openai_api import ChatCompletionRequest, CompletionRequest, render_chat, usage
 from heteropool.sim.profiles import DEFAULT_GPU_MEMORY_UTILIZATION, build_profile, size_class_for_model
 from heteropool.sim.tokenizer import Tokenizer, output_piece
 from heteropool.validation import first_problem
 
-__all__ = ["SimSettings", "SimServer", "build_app", "serve"]
+__all__ = ["SimSettings", "SimServer", "build_app", "serve", "start_replicas"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class SimSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
+    ports: int = Field(1, ge=1)  # replicas on port, port + 1, ...: one process, that many endpoints
     model: str = "ibm-granite/granite-4.1-8b"
     served_model_name: tuple[str, ...] = ()
     profile: str = "h100-nvl"
@@ -58,12 +62,37 @@ class SimSettings(BaseModel):
     enable_prefix_caching: bool = True
     time_scale: float = Field(1.0, gt=0)
     default_max_tokens: int | None = Field(None, ge=1)
+    max_tokens_cap: int | None = Field(None, ge=1)  # at most this many output tokens, whatever a request asks
+    # Either one set: no engine, every request gets these latencies (ms, the other one 0).
+    fixed_ttft_ms: float | None = Field(None, ge=0)
+    fixed_itl_ms: float | None = Field(None, ge=0)
     seed: int = 0
     admin_api: bool = False  # /admin/config can stall or fail the replica: off unless asked for
+
+    @field_validator("ports")
+    @classmethod
+    def _ports_fit(cls, ports: int, info: ValidationInfo) -> int:
+        port = info.data.get("port")
+        if ports > 1 and port == 0:
+            raise ValueError("more than one port needs a first port (0 picks one free port only)")
+        if port is not None and port + ports - 1 > 65535:
+            raise ValueError(f"ports {port}..{port + ports - 1} run past 65535")
+        return ports
 
     @property
     def model_names(self) -> tuple[str, ...]:
         return self.served_model_name or (self.model,)
+
+    @property
+    def fixed_latency(self) -> bool:
+        return self.fixed_ttft_ms is not None or self.fixed_itl_ms is not None
+
+    def replicas(self) -> list[SimSettings]:
+        """One setting per port: port, port + 1, ... each with its own fault dice (seed + i)."""
+        return [
+            self.model_copy(update={"port": self.port + i, "ports": 1, "seed": self.seed + i})
+            for i in range(self.ports)
+        ]
 
 
 def _error(status: int, message: str, kind: str = "BadRequestError", param: str | None = None) -> web.Response:
@@ -73,6 +102,11 @@ def _error(status: int, message: str, kind: str = "BadRequestError", param: str 
 
 def _sse(obj: Any) -> bytes:
     return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+def _random_hex() -> str:
+    """32 random hex digits, like the uuid4().hex of vLLM request ids, for a third of the cost."""
+    return os.urandom(16).hex()
 
 
 def _reset(request: web.Request) -> None:
@@ -88,7 +122,7 @@ def _reset(request: web.Request) -> None:
 
 
 class SimServer:
-    """One replica: engine, driver, metrics, faults, and the HTTP handlers."""
+    """One replica: engine (unless latencies are fixed), driver, metrics, faults, and the HTTP handlers."""
 
     def __init__(self, settings: SimSettings) -> None:
         self.settings = settings
@@ -109,13 +143,26 @@ class SimServer:
             num_gpu_blocks=settings.num_gpu_blocks,
             enable_prefix_caching=settings.enable_prefix_caching,
         )
-        self.engine = Engine(self.engine_config)
         self.faults = FaultState(settings.seed)
         self.tokenizer = Tokenizer()
         self.hasher = PrefixHasher(self.tokenizer, self.engine_config.block_size)
         cfg = self.engine_config
+        self.engine: Engine | None = None
+        self.driver: RealtimeDriver | FixedLatencyDriver | None = None
+        load: ReplicaLoad
+        if settings.fixed_latency:
+            self.driver = load = FixedLatencyDriver(
+                (settings.fixed_ttft_ms or 0.0) / 1000,
+                (settings.fixed_itl_ms or 0.0) / 1000,
+                max_model_len=cfg.max_model_len,
+                time_scale=settings.time_scale,
+                slowdown=lambda: self.faults.config.slowdown,
+            )
+        else:
+            self.engine = load = Engine(cfg)
+        self.load = load
         self.metrics = SimMetrics(
-            self.engine,
+            load,
             model_name=settings.model_names[0],
             cache_config={
                 "block_size": str(cfg.block_size),
@@ -128,19 +175,22 @@ class SimServer:
             },
             max_model_len=cfg.max_model_len,
         )
-        self.driver: RealtimeDriver | None = None
+        if isinstance(self.driver, FixedLatencyDriver):
+            self.driver.metrics = self.metrics  # built after the driver: the metrics read its load
         self._stopping = asyncio.Event()
         self._created = int(time.time())
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def _lifespan(self, _app: web.Application) -> AsyncIterator[None]:
-        self.driver = RealtimeDriver(
-            self.engine,
-            time_scale=self.settings.time_scale,
-            slowdown=lambda: self.faults.config.slowdown,
-            metrics=self.metrics,
-        )
+        if self.engine is not None:  # the engine's driver binds to the running loop
+            self.driver = RealtimeDriver(
+                self.engine,
+                time_scale=self.settings.time_scale,
+                slowdown=lambda: self.faults.config.slowdown,
+                metrics=self.metrics,
+            )
+        assert self.driver is not None
         self.driver.start()
         yield
         self._stopping.set()
@@ -160,7 +210,7 @@ class SimServer:
         r.add_post("/tokenize", self.tokenize)
         r.add_post("/v1/completions/render", self.render)
         r.add_post("/v1/chat/completions/render", self.render_chat)
-        r.add_get("/load", self.load)
+        r.add_get("/load", self.server_load)
         r.add_get("/get_load", self.get_load)
         for path in ("/server_info", "/get_server_info"):
             r.add_get(path, self.server_info)
@@ -245,24 +295,24 @@ class SimServer:
             {
                 "token_ids": tokens,
                 "model": self.settings.model_names[0],
-                "request_id": f"render-{uuid.uuid4().hex}",
+                "request_id": f"render-{_random_hex()}",
                 "sampling_params": {},
             }
         ]
         return web.Response(body=orjson.dumps(body), content_type="application/json")
 
-    async def load(self, _request: web.Request) -> web.Response:
-        return web.json_response({"server_load": self.engine.num_running + self.engine.num_waiting})
+    async def server_load(self, _request: web.Request) -> web.Response:
+        return web.json_response({"server_load": self.load.num_running + self.load.num_waiting})
 
     async def get_load(self, _request: web.Request) -> web.Response:
-        eng = self.engine
+        load, cfg = self.load, self.engine_config
         return web.json_response(
             [
                 {
                     "dp_rank": 0,
-                    "num_reqs": eng.num_running,
-                    "num_waiting_reqs": eng.num_waiting,
-                    "num_tokens": int(eng.kv_usage() * eng.config.num_gpu_blocks * eng.block_size),
+                    "num_reqs": load.num_running,
+                    "num_waiting_reqs": load.num_waiting,
+                    "num_tokens": int(load.kv_usage() * cfg.num_gpu_blocks * cfg.block_size),
                 }
             ]
         )
@@ -338,13 +388,15 @@ class SimServer:
         model = body.model or self.settings.model_names[0]
         if model not in self.settings.model_names:
             return _error(404, f"The model `{model}` does not exist.", "NotFoundError", "model")
-        ph = self.hasher.of_text(prompt) if isinstance(prompt, str) else self.hasher.of_tokens(prompt)
+        prompt_tokens, hashes = self._prompt_blocks(prompt)
         if limit is None:
-            limit = self.settings.default_max_tokens or self.engine_config.max_model_len - ph.num_tokens
-        rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex
+            limit = self.settings.default_max_tokens or self.engine_config.max_model_len - prompt_tokens
+        if self.settings.max_tokens_cap is not None:
+            limit = min(limit, self.settings.max_tokens_cap)
+        rid = ("chatcmpl-" if chat else "cmpl-") + _random_hex()
         assert self.driver is not None
         try:
-            stream = self.driver.submit(rid, ph.num_tokens, ph.hashes, max(1, limit))
+            stream = self.driver.submit(rid, prompt_tokens, hashes, max(1, limit))
         except RequestRejectedError as exc:
             return _error(400, str(exc))
         try:
@@ -359,6 +411,13 @@ class SimServer:
         finally:
             if stream.finished is None:
                 self.driver.abort(rid)
+
+    def _prompt_blocks(self, prompt: str | list[int]) -> tuple[int, tuple[int, ...]]:
+        """Prompt tokens and full-block hashes; without an engine only the gateway's cheap estimate."""
+        if self.engine is None:
+            return (max(1, estimate_prompt_tokens(prompt)) if isinstance(prompt, str) else len(prompt)), ()
+        ph = self.hasher.of_text(prompt) if isinstance(prompt, str) else self.hasher.of_tokens(prompt)
+        return ph.num_tokens, ph.hashes
 
     def _check_alive(self) -> None:
         if self.driver is not None and self.driver.dead is not None:
@@ -455,29 +514,49 @@ def build_app(settings: SimSettings) -> web.Application:
     return SimServer(settings).app()
 
 
-async def serve(settings: SimSettings, *, ready: asyncio.Event | None = None) -> None:
-    """Serve until cancelled or SIGTERM/SIGINT; prints the bound address once listening."""
-    server = SimServer(settings)
-    runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=1.0)
-    await site.start()
-    port = settings.port
-    if runner.addresses:
-        port = runner.addresses[0][1]
-    print(
-        f"heteropool sim: serving {', '.join(settings.model_names)} as {server.profile.name}"
-        f"/{server.profile.size_class} on http://{settings.host}:{port}",
-        flush=True,
-    )
-    if ready is not None:
-        ready.set()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+async def start_replicas(settings: SimSettings) -> tuple[list[SimServer], list[web.AppRunner], list[int]]:
+    """Every replica of `settings` listening: the servers, their runners (`cleanup()` them), the bound ports."""
+    servers = [SimServer(replica) for replica in settings.replicas()]
+    runners: list[web.AppRunner] = []
+    ports: list[int] = []
     try:
+        for server in servers:
+            runner = web.AppRunner(server.app(), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+            runners.append(runner)
+            await runner.setup()
+            site = web.TCPSite(runner, settings.host, server.settings.port, backlog=4096)
+            await site.start()
+            ports.append(runner.addresses[0][1] if runner.addresses else server.settings.port)
+    except BaseException:
+        for runner in runners:
+            await runner.cleanup()
+        raise
+    return servers, runners, ports
+
+
+async def serve(settings: SimSettings, *, ready: asyncio.Event | None = None) -> None:
+    """Serve every replica until cancelled or SIGTERM/SIGINT; prints the bound addresses once listening."""
+    servers, runners, ports = await start_replicas(settings)
+    try:
+        profile = servers[0].profile
+        speed = (
+            f"fixed latencies (TTFT {settings.fixed_ttft_ms or 0:g} ms, ITL {settings.fixed_itl_ms or 0:g} ms)"
+            if settings.fixed_latency
+            else f"{profile.name}/{profile.size_class}"
+        )
+        where = f"{ports[0]}" if len(ports) == 1 else f"{ports[0]}..{ports[-1]} ({len(ports)} replicas)"
+        print(
+            f"heteropool sim: serving {', '.join(settings.model_names)} as {speed} on http://{settings.host}:{where}",
+            flush=True,
+        )
+        if ready is not None:
+            ready.set()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
-        await runner.cleanup()
+        for runner in runners:
+            await runner.cleanup()

@@ -44,8 +44,17 @@ def test_every_policy_builds_and_implements_the_router_protocol(name: str) -> No
         ("llm-d", {"weights": {"prefix-cache-scorer": -1}}, "parameters.weights.prefix-cache-scorer"),
         ("llm-d", {"weights": {"nope": 1}}, "parameters.weights.nope"),
         ("heteropool", {"capacity-load-scorer": {"spillAbs": 0}}, "spillAbs"),
+        ("heteropool", {"prefix-affinity-scorer": {"x": 1}}, "scorers[0].parameters.x"),
     ],
-    ids=["unknown-policy", "unknown-parameter", "plugin-not-in-policy", "negative-weight", "unknown-weight", "range"],
+    ids=[
+        "unknown-policy",
+        "unknown-parameter",
+        "plugin-not-in-policy",
+        "negative-weight",
+        "unknown-weight",
+        "range",
+        "parameterless-plugin",
+    ],
 )
 def test_bad_names_and_parameters_raise_config_error_naming_the_path(
     name: str, parameters: dict[str, object] | None, path: str
@@ -102,11 +111,15 @@ def test_prefix_policies_keep_a_shared_prefix_group_on_one_endpoint(name: str) -
     assert len(set(chosen)) == 1
 
 
-def test_heteropool_spills_from_an_overloaded_warm_endpoint_and_the_spill_target_becomes_warm() -> None:
+def _warm_heteropool() -> tuple[Router, str, str]:
+    """A heteropool router over a and b that has routed one prompt: (router, warm endpoint, the other)."""
     router = build_router("heteropool", seed=3)
-    eps = [make_view("http://a"), make_view("http://b")]
-    (warm,) = set(_drive(router, eps, [_prompt(1, 0)]))
-    other = "http://b" if warm == "http://a" else "http://a"
+    (warm,) = set(_drive(router, [make_view("http://a"), make_view("http://b")], [_prompt(1, 0)]))
+    return router, warm, "http://b" if warm == "http://a" else "http://a"
+
+
+def test_heteropool_spills_from_an_overloaded_warm_endpoint_and_the_spill_target_becomes_warm() -> None:
+    router, warm, other = _warm_heteropool()
     loaded = [make_view(warm, in_flight=100), make_view(other, in_flight=0)]
     assert _drive(router, loaded, [_prompt(1, 1)]) == [other]
     # both warm now: the less loaded warm endpoint keeps it
@@ -114,10 +127,7 @@ def test_heteropool_spills_from_an_overloaded_warm_endpoint_and_the_spill_target
 
 
 def test_heteropool_sticks_while_the_warm_endpoint_is_moderately_busier() -> None:
-    router = build_router("heteropool", seed=3)
-    eps = [make_view("http://a"), make_view("http://b")]
-    (warm,) = set(_drive(router, eps, [_prompt(1, 0)]))
-    other = "http://b" if warm == "http://a" else "http://a"
+    router, warm, other = _warm_heteropool()
     busy = [make_view(warm, in_flight=6), make_view(other, in_flight=0)]
     assert _drive(router, busy, [_prompt(1, 1)]) == [warm]
 

@@ -33,3 +33,19 @@ def test_exposition_has_vllm_names_types_and_labels(make_engine) -> None:  # typ
         "num_gpu_blocks": "1000",
         "engine": "0",
     }
+
+
+def test_histograms_and_success_counts_read_back_from_the_text(make_engine) -> None:  # type: ignore[no-untyped-def]
+    m = SimMetrics(make_engine(), model_name="m", cache_config={}, max_model_len=4096)
+    m.ttft.observe(0.003, count=2)
+    m.ttft.observe(30.0)
+    m.success["length"] = 5
+    fams = {f.name: f for f in text_string_to_metric_families(m.exposition().decode())}
+    ttft = {(s.name, s.labels.get("le")): s.value for s in fams["vllm:time_to_first_token_seconds"].samples}
+    assert ttft[("vllm:time_to_first_token_seconds_bucket", "0.001")] == 0
+    assert ttft[("vllm:time_to_first_token_seconds_bucket", "0.005")] == 2
+    assert ttft[("vllm:time_to_first_token_seconds_bucket", "+Inf")] == 3
+    assert ttft[("vllm:time_to_first_token_seconds_count", None)] == 3
+    assert ttft[("vllm:time_to_first_token_seconds_sum", None)] == 30.006
+    success = {s.labels["finished_reason"]: s.value for s in fams["vllm:request_success"].samples}
+    assert success == {"stop": 0, "length": 5, "abort": 0}

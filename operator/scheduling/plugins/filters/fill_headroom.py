@@ -18,20 +18,17 @@ Example: ``{type: fill-headroom-filter, parameters: {reservedWaitSeconds: 0.2}}`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, Plugin, PluginParams
 from heteropool.scheduling.plugins.scorers.expected_ttft import expected_ttft_s
 
 __all__ = ["FillHeadroomParams", "FillHeadroomFilter", "reserved_endpoints"]
 
 
-class FillHeadroomParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class FillHeadroomParams(PluginParams):
     reserveShare: float = Field(0.5, gt=0, le=1)
     reservedWaitSeconds: float = Field(0.4, ge=0)
     waitSeconds: float = Field(10.0, gt=0)
@@ -47,11 +44,8 @@ def reserved_endpoints(endpoints: Sequence[EndpointView], reserve_share: float) 
     return {e.id for e in endpoints if (e.prefill_tokens_per_s or 0.0) >= floor}
 
 
-class FillHeadroomFilter:
-    type_name: ClassVar[str] = "fill-headroom-filter"
-
-    def __init__(self, params: FillHeadroomParams) -> None:
-        self.params = params
+class FillHeadroomFilter(Plugin[FillHeadroomParams]):
+    type_name = "fill-headroom-filter"
 
     def filter(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Sequence[EndpointView]:
         ttft = expected_ttft_s(ctx, endpoints)

@@ -8,25 +8,15 @@ all zero still serves). Parameters: none. Example: ``{type: weight-filter}``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
-
-from pydantic import BaseModel, ConfigDict
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, NoParams, Plugin
 
-__all__ = ["WeightFilterParams", "WeightFilter"]
-
-
-class WeightFilterParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["WeightFilter"]
 
 
-class WeightFilter:
-    type_name: ClassVar[str] = "weight-filter"
-
-    def __init__(self, params: WeightFilterParams) -> None:
-        self.params = params
+class WeightFilter(Plugin[NoParams]):
+    type_name = "weight-filter"
 
     def filter(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Sequence[EndpointView]:
         kept = [e for e in endpoints if e.capacity_multiplier != 0]

@@ -7,34 +7,22 @@ Parameters: none. Example: ``{type: max-score-picker}``.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
-from typing import ClassVar
-
-from pydantic import BaseModel, ConfigDict
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, NoParams, SeededPlugin
 
-__all__ = ["MaxScoreParams", "MaxScorePicker"]
+__all__ = ["MaxScorePicker"]
 
 _EPS = 1e-9
 
 
-class MaxScoreParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MaxScorePicker:
-    type_name: ClassVar[str] = "max-score-picker"
-
-    def __init__(self, params: MaxScoreParams, rng: random.Random) -> None:
-        self.params = params
-        self._rng = rng
+class MaxScorePicker(SeededPlugin[NoParams]):
+    type_name = "max-score-picker"
 
     def pick(self, ctx: CycleContext, endpoints: Sequence[EndpointView], totals: Sequence[float]) -> EndpointView:
         best = max(totals)
         top = [i for i, t in enumerate(totals) if t >= best - _EPS]
         if len(top) == 1:
             return endpoints[top[0]]
-        return endpoints[top[self._rng.randrange(len(top))]]
+        return endpoints[top[self.rng.randrange(len(top))]]

@@ -13,33 +13,28 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from typing import ClassVar, Literal
-
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, PluginParams, SeededPlugin
 
 __all__ = ["RoundRobinParams", "RoundRobinPicker"]
 
 
-class RoundRobinParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RoundRobinParams(PluginParams):
     mode: Literal["cycle", "random"] = "cycle"
 
 
-class RoundRobinPicker:
-    type_name: ClassVar[str] = "round-robin-picker"
+class RoundRobinPicker(SeededPlugin[RoundRobinParams]):
+    type_name = "round-robin-picker"
 
     def __init__(self, params: RoundRobinParams, rng: random.Random) -> None:
-        self.params = params
-        self._rng = rng
+        super().__init__(params, rng)
         self._next = rng.randrange(1 << 16)
 
     def pick(self, ctx: CycleContext, endpoints: Sequence[EndpointView], totals: Sequence[float]) -> EndpointView:
         if self.params.mode == "random":
-            return endpoints[self._rng.randrange(len(endpoints))]
+            return endpoints[self.rng.randrange(len(endpoints))]
         i = self._next
         self._next = i + 1
         return endpoints[i % len(endpoints)]

@@ -15,32 +15,25 @@ Example: ``{type: approx-prefix-cache-producer, parameters: {autoTune: false}}``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext, PrefixMatch
-from heteropool.scheduling.prefix import CHARS_PER_TOKEN, PrefixIndex, hash_prompt_blocks
+from heteropool.scheduling.framework import CycleContext, PluginParams, PrefixMatch
+from heteropool.scheduling.prefix import CHARS_PER_TOKEN, PrefixProducer, hash_prompt_blocks
 
 __all__ = ["ApproxPrefixParams", "ApproxPrefixCacheProducer"]
 
 
-class ApproxPrefixParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ApproxPrefixParams(PluginParams):
     blockSizeTokens: int = Field(16, ge=1)
     autoTune: bool = True
     maxPrefixBlocksToMatch: int = Field(256, ge=1)
     lruCapacityPerServer: int = Field(31250, ge=1)
 
 
-class ApproxPrefixCacheProducer:
-    type_name: ClassVar[str] = "approx-prefix-cache-producer"
-
-    def __init__(self, params: ApproxPrefixParams) -> None:
-        self.params = params
-        self.index = PrefixIndex()
+class ApproxPrefixCacheProducer(PrefixProducer[ApproxPrefixParams]):
+    type_name = "approx-prefix-cache-producer"
 
     def produce(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> None:
         p = self.params
@@ -58,10 +51,5 @@ class ApproxPrefixCacheProducer:
             total_blocks=len(hashes),
         )
 
-    def on_routed(self, ctx: CycleContext, endpoint: EndpointView | None, endpoint_id: str) -> None:
-        if ctx.prefix is not None and ctx.prefix.hashes:
-            self.index.insert(endpoint_id, ctx.prefix.hashes, self.params.lruCapacityPerServer)
-
-    def forget(self, endpoint_ids: Sequence[str]) -> None:
-        for e in endpoint_ids:
-            self.index.forget(e)
+    def capacity_blocks(self, endpoint: EndpointView | None) -> int:
+        return self.params.lruCapacityPerServer

@@ -18,31 +18,24 @@ Example: ``{type: block-prefix-producer, parameters: {blockChars: 64}}``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext, PrefixMatch
-from heteropool.scheduling.prefix import CHARS_PER_TOKEN, PrefixIndex, hash_prompt_blocks
+from heteropool.scheduling.framework import CycleContext, PluginParams, PrefixMatch
+from heteropool.scheduling.prefix import CHARS_PER_TOKEN, PrefixProducer, hash_prompt_blocks
 
 __all__ = ["BlockPrefixParams", "BlockPrefixProducer"]
 
 
-class BlockPrefixParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class BlockPrefixParams(PluginParams):
     blockChars: int = Field(256, ge=4)
     maxPrefixChars: int = Field(65536, ge=64)
     lruCapacityTokens: int = Field(500_000, ge=1)
 
 
-class BlockPrefixProducer:
-    type_name: ClassVar[str] = "block-prefix-producer"
-
-    def __init__(self, params: BlockPrefixParams) -> None:
-        self.params = params
-        self.index = PrefixIndex()
+class BlockPrefixProducer(PrefixProducer[BlockPrefixParams]):
+    type_name = "block-prefix-producer"
 
     def produce(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> None:
         bc = self.params.blockChars
@@ -66,15 +59,9 @@ class BlockPrefixProducer:
             total_blocks=len(hashes),
         )
 
-    def on_routed(self, ctx: CycleContext, endpoint: EndpointView | None, endpoint_id: str) -> None:
-        if ctx.prefix is None or not ctx.prefix.hashes:
-            return
+    def capacity_blocks(self, endpoint: EndpointView | None) -> int:
+        """The endpoint's KV capacity in blocks (`lruCapacityTokens` when it does not say)."""
         tokens = self.params.lruCapacityTokens
         if endpoint is not None and endpoint.kv_capacity_tokens:
             tokens = endpoint.kv_capacity_tokens
-        capacity_blocks = max(1, tokens * CHARS_PER_TOKEN // self.params.blockChars)
-        self.index.insert(endpoint_id, ctx.prefix.hashes, capacity_blocks)
-
-    def forget(self, endpoint_ids: Sequence[str]) -> None:
-        for e in endpoint_ids:
-            self.index.forget(e)
+        return max(1, tokens * CHARS_PER_TOKEN // self.params.blockChars)

@@ -27,19 +27,16 @@ Example: ``{type: capacity-load-scorer, weight: 1, parameters: {spillAbs: 32}}``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, Plugin, PluginParams
 
 __all__ = ["CapacityLoadParams", "CapacityLoadScorer", "relative_capacities", "normalized_loads"]
 
 
-class CapacityLoadParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class CapacityLoadParams(PluginParams):
     spillAbs: float = Field(16.0, gt=0)
     spillRel: float = Field(0.5, ge=0)
     queuedTokensPerRequest: float = Field(2000.0, gt=0)
@@ -85,11 +82,8 @@ def normalized_loads(
     return out
 
 
-class CapacityLoadScorer:
-    type_name: ClassVar[str] = "capacity-load-scorer"
-
-    def __init__(self, params: CapacityLoadParams) -> None:
-        self.params = params
+class CapacityLoadScorer(Plugin[CapacityLoadParams]):
+    type_name = "capacity-load-scorer"
 
     def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
         rel = ctx.relative_capacity

@@ -16,19 +16,16 @@ Parameters: `toleranceSeconds` 0.1. Example: ``{type: expected-ttft-scorer, weig
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, Plugin, PluginParams
 
 __all__ = ["ExpectedTtftParams", "ExpectedTtftScorer", "expected_ttft_s"]
 
 
-class ExpectedTtftParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ExpectedTtftParams(PluginParams):
     toleranceSeconds: float = Field(0.1, gt=0)
 
 
@@ -50,6 +47,7 @@ def _expected_ttft_s(ctx: CycleContext, endpoints: Sequence[EndpointView]) -> di
     default = sum(known) / len(known)
     prompt_tokens = ctx.request.prompt_tokens
     pm = ctx.prefix
+    # PrefixMatch.cached_share, inlined: this loop runs per endpoint on every latency-tier decision
     credited = pm.credited_chars if pm is not None and pm.prompt_chars else {}
     prompt_chars = pm.prompt_chars if pm is not None else 0
     out: dict[str, float] = {}
@@ -60,11 +58,8 @@ def _expected_ttft_s(ctx: CycleContext, endpoints: Sequence[EndpointView]) -> di
     return out
 
 
-class ExpectedTtftScorer:
-    type_name: ClassVar[str] = "expected-ttft-scorer"
-
-    def __init__(self, params: ExpectedTtftParams) -> None:
-        self.params = params
+class ExpectedTtftScorer(Plugin[ExpectedTtftParams]):
+    type_name = "expected-ttft-scorer"
 
     def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
         every = expected_ttft_s(ctx, endpoints)

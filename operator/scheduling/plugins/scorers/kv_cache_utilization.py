@@ -8,25 +8,15 @@ Example: ``{type: kv-cache-utilization-scorer, weight: 2}``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
-
-from pydantic import BaseModel, ConfigDict
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, NoParams, Plugin
 
-__all__ = ["KvCacheUtilizationParams", "KvCacheUtilizationScorer"]
-
-
-class KvCacheUtilizationParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["KvCacheUtilizationScorer"]
 
 
-class KvCacheUtilizationScorer:
-    type_name: ClassVar[str] = "kv-cache-utilization-scorer"
-
-    def __init__(self, params: KvCacheUtilizationParams) -> None:
-        self.params = params
+class KvCacheUtilizationScorer(Plugin[NoParams]):
+    type_name = "kv-cache-utilization-scorer"
 
     def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
         return {e.id: 1.0 - (e.kv_cache_usage or 0.0) for e in endpoints}

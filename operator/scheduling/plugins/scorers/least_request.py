@@ -9,26 +9,16 @@ Example: ``{type: least-request-scorer}``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
-
-from pydantic import BaseModel, ConfigDict
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, NoParams, Plugin
 from heteropool.scheduling.plugins.scorers.queue import min_max_low_is_better
 
-__all__ = ["LeastRequestParams", "LeastRequestScorer"]
+__all__ = ["LeastRequestScorer"]
 
 
-class LeastRequestParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LeastRequestScorer:
-    type_name: ClassVar[str] = "least-request-scorer"
-
-    def __init__(self, params: LeastRequestParams) -> None:
-        self.params = params
+class LeastRequestScorer(Plugin[NoParams]):
+    type_name = "least-request-scorer"
 
     def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
         return min_max_low_is_better({e.id: float(e.in_flight) for e in endpoints})

@@ -9,31 +9,16 @@ Parameters: none. Example: ``{type: prefix-affinity-scorer, weight: 1}``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
-
-from pydantic import BaseModel, ConfigDict
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, NoParams, Plugin
 
-__all__ = ["PrefixAffinityParams", "PrefixAffinityScorer"]
-
-
-class PrefixAffinityParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["PrefixAffinityScorer"]
 
 
-class PrefixAffinityScorer:
-    type_name: ClassVar[str] = "prefix-affinity-scorer"
-    consumes: ClassVar[tuple[str, ...]] = ("prefix",)
-
-    def __init__(self, params: PrefixAffinityParams) -> None:
-        self.params = params
+class PrefixAffinityScorer(Plugin[NoParams]):
+    type_name = "prefix-affinity-scorer"
+    consumes = ("prefix",)
 
     def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
-        pm = ctx.prefix
-        if pm is None or not pm.prompt_chars or not pm.credited_chars:
-            return {}
-        total = pm.prompt_chars
-        credited = pm.credited_chars
-        return {e: min(1.0, c / total) for e, c in credited.items()}
+        return ctx.prefix.cached_shares() if ctx.prefix is not None else {}

@@ -8,26 +8,16 @@ Parameters: none. Example: ``{type: prefix-cache-scorer, weight: 3}``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
-
-from pydantic import BaseModel, ConfigDict
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, NoParams, Plugin
 
-__all__ = ["PrefixCacheParams", "PrefixCacheScorer"]
-
-
-class PrefixCacheParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["PrefixCacheScorer"]
 
 
-class PrefixCacheScorer:
-    type_name: ClassVar[str] = "prefix-cache-scorer"
-    consumes: ClassVar[tuple[str, ...]] = ("prefix",)
-
-    def __init__(self, params: PrefixCacheParams) -> None:
-        self.params = params
+class PrefixCacheScorer(Plugin[NoParams]):
+    type_name = "prefix-cache-scorer"
+    consumes = ("prefix",)
 
     def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
         pm = ctx.prefix

@@ -8,18 +8,11 @@ Parameters: none. Example: ``{type: queue-scorer, weight: 2}``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
-
-from pydantic import BaseModel, ConfigDict
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, NoParams, Plugin
 
-__all__ = ["QueueParams", "QueueScorer", "min_max_low_is_better"]
-
-
-class QueueParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["QueueScorer", "min_max_low_is_better"]
 
 
 def min_max_low_is_better(values: Mapping[str, float]) -> dict[str, float]:
@@ -34,11 +27,8 @@ def min_max_low_is_better(values: Mapping[str, float]) -> dict[str, float]:
     return {k: (hi - v) / span for k, v in values.items()}
 
 
-class QueueScorer:
-    type_name: ClassVar[str] = "queue-scorer"
-
-    def __init__(self, params: QueueParams) -> None:
-        self.params = params
+class QueueScorer(Plugin[NoParams]):
+    type_name = "queue-scorer"
 
     def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
         return min_max_low_is_better({e.id: float(e.num_waiting or 0) for e in endpoints})

@@ -10,25 +10,15 @@ Parameters: none. Example: ``{type: spare-hardware-scorer, weight: 1}``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
-
-from pydantic import BaseModel, ConfigDict
 
 from heteropool.routing import EndpointView
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, NoParams, Plugin
 
-__all__ = ["SpareHardwareParams", "SpareHardwareScorer"]
-
-
-class SpareHardwareParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["SpareHardwareScorer"]
 
 
-class SpareHardwareScorer:
-    type_name: ClassVar[str] = "spare-hardware-scorer"
-
-    def __init__(self, params: SpareHardwareParams) -> None:
-        self.params = params
+class SpareHardwareScorer(Plugin[NoParams]):
+    type_name = "spare-hardware-scorer"
 
     def score(self, ctx: CycleContext, endpoints: Sequence[EndpointView]) -> Mapping[str, float]:
         known = [e.prefill_tokens_per_s for e in endpoints if e.prefill_tokens_per_s]

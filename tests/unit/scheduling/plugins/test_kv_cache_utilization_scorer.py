@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.scheduling.framework import CycleContext
+from heteropool.scheduling.framework import CycleContext, NoParams
 from heteropool.scheduling.plugins.scorers.kv_cache_utilization import (
-    KvCacheUtilizationParams,
     KvCacheUtilizationScorer,
 )
 
@@ -17,5 +16,5 @@ from ..conftest import make_request, make_view
     ("usage", "expected"), [(0.25, 0.75), (1.0, 0.0), (None, 1.0)], ids=["quarter", "full", "unscraped"]
 )
 def test_kv_scores(usage: float | None, expected: float) -> None:
-    scorer = KvCacheUtilizationScorer(KvCacheUtilizationParams())
+    scorer = KvCacheUtilizationScorer(NoParams())
     assert scorer.score(CycleContext(make_request()), [make_view("a", kv_cache_usage=usage)]) == {"a": expected}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.scheduling.framework import CycleContext
-from heteropool.scheduling.plugins.scorers.least_request import LeastRequestParams, LeastRequestScorer
+from heteropool.scheduling.framework import CycleContext, NoParams
+from heteropool.scheduling.plugins.scorers.least_request import LeastRequestScorer
 
 from ..conftest import make_request, make_view
 
@@ -17,4 +17,4 @@ from ..conftest import make_request, make_view
 )
 def test_least_request_scores(in_flight: dict[str, int], expected: dict[str, float]) -> None:
     views = [make_view(k, in_flight=v) for k, v in in_flight.items()]
-    assert LeastRequestScorer(LeastRequestParams()).score(CycleContext(make_request()), views) == expected
+    assert LeastRequestScorer(NoParams()).score(CycleContext(make_request()), views) == expected

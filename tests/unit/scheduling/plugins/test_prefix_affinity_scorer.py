@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.scheduling.framework import CycleContext, PrefixMatch
-from heteropool.scheduling.plugins.scorers.prefix_affinity import PrefixAffinityParams, PrefixAffinityScorer
+from heteropool.scheduling.framework import CycleContext, NoParams, PrefixMatch
+from heteropool.scheduling.plugins.scorers.prefix_affinity import PrefixAffinityScorer
 
 from ..conftest import make_request, make_view
 
@@ -18,4 +18,4 @@ from ..conftest import make_request, make_view
 def test_prefix_affinity_scores(credited: dict[str, int], expected: dict[str, float]) -> None:
     ctx = CycleContext(make_request())
     ctx.prefix = PrefixMatch(block_chars=128, hashes=[1], prompt_chars=1024, credited_chars=credited)
-    assert PrefixAffinityScorer(PrefixAffinityParams()).score(ctx, [make_view("a"), make_view("b")]) == expected
+    assert PrefixAffinityScorer(NoParams()).score(ctx, [make_view("a"), make_view("b")]) == expected

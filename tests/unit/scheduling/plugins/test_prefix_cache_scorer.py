@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.scheduling.framework import CycleContext, PrefixMatch
-from heteropool.scheduling.plugins.scorers.prefix_cache import PrefixCacheParams, PrefixCacheScorer
+from heteropool.scheduling.framework import CycleContext, NoParams, PrefixMatch
+from heteropool.scheduling.plugins.scorers.prefix_cache import PrefixCacheScorer
 
 from ..conftest import make_request, make_view
 
@@ -20,4 +20,4 @@ def test_prefix_cache_scores(matched: dict[str, int], total: int, expected: dict
     ctx.prefix = PrefixMatch(
         block_chars=64, hashes=[0] * total, prompt_chars=64 * total, matched_blocks=matched, total_blocks=total
     )
-    assert PrefixCacheScorer(PrefixCacheParams()).score(ctx, [make_view("a"), make_view("b")]) == expected
+    assert PrefixCacheScorer(NoParams()).score(ctx, [make_view("a"), make_view("b")]) == expected

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.scheduling.framework import CycleContext
-from heteropool.scheduling.plugins.scorers.queue import QueueParams, QueueScorer
+from heteropool.scheduling.framework import CycleContext, NoParams
+from heteropool.scheduling.plugins.scorers.queue import QueueScorer
 
 from ..conftest import make_request, make_view
 
@@ -21,4 +21,4 @@ from ..conftest import make_request, make_view
 )
 def test_queue_scores(waiting: dict[str, int | None], expected: dict[str, float]) -> None:
     views = [make_view(k, num_waiting=v) for k, v in waiting.items()]
-    assert QueueScorer(QueueParams()).score(CycleContext(make_request()), views) == pytest.approx(expected)
+    assert QueueScorer(NoParams()).score(CycleContext(make_request()), views) == pytest.approx(expected)

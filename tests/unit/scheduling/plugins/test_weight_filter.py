@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from heteropool.scheduling.framework import CycleContext
-from heteropool.scheduling.plugins.filters.weight import WeightFilter, WeightFilterParams
+from heteropool.scheduling.framework import CycleContext, NoParams
+from heteropool.scheduling.plugins.filters.weight import WeightFilter
 
 from ..conftest import make_request, make_view
 
@@ -17,5 +17,5 @@ from ..conftest import make_request, make_view
 )
 def test_weight_filter(weights: dict[str, float | None], kept: list[str]) -> None:
     views = [make_view(k, capacity_multiplier=w) for k, w in weights.items()]
-    out = WeightFilter(WeightFilterParams()).filter(CycleContext(make_request()), views)
+    out = WeightFilter(NoParams()).filter(CycleContext(make_request()), views)
     assert [v.id for v in out] == kept
