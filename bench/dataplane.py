@@ -241,13 +241,13 @@ def main() -> int:
             procs += started
             url = f"http://127.0.0.1:{port}"
             wrk(url, 32, 2, short, tmp)  # warm up connections and caches
-            c0 = cpu_s(proxy.pid), cpu_s(epp.pid) if epp else 0.0
+            cpu_before = cpu_s(proxy.pid), cpu_s(epp.pid) if epp else 0.0
             load = wrk(url, 32, args.seconds, short, tmp)
-            c1 = cpu_s(proxy.pid), cpu_s(epp.pid) if epp else 0.0
+            cpu_after = cpu_s(proxy.pid), cpu_s(epp.pid) if epp else 0.0
             one = wrk(url, 1, args.seconds / 2, short, tmp)
             per_req = (
-                (c1[0] - c0[0]) / load["requests"] * 1e3,
-                (c1[1] - c0[1]) / load["requests"] * 1e3 if epp else None,
+                (cpu_after[0] - cpu_before[0]) / load["requests"] * 1e3,
+                (cpu_after[1] - cpu_before[1]) / load["requests"] * 1e3 if epp else None,
             )
             rows.append(_row(name, load, one, direct1, *per_req))
             stop_sessions(*started)
