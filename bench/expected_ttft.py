@@ -19,9 +19,10 @@ import csv
 import io
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from heteropool.fleet.cli import DEFAULT_QPS, DEFAULT_WARMUP
+from heteropool.fleet.cli import DEFAULT_QPS, DEFAULT_WARMUP, qps_list, seed_list
 from heteropool.fleet.experiment import build_items, plan_pool, run_policy
 from heteropool.fleet.workloads import LoadStage
 from heteropool.manifests import load_pools
@@ -40,7 +41,7 @@ def variants(weight: float) -> dict[str, tuple[str, dict[str, object]]]:
     }
 
 
-def run(seeds: list[int], qps: list[float], stage_s: float, weight: float) -> str:
+def run(seeds: Sequence[int], qps: Sequence[float], stage_s: float, weight: float) -> str:
     plan = plan_pool(load_pools(MANIFEST.read_text())[0])
     lines = ["seed,variant,qps,output_tokens_per_s,ttft_mean_s,ttft_p99_s,failed"]
     t0 = time.perf_counter()
@@ -106,15 +107,15 @@ def table(text: str, weight: float, stage_s: float) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--qps", default=",".join(f"{q:g}" for q in DEFAULT_QPS))
+    parser.add_argument("--seeds", type=seed_list, default="0,1,2")
+    parser.add_argument("--qps", type=qps_list, default=",".join(f"{q:g}" for q in DEFAULT_QPS))
     parser.add_argument("--stage-seconds", type=float, default=30.0)
     parser.add_argument("--weight", type=float, default=0.25, help="expected-ttft-scorer weight of the `with` run")
     parser.add_argument("--out", default="expected_ttft", help="file stem under bench/results/")
     args = parser.parse_args()
     text = run(
-        [int(s) for s in args.seeds.split(",")],
-        [float(q) for q in args.qps.split(",")],
+        args.seeds,
+        args.qps,
         args.stage_seconds,
         args.weight,
     )

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from heteropool.fleet.cli import DEFAULT_POLICIES, DEFAULT_QPS, DEFAULT_WARMUP
+from heteropool.fleet.cli import DEFAULT_POLICIES, DEFAULT_QPS, DEFAULT_WARMUP, qps_list
 from heteropool.fleet.experiment import build_items, plan_pool, results_csv, run_policies
 from heteropool.fleet.plots import write_plots
 from heteropool.fleet.report import StageSummary, markdown_table
@@ -266,7 +266,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated POOL:WORKLOAD runs (default: all)")
     parser.add_argument("--stage-seconds", type=float, default=30.0)
-    parser.add_argument("--qps", default=",".join(f"{q:g}" for q in DEFAULT_QPS))
+    parser.add_argument("--qps", type=qps_list, default=",".join(f"{q:g}" for q in DEFAULT_QPS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seeds", default="0,1,2", help="seeds of the llm-d vs heteropool sweep ('' to skip)")
@@ -278,7 +278,7 @@ def main() -> None:
     if args.report:
         write_report(args.stage_seconds, args.seed)
         return
-    qps = [float(q) for q in args.qps.split(",")]
+    qps = list(args.qps)
     PARAMETERS.update(json.loads(args.parameters))
     runs = RUNS if not args.only else [tuple(x.split(":", 1)) for x in args.only.split(",")]
     if args.seeds and not args.only:

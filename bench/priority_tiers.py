@@ -24,9 +24,10 @@ import csv
 import io
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from heteropool.fleet.cli import DEFAULT_STAGE_S, DEFAULT_WARMUP
+from heteropool.fleet.cli import DEFAULT_STAGE_S, DEFAULT_WARMUP, qps_list, seed_list
 from heteropool.fleet.experiment import build_items, plan_pool, results_csv, run_policy
 from heteropool.fleet.workloads import LoadStage
 from heteropool.manifests import load_pools
@@ -38,7 +39,7 @@ MODES = {"priority": False, "ignore-priority": True}  # mode -> ignore_priority
 P99_TARGET_S, RATIO_TARGET, TPUT_TARGET = 0.5, 5.0, 0.95
 
 
-def run(seeds: list[int], qps: list[float], stage_s: float, continuous: bool = False) -> str:
+def run(seeds: Sequence[int], qps: Sequence[float], stage_s: float, continuous: bool = False) -> str:
     plan = plan_pool(load_pools(MANIFEST.read_text())[0])
     groups = list(dict.fromkeys(plan.groups.values()))
     out: list[str] = []
@@ -128,16 +129,14 @@ def table(text: str, stage_s: float, continuous: bool = False) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--qps", default="25,40,55,70,85")
+    parser.add_argument("--seeds", type=seed_list, default="0,1,2")
+    parser.add_argument("--qps", type=qps_list, default="25,40,55,70,85")
     parser.add_argument("--stage-seconds", type=float, default=DEFAULT_STAGE_S)
     parser.add_argument("--protocol", choices=("inference-perf", "continuous"), default="inference-perf")
     parser.add_argument("--out", default="priority_tiers", help="file stem under bench/results/")
     args = parser.parse_args()
     continuous = args.protocol == "continuous"
-    text = run(
-        [int(s) for s in args.seeds.split(",")], [float(q) for q in args.qps.split(",")], args.stage_seconds, continuous
-    )
+    text = run(args.seeds, args.qps, args.stage_seconds, continuous)
     (RESULTS / f"{args.out}.csv").write_text(text)
     report = table(text, args.stage_seconds, continuous)
     (RESULTS / f"{args.out}.md").write_text(report)

@@ -60,7 +60,8 @@ spec:
 """
 
 
-def _qps_list(text: str) -> tuple[float, ...]:
+def qps_list(text: str) -> tuple[float, ...]:
+    """An argparse type: comma-separated positive request rates (`5,15,25`)."""
     values: list[float] = []
     for part in text.split(","):
         try:
@@ -73,6 +74,14 @@ def _qps_list(text: str) -> tuple[float, ...]:
             raise argparse.ArgumentTypeError(f"every QPS must be a positive number, got {part.strip()!r}")
         values.append(value)
     return tuple(values)
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated integer seeds (`0,1,2`), for sweeps over several runs."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 0,1,2, got {text!r}") from None
 
 
 def _policies(text: str) -> tuple[str, ...]:
@@ -133,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--qps",
-        type=_qps_list,
+        type=qps_list,
         default=DEFAULT_QPS,
         help="the QPS ladder, comma-separated (default: 5,15,25,40,55,70,85)",
     )
