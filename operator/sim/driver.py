@@ -274,7 +274,8 @@ class FixedLatencyDriver(_Driver):
         check_request_size(prompt_tokens, max_tokens, self.max_model_len)
         stream = RequestStream(request_id, prompt_tokens, max_tokens, self.now())
         self._streams[request_id] = stream
-        self._after(self._ttft_s, stream)
+        if not self._schedule(self._ttft_s, stream):
+            self._tokens(stream)
         return stream
 
     def abort(self, request_id: str) -> None:
@@ -285,25 +286,20 @@ class FixedLatencyDriver(_Driver):
         if self._streams.pop(request_id, None) is not None and self.metrics is not None:
             self.metrics.success["abort"] += 1
 
-    def _after(self, delay_s: float, stream: RequestStream) -> None:
-        """The next tokens `delay_s` engine seconds from now: on a timer, or at once for a zero delay."""
+    def _schedule(self, delay_s: float, stream: RequestStream) -> bool:
+        """Emit the next tokens `delay_s` engine seconds from now, on a timer; False when that is now."""
         real_s = delay_s * self._slowdown() / self.time_scale
-        if real_s > 0:
-            assert self._loop is not None
-            self._timers[stream.request_id] = self._loop.call_later(real_s, self._tokens, stream)
-        else:
-            self._tokens(stream)
+        if real_s <= 0:
+            return False
+        assert self._loop is not None
+        self._timers[stream.request_id] = self._loop.call_later(real_s, self._tokens, stream)
+        return True
 
     def _tokens(self, stream: RequestStream) -> None:
         """Emit the token that is due, and every later one that a zero inter-token gap makes due now."""
         while True:
             self._emit(stream)
-            if stream.finished is not None:
-                break
-            real_s = self._itl_s * self._slowdown() / self.time_scale
-            if real_s > 0:
-                assert self._loop is not None
-                self._timers[stream.request_id] = self._loop.call_later(real_s, self._tokens, stream)
+            if stream.finished is not None or self._schedule(self._itl_s, stream):
                 break
         stream.changed.set()
 

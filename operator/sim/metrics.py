@@ -242,7 +242,7 @@ class SimMetrics:
         out += [f"{line}{_number(n)}\n" for line, n in zip(self._success, self.success.values(), strict=True)]
         for hist, header, buckets, count, total in self._histograms:
             out.append(header)
-            out += [f"{line}{_number(n)}\n" for line, (_le, n) in zip(buckets, hist.cumulative(), strict=True)]
+            out += [f"{line}{_number(n)}\n" for line, (_bound, n) in zip(buckets, hist.cumulative(), strict=True)]
             out.append(f"{count}{_number(hist.count)}\n{total}{_number(hist.total)}\n")
         out.append(self._info)
         return "".join(out).encode()
